@@ -1,0 +1,46 @@
+"""Train one zoo architecture on the shared DSB split (the command recorded in model cards).
+
+Example::
+
+    python benchmarks/train_model.py --arch unet --config '{"base": 16}' --out runs/unet16 --epochs 60
+"""
+
+import argparse
+import json
+import sys
+
+import torch
+
+from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.train import fit
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--arch", required=True)
+    ap.add_argument("--config", default="{}")
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--steps-per-epoch", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--loss", default="bce_dice")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--val-every", type=int, default=2)
+    ap.add_argument("--val-limit", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train, val = split_dsb(args.data)
+    if args.val_limit:
+        val = val[: args.val_limit]
+    print(f"{len(train)} training, {len(val)} validation images", flush=True)
+    res = fit(args.arch, json.loads(args.config), train, val, args.out, epochs=args.epochs,
+              steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
+              loss=args.loss, val_every=args.val_every, log=lambda s: print(s, flush=True))
+    print(json.dumps(res["best"]), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Training data: folders of images + label images (the shared DSB layout), loaded into memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .io import IMAGE_SUFFIXES, read_image, read_labels
+from .preprocess import prepare
+
+
+
+def default_data_dir() -> Path:
+    """The shared DSB data: ``$NUCLEISEG_DATA``, else ``../shared/data/dsb2018`` from the
+    working directory or from the source checkout."""
+    import os
+
+    env = os.environ.get("NUCLEISEG_DATA")
+    if env:
+        return Path(env)
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        cand = base.parent / "shared" / "data" / "dsb2018"
+        if cand.is_dir():
+            return cand
+    return Path.cwd().parent / "shared" / "data" / "dsb2018"
+
+
+DEFAULT_DATA = default_data_dir()
+
+
+@dataclass
+class Sample:
+    """One training image: prepared float32 image, int32 instance labels and its id."""
+
+    image: np.ndarray
+    labels: np.ndarray
+    name: str
+
+
+def find_pairs(root) -> list[tuple[str, Path, Path]]:
+    """(id, image path, label path) for ``root/images/<id>.*`` with ``root/labels/<id>.*``."""
+    root = Path(root)
+    img_dir, lab_dir = root / "images", root / "labels"
+    if not img_dir.is_dir() or not lab_dir.is_dir():
+        raise FileNotFoundError(f"{root}: expected 'images/' and 'labels/' sub-folders")
+    labels = {p.stem: p for p in lab_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    pairs = []
+    for p in sorted(img_dir.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in labels:
+            pairs.append((p.stem, p, labels[p.stem]))
+    return pairs
+
+
+def read_ids(path) -> list[str]:
+    """Ids listed one per line (blank lines ignored)."""
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def load_samples(root, include: set[str] | None = None, exclude: set[str] | None = None,
+                 limit: int | None = None) -> list[Sample]:
+    """Load and prepare image/label pairs from ``root`` (see ``find_pairs``)."""
+    out = []
+    for name, ip, lp in find_pairs(root):
+        if include is not None and name not in include:
+            continue
+        if exclude is not None and name in exclude:
+            continue
+        img = read_image(ip)
+        out.append(Sample(prepare(img), read_labels(lp), name))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def split_dsb(root=DEFAULT_DATA, val_file=None) -> tuple[list[Sample], list[Sample]]:
+    """The shared DSB training split and the 58 validation images of ``val.txt``."""
+    root = Path(root)
+    val_ids = set(read_ids(val_file or root / "val.txt"))
+    train_root = root / "train" if (root / "train").is_dir() else root
+    return (load_samples(train_root, exclude=val_ids), load_samples(train_root, include=val_ids))

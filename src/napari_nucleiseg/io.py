@@ -1,0 +1,143 @@
+"""Read and write images and label images: PNG, JPEG, TIFF/OME-TIFF and the DSB folder layout."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageReadError
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def is_image_file(path) -> bool:
+    """True if the file name has a suffix this package reads."""
+    return str(path).lower().endswith(IMAGE_SUFFIXES)
+
+
+def is_dsb_folder(path) -> bool:
+    """True for a DSB sample folder: ``<id>/images/<id>.png`` (with optional ``masks/``)."""
+    p = Path(path)
+    return p.is_dir() and (p / "images").is_dir() and any((p / "images").glob("*.png"))
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file into a NumPy array.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG, JPEG or TIFF (8/16/32-bit, multi-page and OME-TIFF give a stack).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(Y, X)``, ``(Y, X, C)`` for RGB(A), or ``(Z, Y, X)`` for stacks.
+
+    Raises
+    ------
+    ImageReadError
+        If the file is missing, empty, of an unsupported type or corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "file not found")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    if not is_image_file(path):
+        raise ImageReadError(path, f"unsupported file type '{path.suffix}' (use TIFF, PNG or JPEG)")
+    if path.stat().st_size == 0:
+        raise ImageReadError(path, "file is empty")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            data = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            data = iio.imread(path)
+    except Exception as exc:  # the readers raise many types for corrupt data
+        raise ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {exc})") from None
+    data = np.asarray(data)
+    if data.ndim < 2 or data.size == 0:
+        raise ImageReadError(path, f"has no 2D image data (shape {data.shape})")
+    return np.squeeze(data) if data.ndim > 3 else data
+
+
+def read_labels(path) -> np.ndarray:
+    """Read a label image (0 = background, 1..N = nuclei) as a 2D integer array."""
+    lab = read_image(path)
+    if lab.ndim == 3 and lab.shape[-1] in (3, 4):
+        lab = lab[..., 0]
+    return lab.astype(np.int32)
+
+
+def read_dsb_folder(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a DSB sample folder (``images/<id>.png`` + ``masks/*.png``, one mask per nucleus).
+
+    Returns
+    -------
+    image : numpy.ndarray
+    labels : numpy.ndarray or None
+        int32 instance labels built from the masks (in sorted file order), or None without masks.
+    """
+    p = Path(path)
+    if not is_dsb_folder(p):
+        raise ImageReadError(p, "not a DSB sample folder (expected images/<id>.png)")
+    image = read_image(sorted((p / "images").glob("*.png"))[0])
+    mask_files = sorted((p / "masks").glob("*.png")) if (p / "masks").is_dir() else []
+    if not mask_files:
+        return image, None
+    labels = np.zeros(image.shape[:2], np.int32)
+    for i, f in enumerate(mask_files, start=1):
+        m = read_image(f)
+        if m.ndim == 3:
+            m = m[..., 0]
+        labels[m > 0] = i
+    return image, labels
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_tiff(path, data: np.ndarray, compress: bool = True) -> None:
+    """Write an array as a (zlib-compressed) TIFF atomically."""
+    import tifffile
+
+    _atomic_write(
+        path,
+        lambda tmp: tifffile.imwrite(tmp, data, compression="zlib" if compress else None),
+    )
+
+
+def write_png(path, data: np.ndarray) -> None:
+    """Write a uint8 array as PNG atomically."""
+    import imageio.v3 as iio
+
+    _atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png"))
+
+
+def write_csv(path, table) -> None:
+    """Write a pandas DataFrame as CSV atomically."""
+    _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write text atomically."""
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))

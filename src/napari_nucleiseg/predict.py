@@ -1,0 +1,142 @@
+"""Tiled inference with overlap, optional test-time augmentation, bounded memory."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .device import autocast_dtype
+
+
+class Cancelled(Exception):
+    """Raised inside prediction when the caller's ``cancel()`` returns True."""
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def _blend_window(h: int, w: int, ramp: int) -> np.ndarray:
+    """Weights that fall linearly to near zero over ``ramp`` pixels at tile edges."""
+    def ramp1d(n):
+        r = np.ones(n, np.float32)
+        k = min(ramp, n // 2)
+        if k > 0:
+            edge = (np.arange(k, dtype=np.float32) + 1) / (k + 1)
+            r[:k] = edge
+            r[n - k:] = edge[::-1]
+        return r
+
+    return np.outer(ramp1d(h), ramp1d(w))
+
+
+def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """k-th of the 8 flips/rotations (k < 4: rotations, k >= 4: transposed first)."""
+    if k >= 4:
+        x = x.transpose(-1, -2)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def _undihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    x = torch.rot90(x, -(k % 4), dims=(-2, -1))
+    if k >= 4:
+        x = x.transpose(-1, -2)
+    return x
+
+
+@torch.inference_mode()
+def _predict_tile(model, tile: np.ndarray, device, tta: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid probabilities (2, h, w) for one tile: mean and, with TTA, variance over the 8 views."""
+    x = torch.from_numpy(np.ascontiguousarray(tile))[None, None].to(device)
+    amp = autocast_dtype(device)
+    ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
+    views = range(8) if tta else range(1)
+    batch = torch.cat([_dihedral(x, k) for k in views]) if tta else x
+    if device.type == "cpu":
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    with ctx:
+        logits = model(batch)
+    probs = torch.sigmoid(logits.float())
+    if tta:
+        probs = torch.stack([_undihedral(probs[k: k + 1], k)[0] for k in views])
+    else:
+        probs = probs[:1, :, :, :].reshape(1, *probs.shape[1:])
+    mean = probs.mean(0).cpu().numpy()
+    var = probs.var(0, unbiased=False).cpu().numpy() if tta else np.zeros_like(mean)
+    return mean, var
+
+
+def predict_maps(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    device: torch.device,
+    tile: int = 512,
+    overlap: int = 64,
+    tta: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict[str, np.ndarray]:
+    """Foreground, border and TTA-variance maps for a prepared 2D image.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A zoo model in eval mode on ``device``.
+    image : numpy.ndarray
+        float32 ``(Y, X)`` from ``preprocess.prepare``.
+    tile, overlap : int
+        Tile edge and overlap in pixels; memory is bounded by the tile, not the image.
+    tta : bool
+        Average the 8 flips/rotations (8x slower); also gives a disagreement map.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+    cancel : callable, optional
+        Checked before each tile; when it returns True, ``Cancelled`` is raised.
+
+    Returns
+    -------
+    dict
+        ``foreground``, ``border``: float32 probabilities; ``variance``: float32 TTA
+        variance of the foreground (zeros without TTA).
+    """
+    h, w = image.shape
+    ys = tile_starts(h, tile, overlap)
+    xs = tile_starts(w, tile, overlap)
+    total = len(ys) * len(xs)
+    acc = np.zeros((3, h, w), np.float32)
+    weight = np.zeros((h, w), np.float32)
+    done = 0
+    for y0 in ys:
+        for x0 in xs:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            mean, var = _predict_tile(model, image[y0:y1, x0:x1], device, tta)
+            win = _blend_window(y1 - y0, x1 - x0, overlap // 2) if total > 1 else 1.0
+            acc[0:2, y0:y1, x0:x1] += mean * win
+            acc[2, y0:y1, x0:x1] += var[0] * win
+            weight[y0:y1, x0:x1] += win
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    acc /= weight
+    return {"foreground": acc[0], "border": acc[1], "variance": acc[2]}
+
+
+def uncertainty_map(foreground: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """Per-pixel uncertainty in [0, 1]: binary entropy of the foreground probability plus TTA spread.
+
+    Without TTA the variance is zero and this is the predictive entropy (1 at p = 0.5).
+    """
+    p = np.clip(foreground, 1e-6, 1 - 1e-6)
+    entropy = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    return np.clip(entropy + 2.0 * np.sqrt(variance), 0.0, 1.0).astype(np.float32)

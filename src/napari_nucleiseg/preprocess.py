@@ -1,0 +1,85 @@
+"""Turn any supported image into the model input: one float32 channel, nuclei bright."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidImageError
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """Collapse RGB(A) to grey (luminance, alpha dropped); 2D input is returned as float32."""
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[-1] in (3, 4):
+        rgb = img[..., :3].astype(np.float32)
+        return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    if img.ndim != 2:
+        raise InvalidImageError(
+            f"expected a 2D grey or RGB(A) image, got shape {img.shape}; "
+            "split stacks into 2D planes first"
+        )
+    return img.astype(np.float32)
+
+
+def looks_brightfield(grey: np.ndarray) -> bool:
+    """True when the background is bright (bright-field / H&E): nuclei are then dark.
+
+    The background dominates most fields, so a median above the mid-range of the
+    1-99 percentile span means a bright background.
+    """
+    sub = grey[:: max(1, grey.shape[0] // 256), :: max(1, grey.shape[1] // 256)]
+    lo, hi = np.percentile(sub, (1, 99))
+    if hi <= lo:
+        return False
+    return float(np.median(sub)) > lo + 0.5 * (hi - lo)
+
+
+def normalize(grey: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    """Percentile normalisation: ``low`` -> 0 and ``high`` -> 1 (values outside are kept)."""
+    sub = grey[:: max(1, grey.shape[0] // 512), :: max(1, grey.shape[1] // 512)]
+    lo, hi = np.percentile(sub, (low, high))
+    scale = hi - lo if hi > lo else max(float(np.abs(hi)), 1.0)
+    return ((grey - lo) / scale).astype(np.float32)
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise InvalidImageError for arrays that cannot be segmented."""
+    img = np.asarray(image)
+    if img.size == 0:
+        raise InvalidImageError("the image is empty")
+    if img.dtype == bool or not (np.issubdtype(img.dtype, np.number)):
+        raise InvalidImageError(f"unsupported pixel type {img.dtype}")
+    if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
+        raise InvalidImageError("the image contains NaN or infinite values")
+    if img.ndim == 3 and img.shape[-1] not in (3, 4):
+        raise InvalidImageError(
+            f"got a 3D array of shape {img.shape}: segment stacks one plane at a time"
+        )
+    if img.ndim not in (2, 3):
+        raise InvalidImageError(f"expected a 2D image, got {img.ndim} dimensions {img.shape}")
+    if min(img.shape[:2]) < 8:
+        raise InvalidImageError(f"the image is too small ({img.shape[0]}x{img.shape[1]} pixels)")
+
+
+def prepare(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
+    """Model input for one 2D image: grey, inverted if bright-field, percentile-normalised.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(Y, X)`` or ``(Y, X, 3|4)``.
+    invert : bool or None
+        Dark nuclei on a bright background; None detects it.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(Y, X)``, nuclei bright, roughly in [0, 1].
+    """
+    check_image(image)
+    grey = to_grey(image)
+    if invert is None:
+        invert = looks_brightfield(grey)
+    if invert:
+        grey = grey.max() - grey
+    return normalize(grey)

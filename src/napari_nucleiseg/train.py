@@ -1,0 +1,161 @@
+"""Training and fine-tuning: the loop, checkpoints that resume, per-epoch log of loss and DSB score."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .augment import Augmenter
+from .device import autocast_dtype, resolve_device
+from .evaluation import evaluate_model
+from .losses import get_loss
+from .models import build
+from .predict import Cancelled
+
+
+class Trainer:
+    """Optimiser, schedule and augmentation around one model; ``step()`` does one batch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    samples : list of dataset.Sample
+    total_steps : int
+        Length of the cosine learning-rate schedule.
+    regions : list, optional
+        Per sample ``(y0, x0, y1, x1)`` where crops are centred (partly corrected images).
+    """
+
+    def __init__(self, model, samples, device, total_steps: int, lr: float = 1e-3,
+                 batch_size: int = 8, crop: int = 256, loss: str = "bce_dice",
+                 augment: dict | None = None, seed: int = 0, regions=None, warmup: int = 50):
+        self.model = model.to(device)
+        self.device = device
+        self.samples = samples
+        self.regions = regions
+        self.batch_size = batch_size
+        self.loss_fn = get_loss(loss)
+        self.aug = Augmenter(size=crop, seed=seed, **(augment or {}))
+        self.opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+        warm = max(1, min(warmup, total_steps // 10))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt,
+            lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)),
+        )
+        self.amp = autocast_dtype(device)
+        self.channels_last = device.type == "cpu"
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.steps_done = 0
+
+    def step(self) -> float:
+        """One optimisation step on a fresh augmented batch; returns the loss."""
+        self.model.train()
+        x, y = self.aug.batch(self.samples, self.batch_size, self.regions)
+        x, y = x.to(self.device), y.to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        ctx = torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
+        with ctx:
+            logits = self.model(x)
+        loss = self.loss_fn(logits.float(), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.opt.step()
+        self.sched.step()
+        self.steps_done += 1
+        return float(loss.detach())
+
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "steps_done": self.steps_done,
+            "rng": self.aug.rng.bit_generator.state,
+            "gen": self.aug.gen.get_state(),
+        }
+
+    def load_state(self, st: dict) -> None:
+        self.model.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["opt"])
+        self.sched.load_state_dict(st["sched"])
+        self.steps_done = st["steps_done"]
+        self.aug.rng.bit_generator.state = st["rng"]
+        self.aug.gen.set_state(st["gen"])
+
+
+def save_weights(path, model, arch: str, config: dict, extra: dict | None = None) -> None:
+    """Save a compact fp16 state dict with the architecture needed to rebuild it."""
+    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    torch.save({"architecture": arch, "config": config, "state_dict": sd, **(extra or {})}, tmp)
+    tmp.replace(path)
+
+
+def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: int = 50,
+        steps_per_epoch: int | None = None, batch_size: int = 8, lr: float = 1e-3,
+        loss: str = "bce_dice", crop: int = 256, val_every: int = 2, device=None,
+        seed: int = 0, resume: bool = True, log: Callable[[str], None] = print,
+        cancel: Callable[[], bool] | None = None) -> dict:
+    """Train a zoo architecture from scratch; checkpoints every epoch and resumes from them.
+
+    Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
+    of the best validation DSB score) and ``out_dir/history.json`` (loss and score per epoch).
+
+    Returns
+    -------
+    dict
+        ``history`` (list of per-epoch dicts), ``best`` (best validation metrics), ``seconds``.
+    """
+    torch.manual_seed(seed)
+    device = resolve_device(device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    steps_per_epoch = steps_per_epoch or max(1, len(train_samples) // batch_size)
+    model = build(arch, **config)
+    trainer = Trainer(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
+                      batch_size=batch_size, crop=crop, loss=loss, seed=seed)
+    history, best, start_epoch, seconds = [], None, 0, 0.0
+    last = out / "last.pt"
+    if resume and last.exists():
+        st = torch.load(last, map_location=device, weights_only=False)
+        trainer.load_state(st["trainer"])
+        history, best, start_epoch, seconds = st["history"], st["best"], st["epoch"], st["seconds"]
+        log(f"resumed from {last} at epoch {start_epoch}")
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
+        losses = []
+        for _ in range(steps_per_epoch):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            losses.append(trainer.step())
+        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": trainer.sched.get_last_lr()[0]}
+        if val_samples and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
+            m = evaluate_model(trainer.model, val_samples, device)
+            row.update({"val_dsb": m["dsb_score"], "val_ap50": m["ap50"], "val_f1": m["f1"]})
+            if best is None or m["dsb_score"] > best["dsb_score"]:
+                best = {**m, "epoch": epoch + 1}
+                save_weights(out / "best.pt", trainer.model, arch, config, {"epoch": epoch + 1})
+        seconds += time.perf_counter() - t0
+        row["seconds"] = round(seconds, 1)
+        history.append(row)
+        log(json.dumps(row))
+        tmp = last.with_suffix(".part")
+        torch.save({"trainer": trainer.state(), "history": history, "best": best,
+                    "epoch": epoch + 1, "seconds": seconds}, tmp)
+        tmp.replace(last)
+        (out / "history.json").write_text(json.dumps({"history": history, "best": best}, indent=1))
+    if not val_samples:
+        save_weights(out / "best.pt", trainer.model, arch, config, {"epoch": epochs})
+    return {"history": history, "best": best, "seconds": seconds}
