@@ -103,3 +103,16 @@ def match_status(gt: np.ndarray, pred: np.ndarray, t: float = 0.5):
     correct[p_ids[hit.any(axis=0)]] = True
     found[g_ids[hit.any(axis=1)]] = True
     return correct, found
+
+
+def auroc(scores, positive) -> float:
+    """Area under the ROC curve (Mann-Whitney U with tie correction); NaN if one class is empty."""
+    from scipy.stats import rankdata
+
+    scores = np.asarray(scores, float)
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

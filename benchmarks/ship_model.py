@@ -1,0 +1,100 @@
+"""Turn a training run into a shipped zoo model: weights, tuned post-processing and a model card.
+
+Post-processing is tuned on 60 *training* images (never on validation); the card's
+figures are measured on the 58 validation images of ``val.txt``.
+
+    python benchmarks/ship_model.py runs/unet16 --name unet16 --description "..." [--default]
+"""
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_nucleiseg import zoo
+from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.device import describe, resolve_device
+from napari_nucleiseg.evaluation import cached_maps, tune_postprocess
+from napari_nucleiseg.measure import measure
+from napari_nucleiseg.metrics import auroc, evaluate_image, match_status, summarize
+from napari_nucleiseg.postprocess import instances_from_maps
+from napari_nucleiseg.predict import uncertainty_map
+
+
+def validate(model, val, device, post):
+    rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
+    for s in val:
+        t0 = time.perf_counter()
+        maps = cached_maps(model, [s], device)[0]
+        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        seconds += time.perf_counter() - t0
+        pixels += s.image.size
+        rows.append(evaluate_image(s.labels, labels))
+        unc = uncertainty_map(maps["foreground"], maps["variance"])
+        table = measure(labels, s.image, maps["foreground"], unc)
+        ok, _ = match_status(s.labels, labels)
+        conf.extend(table["confidence"].tolist())
+        correct.extend(ok[table["label"].to_numpy()].tolist())
+    out = summarize(rows)
+    out["confidence_auroc"] = auroc(conf, correct)
+    out["seconds_per_mp"] = seconds / (pixels / 1e6)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--description", required=True)
+    ap.add_argument("--command", default="", help="the training command, recorded in the card")
+    ap.add_argument("--default", action="store_true")
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    args = ap.parse_args()
+    run = Path(args.run)
+    hist = json.loads((run / "history.json").read_text())
+    model, blob = zoo.load_weights_file(run / "best.pt")
+    device = resolve_device("cpu")
+    model = model.to(memory_format=torch.channels_last)
+    train, val = split_dsb(args.data)
+    rng = np.random.default_rng(0)
+    tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
+    post, tune_score = tune_postprocess(cached_maps(model, tune, device), tune)
+    print("post-processing", post, "tuning-set DSB", round(tune_score, 4))
+    m = validate(model, val, device, post)
+    print(json.dumps(m, indent=1))
+    dest = zoo.SHIPPED_DIR
+    shutil.copyfile(run / "best.pt", dest / f"{args.name}.pt")
+    card = {
+        "name": args.name,
+        "description": args.description,
+        "default": args.default,
+        "architecture": blob["architecture"],
+        "config": blob["config"],
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "outputs": ["foreground", "border"],
+        "training": {
+            "data": "DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018",
+            "split": f"{len(train)} training images; validation = the {len(val)} ids of val.txt",
+            "command": args.command,
+            "epochs": hist["best"]["epoch"] if hist.get("best") else len(hist["history"]),
+            "epochs_run": len(hist["history"]),
+            "seconds": hist["history"][-1]["seconds"],
+            "device": "CPU, 2 cores (1 thread, shared with a second training run)",
+            "history": hist["history"],
+        },
+        "postprocess": post,
+        "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
+                                         "confidence_auroc", "tp", "fp", "fn", "n_images")},
+        "speed": {"seconds_per_mp": m["seconds_per_mp"], "device": describe(device),
+                  "includes": "preprocessing excluded; prediction + watershed, no TTA"},
+    }
+    (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
+    print("wrote", dest / f"{args.name}.pt")
+
+
+if __name__ == "__main__":
+    main()

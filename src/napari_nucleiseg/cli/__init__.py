@@ -1,0 +1,40 @@
+"""The ``nucleiseg`` command line: one sub-module per sub-command, each with ``register(subparsers)``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import NucleisegError
+
+SUBCOMMANDS = ["segment", "zoo", "evaluate", "train"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="nucleiseg", description="Find every nucleus in microscopy images.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f".{name}_cmd", __name__).register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status (errors are one line on stderr, status 1)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (NucleisegError, FileNotFoundError, KeyError, ValueError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"nucleiseg {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"nucleiseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

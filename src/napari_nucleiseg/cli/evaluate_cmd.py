@@ -1,0 +1,90 @@
+"""``nucleiseg evaluate``: score predicted label images against ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score label images against ground truth (DSB score, AP@0.5, F1, PQ, semantic IoU)",
+        description="Either compare two folders of label images (matched by file stem, a "
+        "'_labels' suffix is ignored), or segment a labelled data set with a model "
+        "(--data with images/ and labels/, optionally --ids FILE).",
+    )
+    p.add_argument("pred", nargs="?", help="folder (or file) of predicted label images")
+    p.add_argument("truth", nargs="?", help="folder (or file) of ground-truth label images")
+    p.add_argument("--data", help="a folder with images/ and labels/ to segment and score")
+    p.add_argument("--ids", help="file listing the ids to use from --data (e.g. val.txt)")
+    p.add_argument("--model", default="default")
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def _stem(p: Path) -> str:
+    s = p.stem
+    return s[: -len("_labels")] if s.endswith("_labels") else s
+
+
+def _files(path: Path) -> dict:
+    from ..io import is_image_file
+
+    if path.is_file():
+        return {_stem(path): path}
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    return {_stem(p): p for p in sorted(path.iterdir()) if is_image_file(p)}
+
+
+def _score_folders(pred: Path, truth: Path) -> list[dict]:
+    from ..io import read_labels
+    from ..metrics import evaluate_image
+
+    pf, tf = _files(pred), _files(truth)
+    common = sorted(set(pf) & set(tf))
+    if not common:
+        raise ValueError(f"no matching file names between {pred} and {truth}")
+    return [evaluate_image(read_labels(tf[k]), read_labels(pf[k])) for k in common]
+
+
+def _score_model(args) -> list[dict]:
+    from ..dataset import find_pairs, read_ids
+    from ..io import read_image, read_labels
+    from ..metrics import evaluate_image
+    from ..pipeline import segment
+
+    ids = set(read_ids(args.ids)) if args.ids else None
+    rows = []
+    for name, ip, lp in find_pairs(args.data):
+        if ids is not None and name not in ids:
+            continue
+        seg = segment(read_image(ip), model=args.model, tta=args.tta, device=args.device)
+        rows.append(evaluate_image(read_labels(lp), seg.labels))
+    if not rows:
+        raise ValueError(f"no labelled images selected in {args.data}")
+    return rows
+
+
+def run(args) -> int:
+    from ..metrics import summarize
+
+    if args.data:
+        rows = _score_model(args)
+    elif args.pred and args.truth:
+        rows = _score_folders(Path(args.pred), Path(args.truth))
+    else:
+        raise ValueError("give PRED and TRUTH folders, or --data")
+    s = summarize(rows)
+    if args.json:
+        print(json.dumps(s, indent=1))
+    else:
+        print(f"images        {s['n_images']}")
+        for k, label in (("dsb_score", "DSB score"), ("ap50", "AP@0.5"), ("f1", "F1"),
+                         ("pq", "PQ"), ("semantic_iou", "semantic IoU")):
+            print(f"{label:<13} {s[k]:.4f}")
+        print(f"TP/FP/FN      {s['tp']}/{s['fp']}/{s['fn']}  (true {s['n_true']}, predicted {s['n_pred']})")
+    return 0

@@ -1,0 +1,43 @@
+"""``nucleiseg train``: train a zoo architecture on a folder of images + label images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    from ..models import ARCHITECTURES
+
+    p = sub.add_parser("train", help="train a zoo architecture (resumable)")
+    p.add_argument("--arch", default="unet", choices=sorted(ARCHITECTURES))
+    p.add_argument("--config", default="{}", help='architecture options as JSON, e.g. \'{"base": 16}\'')
+    p.add_argument("--data", default=None, help="folder with train/ (images/, labels/) and val.txt; "
+                   "default: ../shared/data/dsb2018")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, history, best weights)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", default="bce_dice", choices=["bce_dice", "jaccard", "bce_log_dice"])
+    p.add_argument("--val-every", type=int, default=2)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT has a checkpoint")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..dataset import DEFAULT_DATA, split_dsb
+    from ..train import fit
+
+    data = Path(args.data) if args.data else DEFAULT_DATA
+    if not data.is_dir():
+        raise FileNotFoundError(f"{data}: training data folder not found")
+    train, val = split_dsb(data)
+    print(f"{len(train)} training and {len(val)} validation images from {data}")
+    res = fit(args.arch, json.loads(args.config), train, val, args.out, epochs=args.epochs,
+              steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
+              loss=args.loss, val_every=args.val_every, device=args.device,
+              resume=not args.no_resume, log=lambda s: print(s, flush=True))
+    print("best:", json.dumps(res["best"]))
+    return 0

@@ -1,0 +1,31 @@
+"""``nucleiseg zoo``: list models with their card figures."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("zoo", help="list the models with their validation scores and speed")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..zoo import list_models
+
+    rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "kind")]
+    for e in list_models():
+        c = e.card
+        v = c.get("validation", {})
+        fmt = lambda x: f"{x:.3f}" if isinstance(x, (int, float)) else "-"  # noqa: E731
+        rows.append((
+            e.name + (" (default)" if c.get("default") else ""),
+            c.get("architecture", "?"),
+            f"{c.get('parameters', 0) / 1e6:.2f} M",
+            fmt(v.get("dsb_score")),
+            fmt(v.get("ap50")),
+            fmt(c.get("speed", {}).get("seconds_per_mp")),
+            "user" if e.user else "shipped",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
+    return 0

@@ -1,0 +1,126 @@
+"""``segment()``: the one function every entry point (widgets, CLI, batch, benchmarks) calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .measure import measure
+from .postprocess import instances_from_maps
+from .predict import predict_maps, uncertainty_map
+from .preprocess import check_image, prepare, to_grey
+
+
+@dataclass
+class Segmentation:
+    """Result of ``segment``.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        int32 ``(Y, X)`` instance labels, 0 = background.
+    probability : numpy.ndarray
+        float32 ``(Y, X)`` nucleus foreground probability.
+    uncertainty : numpy.ndarray
+        float32 ``(Y, X)`` per-pixel uncertainty in [0, 1].
+    table : pandas.DataFrame
+        One row per nucleus (label, area, centroid, mean intensity, confidence, ...).
+    border : numpy.ndarray
+        float32 ``(Y, X)`` nucleus-border probability.
+    model : str
+        Name of the zoo model used.
+    device : str
+        Where it ran, e.g. ``"CPU (2 threads, bf16)"``.
+    settings : dict
+        Every option that produced this result (for reproducibility).
+    """
+
+    labels: np.ndarray
+    probability: np.ndarray
+    uncertainty: np.ndarray
+    table: pd.DataFrame
+    border: np.ndarray
+    model: str
+    device: str
+    settings: dict = field(default_factory=dict)
+
+
+def segment(
+    image: np.ndarray,
+    model: str = "default",
+    tta: bool = False,
+    device: str | None = None,
+    threshold: float | None = None,
+    border_threshold: float | None = None,
+    min_size: int | None = None,
+    invert: bool | None = None,
+    tile: int = 512,
+    overlap: int = 64,
+    scale: tuple[float, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Segmentation:
+    """Find every nucleus in a 2D image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(Y, X)`` grey or ``(Y, X, 3|4)`` RGB(A), any numeric dtype.
+    model : str
+        Zoo model name; ``"default"`` is the shipped default.
+    tta : bool
+        Average the 8 flips/rotations (slower, a little more accurate, better uncertainty).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"mps"``; None or ``"auto"`` picks the GPU when there is one.
+    threshold, border_threshold, min_size : optional
+        Post-processing; None uses the values tuned for the model (its card).
+    invert : bool, optional
+        True for dark nuclei on a bright background; None detects it.
+    tile, overlap : int
+        Tiling for large images (memory stays bounded by the tile).
+    scale : (float, float), optional
+        Pixel size, used for ``area_physical`` in the table.
+    progress : callable, optional
+        ``progress(done, total)`` per tile.
+    cancel : callable, optional
+        Returns True to stop; ``predict.Cancelled`` is then raised.
+
+    Returns
+    -------
+    Segmentation
+    """
+    from . import zoo
+    from .device import describe
+
+    check_image(image)
+    net, entry, dev = zoo.load_model(model, device)
+    post = zoo.postprocess_settings(entry)
+    for key, val in (("threshold", threshold), ("border_threshold", border_threshold), ("min_size", min_size)):
+        if val is not None:
+            post[key] = val
+    x = prepare(image, invert=invert)
+    maps = predict_maps(net, x, dev, tile=tile, overlap=overlap, tta=tta, progress=progress, cancel=cancel)
+    labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+    unc = uncertainty_map(maps["foreground"], maps["variance"])
+    table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
+    settings = {"model": entry.name, "tta": tta, "invert": invert, "tile": tile, "overlap": overlap, **post}
+    return Segmentation(labels, maps["foreground"], unc, table, maps["border"], entry.name,
+                        describe(dev), settings)
+
+
+def segment_stack(stack: np.ndarray, progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None, **kwargs) -> list[Segmentation]:
+    """Segment each plane of a ``(Z, Y, X)`` or ``(Z, Y, X, C)`` stack; ``progress`` counts planes."""
+    from .predict import Cancelled
+
+    out = []
+    for i, plane in enumerate(stack):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        out.append(segment(plane, cancel=cancel, **kwargs))
+        if progress is not None:
+            progress(i + 1, len(stack))
+    return out
