@@ -8,7 +8,7 @@ import sys
 
 from ..errors import NucleisegError
 
-SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "finetune", "batch"]
+SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "batch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,88 @@
+"""``nucleiseg batch INPUT_DIR OUTPUT_DIR``: segment a folder (resumable; process pool or Dask)."""
+
+from __future__ import annotations
+
+import sys
+
+_BAR = 24
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "batch", help="segment every image of a folder (resumes an interrupted run)",
+        description="Segment every image of INPUT_DIR into OUTPUT_DIR: labels, probability and "
+                    "uncertainty TIFFs, a per-nucleus CSV per image, summary.csv and run_manifest.json. "
+                    "Re-running into the same OUTPUT_DIR skips finished images. Images that cannot be "
+                    "read are recorded in summary.csv; the exit status is non-zero only for fatal errors "
+                    "(or with --strict).")
+    p.add_argument("input_dir", help="folder of images (TIFF, PNG, JPEG)")
+    p.add_argument("output_dir", help="folder for the results (not the input folder unless --force)")
+    p.add_argument("--pattern", default="*", help="glob pattern for input files (default: all images)")
+    p.add_argument("--recursive", "-r", action="store_true", help="also process sub-folders")
+    p.add_argument("--model", default="default", help="zoo model name (see `nucleiseg zoo`)")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation (8 flips/rotations)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--threshold", type=float, default=None, help="foreground threshold (model default)")
+    p.add_argument("--border-threshold", type=float, default=None)
+    p.add_argument("--min-size", type=int, default=None, help="smallest nucleus in pixels")
+    contrast = p.add_mutually_exclusive_group()
+    contrast.add_argument("--invert", dest="invert", action="store_true", default=None,
+                          help="dark nuclei on a bright background (default: detect)")
+    contrast.add_argument("--no-invert", dest="invert", action="store_false")
+    p.add_argument("--tile", type=int, default=512, help="tile size in pixels (bounds memory)")
+    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--no-probability", action="store_true", help="do not write <stem>_probability.tif")
+    p.add_argument("--no-uncertainty", action="store_true", help="do not write <stem>_uncertainty.tif")
+    p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    p.add_argument("--workers", "-j", type=int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default cores/workers)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask cluster (tcp://host:8786); workers must see the same paths")
+    p.add_argument("--force", action="store_true", help="allow OUTPUT_DIR to be INPUT_DIR")
+    p.add_argument("--redo", action="store_true", help="process every image again, ignoring finished ones")
+    p.add_argument("--strict", action="store_true", help="exit with status 2 when any image failed")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+def progress_line(ev) -> str:
+    """One progress line: bar, images done/total, the image just finished, time left."""
+    filled = int(_BAR * ev.done / max(ev.total, 1))
+    row = ev.row
+    if row["status"] == "ok":
+        what = f"{row['nuclei']} nuclei" + (" (done earlier)" if row.get("from_previous_run") else "")
+    else:
+        what = f"FAILED: {row['error']}"
+    return (f"[{'#' * filled}{'.' * (_BAR - filled)}] {ev.done}/{ev.total} "
+            f"left {_clock(ev.eta)}  {row['file']}: {what}")
+
+
+def run(args) -> int:
+    from ..batch import BatchOptions, run_batch
+
+    options = BatchOptions(
+        model=args.model, tta=args.tta, device=args.device, threshold=args.threshold,
+        border_threshold=args.border_threshold, min_size=args.min_size, invert=args.invert,
+        tile=args.tile, overlap=args.overlap, probability=not args.no_probability,
+        uncertainty=not args.no_uncertainty, overlay=args.overlay)
+
+    def show(ev) -> None:
+        print(progress_line(ev), file=sys.stderr, flush=True)
+
+    res = run_batch(args.input_dir, args.output_dir, options, pattern=args.pattern, recursive=args.recursive,
+                    workers=args.workers, threads_per_worker=args.threads, scheduler=args.scheduler,
+                    force=args.force, redo=args.redo, progress=None if args.quiet else show)
+    print(f"{res.n_ok} of {len(res.summary)} images segmented ({res.n_skipped} finished earlier), "
+          f"{res.n_failed} failed; summary: {res.summary_path}")
+    if res.n_failed:
+        for _, row in res.summary[res.summary["status"] == "error"].iterrows():
+            print(f"  failed: {row['file']}: {row['error']}", file=sys.stderr)
+    return 2 if (args.strict and res.n_failed) else 0
