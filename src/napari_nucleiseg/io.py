@@ -53,9 +53,16 @@ def read_image(path) -> np.ndarray:
         raise ImageReadError(path, "file is empty")
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
+            import logging
+
             import tifffile
 
-            data = tifffile.imread(path)
+            log = logging.getLogger("tifffile")
+            was_disabled, log.disabled = log.disabled, True  # its warnings would reach stderr
+            try:
+                data = tifffile.imread(path)
+            finally:
+                log.disabled = was_disabled
         else:
             import imageio.v3 as iio
 
@@ -64,7 +71,7 @@ def read_image(path) -> np.ndarray:
         raise ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {exc})") from None
     data = np.asarray(data)
     if data.ndim < 2 or data.size == 0:
-        raise ImageReadError(path, f"has no 2D image data (shape {data.shape})")
+        raise ImageReadError(path, f"no 2D image data found (shape {data.shape}): corrupt or truncated file?")
     return np.squeeze(data) if data.ndim > 3 else data
 
 

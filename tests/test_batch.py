@@ -1,0 +1,246 @@
+"""The batch engine: bad files, resume, output folder rules, cancel, stacks, process pool, Dask."""
+
+import hashlib
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_nucleiseg import batch
+from napari_nucleiseg.batch import BatchOptions, run_batch
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+def _write_images(folder, n, size=128, prefix="img"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image, _ = synthetic_nuclei((size, size), n_nuclei=8, seed=i)
+        tifffile.imwrite(folder / f"{prefix}{i}.tif", image)
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def bad_folder(tmp_path):
+    """Three good images, a truncated TIFF, an empty file and a text file named .tif."""
+    src = tmp_path / "in"
+    _write_images(src, 3)
+    (src / "corrupt.tif").write_bytes((src / "img0.tif").read_bytes()[:200])
+    (src / "empty.tif").write_bytes(b"")
+    (src / "notes.tif").write_text("this is not an image\n")
+    (src / "readme.txt").write_text("not an image suffix: never picked up\n")
+    return src
+
+
+def test_bad_files_are_recorded_and_the_run_goes_on(bad_folder, tmp_path):
+    before = _digest(bad_folder)
+    out = tmp_path / "out"
+    res = run_batch(bad_folder, out)
+
+    assert res.status == "completed"
+    s = res.summary.set_index("file")
+    assert list(s.index) == ["corrupt.tif", "empty.tif", "img0.tif", "img1.tif", "img2.tif", "notes.tif"]
+    assert res.n_failed == 3 and res.n_ok == 3
+    assert "empty" in s.loc["empty.tif", "error"]
+    assert "not a TIFF" in s.loc["notes.tif", "error"]
+    assert "cannot be decoded" in s.loc["corrupt.tif", "error"]
+    for name in ("img0", "img1", "img2"):
+        labels = tifffile.imread(out / f"{name}_labels.tif")
+        assert labels.shape == (128, 128) and labels.max() == s.loc[f"{name}.tif", "nuclei"]
+        assert tifffile.imread(out / f"{name}_probability.tif").dtype == np.float32
+        assert tifffile.imread(out / f"{name}_uncertainty.tif").shape == (128, 128)
+        table = pd.read_csv(out / f"{name}_nuclei.csv")
+        assert len(table) == s.loc[f"{name}.tif", "nuclei"]
+        if len(table):
+            assert s.loc[f"{name}.tif", "mean_area"] == pytest.approx(table["area"].mean())
+    assert not list(out.glob("corrupt*")) and not list(out.glob("notes*"))
+    # the summary on disk matches, and the inputs were not touched
+    disk = batch.read_summary(out)
+    assert list(disk["status"]) == list(res.summary["status"])
+    assert disk.loc[disk["file"] == "empty.tif", "error"].item() == s.loc["empty.tif", "error"]
+    assert _digest(bad_folder) == before
+
+
+def test_manifest_records_model_options_versions_and_times(bad_folder, tmp_path):
+    from napari_nucleiseg import zoo
+
+    res = run_batch(bad_folder, tmp_path / "out", BatchOptions(tta=False, min_size=12, uncertainty=False))
+    man = json.loads(res.manifest_path.read_text())
+    entry = zoo.get_entry("default")
+    assert man["model"]["name"] == entry.name
+    assert man["model"]["weights_sha256"] == hashlib.sha256(entry.weights.read_bytes()).hexdigest()
+    assert man["options"]["min_size"] == 12 and man["options"]["uncertainty"] is False
+    assert {"numpy", "torch", "napari-nucleiseg", "python"} <= set(man["versions"])
+    assert man["status"] == "completed" and man["started"] <= man["finished"]
+    assert (man["images"], man["ok"], man["failed"]) == (6, 3, 3)
+    assert not list((tmp_path / "out").glob("*_uncertainty.tif"))
+
+
+def test_rerun_skips_finished_images_and_redoes_incomplete_ones(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 3)
+    run_batch(src, out)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("img*")}
+    (out / "img1_probability.tif").unlink()  # an output lost since: img1 is not complete
+
+    res = run_batch(src, out)
+    s = res.summary.set_index("file")
+    assert list(s["from_previous_run"]) == [True, False, True]
+    assert (s["status"] == "ok").all()
+    for name in ("img0_labels.tif", "img2_labels.tif", "img0_nuclei.csv"):
+        assert (out / name).stat().st_mtime_ns == mtimes[name]
+    assert (out / "img1_probability.tif").exists()
+    man = json.loads(res.manifest_path.read_text())
+    assert len(man["previous_runs"]) == 1 and man["from_previous_runs"] == 2
+
+    # other options give other results: nothing counts as finished
+    res = run_batch(src, out, BatchOptions(threshold=0.6))
+    assert not res.summary["from_previous_run"].any()
+    # an input that changed is processed again
+    image, _ = synthetic_nuclei((128, 128), n_nuclei=5, seed=42)
+    tifffile.imwrite(src / "img2.tif", image)
+    res = run_batch(src, out, BatchOptions(threshold=0.6))
+    assert list(res.summary["from_previous_run"]) == [True, True, False]
+
+
+def test_output_folder_may_not_be_the_input_folder_unless_forced(tmp_path):
+    from napari_nucleiseg.errors import NucleisegError
+
+    src = tmp_path / "in"
+    _write_images(src, 2)
+    with pytest.raises(NucleisegError, match="input folder"):
+        run_batch(src, src)
+    res = run_batch(src, src, force=True)
+    assert res.n_ok == 2 and (src / "img0_labels.tif").exists()
+    # our own outputs are never taken as inputs on the next run
+    res = run_batch(src, src, force=True)
+    assert list(res.summary["file"]) == ["img0.tif", "img1.tif"]
+    assert res.summary["from_previous_run"].all()
+
+
+def test_fatal_errors(tmp_path):
+    from napari_nucleiseg.errors import NucleisegError
+
+    with pytest.raises(NucleisegError, match="does not exist"):
+        run_batch(tmp_path / "missing", tmp_path / "out")
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(NucleisegError, match="no image files"):
+        run_batch(tmp_path / "empty_dir", tmp_path / "out")
+    _write_images(tmp_path / "in", 1)
+    with pytest.raises(NucleisegError, match="unknown model"):
+        run_batch(tmp_path / "in", tmp_path / "out", BatchOptions(model="no-such-model"))
+
+
+def test_cancel_keeps_finished_images_and_the_next_run_completes(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 4)
+    seen = []
+    res = run_batch(src, out, progress=seen.append, cancel=lambda: len(seen) >= 2)
+    assert res.status == "cancelled"
+    assert list(res.summary["status"]) == ["ok", "ok", "not processed", "not processed"]
+    assert [ev.done for ev in seen] == [1, 2] and seen[-1].total == 4
+    assert seen[-1].eta is not None and seen[-1].eta >= 0
+    assert json.loads(res.manifest_path.read_text())["status"] == "cancelled"
+
+    res = run_batch(src, out)
+    assert res.status == "completed"
+    assert list(res.summary["from_previous_run"]) == [True, True, False, False]
+
+
+def test_recursive_mirrors_subfolders_and_separates_same_stems(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 1, prefix="a")
+    _write_images(src / "plate2", 1, prefix="a")
+    image, _ = synthetic_nuclei((96, 96), n_nuclei=4, seed=3)
+    import imageio.v3 as iio
+
+    iio.imwrite(src / "a0.png", (image / image.max() * 255).astype(np.uint8))
+    (src / ".hidden.tif").write_bytes(b"")
+
+    assert [p.name for p in batch.find_images(src)] == ["a0.png", "a0.tif"]
+    res = run_batch(src, out, recursive=True, pattern="a*")
+    assert list(res.summary["file"]) == ["a0.png", "a0.tif", "plate2/a0.tif"]
+    assert res.n_ok == 3
+    for labels in res.summary["labels"]:
+        assert (out / labels).is_file()
+    assert (out / "a0_png_labels.tif").exists() and (out / "a0_tif_labels.tif").exists()
+    assert (out / "plate2" / "a0_labels.tif").exists()
+
+
+def test_stacks_are_segmented_plane_by_plane_and_bad_dimensions_fail(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    stack = np.stack([synthetic_nuclei((96, 96), n_nuclei=5, seed=s)[0] for s in range(3)])
+    tifffile.imwrite(src / "stack.tif", stack)
+    tifffile.imwrite(src / "tiny.tif", np.ones((4, 4), np.uint8))
+    tifffile.imwrite(src / "twochannel.tif", np.ones((64, 64, 2), np.uint8))
+    res = run_batch(src, out)
+    s = res.summary.set_index("file")
+    assert s.loc["stack.tif", "status"] == "ok"
+    labels = tifffile.imread(out / "stack_labels.tif")
+    assert labels.shape == (3, 96, 96)
+    table = pd.read_csv(out / "stack_nuclei.csv")
+    assert set(table["plane"]) <= {0, 1, 2} and len(table) == s.loc["stack.tif", "nuclei"]
+    assert "too small" in s.loc["tiny.tif", "error"]
+    assert "3D array" in s.loc["twochannel.tif", "error"]
+
+
+def test_per_image_function_is_picklable_and_never_raises_for_bad_images(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 1)
+    (src / "bad.tif").write_text("x")
+    tasks = batch.plan_tasks(src, out, BatchOptions())
+    pickle.loads(pickle.dumps((batch.process_image, tasks, BatchOptions())))
+    rows = [batch.process_image(t, BatchOptions()) for t in tasks]
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert batch.finished_row(tasks[0]) is None and batch.finished_row(tasks[1])["status"] == "ok"
+
+
+def test_a_leftover_partial_file_is_removed(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 1)
+    out.mkdir()
+    (out / ".img0_labels.tif.abc123.part").write_bytes(b"half")
+    run_batch(src, out)
+    assert not list(out.glob(".*.part"))
+
+
+def _labels(folder):
+    return {p.name: tifffile.imread(p) for p in sorted(folder.glob("*_labels.tif"))}
+
+
+def test_process_pool_gives_the_same_labels_as_one_process(tmp_path):
+    src = tmp_path / "in"
+    _write_images(src, 3)
+    (src / "bad.tif").write_bytes(b"")
+    local = run_batch(src, tmp_path / "local")
+    pooled = run_batch(src, tmp_path / "pool", workers=2, threads_per_worker=1)
+    assert list(pooled.summary["status"]) == list(local.summary["status"])
+    a, b = _labels(tmp_path / "local"), _labels(tmp_path / "pool")
+    assert a.keys() == b.keys() and len(a) == 3
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert json.loads(pooled.manifest_path.read_text())["execution"]["workers"] == 2
+
+
+def test_dask_cluster_gives_the_same_labels_as_a_local_run(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    src = tmp_path / "in"
+    _write_images(src, 3)
+    (src / "notes.tif").write_text("x")
+    local = run_batch(src, tmp_path / "local")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = run_batch(src, tmp_path / "dask", client=client)
+        assert "dask_scheduler" in json.loads(remote.manifest_path.read_text())["execution"]
+    assert list(remote.summary["status"]) == ["ok", "ok", "ok", "error"]
+    assert list(remote.summary["nuclei"]) == list(local.summary["nuclei"])
+    a, b = _labels(tmp_path / "local"), _labels(tmp_path / "dask")
+    assert a.keys() == b.keys() and len(a) == 3
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])

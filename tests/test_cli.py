@@ -1,0 +1,57 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from napari_nucleiseg.cli import main
+
+
+def test_segment_writes_all_outputs(tmp_path, sample_dir):
+    out = tmp_path / "out"
+    rc = main(["segment", str(sample_dir / "sparse_nuclei.tif"), "--out", str(out), "--overlay"])
+    assert rc == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"sparse_nuclei_{k}" for k in
+                           ("labels.tif", "probability.tif", "uncertainty.tif", "nuclei.csv", "overlay.png"))
+    labels = tifffile.imread(out / "sparse_nuclei_labels.tif")
+    table = pd.read_csv(out / "sparse_nuclei_nuclei.csv")
+    assert len(table) == len(np.unique(labels)) - 1 > 0
+
+
+def test_corrupt_file_one_line_error_nonzero_exit_no_outputs(tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00garbage that is not a tiff")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "napari_nucleiseg", "segment", str(bad), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "broken.tif" in err[0] and "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unsupported_and_missing_files(tmp_path, capsys):
+    txt = tmp_path / "notes.txt"
+    txt.write_text("x")
+    assert main(["segment", str(txt), str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "notes.txt: unsupported file type" in err and "missing.png: file not found" in err
+
+
+def test_zoo_lists_models(capsys):
+    assert main(["zoo"]) == 0
+    out = capsys.readouterr().out
+    assert "(default)" in out and "val DSB" in out
+
+
+def test_evaluate_folders(tmp_path, sample_dir, capsys):
+    pred = tmp_path / "pred"
+    main(["segment", str(sample_dir / "touching_nuclei.tif"), "--out", str(pred)])
+    capsys.readouterr()
+    assert main(["evaluate", str(pred), str(sample_dir / "ground_truth"), "--json"]) == 0
+    import json
+
+    s = json.loads(capsys.readouterr().out)
+    assert s["n_images"] == 1 and 0 <= s["dsb_score"] <= 1 and s["n_true"] == 45

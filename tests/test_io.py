@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import tifffile
+import imageio.v3 as iio
+
+from napari_nucleiseg.errors import ImageReadError
+from napari_nucleiseg.io import read_dsb_folder, read_image, read_labels, write_tiff
+
+
+def test_png_grey_rgb_rgba_and_jpeg(tmp_path):
+    grey = (np.arange(64 * 48) % 251).astype(np.uint8).reshape(64, 48)
+    rgb = np.stack([grey, grey // 2, grey // 3], -1)
+    rgba = np.concatenate([rgb, np.full((64, 48, 1), 255, np.uint8)], -1)
+    for name, arr in (("g.png", grey), ("rgb.png", rgb), ("rgba.png", rgba)):
+        iio.imwrite(tmp_path / name, arr)
+        np.testing.assert_array_equal(read_image(tmp_path / name), arr)
+    iio.imwrite(tmp_path / "x.jpg", rgb)
+    assert read_image(tmp_path / "x.jpg").shape == (64, 48, 3)
+
+
+def test_tiff_16bit_multipage_and_ome(tmp_path):
+    a = (np.arange(3 * 32 * 40) * 17 % 65535).astype(np.uint16).reshape(3, 32, 40)
+    tifffile.imwrite(tmp_path / "stack.tif", a)
+    np.testing.assert_array_equal(read_image(tmp_path / "stack.tif"), a)
+    tifffile.imwrite(tmp_path / "img.ome.tif", a[0], ome=True, metadata={"axes": "YX"})
+    np.testing.assert_array_equal(read_image(tmp_path / "img.ome.tif"), a[0])
+
+
+@pytest.mark.parametrize("content,reason", [(b"", "empty"), (b"not an image at all", "cannot be decoded")])
+def test_bad_files_name_the_file_and_reason(tmp_path, content, reason):
+    p = tmp_path / "bad.tif"
+    p.write_bytes(content)
+    with pytest.raises(ImageReadError) as e:
+        read_image(p)
+    assert "bad.tif" in str(e.value) and reason in str(e.value)
+
+
+def test_missing_and_unsupported(tmp_path):
+    with pytest.raises(ImageReadError, match="not found"):
+        read_image(tmp_path / "nope.png")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ImageReadError, match="unsupported file type"):
+        read_image(tmp_path / "notes.txt")
+
+
+def test_dsb_folder_layout(tmp_path):
+    d = tmp_path / "abc"
+    (d / "images").mkdir(parents=True)
+    (d / "masks").mkdir()
+    img = np.zeros((20, 20, 4), np.uint8)
+    iio.imwrite(d / "images" / "abc.png", img)
+    for i, (y, x) in enumerate([(2, 2), (10, 10)]):
+        m = np.zeros((20, 20), np.uint8)
+        m[y: y + 5, x: x + 5] = 255
+        iio.imwrite(d / "masks" / f"m{i}.png", m)
+    image, labels = read_dsb_folder(d)
+    assert image.shape == (20, 20, 4)
+    assert labels.max() == 2 and (labels > 0).sum() == 50
+
+
+def test_shared_dsb_original_layout(dsb_dir):
+    folders = sorted((dsb_dir / "original_layout").iterdir())
+    image, labels = read_dsb_folder(folders[0])
+    assert labels is not None and labels.max() == len(list((folders[0] / "masks").glob("*.png")))
+    assert image.shape[:2] == labels.shape
+
+
+def test_atomic_tiff_roundtrip(tmp_path):
+    lab = np.arange(100, dtype=np.uint16).reshape(10, 10)
+    write_tiff(tmp_path / "out" / "l.tif", lab)
+    np.testing.assert_array_equal(read_labels(tmp_path / "out" / "l.tif"), lab)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["l.tif"]

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from napari_nucleiseg.metrics import auroc, evaluate_image, iou_matrix, match_status, summarize
+
+
+def _square(shape, y, x, size, value, out=None):
+    out = np.zeros(shape, np.int32) if out is None else out
+    out[y: y + size, x: x + size] = value
+    return out
+
+
+def test_perfect_match_scores_one():
+    gt = _square((20, 20), 2, 2, 5, 1)
+    gt = _square((20, 20), 10, 10, 6, 2, gt)
+    pred = np.where(gt == 1, 7, np.where(gt == 2, 3, 0))  # same objects, other ids
+    r = evaluate_image(gt, pred)
+    assert r["dsb_score"] == 1.0 and r["ap50"] == 1.0 and r["f1"] == 1.0 and r["pq"] == 1.0
+    assert (r["tp"], r["fp"], r["fn"]) == (2, 0, 0)
+
+
+def test_hand_computed_partial_overlap():
+    # gt 10x10 square; prediction shifted by 2 columns: overlap 80, union 120 -> IoU 2/3
+    gt = _square((30, 30), 0, 0, 10, 1)
+    pred = np.zeros_like(gt)
+    pred[0:10, 2:12] = 1
+    assert iou_matrix(gt, pred)[0, 0] == pytest.approx(80 / 120)
+    r = evaluate_image(gt, pred)
+    # hits at t = 0.50, 0.55, 0.60, 0.65 (IoU 0.667 > t), misses at 0.70..0.95 -> 4 of 10
+    assert r["dsb_score"] == pytest.approx(4 / 10)
+    assert r["ap50"] == 1.0
+    assert r["pq"] == pytest.approx(80 / 120)
+
+
+def test_false_positive_and_missed_nucleus():
+    gt = _square((30, 30), 0, 0, 5, 1)
+    gt = _square((30, 30), 20, 20, 5, 2, gt)
+    pred = _square((30, 30), 0, 0, 5, 1)
+    pred = _square((30, 30), 10, 10, 4, 2, pred)  # a false positive; gt 2 is missed
+    r = evaluate_image(gt, pred)
+    assert (r["tp"], r["fp"], r["fn"]) == (1, 1, 1)
+    assert r["ap50"] == pytest.approx(1 / 3)
+    assert r["f1"] == pytest.approx(0.5)
+    assert r["dsb_score"] == pytest.approx(1 / 3)
+    correct, found = match_status(gt, pred)
+    assert correct[1] and not correct[2]
+    assert found[1] and not found[2]
+
+
+def test_empty_images():
+    empty = np.zeros((8, 8), np.int32)
+    assert evaluate_image(empty, empty)["dsb_score"] == 1.0
+    one = _square((8, 8), 1, 1, 3, 1)
+    assert evaluate_image(one, empty)["dsb_score"] == 0.0
+    assert evaluate_image(empty, one)["ap50"] == 0.0
+
+
+def test_summarize_is_mean_over_images():
+    a = {"dsb_score": 1.0, "ap50": 1.0, "f1": 1.0, "pq": 1.0, "semantic_iou": 1.0, "tp": 1, "fp": 0, "fn": 0, "n_true": 1, "n_pred": 1}
+    b = {**a, "dsb_score": 0.0, "tp": 0, "fn": 1}
+    s = summarize([a, b])
+    assert s["dsb_score"] == 0.5 and s["tp"] == 1 and s["fn"] == 1 and s["n_images"] == 2
+
+
+def test_auroc():
+    assert auroc([0.9, 0.8, 0.3, 0.1], [True, True, False, False]) == 1.0
+    assert auroc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
+    assert auroc([0.5, 0.5], [True, False]) == 0.5
+    assert np.isnan(auroc([0.5], [True]))

@@ -1,0 +1,63 @@
+import numpy as np
+import torch
+
+from napari_nucleiseg.augment import Augmenter, targets_from_labels
+from napari_nucleiseg.dataset import Sample
+from napari_nucleiseg.models import build
+from napari_nucleiseg.preprocess import prepare
+from napari_nucleiseg.synthetic import synthetic_nuclei
+from napari_nucleiseg.train import Trainer, fit
+
+
+def _samples(n=3, shape=(96, 96)):
+    out = []
+    for i in range(n):
+        img, lab = synthetic_nuclei(shape, n_nuclei=12, radius=(5, 8), touching=0.5, seed=i)
+        out.append(Sample(prepare(img), lab, f"s{i}"))
+    return out
+
+
+def test_targets_have_border_ring_between_touching_nuclei():
+    lab = torch.zeros(1, 1, 10, 10)
+    lab[..., 2:8, 1:5] = 1
+    lab[..., 2:8, 5:9] = 2
+    t = targets_from_labels(lab)
+    assert t[0, 0].sum() == 48
+    assert t[0, 1, 4, 4] == 1 and t[0, 1, 4, 5] == 1  # the contact line is border
+    assert t[0, 1, 4, 2] == 0  # inside, away from edges
+
+
+def test_augmenter_shapes_and_label_consistency():
+    aug = Augmenter(size=64, seed=0)
+    x, y = aug.batch(_samples(2), 4)
+    assert x.shape == (4, 1, 64, 64) and y.shape == (4, 2, 64, 64)
+    assert set(torch.unique(y).tolist()) <= {0.0, 1.0}
+    assert y[:, 0].sum() > 0
+
+
+def test_a_few_training_steps_lower_the_loss():
+    torch.manual_seed(0)
+    samples = _samples()
+    x, y = Augmenter(size=64, seed=123).batch(samples, 8)  # a fixed held-out batch
+    model = build("unet", base=8, depth=3)
+    trainer = Trainer(model, samples, torch.device("cpu"), total_steps=60, lr=3e-3,
+                      batch_size=4, crop=64, seed=0, warmup=1)
+
+    def fixed_loss():
+        model.eval()
+        with torch.no_grad():
+            return float(trainer.loss_fn(model(x).float(), y))
+
+    before = fixed_loss()
+    for _ in range(60):
+        trainer.step()
+    assert fixed_loss() < 0.8 * before
+
+
+def test_fit_checkpoints_and_resumes(tmp_path):
+    samples = _samples(2, (64, 64))
+    kw = dict(steps_per_epoch=2, batch_size=2, crop=32, val_every=1, log=lambda s: None)
+    fit("unet", {"base": 4, "depth": 3}, samples, samples[:1], tmp_path, epochs=1, **kw)
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
+    res = fit("unet", {"base": 4, "depth": 3}, samples, samples[:1], tmp_path, epochs=2, **kw)
+    assert [h["epoch"] for h in res["history"]] == [1, 2]  # epoch 1 came from the checkpoint
