@@ -1,0 +1,112 @@
+"""npe2 reader: TIFF / OME-TIFF (stacks too), PNG, JPEG and DSB 2018 sample folders.
+
+``get_reader`` reads the file(s) straight away so that a file it cannot decode gets no
+reader (napari then tries other plugins) instead of an error later on.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NucleisegError
+from ..io import is_dsb_folder, is_image_file, read_dsb_folder, read_image
+
+
+def _tiff_pixel_size(path: Path) -> tuple[float, ...] | None:
+    """Pixel size (Z, Y, X or Y, X) from OME or ImageJ metadata, None when absent."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if tif.is_ome and tif.ome_metadata:
+                import xml.etree.ElementTree as ET
+
+                root = ET.fromstring(tif.ome_metadata)
+                for el in root.iter():
+                    if el.tag.endswith("Pixels"):
+                        y, x = el.get("PhysicalSizeY"), el.get("PhysicalSizeX")
+                        if x and y:
+                            z = el.get("PhysicalSizeZ")
+                            return (float(z), float(y), float(x)) if z else (float(y), float(x))
+                        return None
+            if tif.is_imagej:
+                page = tif.pages[0]
+                xr, yr = page.tags.get("XResolution"), page.tags.get("YResolution")
+                if xr is None or yr is None:
+                    return None
+                sx = xr.value[1] / xr.value[0] if xr.value[0] else 0.0
+                sy = yr.value[1] / yr.value[0] if yr.value[0] else 0.0
+                if sx <= 0 or sy <= 0 or (sx == 1 and sy == 1):
+                    return None
+                z = (tif.imagej_metadata or {}).get("spacing")
+                return (float(z), sy, sx) if z else (sy, sx)
+    except Exception:  # metadata is a bonus: never fail the read because of it
+        return None
+    return None
+
+
+def _image_layer(path: Path) -> tuple:
+    """One ``(data, kwargs, "image")`` tuple for an image file."""
+    data = read_image(path)
+    kwargs: dict = {"name": path.stem}
+    rgb = data.ndim >= 3 and data.shape[-1] in (3, 4) and data.dtype != np.float64
+    kwargs["rgb"] = bool(rgb)
+    spatial_ndim = data.ndim - (1 if rgb else 0)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        size = _tiff_pixel_size(path)
+        if size is not None:
+            size = size[-spatial_ndim:]
+            kwargs["scale"] = (1.0,) * (spatial_ndim - len(size)) + tuple(size)
+    return data, kwargs, "image"
+
+
+def _dsb_layers(path: Path) -> list[tuple]:
+    """Image layer plus a ``<id> ground truth`` Labels layer (when the folder has masks)."""
+    image, labels = read_dsb_folder(path)
+    name = path.name
+    rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
+    layers = [(image, {"name": name, "rgb": bool(rgb)}, "image")]
+    if labels is not None:
+        layers.append((labels, {"name": f"{name} ground truth", "opacity": 0.5}, "labels"))
+    return layers
+
+
+def _layers_for(path: Path) -> list[tuple]:
+    return _dsb_layers(path) if path.is_dir() else [_image_layer(path)]
+
+
+def _return_layers(layers: list[tuple], path=None) -> list[tuple]:
+    """The reader function napari calls: hands back the layers read by ``get_reader``."""
+    return layers
+
+
+def get_reader(path):
+    """Return a reader function for ``path``, or None when this plugin cannot read it.
+
+    Parameters
+    ----------
+    path : str or list of str
+        A TIFF/OME-TIFF, PNG or JPEG file, a DSB sample folder (``<id>/images/<id>.png``
+        with optional ``masks/``), or a list of those.
+
+    Returns
+    -------
+    callable or None
+        ``reader(path) -> list of (data, kwargs, layer_type)``; None for anything that is
+        not one of the formats above or cannot be decoded.
+    """
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths:
+        return None
+    layers: list[tuple] = []
+    for p in map(Path, paths):
+        if not (is_image_file(p) or is_dsb_folder(p)):
+            return None
+        try:
+            layers.extend(_layers_for(p))
+        except (NucleisegError, OSError, ValueError):
+            return None
+    return functools.partial(_return_layers, layers)

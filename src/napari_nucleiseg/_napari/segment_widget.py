@@ -1,0 +1,239 @@
+"""Segment Nuclei dock widget: choose image, model and device, run in a thread worker, show results."""
+
+from __future__ import annotations
+
+import napari
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QObject, Signal
+
+from .. import zoo
+from ..device import describe, resolve_device
+from ..errors import NucleisegError
+from .layer_output import put_layers
+from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
+
+DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")]
+
+
+class _ProgressRelay(QObject):
+    """Carries progress from the worker thread to the GUI thread (queued Qt signal)."""
+
+    progressed = Signal(float, str)
+
+
+def _hint(text: str) -> Label:
+    lab = Label(value=text)
+    lab.native.setWordWrap(True)
+    lab.native.setStyleSheet("color: gray; font-size: 11px;")
+    return lab
+
+
+class SegmentWidget(Container):
+    """Find every nucleus in an image layer and add ``<image> nuclei``, ``probability`` and ``uncertainty``.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer whose Image layers can be segmented and where results are added.
+
+    Notes
+    -----
+    The work runs in a napari thread worker; :meth:`run` starts it, :meth:`cancel`
+    stops it (no partial layer is left), ``worker`` is the running worker or None.
+    :meth:`refresh_models` re-reads the model zoo (call it after saving a new user model).
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.worker = None
+        self._cancel_requested = False
+        self._relay = _ProgressRelay()
+        self._relay.progressed.connect(self._on_progress)
+
+        self._intro = _hint("Finds every nucleus in the chosen image. Results are added as new layers "
+                            "(nuclei, probability, uncertainty); the nuclei layer's features hold one row "
+                            "of measurements per nucleus.")
+        self._image = ComboBox(label="Image", choices=self._image_choices, nullable=False,
+                               tooltip="The microscopy image to segment (fluorescence or bright-field, 2D "
+                                       "or a stack). Labels layers cannot be chosen.")
+        self._model = ComboBox(label="Model", choices=self._model_choices,
+                               tooltip="Which trained network finds the nuclei. Your fine-tuned models appear "
+                                       "here too (marked [user]).")
+        self._model_info = _hint("")
+        self._device = ComboBox(label="Device", choices=DEVICES, value="auto",
+                                tooltip="Where the network runs. Auto uses a GPU when one is available, "
+                                        "otherwise the CPU.")
+        self._device_info = _hint("")
+        self._threshold = FloatSpinBox(label="Probability threshold", min=0.05, max=0.95, step=0.05,
+                                       value=0.5,
+                                       tooltip="A pixel counts as nucleus when the model's probability is "
+                                               "above this. Lower it if faint nuclei are missed; raise it if "
+                                               "background is picked up. Set from the model when it changes.")
+        self._min_size = SpinBox(label="Min. nucleus size (pixels)", min=0, max=100000, value=8,
+                                 tooltip="Objects smaller than this area (in pixels) are dropped as debris.")
+        self._tta = CheckBox(text="Test-time augmentation (8x slower)", value=False,
+                             tooltip="Average the prediction over 8 flips/rotations: slightly more accurate "
+                                     "outlines and a more reliable uncertainty map, 8 times the compute.")
+        self._stacks = ComboBox(label="Stacks (z / time)", choices=[EACH_SLICE, CURRENT_SLICE],
+                                value=EACH_SLICE,
+                                tooltip="For 3D stacks or time series: segment every 2D slice, or only the "
+                                        "slice shown now.")
+        self._run_btn = PushButton(text="Segment nuclei", tooltip="Start segmentation (napari stays usable).")
+        self._cancel_btn = PushButton(text="Cancel", enabled=False, tooltip="Stop the running segmentation.")
+        self._progress = ProgressBar(label="Progress", min=0, max=100, value=0)
+        self._status = Label(value="")
+        self._status.native.setWordWrap(True)
+        buttons = Container(layout="horizontal", labels=False, widgets=[self._run_btn, self._cancel_btn])
+        buttons.margins = (0, 0, 0, 0)
+        self.extend([self._intro, self._image, self._model, self._model_info, self._device,
+                     self._device_info, self._threshold, self._min_size, self._tta, self._stacks, buttons,
+                     self._progress, self._status])
+
+        self._model.changed.connect(self._on_model_changed)
+        self._device.changed.connect(self._on_device_changed)
+        self._run_btn.changed.connect(lambda: self.run())
+        self._cancel_btn.changed.connect(self.cancel)
+        events = self.viewer.layers.events
+        for ev in (events.inserted, events.removed, events.reordered):
+            ev.connect(self._reset_image_choices)
+        self._on_model_changed()
+        self._on_device_changed()
+
+    # ----- choices -------------------------------------------------------------------------------
+    def _image_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, napari.layers.Image)
+                and not layer.name.endswith((" probability", " uncertainty"))]
+
+    def _model_choices(self, _widget=None):
+        try:
+            return [(e.name, e.name) for e in zoo.list_models()]
+        except OSError:
+            return []
+
+    def _reset_image_choices(self, event=None):
+        self._image.reset_choices()
+
+    def refresh_models(self) -> None:
+        """Re-read the model zoo (shipped and user models), keeping the current choice if it still exists."""
+        self._model.reset_choices()
+        self._on_model_changed()
+
+    def _on_model_changed(self, _value=None):
+        name = self._model.value
+        if name is None:
+            self._model_info.value = "No model installed: add weights to the model zoo."
+            return
+        try:
+            entry = zoo.get_entry(name)
+        except (KeyError, FileNotFoundError) as exc:
+            self._model_info.value = str(exc)
+            return
+        self._model_info.value = entry.description
+        self._model.tooltip = entry.description
+        post = zoo.postprocess_settings(entry)
+        self._threshold.value = float(post["threshold"])
+        self._min_size.value = int(post["min_size"])
+
+    def _on_device_changed(self, _value=None):
+        try:
+            self._device_info.value = f"Runs on: {describe(resolve_device(self._device.value))}"
+        except ValueError as exc:
+            self._device_info.value = f"Not available: {exc}"
+
+    # ----- running -------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a segmentation runs."""
+        return self.worker is not None
+
+    def _current_slice(self, layer) -> int:
+        try:
+            return int(round(float(layer.world_to_data(self.viewer.dims.point)[0])))
+        except (IndexError, ValueError, TypeError):
+            return 0
+
+    def run(self, layer=None):
+        """Segment ``layer`` (default: the chosen image) in a thread worker.
+
+        Bad input is reported with a napari notification and nothing is started; existing
+        layers are left untouched. Returns the worker, or None when nothing was started.
+        """
+        if self.running:
+            show_info("A segmentation is already running; cancel it first.")
+            return None
+        layer = self._image.value if layer is None else layer
+        try:
+            inp = image_input_from_layer(layer)
+        except NucleisegError as exc:
+            show_error(str(exc))
+            self._status.value = str(exc)
+            return None
+        if self._model.value is None:
+            show_error("No segmentation model is installed.")
+            return None
+        kwargs = dict(model=self._model.value, device=self._device.value, tta=self._tta.value,
+                      threshold=self._threshold.value, min_size=self._min_size.value,
+                      stacks=self._stacks.value,
+                      current_slice=self._current_slice(layer) if inp.is_stack else 0)
+        self._cancel_requested = False
+        self.worker = create_worker(segment_image, inp, progress=self._relay.progressed.emit,
+                                    cancel=self._is_cancelled, _start_thread=False, **kwargs)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.finished.connect(self._on_finished)
+        self._set_busy(True)
+        self._progress.value = 0
+        self._status.value = f"Segmenting '{inp.name}'..."
+        self.worker.start()
+        return self.worker
+
+    def cancel(self) -> None:
+        """Ask the running segmentation to stop; it stops after the current tile, leaving no layer."""
+        if self.running:
+            self._cancel_requested = True
+            self._status.value = "Cancelling..."
+            self._cancel_btn.enabled = False
+
+    def _is_cancelled(self) -> bool:
+        return self._cancel_requested
+
+    def _set_busy(self, busy: bool) -> None:
+        self._run_btn.enabled = not busy
+        self._cancel_btn.enabled = busy
+        for w in (self._image, self._model, self._device, self._threshold, self._min_size, self._tta,
+                  self._stacks):
+            w.enabled = not busy
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if self.running:
+            self._progress.value = int(round(100 * max(0.0, min(1.0, fraction))))
+            self._status.value = message
+
+    def _on_returned(self, outcome: SegmentOutcome) -> None:
+        if outcome.cancelled:
+            self._status.value = "Cancelled: no layers were changed."
+            show_info("Segmentation cancelled.")
+        elif outcome.error:
+            self._status.value = outcome.error
+            show_error(outcome.error)
+        else:
+            put_layers(self.viewer, outcome.layers)
+            self._progress.value = 100
+            self._status.value = (f"Found {outcome.n_nuclei} nuclei in {outcome.seconds:.1f} s "
+                                  f"with {outcome.model} on {outcome.device}.")
+            show_info(self._status.value)
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._set_busy(False)

@@ -1,0 +1,165 @@
+"""Segment Nuclei widget: docking, a full run, replacement, scale, bad input, cancel, stacks."""
+
+import numpy as np
+import pytest
+
+from napari_nucleiseg._napari.segment_widget import SegmentWidget
+from napari_nucleiseg._napari.segment_work import (
+    CURRENT_SLICE,
+    ImageInput,
+    segment_image,
+)
+
+FEATURES = ["index", "label", "area", "centroid_y", "centroid_x", "mean_intensity", "confidence"]
+
+
+def _dock(viewer):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-nucleiseg", "Segment Nuclei")
+    assert isinstance(widget, SegmentWidget)
+    return widget
+
+
+def _run_and_wait(qtbot, widget, layer=None, timeout=60000):
+    worker = widget.run(layer)
+    assert worker is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+
+
+def test_work_function_without_viewer(small_field):
+    image, _ = small_field
+    seen = []
+    out = segment_image(ImageInput(image, "cells", scale=(0.5, 0.5), translate=(10.0, 20.0)),
+                        progress=lambda f, m: seen.append(f))
+    assert out.ok, out.error
+    names = [kw["name"] for _, kw, _ in out.layers]
+    assert names == ["cells probability", "cells uncertainty", "cells nuclei"]
+    labels, kw, kind = out.layers[-1]
+    assert kind == "labels" and labels.shape == image.shape and labels.dtype == np.int32
+    assert out.n_nuclei == int(len(np.unique(labels))) - 1 > 0
+    feats = kw["features"]
+    assert set(FEATURES) <= set(feats.columns)
+    assert (feats["index"] == feats["label"]).all()
+    assert "area_physical" in feats.columns  # pixel size 0.5 was used
+    for _, kw, _ in out.layers:
+        assert kw["scale"] == (0.5, 0.5) and kw["translate"] == (10.0, 20.0)
+    assert seen and seen[-1] == 1.0
+
+
+def test_work_function_errors_come_back_as_messages():
+    out = segment_image(ImageInput(np.full((64, 64), np.nan, np.float32), "bad"))
+    assert not out.ok and "NaN" in out.error and out.layers == []
+    out = segment_image(ImageInput(np.zeros((2, 3, 32, 32)), "4d"))
+    assert "dimensions" in out.error
+    out = segment_image(ImageInput(np.zeros((64, 64)), "x"), model="no-such-model")
+    assert "no-such-model" in out.error
+
+
+def test_widget_run_adds_layers_with_scale_and_features(viewer, qtbot, small_field, notifications):
+    image, _ = small_field
+    viewer.add_image(image, name="cells", scale=(0.25, 0.5), translate=(3.0, 4.0))
+    widget = _dock(viewer)
+    assert widget._image.value is viewer.layers["cells"]
+    assert "Runs on:" in widget._device_info.value
+    _run_and_wait(qtbot, widget)
+    assert not notifications["error"], notifications
+    for suffix in ("nuclei", "probability", "uncertainty"):
+        layer = viewer.layers[f"cells {suffix}"]
+        np.testing.assert_allclose(layer.scale, (0.25, 0.5))
+        np.testing.assert_allclose(layer.translate, (3.0, 4.0))
+    nuclei = viewer.layers["cells nuclei"]
+    assert nuclei.data.max() > 0
+    assert set(FEATURES) <= set(nuclei.features.columns)
+    assert len(nuclei.features) == len(np.unique(nuclei.data)) - 1
+    assert "Found" in widget._status.value and widget._progress.value == 100
+
+    # running again replaces the three layers instead of adding more
+    n_layers = len(viewer.layers)
+    widget._min_size.value = 60
+    _run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == n_layers
+    assert viewer.layers["cells nuclei"].features["area"].min() >= 60
+
+
+@pytest.mark.parametrize("kind", ["labels", "nan", "4d"])
+def test_bad_input_notifies_and_leaves_layers(viewer, qtbot, notifications, kind):
+    widget = SegmentWidget(viewer)
+    viewer.add_image(np.ones((64, 64), np.float32), name="good")
+    if kind == "labels":
+        layer = viewer.add_labels(np.zeros((64, 64), np.int32), name="mask")
+    elif kind == "4d":
+        layer = viewer.add_image(np.zeros((2, 2, 32, 32), np.float32), name="tzyx")
+    else:
+        layer = viewer.add_image(np.full((64, 64), np.nan, np.float32), name="nan")
+    before = [(lyr.name, id(lyr)) for lyr in viewer.layers]
+    worker = widget.run(layer)
+    if worker is not None:  # NaNs are only found while reading the pixels, in the worker
+        qtbot.waitUntil(lambda: not widget.running, timeout=30000)
+    assert notifications["error"], f"no error shown for {kind}"
+    assert layer.name in notifications["error"][0]
+    assert [(lyr.name, id(lyr)) for lyr in viewer.layers] == before
+    assert widget._run_btn.enabled
+
+
+def test_empty_image_is_refused_by_the_work_function():
+    out = segment_image(ImageInput(np.zeros((0, 32), np.float32), "empty"))
+    assert not out.ok and "empty" in out.error
+
+
+def test_cancel_leaves_no_partial_layer(viewer, qtbot, notifications):
+    stack = np.stack([synthetic for synthetic in _planes(6)])
+    viewer.add_image(stack, name="stack")
+    widget = SegmentWidget(viewer)
+    widget._tta.value = True  # slower, so the run is surely still going when cancelled
+    widget.run()
+    assert widget.running
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60000)
+    assert [lyr.name for lyr in viewer.layers] == ["stack"]
+    assert "Cancelled" in widget._status.value
+    assert notifications["info"] and not notifications["error"]
+    assert widget._run_btn.enabled and not widget._cancel_btn.enabled
+
+
+def _planes(n):
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    return [synthetic_nuclei((96, 96), n_nuclei=6, seed=s)[0] for s in range(n)]
+
+
+def test_stack_each_slice_and_current_slice(viewer, qtbot, notifications):
+    viewer.add_image(np.stack(_planes(2)), name="zs", scale=(2.0, 0.5, 0.5))
+    widget = SegmentWidget(viewer)
+    _run_and_wait(qtbot, widget)
+    nuclei = viewer.layers["zs nuclei"]
+    assert nuclei.data.shape == (2, 96, 96)
+    np.testing.assert_allclose(nuclei.scale, (2.0, 0.5, 0.5))
+    feats = nuclei.features
+    assert set(feats["slice"]) == {0, 1}
+    assert feats["label"].is_unique  # labels are unique across slices
+    assert set(feats["label"]) == set(np.unique(nuclei.data)) - {0}
+
+    viewer.dims.set_current_step(0, 1)
+    widget._stacks.value = CURRENT_SLICE
+    _run_and_wait(qtbot, widget)
+    nuclei = viewer.layers["zs nuclei"]
+    assert nuclei.data[0].max() == 0 and nuclei.data[1].max() > 0
+    assert set(nuclei.features["slice"]) == {1}
+
+
+def test_refresh_models_lists_new_user_model(viewer):
+    import shutil
+
+    from napari_nucleiseg import zoo
+
+    widget = SegmentWidget(viewer)
+    default = zoo.list_models()[0]
+    assert widget._model.value == default.name
+    folder = zoo.user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(default.weights, folder / "my-cells.pt")
+    (folder / "my-cells.json").write_text('{"name": "my-cells", "description": "tuned on my cells"}')
+    assert "my-cells" not in widget._model.choices
+    widget.refresh_models()
+    assert "my-cells" in widget._model.choices
+    widget._model.value = "my-cells"
+    assert "tuned on my cells" in widget._model_info.value and "[user]" in widget._model_info.value
