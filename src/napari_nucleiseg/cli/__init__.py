@@ -8,7 +8,7 @@ import sys
 
 from ..errors import NucleisegError
 
-SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "batch"]
+SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "finetune", "batch"]
 
 
 def build_parser() -> argparse.ArgumentParser:
