@@ -12,13 +12,14 @@ COLUMNS = ["label", "area", "centroid_y", "centroid_x", "mean_intensity", "perim
 
 
 def nucleus_confidence(labels: np.ndarray, uncertainty: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Confidence in [0, 1] per nucleus: 1 minus the mean uncertainty over the nucleus
-    and a one-pixel ring around it (where a wrong outline shows as an uncertain edge)."""
+    """Confidence in [0, 1] per nucleus: 1 minus its mean per-pixel uncertainty.
+
+    Of the candidates in ``benchmarks/confidence_study.py`` this separated correct
+    from wrong nuclei best on the validation split (AUROC in the model cards).
+    """
     if len(index) == 0:
         return np.zeros(0, np.float32)
-    grown = ndi.grey_dilation(labels, size=3)
-    ring_and_inside = np.where(labels > 0, labels, grown)
-    mean_unc = ndi.mean(uncertainty, labels=ring_and_inside, index=index)
+    mean_unc = ndi.mean(uncertainty, labels=labels, index=index)
     return np.clip(1.0 - np.asarray(mean_unc), 0.0, 1.0).astype(np.float32)
 
 

@@ -1,0 +1,89 @@
+"""Accuracy and speed of every shipped zoo model and the classical baseline, in one process.
+
+Prints a table and writes it to docs/benchmarks.md. Scores are on the 58 validation
+images of the shared DSB split; time is the whole ``segment()`` call (preprocessing,
+prediction, watershed, measurements) per megapixel on this machine's CPU, no TTA.
+
+    python benchmarks/benchmark.py [--limit N] [--threads 2] [--tta]
+"""
+
+import argparse
+import platform
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from napari_nucleiseg import segment
+from napari_nucleiseg.dataset import default_data_dir, find_pairs, read_ids
+from napari_nucleiseg.io import read_image, read_labels
+from napari_nucleiseg.metrics import evaluate_image, summarize
+from napari_nucleiseg.postprocess import classical_instances
+from napari_nucleiseg.preprocess import prepare
+from napari_nucleiseg.zoo import list_models
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def run(name, fn, data):
+    rows, seconds, pixels = [], 0.0, 0
+    for image, labels in data:
+        t0 = time.perf_counter()
+        pred = fn(image)
+        seconds += time.perf_counter() - t0
+        pixels += labels.size
+        rows.append(evaluate_image(labels, pred))
+    s = summarize(rows)
+    s["s_per_mp"] = seconds / (pixels / 1e6)
+    s["name"] = name
+    return s
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tta", action="store_true", help="also run each model with TTA")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    root = default_data_dir()
+    if not (root / "train").is_dir():
+        raise SystemExit(f"shared DSB data not found at {root}: nothing to benchmark")
+    ids = set(read_ids(root / "val.txt"))
+    pairs = [(ip, lp) for n, ip, lp in find_pairs(root / "train") if n in ids][: args.limit]
+    data = [(read_image(ip), read_labels(lp)) for ip, lp in pairs]
+    results = [run("classical Otsu + distance watershed", lambda im: classical_instances(prepare(im)), data)]
+    for e in list_models():
+        if e.user:
+            continue
+        segment(data[0][0], model=e.name)  # load and warm up
+        results.append(run(e.name, lambda im, n=e.name: segment(im, model=n).labels, data))
+        if args.tta:
+            results.append(run(e.name + " + TTA", lambda im, n=e.name: segment(im, model=n, tta=True).labels, data))
+    header = "| method | DSB score | AP@0.5 | F1 | PQ | semantic IoU | s / MP |\n|---|---|---|---|---|---|---|"
+    lines = [f"| {r['name']} | {r['dsb_score']:.3f} | {r['ap50']:.3f} | {r['f1']:.3f} | {r['pq']:.3f} | "
+             f"{r['semantic_iou']:.3f} | {r['s_per_mp']:.2f} |" for r in results]
+    table = "\n".join([header, *lines])
+    print(table)
+    if not args.no_write:
+        mp = sum(lab.size for _, lab in data) / 1e6
+        cpu = platform.processor() or platform.machine()
+        DOCS.parent.mkdir(exist_ok=True)
+        DOCS.write_text(
+            f"# Benchmarks\n\n## Accuracy and speed on the DSB 2018 validation split\n\n"
+            f"{len(data)} validation images ({mp:.1f} megapixels) of `../shared/data/dsb2018` (ids in "
+            f"`val.txt`); measured {date.today()} on {cpu}, {args.threads} torch threads, no GPU. "
+            f"Time is the whole `segment()` call (preprocessing, tiled prediction in bf16, watershed, "
+            f"per-nucleus table), no test-time augmentation. AP@0.5 is TP/(TP+FP+FN) at IoU 0.5, "
+            f"as in the DSB score.\n\nReproduce: `python benchmarks/benchmark.py`\n\n{table}\n"
+        )
+        batch = DOCS.parent / "batch_benchmark.md"
+        if batch.exists():
+            with DOCS.open("a") as f:
+                f.write("\n" + batch.read_text().replace("# ", "## ", 1))
+
+
+if __name__ == "__main__":
+    main()

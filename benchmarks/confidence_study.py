@@ -1,0 +1,61 @@
+"""How well do candidate per-nucleus confidences separate correct nuclei (IoU > 0.5) from wrong ones?
+
+Prints the AUROC of each candidate on the validation split (model default: the zoo default).
+
+    python benchmarks/confidence_study.py [--model NAME] [--tta]
+"""
+
+import argparse
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_nucleiseg import zoo
+from napari_nucleiseg.dataset import split_dsb
+from napari_nucleiseg.evaluation import cached_maps
+from napari_nucleiseg.measure import nucleus_confidence
+from napari_nucleiseg.metrics import auroc, match_status
+from napari_nucleiseg.postprocess import instances_from_maps
+from napari_nucleiseg.predict import uncertainty_map
+
+
+def candidates(labels, maps):
+    idx = np.arange(1, labels.max() + 1)
+    fg, border = maps["foreground"], maps["border"]
+    unc = uncertainty_map(fg, maps["variance"])
+    inner = ndi.grey_erosion(labels, size=3)
+    inner = np.where((inner == labels) & (labels > 0), labels, 0)
+    area = ndi.sum(np.ones_like(fg), labels, idx)
+    return {
+        "1 - mean uncertainty (nucleus) [shipped]": nucleus_confidence(labels, unc, idx),
+        "1 - mean uncertainty (nucleus + 1 px ring)": 1 - np.asarray(ndi.mean(unc, np.where(labels > 0, labels, ndi.grey_dilation(labels, size=3)), idx)),
+        "mean foreground probability": np.asarray(ndi.mean(fg, labels, idx)),
+        "1 - mean border prob. inside": 1 - np.nan_to_num(np.asarray(ndi.mean(border, inner, idx)), nan=0.0),
+        "log area": np.log(area),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--tta", action="store_true")
+    args = ap.parse_args()
+    model, entry, dev = zoo.load_model(args.model, "cpu")
+    post = zoo.postprocess_settings(entry)
+    _, val = split_dsb()
+    scores, correct = {}, []
+    for s, maps in zip(val, cached_maps(model, val, dev, tta=args.tta)):
+        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        if labels.max() == 0:
+            continue
+        ok, _ = match_status(s.labels, labels)
+        correct.extend(ok[1:].tolist())
+        for k, v in candidates(labels, maps).items():
+            scores.setdefault(k, []).extend(np.asarray(v).tolist())
+    print(f"{entry.name}: {len(correct)} predicted nuclei, {np.mean(correct):.3f} correct")
+    for k, v in scores.items():
+        print(f"  AUROC {auroc(v, correct):.3f}  {k}")
+
+
+if __name__ == "__main__":
+    main()
