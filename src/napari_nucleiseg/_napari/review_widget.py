@@ -1,0 +1,152 @@
+"""Review helper: list nuclei least-confident first and centre the view on the one chosen."""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, Label, PushButton, Select
+from napari.utils.notifications import show_error
+from qtpy.QtWidgets import QAbstractItemView
+
+MAX_ROWS = 1000
+
+
+def review_order(features: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a nuclei table sorted least confident first (ties: smaller nucleus first).
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        Needs ``label``, ``centroid_y``, ``centroid_x`` and ``confidence`` columns (as
+        written by the Segment Nuclei widget); ``area`` and ``slice`` are used when present.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows, reordered, index reset.
+
+    Raises
+    ------
+    ValueError
+        If a needed column is missing.
+    """
+    needed = {"label", "centroid_y", "centroid_x", "confidence"}
+    missing = needed - set(features.columns)
+    if missing:
+        raise ValueError(f"the layer has no per-nucleus {', '.join(sorted(missing))} "
+                         "(segment the image with Segment Nuclei first)")
+    keys = ["confidence"] + (["area"] if "area" in features.columns else [])
+    return features.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def describe_row(row) -> str:
+    """One list entry, e.g. ``"#17  confidence 0.41  area 230 px  (slice 3)"``."""
+    text = f"#{int(row['label'])}  confidence {float(row['confidence']):.2f}"
+    if "area" in row:
+        text += f"  area {int(row['area'])} px"
+    if "slice" in row and not pd.isna(row["slice"]):
+        text += f"  (slice {int(row['slice'])})"
+    return text
+
+
+class ReviewWidget(Container):
+    """List the nuclei of a segmentation, least certain first; choosing one centres the view on it.
+
+    The chosen nucleus also becomes the layer's selected label, so it can be erased or
+    repainted straight away. Fix the worst ones first, then fine-tune on the result.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.rows = pd.DataFrame()
+        intro = Label(value="Nuclei the model is least sure about come first. Click one to jump to it; "
+                            "it becomes the selected label, ready to erase or repaint.")
+        intro.native.setWordWrap(True)
+        intro.native.setStyleSheet("color: gray; font-size: 11px;")
+        self._layer = ComboBox(label="Nuclei layer", choices=self._labels_choices,
+                               tooltip="A '<image> nuclei' layer made by Segment Nuclei.")
+        self._refresh = PushButton(text="Refresh list")
+        self._nuclei_list = Select(label="Nuclei", choices=self._row_choices, tooltip="Least confident first.")
+        self._nuclei_list.native.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._nuclei_list.native.setMinimumHeight(220)
+        self._next = PushButton(text="Next", tooltip="Go to the next nucleus in the list.")
+        self._info = Label(value="")
+        self.extend([intro, self._layer, self._refresh, self._nuclei_list, self._next, self._info])
+        self._layer.changed.connect(self.refresh)
+        self._refresh.changed.connect(self.refresh)
+        self._nuclei_list.changed.connect(self._on_select)
+        self._next.changed.connect(self.next)
+        events = self.viewer.layers.events
+        for ev in (events.inserted, events.removed, events.reordered):
+            ev.connect(self._reset)
+        self.refresh()
+
+    def _labels_choices(self, _widget=None):
+        layers = [la for la in self.viewer.layers if isinstance(la, napari.layers.Labels)]
+        layers.sort(key=lambda la: "confidence" not in la.features.columns)  # segmentations first
+        return [(la.name, la) for la in layers]
+
+    def _row_choices(self, _widget=None):
+        return [(describe_row(r), i) for i, r in self.rows.head(MAX_ROWS).iterrows()]
+
+    def _reset(self, event=None):
+        self._layer.reset_choices()
+
+    def refresh(self, _value=None) -> None:
+        """Re-read the chosen layer's features and rebuild the list (least confident first)."""
+        layer = self._layer.value
+        self.rows = pd.DataFrame()
+        self._nuclei_list.reset_choices()
+        if layer is None:
+            self._info.value = "No Labels layer: segment an image first."
+            return
+        try:
+            rows = review_order(layer.features)
+        except ValueError as exc:
+            self._info.value = f"'{layer.name}': {exc}"
+            return
+        self.rows = rows
+        self._nuclei_list.reset_choices()
+        more = f" (showing the {MAX_ROWS} least confident)" if len(rows) > MAX_ROWS else ""
+        self._info.value = f"{len(rows)} nuclei{more}."
+
+    def _on_select(self, value):
+        if value:
+            self.go_to(int(value[0]))
+
+    def next(self) -> None:
+        """Select the nucleus after the current one in the list (the first when none is selected)."""
+        if self.rows.empty:
+            return
+        current = self._nuclei_list.value
+        i = (int(current[0]) + 1) if current else 0
+        i = min(i, min(len(self.rows), MAX_ROWS) - 1)
+        self._nuclei_list.value = [i]
+
+    def go_to(self, row: int) -> None:
+        """Centre the view on the nucleus in list position ``row`` and make it the selected label."""
+        layer = self._layer.value
+        if layer is None or not 0 <= row < len(self.rows):
+            return
+        r = self.rows.iloc[row]
+        point = [float(r["centroid_y"]), float(r["centroid_x"])]
+        if layer.ndim == 3:
+            if "slice" not in r:
+                show_error(f"'{layer.name}' is a stack but its table has no 'slice' column.")
+                return
+            point = [float(r["slice"])] + point
+        elif layer.ndim != 2:
+            show_error(f"'{layer.name}' has {layer.ndim} dimensions; only 2D images and stacks are supported.")
+            return
+        world = np.asarray(layer.data_to_world(point), float)
+        if layer.ndim == 3:  # the layer's axes are the viewer's last ones
+            self.viewer.dims.set_point(self.viewer.dims.ndim - 3, world[0])
+        self.viewer.camera.center = tuple(world[-2:])
+        layer.selected_label = int(r["label"])
+        self._info.value = f"Nucleus #{int(r['label'])}: confidence {float(r['confidence']):.2f}"
