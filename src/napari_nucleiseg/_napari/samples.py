@@ -8,7 +8,7 @@ from ..synthetic import synthetic_nuclei
 def _with_ground_truth(image, labels, name: str) -> list[tuple]:
     return [
         (image, {"name": name}, "image"),
-        (labels, {"name": f"{name} ground truth", "opacity": 0.6, "contour": 1}, "labels"),
+        (labels, {"name": f"{name} ground truth", "opacity": 0.5, "visible": False}, "labels"),
     ]
 
 

@@ -1,0 +1,69 @@
+"""Reader: TIFF (2D, stack, OME with pixel size), PNG, JPEG, DSB folders; unreadable files get no reader."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_nucleiseg._napari.reader import get_reader
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 4000, (40, 50), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "plain.tif", img)
+    tifffile.imwrite(tmp_path / "stack.tiff", np.stack([img, img, img]))
+    tifffile.imwrite(tmp_path / "calibrated.ome.tif", img, ome=True,
+                     metadata={"axes": "YX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.5})
+    iio.imwrite(tmp_path / "rgb.png", rng.integers(0, 255, (30, 20, 3), dtype=np.uint8))
+    iio.imwrite(tmp_path / "grey.jpg", rng.integers(0, 255, (30, 20), dtype=np.uint8))
+    (tmp_path / "corrupt.tif").write_bytes(b"II*\x00 this is not a tiff")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("hello")
+    dsb = tmp_path / "abc123"
+    (dsb / "images").mkdir(parents=True)
+    (dsb / "masks").mkdir()
+    iio.imwrite(dsb / "images" / "abc123.png", rng.integers(0, 255, (32, 32, 4), dtype=np.uint8))
+    for i, (y, x) in enumerate([(5, 5), (20, 20)]):
+        m = np.zeros((32, 32), np.uint8)
+        m[y:y + 6, x:x + 6] = 255
+        iio.imwrite(dsb / "masks" / f"m{i}.png", m)
+    (tmp_path / "plain_folder").mkdir()
+    return tmp_path
+
+
+def test_get_reader_returns_none_for_what_it_cannot_read(files):
+    for name in ("corrupt.tif", "empty.png", "notes.txt", "missing.tif", "plain_folder"):
+        assert get_reader(str(files / name)) is None, name
+    assert get_reader([str(files / "plain.tif"), str(files / "corrupt.tif")]) is None
+
+
+def test_reader_layer_data(files):
+    (data, kw, kind), = get_reader(str(files / "plain.tif"))(str(files / "plain.tif"))
+    assert kind == "image" and data.shape == (40, 50) and kw["name"] == "plain" and not kw["rgb"]
+    (data, kw, _), = get_reader(str(files / "calibrated.ome.tif"))(str(files / "calibrated.ome.tif"))
+    assert kw["scale"] == (0.5, 0.25)
+    (data, kw, _), = get_reader(str(files / "rgb.png"))(str(files / "rgb.png"))
+    assert data.shape == (30, 20, 3) and kw["rgb"]
+    layers = get_reader(str(files / "abc123"))(str(files / "abc123"))
+    assert [(kw["name"], kind) for _, kw, kind in layers] == [("abc123", "image"),
+                                                              ("abc123 ground truth", "labels")]
+    assert layers[1][0].max() == 2
+
+
+def test_viewer_open_each_format(make_napari_viewer, files):
+    viewer = make_napari_viewer()
+    viewer.open(str(files / "plain.tif"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "stack.tiff"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "calibrated.ome.tif"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "rgb.png"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "grey.jpg"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "abc123"), plugin="napari-nucleiseg")
+    layers = viewer.layers
+    assert [la.name for la in layers] == ["plain", "stack", "calibrated.ome", "rgb", "grey", "abc123",
+                                          "abc123 ground truth"]
+    assert layers["stack"].data.shape == (3, 40, 50)
+    np.testing.assert_allclose(layers["calibrated.ome"].scale, (0.5, 0.25))
+    assert layers["rgb"].rgb and not layers["grey"].rgb
+    assert type(layers["abc123 ground truth"]).__name__ == "Labels"
