@@ -55,3 +55,15 @@ def test_evaluate_folders(tmp_path, sample_dir, capsys):
 
     s = json.loads(capsys.readouterr().out)
     assert s["n_images"] == 1 and 0 <= s["dsb_score"] <= 1 and s["n_true"] == 45
+
+
+def test_stack_is_segmented_per_plane(tmp_path, sample_dir):
+    plane = tifffile.imread(sample_dir / "sparse_nuclei.tif")
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([plane, plane[::-1]]))
+    assert main(["segment", str(tmp_path / "stack.tif"), "--out", str(tmp_path / "o"), "--overlay"]) == 0
+    labels = tifffile.imread(tmp_path / "o" / "stack_labels.tif")
+    table = pd.read_csv(tmp_path / "o" / "stack_nuclei.csv")
+    assert labels.shape == (2, *plane.shape)
+    assert set(table["plane"]) == {0, 1}
+    n0 = len(np.unique(labels[0])) - 1
+    assert (table["plane"] == 0).sum() == n0 and labels[1][labels[1] > 0].min() > labels[0].max()

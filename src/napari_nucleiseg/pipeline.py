@@ -111,9 +111,40 @@ def segment(
                         describe(dev), settings)
 
 
+def is_stack(image: np.ndarray) -> bool:
+    """True for ``(Z, Y, X)`` or ``(Z, Y, X, C)`` data (a 3D array whose last axis is not RGB(A))."""
+    return image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (3, 4))
+
+
+def combine_planes(results: list[Segmentation]) -> Segmentation:
+    """Stack per-plane results into one ``(Z, Y, X)`` Segmentation; the table gains a ``plane`` column.
+
+    Labels stay unique across planes (plane ``z`` labels are offset by the nuclei of earlier planes).
+    """
+    offset, labels, tables = 0, [], []
+    for z, r in enumerate(results):
+        lab = np.where(r.labels > 0, r.labels + offset, 0).astype(np.int32)
+        t = r.table.copy()
+        t.insert(0, "plane", z)
+        t["label"] = t["label"] + offset
+        offset += int(r.labels.max())
+        labels.append(lab)
+        tables.append(t)
+    first = results[0]
+    return Segmentation(
+        np.stack(labels), np.stack([r.probability for r in results]),
+        np.stack([r.uncertainty for r in results]), pd.concat(tables, ignore_index=True),
+        np.stack([r.border for r in results]), first.model, first.device,
+        {**first.settings, "per_plane": True},
+    )
+
+
 def segment_stack(stack: np.ndarray, progress: Callable[[int, int], None] | None = None,
                   cancel: Callable[[], bool] | None = None, **kwargs) -> list[Segmentation]:
-    """Segment each plane of a ``(Z, Y, X)`` or ``(Z, Y, X, C)`` stack; ``progress`` counts planes."""
+    """Segment each plane of a ``(Z, Y, X)`` or ``(Z, Y, X, C)`` stack; ``progress`` counts planes.
+
+    Use ``combine_planes`` on the result for one stacked ``Segmentation``.
+    """
     from .predict import Cancelled
 
     out = []

@@ -39,18 +39,26 @@ def write_outputs(seg, image, out: Path, stem: str, overlay: bool = False) -> li
     write_csv(paths["nuclei"], seg.table)
     if overlay:
         paths["overlay"] = out / f"{stem}_overlay.png"
-        write_png(paths["overlay"], overlay_png(image, seg.labels))
+        if seg.labels.ndim == 3:  # a stack: the overlay shows the middle plane
+            z = seg.labels.shape[0] // 2
+            image, labels = image[z], seg.labels[z]
+        else:
+            labels = seg.labels
+        write_png(paths["overlay"], overlay_png(image, labels))
     return list(paths.values())
 
 
 def _segment_file(path: Path, args):
     from ..io import read_image
-    from ..pipeline import segment
+    from ..pipeline import combine_planes, is_stack, segment, segment_stack
 
     image = read_image(path)
+    opts = dict(model=args.model, tta=args.tta, device=args.device,
+                threshold=args.threshold, min_size=args.min_size)
     try:
-        return image, segment(image, model=args.model, tta=args.tta, device=args.device,
-                              threshold=args.threshold, min_size=args.min_size)
+        if is_stack(image):
+            return image, combine_planes(segment_stack(image, **opts))
+        return image, segment(image, **opts)
     except InvalidImageError as exc:
         raise NucleisegError(f"{path}: {exc}") from None
 
