@@ -1,0 +1,305 @@
+"""Batch Segment Folder dock widget: segment a folder in a thread worker, then browse the results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import napari
+import pandas as pd
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+    Table,
+)
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QAbstractItemView
+
+from .. import zoo
+from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
+from ..errors import NucleisegError
+from .layer_output import put_layers
+
+DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")]
+TABLE_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "error"]
+
+
+class _ProgressRelay(QObject):
+    """Carries progress from the worker thread to the GUI thread (queued Qt signal)."""
+
+    progressed = Signal(object)
+
+
+def _hint(text: str) -> Label:
+    lab = Label(value=text)
+    lab.native.setWordWrap(True)
+    lab.native.setStyleSheet("color: gray; font-size: 11px;")
+    return lab
+
+
+def _clock(seconds: float | None) -> str:
+    """``"about 2 min left"``-style text for an ETA in seconds."""
+    if seconds is None:
+        return "estimating time left"
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def run_folder(input_dir, output_dir, options: BatchOptions, **kwargs) -> BatchResult | str:
+    """Thread-worker body: ``batch.run_batch``, with fatal errors returned as a message string."""
+    try:
+        return run_batch(input_dir, output_dir, options, **kwargs)
+    except (NucleisegError, OSError) as exc:
+        return str(exc)
+
+
+class BatchWidget(Container):
+    """Segment every image of a folder, writing results to another folder; resumes interrupted runs.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Where a result opens when its row of the result table is clicked.
+
+    Notes
+    -----
+    :meth:`run` starts the batch in a napari thread worker (napari stays usable) and returns
+    the worker; :meth:`cancel` stops it after the current image. When it ends, ``result``
+    holds the :class:`~napari_nucleiseg.batch.BatchResult` and the table lists every image;
+    :meth:`open_row` opens one image with its labels (what a click on a row does).
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.worker = None
+        self.result: BatchResult | None = None
+        self._run_input = Path(".")
+        self._cancel_requested = False
+        self._relay = _ProgressRelay()
+        self._relay.progressed.connect(self._on_progress)
+
+        self._intro = _hint("Segments every image of a folder and writes, per image, labels, probability "
+                            "and uncertainty TIFFs and a per-nucleus CSV, plus summary.csv and "
+                            "run_manifest.json. Running again into the same output folder skips finished "
+                            "images. Click a row of the result table to open that image with its nuclei.")
+        self._input = FileEdit(label="Input folder", mode="d",
+                               tooltip="Folder with the images (TIFF, PNG, JPEG). They are never modified.")
+        self._output = FileEdit(label="Output folder", mode="d",
+                                tooltip="Where the results go; must differ from the input folder.")
+        self._pattern = LineEdit(label="File pattern", value="*",
+                                 tooltip="Which files to take, e.g. *.tif or plate1_*; only image files "
+                                         "are used.")
+        self._recursive = CheckBox(text="Include sub-folders", value=False,
+                                   tooltip="Also process images in sub-folders; the output mirrors them.")
+        self._model = ComboBox(label="Model", choices=self._model_choices,
+                               tooltip="Which trained network finds the nuclei (your fine-tuned models "
+                                       "are listed too).")
+        self._device = ComboBox(label="Device", choices=DEVICES, value="auto",
+                                tooltip="Where the network runs. Auto uses a GPU when one is available.")
+        self._threshold = FloatSpinBox(label="Probability threshold", min=0.05, max=0.95, step=0.05, value=0.5,
+                                       tooltip="A pixel counts as nucleus above this probability.")
+        self._min_size = SpinBox(label="Min. nucleus size (pixels)", min=0, max=100000, value=8,
+                                 tooltip="Smaller objects are dropped as debris.")
+        self._tta = CheckBox(text="Test-time augmentation (8x slower)", value=False)
+        self._probability = CheckBox(text="Write probability maps", value=True)
+        self._uncertainty = CheckBox(text="Write uncertainty maps", value=True)
+        self._overlay = CheckBox(text="Write overlay pictures (PNG)", value=False)
+        self._workers = SpinBox(label="Parallel workers", min=1, max=max(1, os.cpu_count() or 1), value=1,
+                                tooltip="Images processed at the same time, each in its own process "
+                                        "(uses more memory). 1 runs inside napari.")
+        self._run_btn = PushButton(text="Run batch", tooltip="Start (napari stays usable).")
+        self._cancel_btn = PushButton(text="Cancel", enabled=False,
+                                      tooltip="Stop after the current image; finished images are kept.")
+        self._progress = ProgressBar(label="Images", min=0, max=1, value=0)
+        self._status = Label(value="")
+        self._status.native.setWordWrap(True)
+        self._table = Table(value=pd.DataFrame(columns=TABLE_COLUMNS))
+        self._table.native.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._table.native.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._table.native.cellClicked.connect(lambda row, _col: self.open_row(row))
+        self._table.visible = False
+        buttons = Container(layout="horizontal", labels=False, widgets=[self._run_btn, self._cancel_btn])
+        buttons.margins = (0, 0, 0, 0)
+        self.extend([self._intro, self._input, self._output, self._pattern, self._recursive, self._model,
+                     self._device, self._threshold, self._min_size, self._tta, self._probability,
+                     self._uncertainty, self._overlay, self._workers, buttons, self._progress, self._status,
+                     self._table])
+
+        self._model.changed.connect(self._on_model_changed)
+        self._run_btn.changed.connect(lambda: self.run())
+        self._cancel_btn.changed.connect(self.cancel)
+        self._on_model_changed()
+
+    # ----- choices -------------------------------------------------------------------------------
+    def _model_choices(self, _widget=None):
+        try:
+            return [(e.name, e.name) for e in zoo.list_models()]
+        except OSError:
+            return []
+
+    def _on_model_changed(self, _value=None):
+        if self._model.value is None:
+            return
+        try:
+            post = zoo.postprocess_settings(zoo.get_entry(self._model.value))
+        except (KeyError, FileNotFoundError):
+            return
+        self._threshold.value = float(post["threshold"])
+        self._min_size.value = int(post["min_size"])
+
+    def set_folders(self, input_dir, output_dir) -> None:
+        """Fill in the two folder pickers."""
+        self._input.value = Path(input_dir)
+        self._output.value = Path(output_dir)
+
+    def options(self) -> BatchOptions:
+        """The segmentation and output options chosen in the widget."""
+        return BatchOptions(model=self._model.value or "default", tta=self._tta.value, device=self._device.value,
+                            threshold=self._threshold.value, min_size=self._min_size.value,
+                            probability=self._probability.value, uncertainty=self._uncertainty.value,
+                            overlay=self._overlay.value)
+
+    # ----- running -------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a batch runs."""
+        return self.worker is not None
+
+    def run(self):
+        """Start the batch in a thread worker; returns the worker, or None when nothing was started."""
+        if self.running:
+            show_info("A batch is already running; cancel it first.")
+            return None
+        src, out = Path(self._input.value), Path(self._output.value)
+        if str(self._input.value) in ("", ".") or not src.is_dir():
+            return self._refuse(f"Choose an existing input folder (got '{self._input.value}').")
+        if str(self._output.value) in ("", "."):
+            return self._refuse("Choose an output folder.")
+        if src.resolve() == out.resolve():
+            return self._refuse("The output folder is the input folder: choose another output folder.")
+        self._cancel_requested = False
+        self._run_input = src
+        self.result = None
+        self._table.visible = False
+        self._progress.max, self._progress.value = 1, 0
+        self._status.value = f"Looking for images in {src}..."
+        self.worker = create_worker(run_folder, src, out, self.options(), pattern=self._pattern.value or "*",
+                                    recursive=self._recursive.value, workers=self._workers.value,
+                                    progress=self._relay.progressed.emit, cancel=self._is_cancelled,
+                                    _start_thread=False)
+        self.worker.returned.connect(self._on_returned)
+        self.worker.finished.connect(self._on_finished)
+        self._set_busy(True)
+        self.worker.start()
+        return self.worker
+
+    def _refuse(self, message: str):
+        show_error(message)
+        self._status.value = message
+        return None
+
+    def cancel(self) -> None:
+        """Stop the running batch after the current image (finished images are kept)."""
+        if self.running:
+            self._cancel_requested = True
+            self._cancel_btn.enabled = False
+            self._status.value = "Cancelling after the current image..."
+
+    def _is_cancelled(self) -> bool:
+        return self._cancel_requested
+
+    def _set_busy(self, busy: bool) -> None:
+        self._run_btn.enabled = not busy
+        self._cancel_btn.enabled = busy
+        for w in (self._input, self._output, self._pattern, self._recursive, self._model, self._device,
+                  self._threshold, self._min_size, self._tta, self._probability, self._uncertainty,
+                  self._overlay, self._workers):
+            w.enabled = not busy
+
+    def _on_progress(self, ev: BatchProgress) -> None:
+        if not self.running or self._cancel_requested:
+            return
+        self._progress.max = ev.total
+        self._progress.value = ev.done
+        self._status.value = f"{ev.done} of {ev.total} images done, {_clock(ev.eta)} ({ev.row['file']})"
+
+    def _on_returned(self, outcome) -> None:
+        if isinstance(outcome, str):
+            self._status.value = outcome
+            show_error(outcome)
+            return
+        self.result = outcome
+        self._progress.max = max(1, len(outcome.summary))
+        self._progress.value = len(outcome.summary) - outcome.n_pending
+        text = (f"{outcome.n_ok} of {len(outcome.summary)} images segmented"
+                + (f" ({outcome.n_skipped} finished earlier)" if outcome.n_skipped else "")
+                + (f", {outcome.n_failed} failed" if outcome.n_failed else "")
+                + (f"; cancelled, {outcome.n_pending} not processed" if outcome.status == "cancelled" else "")
+                + f". Summary: {outcome.summary_path}")
+        self._status.value = text
+        self._table.value = self._table_data(outcome.summary)
+        self._table.visible = True
+        show_info(text)
+
+    @staticmethod
+    def _table_data(summary: pd.DataFrame) -> pd.DataFrame:
+        df = summary[TABLE_COLUMNS].reset_index(drop=True)
+        for col in ("mean_area", "mean_confidence"):
+            df[col] = df[col].map(lambda v: "" if pd.isna(v) else round(float(v), 3))
+        return df
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._set_busy(False)
+
+    # ----- results -------------------------------------------------------------------------------
+    def open_row(self, row: int) -> list:
+        """Open the image of result row ``row`` with its labels (measurements as layer features).
+
+        Returns the layers added (empty for an image that failed, whose error is shown instead).
+        """
+        if self.result is None or not 0 <= row < len(self.result.summary):
+            return []
+        import tifffile
+
+        from ..io import read_image
+
+        rec = self.result.summary.iloc[row]
+        if rec["status"] != "ok":
+            show_info(f"{rec['file']}: {rec['error'] or rec['status']}")
+            return []
+        out = self.result.output_dir
+        name = str(rec["file"])
+        try:
+            image = read_image(self._run_input / name)
+            labels = tifffile.imread(out / rec["labels"]).astype("int32")
+        except (NucleisegError, OSError, ValueError) as exc:
+            show_error(str(exc))
+            return []
+        features = _read_features(out / str(rec["labels"]).replace("_labels.tif", "_nuclei.csv"))
+        kwargs = {"name": f"{name} nuclei"}
+        if features is not None and labels.ndim == 2:
+            kwargs["features"] = features
+        return put_layers(self.viewer, [(image, {"name": name}, "image"), (labels, kwargs, "labels")])
+
+
+def _read_features(path) -> pd.DataFrame | None:
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError):
+        return None
+    return df.assign(index=df["label"]) if "label" in df else None

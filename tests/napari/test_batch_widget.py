@@ -1,0 +1,100 @@
+"""Batch Segment Folder widget: a folder to completion, the result table, opening a row, cancel."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_nucleiseg._napari import batch_widget as bw
+from napari_nucleiseg._napari.batch_widget import BatchWidget
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        tifffile.imwrite(src / f"img{i}.tif", synthetic_nuclei((128, 128), n_nuclei=8, seed=i)[0])
+    (src / "broken.tif").write_text("not an image")
+    return src
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    msgs = {"error": [], "info": []}
+    monkeypatch.setattr(bw, "show_error", lambda m: msgs["error"].append(m))
+    monkeypatch.setattr(bw, "show_info", lambda m: msgs["info"].append(m))
+    return msgs
+
+
+def _dock(viewer):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-nucleiseg", "Batch Segment Folder")
+    assert isinstance(widget, BatchWidget)
+    return widget
+
+
+def test_widget_runs_a_folder_and_opens_a_result(viewer, qtbot, folder, tmp_path, shown):
+    widget = _dock(viewer)
+    out = tmp_path / "out"
+    widget.set_folders(folder, out)
+    widget._overlay.value = True
+    seen = []
+    statuses = []
+    widget._relay.progressed.connect(lambda ev: seen.append((ev.done, ev.total)))
+    widget._relay.progressed.connect(lambda ev: statuses.append(widget._status.value))
+    assert widget.run() is not None
+    assert widget.running and not widget._run_btn.enabled and widget._cancel_btn.enabled
+    qtbot.waitUntil(lambda: not widget.running, timeout=120000)
+
+    res = widget.result
+    assert res is not None and res.status == "completed"
+    assert (res.n_ok, res.n_failed) == (3, 1)
+    assert seen[-1] == (4, 4) and widget._progress.value == 4 and widget._progress.max == 4
+    assert "2 of 4 images done" in statuses[1] and "left" in statuses[-1]
+    assert "3 of 4 images segmented" in widget._status.value and "1 failed" in widget._status.value
+    assert widget._run_btn.enabled and not widget._cancel_btn.enabled
+    for i in range(3):
+        assert (out / f"img{i}_labels.tif").exists() and (out / f"img{i}_overlay.png").exists()
+    data = widget._table.data.to_list()
+    assert [r[0] for r in data] == ["broken.tif", "img0.tif", "img1.tif", "img2.tif"]
+    assert data[0][1] == "error" and "not a TIFF" in data[0][5]
+
+    # clicking a row opens the image and its labels, with the measurements as features
+    widget._table.native.cellClicked.emit(2, 0)
+    assert "img1.tif" in viewer.layers and "img1.tif nuclei" in viewer.layers
+    labels = viewer.layers["img1.tif nuclei"]
+    np.testing.assert_array_equal(labels.data, tifffile.imread(out / "img1_labels.tif"))
+    assert len(labels.features) == res.summary.loc[2, "nuclei"]
+    assert "confidence" in labels.features.columns
+    # a failed row shows its error instead of opening anything
+    n_layers = len(viewer.layers)
+    assert widget.open_row(0) == [] and len(viewer.layers) == n_layers
+    assert any("not a TIFF" in m for m in shown["info"])
+
+
+def test_widget_refuses_the_input_folder_as_output(viewer, folder, shown):
+    widget = _dock(viewer)
+    widget.set_folders(folder, folder)
+    assert widget.run() is None and not widget.running
+    assert "input folder" in shown["error"][-1]
+
+
+def test_widget_cancel_stops_and_a_second_run_resumes(viewer, qtbot, folder, tmp_path, shown):
+    for i in range(3, 6):
+        tifffile.imwrite(folder / f"img{i}.tif", synthetic_nuclei((128, 128), n_nuclei=8, seed=i)[0])
+    widget = _dock(viewer)
+    out = tmp_path / "out"
+    widget.set_folders(folder, out)
+    # "broken.tif" fails first, then img0 is segmented: press Cancel
+    widget._relay.progressed.connect(lambda ev: widget._cancel_btn.native.click() if ev.done == 2 else None)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=120000)
+    assert widget.result.status == "cancelled" and widget.result.n_pending >= 1
+    assert "cancelled" in widget._status.value
+
+    widget._relay.progressed.disconnect()
+    widget._relay.progressed.connect(widget._on_progress)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=120000)
+    assert widget.result.status == "completed" and widget.result.n_skipped >= 1
+    assert widget.result.n_ok == 6 and not widget._table.native.isHidden() and widget._table.shape == (7, 6)
