@@ -1,0 +1,228 @@
+"""Fine-tuning core, its safeguards, the ``nucleiseg finetune`` command and user-model management."""
+
+import hashlib
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from napari_nucleiseg import finetune, zoo
+from napari_nucleiseg.cli import main
+from napari_nucleiseg.finetune import (
+    EmptyLabelsError,
+    FinetuneCancelled,
+    ModelNameError,
+    ShapeMismatchError,
+    fine_tune,
+    prepare_pairs,
+)
+from napari_nucleiseg.models import build
+from napari_nucleiseg.pipeline import segment
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+FAST = dict(batch_size=2, crop=64, device="cpu")
+
+
+@pytest.fixture
+def tiny():
+    """A small U-Net saved as the user model 'tiny' (the base model of these tests)."""
+    torch.manual_seed(0)
+    model = build("unet", base=8, depth=3)
+    return zoo.save_user_model("tiny", model, "unet", {"base": 8, "depth": 3},
+                               {"description": "tiny test model", "postprocess": {"min_size": 4}})
+
+
+@pytest.fixture
+def field():
+    return synthetic_nuclei((128, 128), n_nuclei=12, radius=(6, 10), seed=1)
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_few_steps_lower_the_loss_and_save_a_user_model_that_segments(tiny, field):
+    parent_hash = _digest(tiny.weights)
+    res = fine_tune("tiny", [field], steps=30, lr=3e-3, name="tiny-ft", **FAST)
+    assert res.name == "tiny-ft" and res.entry.user and res.steps_done == 30
+    assert len(res.losses) == 30
+    assert np.mean(res.losses[-5:]) < np.mean(res.losses[:5])
+    card = zoo.get_entry("tiny-ft").card
+    assert card["parent"] == "tiny"
+    assert card["finetune"]["images"][0]["nuclei"] == int(field[1].max())
+    assert card["finetune"]["settings"]["lr"] == 3e-3
+    assert len(card["finetune"]["loss_curve"]) == 30
+    assert card["postprocess"]["min_size"] == 4  # the parent's tuned settings are inherited
+    assert not card.get("default")
+    assert _digest(tiny.weights) == parent_hash  # the base model is never modified
+    new, blob = zoo.load_weights_file(res.entry.weights)
+    old, _ = zoo.load_weights_file(tiny.weights)
+    assert blob["architecture"] == "unet"
+    changed = [k for k, v in new.state_dict().items() if v.is_floating_point()
+               and not torch.allclose(v, old.state_dict()[k])]
+    assert changed
+    seg = segment(field[0], model="tiny-ft", device="cpu")
+    assert seg.labels.shape == field[1].shape and seg.model == "tiny-ft"
+
+
+def test_progress_reports_every_step_and_bn_statistics_stay_frozen(tiny, field):
+    seen = []
+    res = fine_tune("tiny", [field], steps=5, progress=seen.append, **FAST)
+    assert [p.step for p in seen] == [1, 2, 3, 4, 5]
+    assert seen[-1].fraction == pytest.approx(1.0)
+    new, _ = zoo.load_weights_file(res.entry.weights)
+    old, _ = zoo.load_weights_file(tiny.weights)
+    bn = [k for k in old.state_dict() if k.endswith("running_mean")]
+    assert bn and all(torch.allclose(new.state_dict()[k], old.state_dict()[k]) for k in bn)
+
+
+def test_cancel_mid_run_keeps_a_usable_model(tiny, field):
+    steps = {"n": 0}
+
+    def progress(p):
+        steps["n"] = p.step
+
+    res = fine_tune("tiny", [field], steps=1000, progress=progress, cancel=lambda: steps["n"] >= 3, **FAST)
+    assert res.cancelled and res.steps_done == 3
+    assert "cancelled" in res.message
+    card = zoo.get_entry(res.name).card
+    assert card["finetune"]["cancelled"] is True
+    seg = segment(field[0], model=res.name, device="cpu")
+    assert seg.labels.shape == field[1].shape
+
+
+def test_cancel_before_the_first_step_saves_nothing(tiny, field):
+    with pytest.raises(FinetuneCancelled, match="before the first step"):
+        fine_tune("tiny", [field], steps=10, cancel=lambda: True, name="never", **FAST)
+    assert "never" not in [e.name for e in zoo.list_models()]
+
+
+def test_validation_picks_the_weights_and_starts_from_the_base_score(tiny, field):
+    val = synthetic_nuclei((128, 128), n_nuclei=12, radius=(6, 10), seed=2)
+    res = fine_tune("tiny", [field], steps=6, validation=[val], validate_every=3, **FAST)
+    steps = [s for s, _ in res.validation]
+    assert steps == [0, 3, 6]
+    assert res.base_score == res.validation[0][1]
+    assert res.best_score == max(v for _, v in res.validation)
+    # ties keep the earliest (the base model): a worse or equal model never replaces it
+    first_best = next(s for s, v in res.validation if v == res.best_score)
+    assert res.best_step == first_best
+    assert zoo.get_entry(res.name).card["finetune"]["selected_by"] == "validation DSB score"
+
+
+def test_time_budget_stops_the_run(tiny, field):
+    res = fine_tune("tiny", [field], time_budget_s=0.5, **FAST)
+    assert res.steps_done >= 1
+    assert zoo.get_entry(res.name).card["finetune"]["settings"]["time_budget_s"] == 0.5
+
+
+def test_shape_mismatch_is_refused_before_training(tiny, field):
+    img, lab = field
+    with pytest.raises(ShapeMismatchError, match="does not match"):
+        fine_tune("tiny", [(img, lab[:100])], steps=2, **FAST)
+    assert [e.name for e in zoo.list_models() if e.user] == ["tiny"]
+
+
+def test_labels_without_nuclei_are_refused(tiny, field):
+    img, lab = field
+    with pytest.raises(EmptyLabelsError, match="no nuclei"):
+        fine_tune("tiny", [(img, np.zeros_like(lab))], steps=2, **FAST)
+    empty_corner = (0, 0, 20, 20)
+    lab2 = lab.copy()
+    lab2[:20, :20] = 0
+    with pytest.raises(EmptyLabelsError, match="inside the rectangle"):
+        fine_tune("tiny", [(img, lab2)], regions=[empty_corner], steps=2, **FAST)
+
+
+def test_existing_or_invalid_names_are_refused(tiny, field):
+    with pytest.raises(ModelNameError, match="exists already"):
+        fine_tune("tiny", [field], steps=2, name="tiny", **FAST)
+    with pytest.raises(ModelNameError, match="invalid"):
+        fine_tune("tiny", [field], steps=2, name="no spaces/please", **FAST)
+
+
+def test_default_names_never_collide(tiny, field):
+    a = fine_tune("tiny", [field], steps=1, **FAST)
+    b = fine_tune("tiny", [field], steps=1, **FAST)
+    assert a.name == "tiny-finetuned" and b.name == "tiny-finetuned-2"
+
+
+def test_regions_crop_and_single_value_labels_are_split(field):
+    img, lab = field
+    painted = (lab > 0).astype(np.int32)  # everything painted with label 1
+    samples, info = prepare_pairs([(img, painted)], regions=[(10, 20, 90, 120)])
+    assert samples[0].image.shape == (80, 100) == samples[0].labels.shape
+    assert info[0]["region"] == [10, 20, 90, 120]
+    assert samples[0].labels.max() > 1  # separate blobs became separate nuclei
+
+
+def test_rgb_images_are_accepted(tiny):
+    img, lab = synthetic_nuclei((96, 96), n_nuclei=8, brightfield=True, seed=3)
+    rgb = np.stack([img, img // 2, img], axis=-1)
+    res = fine_tune("tiny", [(rgb, lab)], steps=2, **FAST)
+    assert zoo.get_entry(res.name).card["finetune"]["images"][0]["shape"] == [96, 96, 3]
+
+
+def _write_pair(tmp_path, field, stem):
+    import tifffile
+
+    img, lab = field
+    ip, lp = tmp_path / f"{stem}.tif", tmp_path / f"{stem}_labels.tif"
+    tifffile.imwrite(ip, img)
+    tifffile.imwrite(lp, lab)
+    return str(ip), str(lp)
+
+
+def test_cli_finetune_saves_a_user_model(tiny, field, tmp_path, capsys):
+    ip, lp = _write_pair(tmp_path, field, "a")
+    vp, vl = _write_pair(tmp_path, synthetic_nuclei((96, 96), n_nuclei=8, seed=4), "v")
+    code = main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--name", "cli-ft",
+                 "--steps", "3", "--batch-size", "2", "--device", "cpu", "--val-image", vp, "--val-labels", vl])
+    assert code == 0
+    card = zoo.get_entry("cli-ft").card
+    assert card["finetune"]["images"][0]["name"] == "a.tif"
+    assert card["finetune"]["validation_images"][0]["name"] == "v.tif"
+    assert "saved 'cli-ft'" in capsys.readouterr().out
+
+
+def test_cli_finetune_errors_are_one_line(tiny, field, tmp_path, capsys):
+    ip, lp = _write_pair(tmp_path, field, "a")
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--image", ip, "--labels", lp,
+                 "--steps", "2"]) == 1
+    assert "one labels file for each image" in capsys.readouterr().err
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--name", "tiny",
+                 "--steps", "2"]) == 1
+    assert "exists already" in capsys.readouterr().err
+
+
+def test_cli_and_widget_work_call_the_same_core_function(monkeypatch, tiny, field, tmp_path):
+    from napari_nucleiseg._napari.finetune_work import TrainingSet, run_finetune
+
+    calls = []
+    fake = SimpleNamespace(name="spy", entry=SimpleNamespace(weights=tmp_path / "spy.pt"))
+
+    def spy(base_model, pairs, **kwargs):
+        calls.append((base_model, len(pairs), kwargs.get("steps")))
+        return fake
+
+    monkeypatch.setattr(finetune, "fine_tune", spy)
+    ip, lp = _write_pair(tmp_path, field, "a")
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--steps", "7"]) == 0
+    out = run_finetune("tiny", TrainingSet([field], None, ["f"]), steps=9)
+    assert out.result is fake
+    assert calls == [("tiny", 1, 7), ("tiny", 1, 9)]
+
+
+def test_user_model_rename_export_import_delete(tiny, tmp_path):
+    zoo.rename_user_model("tiny", "tiny2")
+    assert "tiny" not in [e.name for e in zoo.list_models()]
+    path = zoo.export_model("tiny2", tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="exists already"):
+        zoo.import_model(path)
+    entry = zoo.import_model(path, name="tiny3")
+    assert entry.user and entry.card["description"] == "tiny test model"
+    model, _ = zoo.load_weights_file(entry.weights)
+    assert isinstance(model, torch.nn.Module)
+    zoo.delete_user_model("tiny2")
+    assert [e.name for e in zoo.list_models() if e.user] == ["tiny3"]
