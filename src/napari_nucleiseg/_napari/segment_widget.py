@@ -15,7 +15,8 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtWidgets import QSizePolicy
 
 from .. import zoo
 from ..device import describe, resolve_device
@@ -35,6 +36,8 @@ class _ProgressRelay(QObject):
 def _hint(text: str) -> Label:
     lab = Label(value=text)
     lab.native.setWordWrap(True)
+    lab.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    lab.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
     lab.native.setStyleSheet("color: gray; font-size: 11px;")
     return lab
 
@@ -100,6 +103,7 @@ class SegmentWidget(Container):
         self.extend([self._intro, self._image, self._model, self._model_info, self._device,
                      self._device_info, self._threshold, self._min_size, self._tta, self._stacks, buttons,
                      self._progress, self._status])
+        self.native.layout().addStretch(1)  # keep the controls together at the top of the dock
 
         self._model.changed.connect(self._on_model_changed)
         self._device.changed.connect(self._on_device_changed)
@@ -233,6 +237,7 @@ class SegmentWidget(Container):
             self._status.value = (f"Found {outcome.n_nuclei} nuclei in {outcome.seconds:.1f} s "
                                   f"with {outcome.model} on {outcome.device}.")
             show_info(self._status.value)
+            self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."
 
     def _on_finished(self) -> None:
         self.worker = None
