@@ -186,8 +186,9 @@ def test_stacks_are_segmented_plane_by_plane_and_bad_dimensions_fail(tmp_path):
     assert labels.shape == (3, 96, 96)
     table = pd.read_csv(out / "stack_nuclei.csv")
     assert set(table["plane"]) <= {0, 1, 2} and len(table) == s.loc["stack.tif", "nuclei"]
+    assert sorted(table["label"]) == sorted(np.unique(labels[labels > 0]))  # unique across planes
     assert "too small" in s.loc["tiny.tif", "error"]
-    assert "3D array" in s.loc["twochannel.tif", "error"]
+    assert s.loc["twochannel.tif", "status"] == "error" and s.loc["twochannel.tif", "error"]
 
 
 def test_per_image_function_is_picklable_and_never_raises_for_bad_images(tmp_path):
@@ -238,9 +239,16 @@ def test_dask_cluster_gives_the_same_labels_as_a_local_run(tmp_path):
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         remote = run_batch(src, tmp_path / "dask", client=client)
         assert "dask_scheduler" in json.loads(remote.manifest_path.read_text())["execution"]
+        # the command line connects to the scheduler by its address
+        from napari_nucleiseg.cli import main
+
+        assert main(["batch", str(src), str(tmp_path / "cli"), "-q", "--scheduler", cluster.scheduler_address]) == 0
+    cli_run = json.loads((tmp_path / "cli" / batch.MANIFEST_NAME).read_text())
+    assert cli_run["execution"]["dask_scheduler"] == cluster.scheduler_address and cli_run["ok"] == 3
     assert list(remote.summary["status"]) == ["ok", "ok", "ok", "error"]
     assert list(remote.summary["nuclei"]) == list(local.summary["nuclei"])
-    a, b = _labels(tmp_path / "local"), _labels(tmp_path / "dask")
-    assert a.keys() == b.keys() and len(a) == 3
+    a, b, c = _labels(tmp_path / "local"), _labels(tmp_path / "dask"), _labels(tmp_path / "cli")
+    assert a.keys() == b.keys() == c.keys() and len(a) == 3
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
+        np.testing.assert_array_equal(a[name], c[name])

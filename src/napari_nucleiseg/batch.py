@@ -329,31 +329,16 @@ def remove_partial_files(output_dir) -> int:
 # the per-image function
 
 
-def _is_stack(image: np.ndarray) -> bool:
-    """``(Z, Y, X)`` grey or ``(Z, Y, X, 3|4)`` RGB(A) planes (Z no larger than the plane)."""
-    if image.ndim == 4 and image.shape[-1] in (3, 4):
-        return True
-    return image.ndim == 3 and image.shape[-1] not in (3, 4) and image.shape[0] <= min(image.shape[1:])
-
-
 def _segment_array(image: np.ndarray, options: BatchOptions, cancel):
-    """Segment a 2D image or each plane of a stack; returns labels, probability, uncertainty, table."""
-    from .pipeline import segment
+    """Segment a 2D image, or each plane of a stack (labels unique across planes, as the CLI does)."""
+    from .pipeline import combine_planes, is_stack, segment, segment_stack
 
-    kwargs = options.segment_kwargs()
-    if not _is_stack(image):
-        seg = segment(image, cancel=cancel, **kwargs)
-        return seg.labels, seg.probability, seg.uncertainty, seg.table, seg.model
-    segs = []
-    for plane in image:
-        segs.append(segment(plane, cancel=cancel, **kwargs))
-    tables = [s.table.assign(plane=z) for z, s in enumerate(segs)]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    return (np.stack([s.labels for s in segs]), np.stack([s.probability for s in segs]),
-            np.stack([s.uncertainty for s in segs]), table, segs[0].model)
+    if is_stack(image):
+        return combine_planes(segment_stack(image, cancel=cancel, **options.segment_kwargs()))
+    return segment(image, cancel=cancel, **options.segment_kwargs())
 
 
-def _write_image_outputs(image, labels, prob, unc, table, out_stem: str, options: BatchOptions) -> list[Path]:
+def _write_image_outputs(image, seg, out_stem: str, options: BatchOptions) -> list[Path]:
     """Write one image's outputs atomically; returns their paths."""
     from .io import write_csv, write_png, write_tiff
     from .overlay import overlay_png
@@ -361,20 +346,20 @@ def _write_image_outputs(image, labels, prob, unc, table, out_stem: str, options
     base = Path(out_stem)
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = [Path(f"{base}_labels.tif")]
-    dtype = np.uint16 if labels.max() < 65536 else np.uint32
-    write_tiff(paths[0], labels.astype(dtype))
+    labels = seg.labels
+    write_tiff(paths[0], labels.astype(np.uint16 if labels.max() < 65536 else np.uint32))
     if options.probability:
         paths.append(Path(f"{base}_probability.tif"))
-        write_tiff(paths[-1], prob.astype(np.float32))
+        write_tiff(paths[-1], seg.probability.astype(np.float32))
     if options.uncertainty:
         paths.append(Path(f"{base}_uncertainty.tif"))
-        write_tiff(paths[-1], unc.astype(np.float32))
-    if options.overlay:
+        write_tiff(paths[-1], seg.uncertainty.astype(np.float32))
+    if options.overlay:  # for a stack, the middle plane
         paths.append(Path(f"{base}_overlay.png"))
-        plane = (image, labels) if labels.ndim == 2 else (image[0], labels[0])
-        write_png(paths[-1], overlay_png(*plane))
+        z = labels.shape[0] // 2
+        write_png(paths[-1], overlay_png(image, labels) if labels.ndim == 2 else overlay_png(image[z], labels[z]))
     paths.append(Path(f"{base}_nuclei.csv"))
-    write_csv(paths[-1], table)
+    write_csv(paths[-1], seg.table)
     return paths
 
 
@@ -423,8 +408,9 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
                                  "the ones the run was started with")
         stamp = _source_stamp(task.source)
         image = read_image(task.source)
-        labels, prob, unc, table, _ = _segment_array(image, options, cancel)
-        paths = _write_image_outputs(image, labels, prob, unc, table, task.out_stem, options)
+        seg = _segment_array(image, options, cancel)
+        table = seg.table
+        paths = _write_image_outputs(image, seg, task.out_stem, options)
         row.update(status=OK, nuclei=int(len(table)),
                    mean_area=float(table["area"].mean()) if len(table) else np.nan,
                    mean_confidence=float(table["confidence"].mean()) if len(table) else np.nan,
