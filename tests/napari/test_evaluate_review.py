@@ -105,3 +105,12 @@ def test_review_widget_explains_layers_without_confidence(make_napari_viewer):
     viewer.add_labels(np.zeros((16, 16), np.int32), name="hand drawn")
     widget = ReviewWidget(viewer)
     assert widget.rows.empty and "Segment Nuclei" in widget._info.value
+
+
+def test_review_list_follows_new_results(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(np.zeros((64, 64), np.int32), name="img nuclei", features=_features())
+    widget = ReviewWidget(viewer)
+    assert len(widget.rows) == 3
+    layer.features = _features().head(2)  # e.g. Segment Nuclei ran again
+    assert len(widget.rows) == 2 and len(widget._nuclei_list.choices) == 2

@@ -129,7 +129,13 @@ def _planes(n):
 def test_stack_each_slice_and_current_slice(viewer, qtbot, notifications):
     viewer.add_image(np.stack(_planes(2)), name="zs", scale=(2.0, 0.5, 0.5))
     widget = SegmentWidget(viewer)
+    seen = []
+    widget._relay.progressed.connect(lambda fraction, message: seen.append((fraction, message)))
     _run_and_wait(qtbot, widget)
+    # progress reached the GUI thread per slice and per tile, in order
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("slice 2/2" in m for _, m in seen)
     nuclei = viewer.layers["zs nuclei"]
     assert nuclei.data.shape == (2, 96, 96)
     np.testing.assert_allclose(nuclei.scale, (2.0, 0.5, 0.5))
@@ -163,3 +169,16 @@ def test_refresh_models_lists_new_user_model(viewer):
     assert "my-cells" in widget._model.choices
     widget._model.value = "my-cells"
     assert "tuned on my cells" in widget._model_info.value and "[user]" in widget._model_info.value
+
+
+def test_rgb_brightfield_layer(viewer, qtbot, notifications):
+    from skimage.data import immunohistochemistry
+
+    viewer.add_image(immunohistochemistry()[:128, :128], name="ihc", rgb=True, scale=(0.3, 0.3))
+    widget = SegmentWidget(viewer)
+    _run_and_wait(qtbot, widget)
+    assert not notifications["error"], notifications
+    nuclei = viewer.layers["ihc nuclei"]
+    assert nuclei.data.shape == (128, 128)
+    np.testing.assert_allclose(nuclei.scale, (0.3, 0.3))
+    assert viewer.layers["ihc probability"].data.shape == (128, 128)

@@ -65,6 +65,7 @@ class ReviewWidget(Container):
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.rows = pd.DataFrame()
+        self._watched = None  # the layer whose features changes refresh the list
         intro = Label(value="Nuclei the model is least sure about come first. Click one to jump to it; "
                             "it becomes the selected label, ready to erase or repaint.")
         intro.native.setWordWrap(True)
@@ -78,13 +79,22 @@ class ReviewWidget(Container):
         self._next = PushButton(text="Next", tooltip="Go to the next nucleus in the list.")
         self._info = Label(value="")
         self.extend([intro, self._layer, self._refresh, self._nuclei_list, self._next, self._info])
-        self._layer.changed.connect(self.refresh)
+        self._layer.changed.connect(self._watch)
         self._refresh.changed.connect(self.refresh)
         self._nuclei_list.changed.connect(self._on_select)
         self._next.changed.connect(self.next)
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset)
+        self._watch()
+
+    def _watch(self, _value=None):
+        """Follow the chosen layer: its list is rebuilt whenever its features change (a new run)."""
+        if self._watched is not None:
+            self._watched.events.features.disconnect(self.refresh)
+        self._watched = self._layer.value
+        if self._watched is not None:
+            self._watched.events.features.connect(self.refresh)
         self.refresh()
 
     def _labels_choices(self, _widget=None):
