@@ -165,7 +165,9 @@ def test_refresh_models_lists_new_user_model(viewer):
     shutil.copyfile(default.weights, folder / "my-cells.pt")
     (folder / "my-cells.json").write_text('{"name": "my-cells", "description": "tuned on my cells"}')
     assert "my-cells" not in widget._model.choices
+    widget._threshold.value = 0.7
     widget.refresh_models()
+    assert widget._threshold.value == 0.7  # the user's setting survives a refresh
     assert "my-cells" in widget._model.choices
     widget._model.value = "my-cells"
     assert "tuned on my cells" in widget._model_info.value and "[user]" in widget._model_info.value

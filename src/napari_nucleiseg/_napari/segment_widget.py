@@ -131,24 +131,32 @@ class SegmentWidget(Container):
 
     def refresh_models(self) -> None:
         """Re-read the model zoo (shipped and user models), keeping the current choice if it still exists."""
+        before = self._model.value
         self._model.reset_choices()
-        self._on_model_changed()
+        if self._model.value == before:  # otherwise ``changed`` already updated everything
+            self._show_model_info()
 
-    def _on_model_changed(self, _value=None):
+    def _show_model_info(self):
+        """Show the chosen model's one-line description; return its zoo entry (None if there is none)."""
         name = self._model.value
         if name is None:
             self._model_info.value = "No model installed: add weights to the model zoo."
-            return
+            return None
         try:
             entry = zoo.get_entry(name)
         except (KeyError, FileNotFoundError) as exc:
             self._model_info.value = str(exc)
-            return
+            return None
         self._model_info.value = entry.description
         self._model.tooltip = entry.description
-        post = zoo.postprocess_settings(entry)
-        self._threshold.value = float(post["threshold"])
-        self._min_size.value = int(post["min_size"])
+        return entry
+
+    def _on_model_changed(self, _value=None):
+        entry = self._show_model_info()
+        if entry is not None:  # start from the post-processing tuned for this model
+            post = zoo.postprocess_settings(entry)
+            self._threshold.value = float(post["threshold"])
+            self._min_size.value = int(post["min_size"])
 
     def _on_device_changed(self, _value=None):
         try:
