@@ -33,5 +33,5 @@ def test_samples_are_reproducible_and_crowded_touches():
     np.testing.assert_array_equal(a[0][0], b[0][0])
     labels = a[1][0]
     # touching nuclei: some foreground components hold more than one nucleus
-    comps, n = ndi.label(labels > 0)
+    _, n = ndi.label(labels > 0)
     assert n < labels.max()

@@ -106,7 +106,7 @@ def test_empty_image_is_refused_by_the_work_function():
 
 
 def test_cancel_leaves_no_partial_layer(viewer, qtbot, notifications):
-    stack = np.stack([synthetic for synthetic in _planes(6)])
+    stack = np.stack(_planes(6))
     viewer.add_image(stack, name="stack")
     widget = SegmentWidget(viewer)
     widget._tta.value = True  # slower, so the run is surely still going when cancelled
