@@ -252,3 +252,13 @@ def test_dask_cluster_gives_the_same_labels_as_a_local_run(tmp_path):
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
         np.testing.assert_array_equal(a[name], c[name])
+
+
+def test_the_summary_on_disk_is_kept_up_to_date_during_a_long_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "_SUMMARY_EVERY_S", -1.0)  # rewrite after every image
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 3)
+    on_disk = []
+    run_batch(src, out, progress=lambda ev: on_disk.append(
+        list(batch.read_summary(out)["status"]) if ev.done == 2 else None))
+    assert on_disk[1] == ["ok", "not processed", "not processed"]

@@ -24,6 +24,7 @@ Nothing here imports Qt or napari.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -630,6 +631,7 @@ def run_batch(
         Problems with single images are recorded in the summary.
     """
     from . import zoo
+    from .predict import Cancelled
 
     options = options or BatchOptions()
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -711,18 +713,18 @@ def run_batch(
             results = _run_pool(todo, options, cancel, min(workers, len(todo)), threads)
         else:
             results = _run_local(todo, options, cancel)
-        from .predict import Cancelled
-
-        try:
-            for task, row in results:
-                rows[task.rel] = row
-                processed += 1
-                report(row)
-                if time.monotonic() - last_summary > _SUMMARY_EVERY_S:
-                    _write_summary(summary_path, tasks, rows)
-                    last_summary = time.monotonic()
-        except Cancelled:
-            pass
+        # closing(): the pool / Dask futures are released even if a progress callback raises
+        with contextlib.closing(results):
+            try:
+                for task, row in results:
+                    rows[task.rel] = row
+                    processed += 1
+                    report(row)
+                    if time.monotonic() - last_summary > _SUMMARY_EVERY_S:
+                        _write_summary(summary_path, tasks, rows)
+                        last_summary = time.monotonic()
+            except Cancelled:
+                pass
         status = "cancelled" if len(rows) < len(tasks) else "completed"
     finally:
         summary = _write_summary(summary_path, tasks, rows)

@@ -66,6 +66,7 @@ def progress_line(ev) -> str:
 
 
 def run(args) -> int:
+    """Run ``batch.run_batch`` with the parsed options; 0 unless ``--strict`` and an image failed."""
     from ..batch import BatchOptions, run_batch
 
     options = BatchOptions(
