@@ -114,3 +114,18 @@ def test_review_list_follows_new_results(make_napari_viewer):
     assert len(widget.rows) == 3
     layer.features = _features().head(2)  # e.g. Segment Nuclei ran again
     assert len(widget.rows) == 2 and len(widget._nuclei_list.choices) == 2
+
+
+def test_review_widget_moves_to_the_plane_of_a_stack(make_napari_viewer):
+    viewer = make_napari_viewer()
+    labels = np.zeros((3, 32, 32), np.int32)
+    labels[2, 10:14, 20:24] = 5
+    feats = pd.DataFrame({"index": [5], "label": [5], "plane": [2], "area": [16],
+                          "centroid_y": [11.5], "centroid_x": [21.5], "confidence": [0.2]})
+    layer = viewer.add_labels(labels, name="zs nuclei", features=feats, scale=(3.0, 1.0, 1.0))
+    widget = ReviewWidget(viewer)
+    assert "(plane 2)" in widget._nuclei_list.native.item(0).text()
+    widget.go_to(0)
+    assert viewer.dims.current_step[0] == 2
+    np.testing.assert_allclose(viewer.camera.center[-2:], (11.5, 21.5))
+    assert layer.selected_label == 5

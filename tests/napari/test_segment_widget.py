@@ -140,7 +140,7 @@ def test_stack_each_slice_and_current_slice(viewer, qtbot, notifications):
     assert nuclei.data.shape == (2, 96, 96)
     np.testing.assert_allclose(nuclei.scale, (2.0, 0.5, 0.5))
     feats = nuclei.features
-    assert set(feats["slice"]) == {0, 1}
+    assert set(feats["plane"]) == {0, 1}
     assert feats["label"].is_unique  # labels are unique across slices
     assert set(feats["label"]) == set(np.unique(nuclei.data)) - {0}
 
@@ -149,7 +149,7 @@ def test_stack_each_slice_and_current_slice(viewer, qtbot, notifications):
     _run_and_wait(qtbot, widget)
     nuclei = viewer.layers["zs nuclei"]
     assert nuclei.data[0].max() == 0 and nuclei.data[1].max() > 0
-    assert set(nuclei.features["slice"]) == {1}
+    assert set(nuclei.features["plane"]) == {1}
 
 
 def test_refresh_models_lists_new_user_model(viewer):

@@ -19,7 +19,7 @@ def review_order(features: pd.DataFrame) -> pd.DataFrame:
     ----------
     features : pandas.DataFrame
         Needs ``label``, ``centroid_y``, ``centroid_x`` and ``confidence`` columns (as
-        written by the Segment Nuclei widget); ``area`` and ``slice`` are used when present.
+        written by the Segment Nuclei widget); ``area`` and ``plane`` (stacks) are used when present.
 
     Returns
     -------
@@ -41,12 +41,12 @@ def review_order(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_row(row) -> str:
-    """One list entry, e.g. ``"#17  confidence 0.41  area 230 px  (slice 3)"``."""
+    """One list entry, e.g. ``"#17  confidence 0.41  area 230 px  (plane 3)"``."""
     text = f"#{int(row['label'])}  confidence {float(row['confidence']):.2f}"
     if "area" in row:
         text += f"  area {int(row['area'])} px"
-    if "slice" in row and not pd.isna(row["slice"]):
-        text += f"  (slice {int(row['slice'])})"
+    if "plane" in row and not pd.isna(row["plane"]):
+        text += f"  (plane {int(row['plane'])})"
     return text
 
 
@@ -147,10 +147,10 @@ class ReviewWidget(Container):
         r = self.rows.iloc[row]
         point = [float(r["centroid_y"]), float(r["centroid_x"])]
         if layer.ndim == 3:
-            if "slice" not in r:
-                show_error(f"'{layer.name}' is a stack but its table has no 'slice' column.")
+            if "plane" not in r:
+                show_error(f"'{layer.name}' is a stack but its table has no 'plane' column.")
                 return
-            point = [float(r["slice"])] + point
+            point = [float(r["plane"])] + point
         elif layer.ndim != 2:
             show_error(f"'{layer.name}' has {layer.ndim} dimensions; only 2D images and stacks are supported.")
             return

@@ -203,7 +203,7 @@ def segment_image(
     SegmentOutcome
         Never raises: user errors come back as ``outcome.error``.
     """
-    from ..pipeline import segment
+    from ..pipeline import combine_planes, segment
     from ..predict import Cancelled
 
     t0 = time.perf_counter()
@@ -225,8 +225,7 @@ def segment_image(
         else:
             planes = [None]
 
-        results, tables = {}, []
-        offset = 0
+        segs = []
         for k, z in enumerate(planes):
             where = f"slice {z + 1}/{np.shape(inp.data)[0]}, " if z is not None else ""
 
@@ -237,31 +236,21 @@ def segment_image(
             plane = np.asarray(inp.data if z is None else inp.data[z])
             if progress is not None:
                 progress(k / len(planes), f"{where}starting")
-            seg = segment(plane, progress=tile_progress, cancel=cancel, **kw)
-            labels = seg.labels
-            table = seg.table.copy()
-            if offset:
-                labels = np.where(labels > 0, labels + offset, 0).astype(np.int32)
-                table["label"] = table["label"] + offset
-            offset = max(offset, int(labels.max()))
-            if z is not None:
-                table.insert(1, "slice", z)
-            results[z] = (labels, seg.probability, seg.uncertainty)
-            tables.append(table)
-            device_used, model_used, settings = seg.device, seg.model, seg.settings
+            segs.append(segment(plane, progress=tile_progress, cancel=cancel, **kw))
             if cancel is not None and cancel():
                 raise Cancelled()
 
-        if inp.is_stack:
-            shape = tuple(np.shape(inp.data)[:3])
-            labels = np.zeros(shape, np.int32)
-            prob = np.zeros(shape, np.float32)
-            unc = np.zeros(shape, np.float32)
-            for z, (lab, p, u) in results.items():
-                labels[z], prob[z], unc[z] = lab, p, u
-        else:
-            labels, prob, unc = results[None]
-        table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+        # stacks: labels unique across planes, the table gains a "plane" column
+        seg = combine_planes(segs) if inp.is_stack else segs[0]
+        if inp.is_stack and stacks == CURRENT_SLICE:  # outputs keep the stack's shape, other planes empty
+            z, shape = planes[0], tuple(np.shape(inp.data)[:3])
+            for attr, dtype in (("labels", np.int32), ("probability", np.float32), ("uncertainty", np.float32)):
+                full = np.zeros(shape, dtype)
+                full[z] = getattr(seg, attr)[0]
+                setattr(seg, attr, full)
+            seg.table["plane"] = z
+        labels, prob, unc, table = seg.labels, seg.probability, seg.uncertainty, seg.table
+        device_used, model_used, settings = seg.device, seg.model, seg.settings
         meta = {**settings, "device": device_used, "stacks": stacks if inp.is_stack else None,
                 "slices": None if planes == [None] else planes}
         layers = layer_tuples(inp.name, labels, prob, unc, table, scale, translate, meta)
