@@ -262,3 +262,16 @@ def test_the_summary_on_disk_is_kept_up_to_date_during_a_long_run(tmp_path, monk
     run_batch(src, out, progress=lambda ev: on_disk.append(
         list(batch.read_summary(out)["status"]) if ev.done == 2 else None))
     assert on_disk[1] == ["ok", "not processed", "not processed"]
+
+
+def test_model_defaults_spelled_out_resume_a_run_that_left_them_unset(tmp_path):
+    from napari_nucleiseg import zoo
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 2)
+    run_batch(src, out, BatchOptions())
+    post = zoo.postprocess_settings(zoo.get_entry("default"))
+    res = run_batch(src, out, BatchOptions(model=zoo.get_entry("default").name, **post))
+    assert res.summary["from_previous_run"].all()
+    man = json.loads(res.manifest_path.read_text())
+    assert man["options"]["threshold"] == post["threshold"] and man["options"]["model"] != "default"

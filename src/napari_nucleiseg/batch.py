@@ -640,8 +640,13 @@ def run_batch(
         entry = zoo.get_entry(options.model)
     except (KeyError, FileNotFoundError) as exc:
         raise NucleisegError(str(exc.args[0] if exc.args else exc)) from None
-    if options.model == "default":  # record and check the concrete model, not the alias
-        options = dataclasses.replace(options, model=entry.name)
+    # record the concrete model and post-processing values, so that a run with the model's own
+    # values spelled out (the widget) resumes a run that left them at None (the CLI), and back
+    post = zoo.postprocess_settings(entry)
+    options = dataclasses.replace(
+        options, model=entry.name,
+        **{k: post[k] if getattr(options, k) is None else getattr(options, k)
+           for k in ("threshold", "border_threshold", "min_size")})
     sha = file_sha256(entry.weights)
     tasks = plan_tasks(input_dir, output_dir, options, pattern, recursive, model_sha256=sha)
     if not tasks:
