@@ -69,8 +69,9 @@ class FinetuneProgress:
     fraction : float
         Progress in [0, 1] (steps or time, whichever is further along).
     elapsed_s : float
-    loss, smoothed_loss : float
-        Training loss of this step and its exponential moving average.
+    loss, smoothed_loss : float or None
+        Training loss of this step and its exponential moving average (None for the
+        report of the base model's validation score, at step 0, before training).
     val_score : float or None
         Validation DSB score computed at this step (None when none was computed).
     best_step : int
@@ -81,8 +82,8 @@ class FinetuneProgress:
     total_steps: int | None
     fraction: float
     elapsed_s: float
-    loss: float
-    smoothed_loss: float
+    loss: float | None
+    smoothed_loss: float | None
     val_score: float | None = None
     best_step: int = 0
 
@@ -414,6 +415,8 @@ def fine_tune(
     try:
         if val_samples:
             base_score = validate(0)
+            if progress is not None:
+                progress(FinetuneProgress(0, steps, 0.0, time.perf_counter() - t0, None, None, base_score, 0))
         while True:
             elapsed = time.perf_counter() - t0
             frac = max(trainer.steps_done / steps if steps else 0.0,

@@ -73,6 +73,9 @@ def run(args) -> int:
     last = {"shown": -1}
 
     def progress(p):
+        if p.loss is None:
+            print(f"  base model: validation DSB {p.val_score:.3f}", flush=True)
+            return
         pct = int(100 * p.fraction)
         if pct // 5 != last["shown"] // 5 or p.val_score is not None:
             last["shown"] = pct

@@ -1,0 +1,157 @@
+"""The Fine-tune widget's work without Qt: napari layers -> training pairs -> ``finetune.fine_tune``.
+
+:func:`run_finetune` never raises; the widget runs it in a thread worker and only shows the
+:class:`FinetuneOutcome`. Tests call these functions directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import NucleisegError
+from .. import finetune as _finetune
+from ..finetune import FinetuneError, FinetuneResult, ShapeMismatchError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingSet:
+    """Arrays and names ready for :func:`finetune.fine_tune`."""
+
+    pairs: list
+    regions: list | None
+    names: list
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+@dataclass
+class FinetuneOutcome:
+    """Result of one run: ``result`` on success, else an ``error`` message."""
+
+    result: FinetuneResult | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when a model was saved."""
+        return self.result is not None
+
+
+def _spatial_ndim(layer) -> int:
+    return layer.data.ndim - (1 if getattr(layer, "rgb", False) else 0)
+
+
+def layer_plane(layer, current_slice: int = 0) -> np.ndarray:
+    """The 2D plane of an Image or Labels layer (the given slice of a 3D stack).
+
+    Raises
+    ------
+    FinetuneError
+        For 4D+ data or a slice outside the stack.
+    """
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    nd = _spatial_ndim(layer)
+    if nd == 2:
+        return np.asarray(data)
+    if nd == 3:
+        n = data.shape[0]
+        if not 0 <= current_slice < n:
+            raise FinetuneError(f"'{layer.name}': slice {current_slice} is outside the stack (0..{n - 1})")
+        return np.asarray(data[current_slice])
+    raise FinetuneError(f"'{layer.name}' has {nd} dimensions: use 2D images or the slice shown of a stack")
+
+
+def rectangles_on(shapes_layer, image_layer) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes ``(y0, x0, y1, x1)``, in ``image_layer`` pixels, of every shape in ``shapes_layer``.
+
+    Vertices go through world coordinates, so layers with different scale or translate line up.
+    Boxes that miss the image are dropped.
+    """
+    image_nd = _spatial_ndim(image_layer)
+    data = image_layer.data[0] if getattr(image_layer, "multiscale", False) else image_layer.data
+    h, w = data.shape[:image_nd][-2:]
+    boxes = []
+    for verts in shapes_layer.data:
+        pts = []
+        for v in np.asarray(verts, float):
+            world = np.asarray(shapes_layer.data_to_world(v), float)
+            full = np.zeros(image_nd)
+            full[-min(image_nd, world.size):] = world[-min(image_nd, world.size):]
+            pts.append(np.asarray(image_layer.world_to_data(full), float)[-2:])
+        pts = np.array(pts)
+        y0, x0 = np.floor(pts.min(0)).astype(int)
+        y1, x1 = np.ceil(pts.max(0)).astype(int)
+        y0, x0, y1, x1 = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w)
+        if y1 - y0 >= 8 and x1 - x0 >= 8:
+            boxes.append((int(y0), int(x0), int(y1), int(x1)))
+    return boxes
+
+
+def training_set(layer_pairs, shapes_layer=None, current_slice: int = 0) -> TrainingSet:
+    """Arrays from (Image layer, Labels layer) pairs, one entry per rectangle when ``shapes_layer`` is given.
+
+    Raises
+    ------
+    FinetuneError
+        No pairs, a missing layer, or no rectangle on an image.
+    """
+    if not layer_pairs:
+        raise FinetuneError("add at least one (image, labels) pair to train on")
+    pairs, regions, names = [], [], []
+    for image_layer, labels_layer in layer_pairs:
+        if image_layer is None or labels_layer is None:
+            raise FinetuneError("choose both an image layer and the labels layer drawn on it")
+        img = layer_plane(image_layer, current_slice)
+        lab = layer_plane(labels_layer, current_slice)
+        name = f"{image_layer.name} / {labels_layer.name}"
+        if img.shape[:2] != lab.shape:
+            raise ShapeMismatchError(
+                f"'{image_layer.name}' is {img.shape[0]}x{img.shape[1]} pixels but '{labels_layer.name}' is "
+                f"{'x'.join(map(str, lab.shape))}: the labels do not match the image; choose the labels "
+                "drawn on this image")
+        if shapes_layer is None or len(shapes_layer.data) == 0:
+            pairs.append((img, lab))
+            regions.append(None)
+            names.append(name)
+            continue
+        boxes = rectangles_on(shapes_layer, image_layer)
+        if not boxes:
+            raise FinetuneError(f"no rectangle of '{shapes_layer.name}' lies on '{image_layer.name}': draw one "
+                                "around the part you corrected, or choose no Shapes layer")
+        for k, box in enumerate(boxes):
+            pairs.append((img, lab))
+            regions.append(box)
+            names.append(name + (f" [{k + 1}]" if len(boxes) > 1 else ""))
+    return TrainingSet(pairs, regions if any(r is not None for r in regions) else None, names)
+
+
+def run_finetune(base_model: str, train: TrainingSet, validation: TrainingSet | None = None,
+                 **kwargs) -> FinetuneOutcome:
+    """Call :func:`finetune.fine_tune` (the same function as the CLI); never raises.
+
+    Parameters
+    ----------
+    base_model : str
+    train, validation : TrainingSet
+    **kwargs
+        Passed on: ``steps``, ``time_budget_s``, ``lr``, ``device``, ``name``, ``progress``, ``cancel``...
+    """
+    try:
+        res = _finetune.fine_tune(
+            base_model, train.pairs, regions=train.regions, image_names=train.names,
+            validation=validation.pairs if validation else None,
+            validation_regions=validation.regions if validation else None,
+            validation_names=validation.names if validation else None, **kwargs)
+        return FinetuneOutcome(result=res)
+    except (NucleisegError, ValueError, KeyError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return FinetuneOutcome(error=f"Fine-tuning not done: {msg}")
+    except Exception as exc:  # must reach the user rather than kill the worker silently
+        log.exception("fine-tuning failed")
+        return FinetuneOutcome(error=f"Fine-tuning failed: {type(exc).__name__}: {exc}")

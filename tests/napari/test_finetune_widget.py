@@ -1,0 +1,183 @@
+"""The Fine-tune Model widget: training through napari, cancel, safeguards, segment again, model management."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_nucleiseg import zoo
+from napari_nucleiseg._napari import finetune_widget as fw
+from napari_nucleiseg._napari.finetune_widget import FinetuneWidget
+from napari_nucleiseg._napari.finetune_work import rectangles_on, training_set
+from napari_nucleiseg.models import build
+from napari_nucleiseg.pipeline import segment
+
+WAIT_MS = 120_000
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    return zoo.save_user_model("tiny", build("unet", base=8, depth=3), "unet", {"base": 8, "depth": 3},
+                               {"description": "tiny test model"})
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    shown = {"error": [], "info": []}
+    monkeypatch.setattr(fw, "show_error", lambda msg: shown["error"].append(msg))
+    monkeypatch.setattr(fw, "show_info", lambda msg: shown["info"].append(msg))
+    return shown
+
+
+@pytest.fixture
+def setup(viewer, small_field, tiny, messages):
+    img, lab = small_field
+    image = viewer.add_image(img, name="cells", scale=(0.5, 0.5))
+    labels = viewer.add_labels(lab, name="cells nuclei", scale=(0.5, 0.5))
+    widget = FinetuneWidget(viewer)
+    widget._base.value = "tiny"
+    widget._device.value = "cpu"
+    widget._steps.value = 4
+    widget._image.value = image
+    widget._labels.value = labels
+    return viewer, widget, image, labels
+
+
+def _wait_done(qtbot, widget):
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+
+
+def test_fine_tune_through_the_widget_makes_a_user_model_that_segments(qtbot, setup, small_field):
+    viewer, widget, image, labels = setup
+    assert widget._name.value == "tiny-finetuned"
+    assert "CPU" in widget._device_info.value
+    worker = widget.start()
+    assert worker is not None and widget.running
+    _wait_done(qtbot, widget)
+    res = widget.last_result
+    assert res is not None and widget.last_error is None
+    assert res.name == "tiny-finetuned" and res.steps_done == 4
+    assert widget.plot.steps == [1, 2, 3, 4]  # the live curve got every step
+    assert widget._progress.value == 1000
+    entry = zoo.get_entry(res.name)
+    assert entry.user and entry.card["parent"] == "tiny"
+    assert entry.card["finetune"]["images"][0]["name"] == "cells / cells nuclei"
+    assert res.name in widget._base.choices and res.name in widget.manager.model.choices
+    seg = segment(small_field[0], model=res.name, device="cpu")
+    assert seg.labels.shape == small_field[1].shape
+    assert widget._name.value == "tiny-finetuned-2"  # the next suggestion is free
+
+
+def test_new_model_appears_in_a_docked_segment_widget(qtbot, setup):
+    from napari_nucleiseg._napari.segment_widget import SegmentWidget
+
+    viewer, widget, *_ = setup
+    seg_widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(seg_widget, name="Segment Nuclei")
+    assert "tiny-finetuned" not in seg_widget._model.choices
+    widget.start()
+    _wait_done(qtbot, widget)
+    assert widget.last_result.name in seg_widget._model.choices
+
+
+def test_cancel_keeps_a_usable_model(qtbot, setup, small_field):
+    viewer, widget, *_ = setup
+    widget._steps.value = 100000
+    widget.start()
+    qtbot.waitUntil(lambda: len(widget.plot.steps) >= 2, timeout=WAIT_MS)
+    widget.cancel()
+    _wait_done(qtbot, widget)
+    res = widget.last_result
+    assert res is not None and res.cancelled and 2 <= res.steps_done < 100000
+    assert "cancelled" in widget._status.value
+    seg = segment(small_field[0], model=res.name, device="cpu")
+    assert seg.labels.shape == small_field[1].shape
+
+
+def test_validation_pair_gives_a_validation_curve(qtbot, setup):
+    viewer, widget, image, labels = setup
+    widget._val_image.value = image
+    widget._val_labels.value = labels
+    widget.start()
+    _wait_done(qtbot, widget)
+    assert widget.plot.val_steps[0] == 0 and widget.plot.val_steps[-1] == 4
+    assert widget.last_result.base_score is not None
+
+
+def test_shape_mismatch_is_reported_and_nothing_starts(qtbot, setup, messages):
+    viewer, widget, image, labels = setup
+    wrong = viewer.add_labels(np.asarray(labels.data)[:100, :90], name="cropped")
+    widget._labels.value = wrong
+    assert widget.start() is None
+    assert "do not match" in widget._status.value and messages["error"]
+    assert widget.worker is None
+    assert [e.name for e in zoo.list_models() if e.user] == ["tiny"]
+
+
+def test_empty_labels_and_taken_name_are_reported(qtbot, setup, messages):
+    viewer, widget, image, labels = setup
+    empty = viewer.add_labels(np.zeros_like(labels.data), name="empty")
+    widget._labels.value = empty
+    widget.start()
+    _wait_done(qtbot, widget)
+    assert widget.last_result is None and "no nuclei" in widget.last_error
+    widget._labels.value = labels
+    widget._name.value = "tiny"
+    widget.start()
+    _wait_done(qtbot, widget)
+    assert "exists already" in widget.last_error
+    assert any("exists already" in m for m in messages["error"])
+
+
+def test_rectangles_restrict_training_to_the_corrected_area(setup):
+    viewer, widget, image, labels = setup
+    # shapes in world coordinates: the image has pixel size 0.5
+    shapes = viewer.add_shapes([np.array([[5, 10], [5, 40], [30, 40], [30, 10]])], shape_type="rectangle",
+                               name="corrected")
+    assert rectangles_on(shapes, image) == [(10, 20, 60, 80)]
+    ts = training_set([(image, labels)], shapes)
+    assert ts.regions == [(10, 20, 60, 80)]
+
+
+def test_several_pairs(setup, small_field):
+    viewer, widget, image, labels = setup
+    img2 = viewer.add_image(small_field[0][::-1].copy(), name="flipped")
+    lab2 = viewer.add_labels(small_field[1][::-1].copy(), name="flipped nuclei")
+    widget.add_pair(image, labels)
+    widget.add_pair(img2, lab2)
+    widget.add_pair(img2, lab2)  # no duplicates
+    assert len(widget.pairs) == 2 and len(widget._pair_list.choices) == 2
+    viewer.layers.remove(lab2)
+    assert widget.pairs == [(image, labels)]
+
+
+def test_segment_again_never_overwrites_the_corrections(qtbot, setup):
+    viewer, widget, image, labels = setup
+    before = np.asarray(labels.data).copy()
+    widget.start()
+    _wait_done(qtbot, widget)
+    assert widget._again_btn.enabled
+    widget.segment_again()
+    _wait_done(qtbot, widget)
+    name = f"cells nuclei ({widget.last_result.name})"
+    assert name in viewer.layers
+    out = viewer.layers[name]
+    assert tuple(out.scale) == (0.5, 0.5)
+    assert "label" in out.features.columns
+    np.testing.assert_array_equal(labels.data, before)
+
+
+def test_model_manager_rename_export_import_delete(setup, tmp_path):
+    viewer, widget, *_ = setup
+    m = widget.manager
+    m.rename("tiny", "tiny-renamed")
+    assert "tiny-renamed" in widget._base.choices and "tiny" not in m.model.choices
+    path = m.export("tiny-renamed", tmp_path / "model.pt")
+    entry = m.import_file(path, "tiny-copy")
+    assert entry.user and "tiny-copy" in m.model.choices
+    m.delete("tiny-renamed")
+    assert [e.name for e in zoo.list_models() if e.user] == ["tiny-copy"]
+    m.new_name.value = "bad name!"
+    m.model.value = "tiny-copy"
+    m._rename_clicked()
+    assert "invalid model name" in widget._status.value
