@@ -1,12 +1,14 @@
 """Batch throughput: images per second with 1 worker (in-process) vs a pool of 2 worker processes.
 
-Runs ``batch.run_batch`` on the first N images (default 50) of the shared DSB training images
+Runs ``batch.run_batch`` (configurations WORKERSxTHREADS: 1 worker runs in this process with
+THREADS torch threads; more workers are a process pool with THREADS torch threads each) on
+the first N images (default 50) of the shared DSB training images
 (``dataset.default_data_dir() / "train" / "images"``; skipped cleanly when absent), each setting
 into a fresh output folder, all outputs written (labels, probability, uncertainty, CSV). Wall
 time includes starting the worker processes and loading the model in each. Writes the table
 to docs/batch_benchmark.md.
 
-    python benchmarks/batch_speed.py [--images 50] [--workers 1 2] [--model default]
+    python benchmarks/batch_speed.py [--images 50] [--configs 1x1 2x1 1x2] [--model default]
 """
 
 from __future__ import annotations
@@ -41,27 +43,25 @@ def link_images(src: Path, dst: Path, n: int) -> int:
     return mp
 
 
-def measure(images: Path, workers: int, options: BatchOptions, workdir: Path) -> dict:
-    out = workdir / f"out_w{workers}"
-    threads = 1 if workers > 1 else None
+def measure(images: Path, workers: int, threads: int, options: BatchOptions, workdir: Path) -> dict:
+    """Wall time of one batch run into a fresh output folder (and when its first image was done)."""
+    out = workdir / f"out_{workers}x{threads}"
+    first: list[float] = []
     t0 = time.perf_counter()
-    res = run_batch(images, out, options, workers=workers, threads_per_worker=threads)
+    res = run_batch(images, out, options, workers=workers, threads_per_worker=threads,
+                    progress=lambda ev: first or first.append(time.perf_counter() - t0))
     wall = time.perf_counter() - t0
-    return {"workers": workers, "threads": threads or _torch_threads(), "images": len(res.summary),
-            "ok": res.n_ok, "seconds": wall, "img_per_s": len(res.summary) / wall}
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+    return {"workers": workers, "threads": threads, "images": len(res.summary), "ok": res.n_ok,
+            "seconds": wall, "img_per_s": len(res.summary) / wall, "first": first[0] if first else float("nan")}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=50)
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--configs", nargs="+", default=["1x1", "2x1", "1x2"],
+                    help="WORKERSxTHREADS settings to time, in this order")
     ap.add_argument("--model", default="default")
+    ap.add_argument("--note", default="", help="a sentence added under the table (e.g. what else ran)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/batch_benchmark.md")
     args = ap.parse_args(argv)
 
@@ -74,10 +74,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="nucleiseg-batch-bench-") as tmp:
         tmp = Path(tmp)
         mp = link_images(src, tmp / "images", args.images)
-        for w in args.workers:
-            r = measure(tmp / "images", w, options, tmp)
+        for cfg in args.configs:
+            w, t = (int(v) for v in cfg.lower().split("x"))
+            r = measure(tmp / "images", w, t, options, tmp)
             rows.append(r)
-            print(f"{w} worker(s): {r['images']} images ({r['ok']} ok) in {r['seconds']:.1f} s = "
+            print(f"{w} worker(s) x {t} thread(s): {r['images']} images ({r['ok']} ok) in {r['seconds']:.1f} s = "
                   f"{r['img_per_s']:.2f} images/s", flush=True)
 
     from napari_nucleiseg import zoo
@@ -95,12 +96,15 @@ def main(argv=None) -> int:
         f"Machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}.",
         "",
-        "| workers | torch threads per worker | images | seconds | images / s | speed-up |",
-        "|---|---|---|---|---|---|",
+        "| workers | torch threads each | images | first image done after (s) | total seconds | images / s "
+        "| speed-up |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['workers']} | {r['threads']} | {r['images']} | {r['seconds']:.1f} | "
+        lines.append(f"| {r['workers']} | {r['threads']} | {r['images']} | {r['first']:.1f} | {r['seconds']:.1f} | "
                      f"{r['img_per_s']:.2f} | {r['img_per_s'] / base:.2f}x |")
+    if args.note:
+        lines += ["", args.note]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:

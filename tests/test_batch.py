@@ -275,3 +275,19 @@ def test_model_defaults_spelled_out_resume_a_run_that_left_them_unset(tmp_path):
     assert res.summary["from_previous_run"].all()
     man = json.loads(res.manifest_path.read_text())
     assert man["options"]["threshold"] == post["threshold"] and man["options"]["model"] != "default"
+
+
+def test_threads_for_a_one_process_run_are_restored_afterwards(tmp_path):
+    import torch
+
+    src = tmp_path / "in"
+    _write_images(src, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        run_batch(src, tmp_path / "out", threads_per_worker=1,
+                  progress=lambda ev: seen.append(torch.get_num_threads()))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

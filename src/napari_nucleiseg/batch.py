@@ -438,11 +438,20 @@ def _jsonable(row: dict) -> dict:
 # executors: each yields (task, row) as images finish
 
 
-def _run_local(tasks, options, cancel) -> Iterable[tuple[ImageTask, dict]]:
-    for task in tasks:
-        if cancel is not None and cancel():
-            return
-        yield task, process_image(task, options, cancel)
+def _run_local(tasks, options, cancel, threads: int | None = None) -> Iterable[tuple[ImageTask, dict]]:
+    """In this process; ``threads`` (if given) sets torch's thread count for the run only."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        for task in tasks:
+            if cancel is not None and cancel():
+                return
+            yield task, process_image(task, options, cancel)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _init_worker(threads: int) -> None:
@@ -604,7 +613,9 @@ def run_batch(
         1: segment in this process. N > 1: a pool of N processes (spawn), the model loaded
         once per worker.
     threads_per_worker : int, optional
-        torch threads per pool worker; default ``cpu_count // workers`` (at least 1).
+        torch threads per pool worker, default ``cpu_count // workers`` (at least 1); with one
+        worker, torch's thread count in this process for the run (default: unchanged). One
+        thread is much faster when other programs keep the cores busy.
     client : dask.distributed.Client, optional
         Run the per-image function as Dask tasks on this client (workers must see the same
         files at the same paths, and have the same model).
@@ -717,7 +728,7 @@ def run_batch(
         elif workers > 1 and len(todo) > 1:
             results = _run_pool(todo, options, cancel, min(workers, len(todo)), threads)
         else:
-            results = _run_local(todo, options, cancel)
+            results = _run_local(todo, options, cancel, threads_per_worker)
         # closing(): the pool / Dask futures are released even if a progress callback raises
         with contextlib.closing(results):
             try:
