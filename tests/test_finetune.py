@@ -226,3 +226,33 @@ def test_user_model_rename_export_import_delete(tiny, tmp_path):
     assert isinstance(model, torch.nn.Module)
     zoo.delete_user_model("tiny2")
     assert [e.name for e in zoo.list_models() if e.user] == ["tiny3"]
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on(monkeypatch, tiny, field):
+    from napari_nucleiseg import train
+
+    real_step = train.Trainer.step
+    seen = []
+
+    def step(self):
+        seen.append(self.batch_size)
+        if len(seen) == 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(self)
+
+    monkeypatch.setattr(train.Trainer, "step", step)
+    logs = []
+    res = fine_tune("tiny", [field], steps=2, log=logs.append, **{**FAST, "batch_size": 4})
+    assert seen == [4, 2, 2] and res.steps_done == 2
+    assert any("out of memory" in line for line in logs)
+
+
+def test_other_errors_during_training_are_not_swallowed(monkeypatch, tiny, field):
+    from napari_nucleiseg import train
+
+    def step(self):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(train.Trainer, "step", step)
+    with pytest.raises(RuntimeError, match="something else"):
+        fine_tune("tiny", [field], steps=2, **FAST)

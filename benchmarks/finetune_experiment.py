@@ -1,0 +1,252 @@
+"""Does fine-tuning help? One command, under 10 minutes on a 2-core CPU; writes docs/finetuning.md.
+
+1. Sorts the shared DSB images into types by image properties alone: ``stained tissue``
+   (colour: H&E and similar), ``bright-field grey`` (grey, bright background) and
+   ``fluorescence`` (grey, dark background).
+2. Scores the shipped default model on the validation split, per type, and picks the type
+   it does worst on (at least two validation images; ``--type`` overrides).
+3. Fine-tunes it with :func:`napari_nucleiseg.finetune.fine_tune` (the function behind the
+   widget and ``nucleiseg finetune``) on 1-2 corrected (ground-truth) images of that type
+   from the *training* split, for at most 5 minutes.
+4. Reports the DSB score before and after on the *other* images of that type (the
+   validation images of the type: never used for training or for choosing weights) and on
+   the rest of the validation split (all other types: forgetting).
+
+Usage::
+
+    python benchmarks/finetune_experiment.py            # writes docs/finetuning.md
+    python benchmarks/finetune_experiment.py --minutes 2 --out /tmp/ft.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPES = ("stained tissue", "bright-field grey", "fluorescence")
+
+
+def image_type(image: np.ndarray) -> str:
+    """Type of a DSB image from its pixels: colourful -> stained tissue; bright background -> bright-field."""
+    from napari_nucleiseg.preprocess import looks_brightfield, to_grey
+
+    if image.ndim == 3 and image.shape[-1] >= 3:
+        rgb = image[::2, ::2, :3].astype(np.float32)
+        colour = float(np.mean(np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])))
+        if colour > 3:  # grey images stored as RGB have exactly 0
+            return "stained tissue"
+    return "bright-field grey" if looks_brightfield(to_grey(image)) else "fluorescence"
+
+
+def load_split(data: Path):
+    """Raw images, labels and types of the DSB training folder, split by ``val.txt``."""
+    from napari_nucleiseg.dataset import find_pairs, read_ids
+    from napari_nucleiseg.io import read_image, read_labels
+
+    val_ids = set(read_ids(data / "val.txt"))
+    items = []
+    for name, ip, lp in find_pairs(data / "train"):
+        img = read_image(ip)
+        items.append({"id": name, "image": img, "labels": read_labels(lp), "type": image_type(img),
+                      "val": name in val_ids})
+    return items
+
+
+def score(model_name: str, items, device) -> list[float]:
+    """DSB score of a zoo model on each item (same prediction path as ``segment``)."""
+    from napari_nucleiseg import zoo
+    from napari_nucleiseg.evaluation import predict_instances
+    from napari_nucleiseg.metrics import evaluate_image
+    from napari_nucleiseg.preprocess import prepare
+
+    model, entry, dev = zoo.load_model(model_name, device)
+    post = zoo.postprocess_settings(entry)
+    out = []
+    for it in items:
+        _, pred = predict_instances(model, prepare(it["image"]), dev, post)
+        out.append(float(evaluate_image(it["labels"], pred)["dsb_score"]))
+    return out
+
+
+def main(argv=None) -> int:
+    from napari_nucleiseg import zoo
+    from napari_nucleiseg.dataset import default_data_dir
+    from napari_nucleiseg.device import describe, resolve_device
+    from napari_nucleiseg.finetune import DEFAULT_LR, fine_tune
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=default_data_dir())
+    ap.add_argument("--model", default="default", help="base model (default: the shipped default)")
+    ap.add_argument("--type", choices=TYPES, default=None, help="image type (default: the worst one)")
+    ap.add_argument("--n-train", type=int, default=2, choices=(1, 2), help="corrected images to train on")
+    ap.add_argument("--minutes", type=float, default=5.0, help="fine-tuning time budget (at most 5)")
+    ap.add_argument("--lr", type=float, default=DEFAULT_LR)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--also-seen", action="store_true",
+                    help="also score the other training-split images of the type (seen by the base model)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "finetuning.md")
+    args = ap.parse_args(argv)
+    if args.minutes > 5:
+        ap.error("the experiment allows at most 5 minutes of fine-tuning")
+    t_start = time.perf_counter()
+    # user models go to a scratch folder: the experiment leaves the user's models alone
+    os.environ["NUCLEISEG_USER_DIR"] = tempfile.mkdtemp(prefix="nucleiseg-ft-")
+    device = resolve_device(args.device)
+    base = zoo.get_entry(args.model)
+
+    items = load_split(args.data)
+    val = [it for it in items if it["val"]]
+    print(f"{len(items)} images, {len(val)} validation; base model {base.name}", flush=True)
+    before_val = score(base.name, val, device)
+    for it, s in zip(val, before_val):
+        it["before"] = s
+    per_type = {t: [it["before"] for it in val if it["type"] == t] for t in TYPES}
+    for t, v in per_type.items():
+        print(f"  {t}: {len(v)} validation images, DSB {np.mean(v) if v else float('nan'):.3f}", flush=True)
+    kind = args.type or min((t for t in TYPES if len(per_type[t]) >= 2), key=lambda t: np.mean(per_type[t]))
+
+    # the corrected images: training-split images of that type, the first by a seeded shuffle
+    pool = [it for it in items if not it["val"] and it["type"] == kind]
+    if len(pool) < args.n_train:
+        print(f"not enough training images of type {kind!r}", file=sys.stderr)
+        return 1
+    rng = np.random.default_rng(args.seed)
+    chosen = [pool[i] for i in rng.permutation(len(pool))[: args.n_train]]
+    print(f"type {kind!r}; fine-tuning on {[c['id'][:10] for c in chosen]} for {args.minutes} min", flush=True)
+
+    res = fine_tune(base.name, [(c["image"], c["labels"]) for c in chosen], time_budget_s=args.minutes * 60,
+                    lr=args.lr, device=device, seed=args.seed, name="experiment",
+                    image_names=[c["id"] for c in chosen], log=lambda s: print(" ", s, flush=True))
+    after_val = score(res.name, val, device)
+    for it, s in zip(val, after_val):
+        it["after"] = s
+
+    same = [it for it in val if it["type"] == kind]
+    rest = [it for it in val if it["type"] != kind]
+    others_seen = [it for it in pool if it not in chosen] if args.also_seen else []
+    seen_before = score(base.name, others_seen, device) if others_seen else []
+    seen_after = score(res.name, others_seen, device) if others_seen else []
+
+    def row(label, before, after):
+        b, a = float(np.mean(before)), float(np.mean(after))
+        return {"set": label, "images": len(before), "before": b, "after": a, "change": a - b}
+
+    rows = [row(f"other {kind} images (validation split)", [i["before"] for i in same], [i["after"] for i in same]),
+            row("rest of the validation split", [i["before"] for i in rest], [i["after"] for i in rest])]
+    for t in TYPES:
+        if t != kind and any(i["type"] == t for i in rest):
+            sub = [i for i in rest if i["type"] == t]
+            rows.append(row(f"  of which {t}", [i["before"] for i in sub], [i["after"] for i in sub]))
+    rows.append(row("whole validation split", before_val, after_val))
+    if others_seen:
+        rows.append(row(f"other {kind} images (training split, not used for fine-tuning)", seen_before, seen_after))
+    total = time.perf_counter() - t_start
+    result = {
+        "base_model": base.name, "base_weights": base.weights.name, "type": kind,
+        "fine_tune_images": [c["id"] for c in chosen], "fine_tune_seconds": round(res.seconds, 1),
+        "steps": res.steps_done, "lr": args.lr, "minutes": args.minutes, "device": describe(device),
+        "rows": rows, "per_image": [{"id": i["id"], "type": i["type"], "before": i["before"], "after": i["after"]}
+                                    for i in same],
+        "total_seconds": round(total, 1),
+    }
+    print(json.dumps(result, indent=1), flush=True)
+    write_report(args, result, res, per_type)
+    print(f"wrote {args.out} in {total:.0f} s", flush=True)
+    return 0
+
+
+def write_report(args, result, res, per_type) -> None:
+    """Write the markdown report with the table and the command that reproduces it."""
+    kind = result["type"]
+    target = result["rows"][0]["change"] >= 0.10 and result["rows"][1]["change"] >= -0.02
+    lines = [
+        "# Fine-tuning: does it help?",
+        "",
+        "Generated by `benchmarks/finetune_experiment.py`; reproduce with",
+        "",
+        "```",
+        "python benchmarks/finetune_experiment.py"
+        + (f" --minutes {args.minutes:g}" if args.minutes != 5 else "")
+        + (f" --type '{args.type}'" if args.type else ""),
+        "```",
+        "",
+        "## Setup",
+        f"- Base model: `{result['base_model']}` (`{result['base_weights']}`, the shipped default).",
+        "- Image types are found from the pixels alone: colourful = stained tissue (H&E and similar), "
+        "grey with a bright background = bright-field grey, else fluorescence.",
+        "- Base model on the DSB validation split, per type: "
+        + ", ".join(f"{t} {np.mean(v):.3f} ({len(v)} images)" for t, v in per_type.items() if v)
+        + f". The worst type, **{kind}**, is the one fine-tuned for.",
+        f"- Corrected images: {len(result['fine_tune_images'])} ground-truth images of that type from the training "
+        f"split ({', '.join('`' + i[:12] + '`' for i in result['fine_tune_images'])}, a seeded random pick).",
+        f"- Fine-tuning: `fine_tune()` (the function behind the Fine-tune widget and `nucleiseg finetune`), "
+        f"{args.minutes:g} min budget on {result['device']}: {result['steps']} steps of 4 random 256x256 augmented "
+        f"crops, learning rate {result['lr']:g} (warm-up + cosine), frozen batch-norm statistics, "
+        "weights pulled towards the base model. No validation images were used, so the weights kept are "
+        "those with the lowest smoothed training loss.",
+        "- Scored: DSB score (mean over IoU thresholds 0.5-0.95 of TP/(TP+FP+FN), averaged over images) on the "
+        "*other* images of the type in the validation split (never seen by fine-tuning nor used to choose "
+        "weights) and on the rest of the validation split (to catch forgetting).",
+        "",
+        "## Result",
+        "",
+        "| images | n | DSB before | DSB after | change |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r['set']} | {r['images']} | {r['before']:.3f} | {r['after']:.3f} | {r['change']:+.3f} |")
+    lines += [
+        "",
+        f"Target (+0.10 on the type, no drop larger than 0.02 on the rest): **{'met' if target else 'not met'}**.",
+        "",
+        "Per image of the type (validation split):",
+        "",
+        "| image | before | after |",
+        "|---|---:|---:|",
+    ]
+    for p in result["per_image"]:
+        lines.append(f"| `{p['id'][:16]}` | {p['before']:.3f} | {p['after']:.3f} |")
+    lines += [
+        "",
+        f"Fine-tuning took {result['fine_tune_seconds']:.0f} s; the whole experiment {result['total_seconds']:.0f} s "
+        f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        + (", other jobs were running" if os.getloadavg()[0] > (os.cpu_count() or 1) else "") + ").",
+        "",
+        "## Doing the same yourself",
+        "",
+        "In napari: correct the `<image> nuclei` layer (paint, erase, fill), open *Layers > Segment > Fine-tune "
+        "Model*, pick the image and the corrected labels (optionally a Shapes layer with rectangles around the "
+        "corrected parts and a held-out validation pair), set steps or minutes and press *Fine-tune*. The loss "
+        "(and validation) curve updates live, *Cancel* keeps the best weights reached, and the new model appears "
+        "in the Segment Nuclei widget at once.",
+        "",
+        "From the command line, with the same function:",
+        "",
+        "```",
+        f"nucleiseg finetune --model {result['base_model']} --image IMG.png --labels IMG_labels.tif "
+        f"[--image ... --labels ...] --name my-model --minutes {args.minutes:g} "
+        "[--val-image V.png --val-labels V_labels.tif]",
+        "nucleiseg segment --model my-model ...",
+        "```",
+        "",
+        "The card of the saved model (`<user data>/napari-nucleiseg/models/my-model.json`) records the parent "
+        "model, the images, the settings and both curves.",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
