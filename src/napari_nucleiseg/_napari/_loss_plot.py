@@ -32,6 +32,8 @@ class LossPlot(FigureCanvasQTAgg):
         self.ax_val.clear()
         self.ax.set_xlabel("step", fontsize=8)
         self.ax.set_ylabel("loss", fontsize=8)
+        self.ax_val.yaxis.tick_right()
+        self.ax_val.yaxis.set_label_position("right")
         self.ax_val.set_ylabel("validation DSB", fontsize=8, color="tab:green")
         self.ax.tick_params(labelsize=7)
         self.ax_val.tick_params(labelsize=7, colors="tab:green")

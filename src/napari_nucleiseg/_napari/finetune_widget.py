@@ -121,14 +121,14 @@ class FinetuneWidget(Container):
         pair_btns = Container(layout="horizontal", labels=False, widgets=[self._add_pair_btn,
                                                                            self._remove_pair_btn])
         run_btns = Container(layout="horizontal", labels=False, widgets=[self._start_btn, self._cancel_btn])
-        for c in (pair_btns, run_btns):
+        plot_box = Container(labels=False)
+        plot_box.native.layout().addWidget(self.plot)
+        for c in (pair_btns, run_btns, plot_box):
             c.margins = (0, 0, 0, 0)
         self.extend([self._intro, self._image, self._labels, pair_btns, self._pair_list, self._pair_hint,
                      self._shapes, self._val_image, self._val_labels, self._base, self._budget, self._steps,
                      self._minutes, self._lr, self._device, self._device_info, self._name, run_btns,
-                     self._progress, self._status])
-        self.native.layout().addWidget(self.plot)
-        self.extend([self._again_btn, self.manager])
+                     self._progress, self._status, plot_box, self._again_btn, self.manager])
 
     def _connect(self) -> None:
         self._add_pair_btn.changed.connect(lambda: self.add_pair())
