@@ -21,7 +21,7 @@ from napari_nucleiseg.models import build
 from napari_nucleiseg.pipeline import segment
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
-FAST = dict(batch_size=2, crop=64, device="cpu")
+FAST = dict(batch_size=2, crop=64, device="cpu", replay=0.0)
 
 
 @pytest.fixture
@@ -109,6 +109,25 @@ def test_validation_picks_the_weights_and_starts_from_the_base_score(tiny, field
     first_best = next(s for s, v in res.validation if v == res.best_score)
     assert res.best_step == first_best
     assert zoo.get_entry(res.name).card["finetune"]["selected_by"] == "validation DSB score"
+
+
+def test_replay_mixes_synthetic_fields_into_the_batches(monkeypatch, tiny, field):
+    from napari_nucleiseg import train
+
+    seen = []
+    real_init = train.Trainer.__init__
+
+    def init(self, model, samples, *args, **kwargs):
+        seen.append([s.name for s in samples])
+        real_init(self, model, samples, *args, **kwargs)
+
+    monkeypatch.setattr(train.Trainer, "__init__", init)
+    res = fine_tune("tiny", [field], steps=2, image_names=["mine"], **{**FAST, "replay": 0.5})
+    names = seen[0]
+    assert names.count("mine") == sum(n.startswith("synthetic") for n in names) == 8
+    assert zoo.get_entry(res.name).card["finetune"]["settings"]["replay"] == 0.5
+    with pytest.raises(finetune.FinetuneError, match="replay"):
+        fine_tune("tiny", [field], steps=2, **{**FAST, "replay": 1.0})
 
 
 def test_time_budget_stops_the_run(tiny, field):

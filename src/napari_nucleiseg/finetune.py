@@ -22,6 +22,7 @@ What it does, in order:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -251,6 +252,43 @@ def _check_name(name: str) -> None:
         raise ModelNameError(str(exc)) from None
 
 
+@functools.lru_cache(maxsize=2)
+def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
+    """Built-in synthetic fluorescence fields with exact labels, mixed into fine-tuning batches.
+
+    They remind the model of what nuclei look like in general while it adapts to a few
+    images of one kind, so it does not forget other image types (no data is downloaded).
+
+    Parameters
+    ----------
+    n : int
+        Number of fields; sizes, densities, touching fraction and noise vary between them.
+    size : int
+        Edge of each field in pixels.
+    seed : int
+
+    Returns
+    -------
+    tuple of dataset.Sample
+        Cached: the same fields each call (do not modify them).
+    """
+    from .dataset import Sample
+    from .preprocess import prepare
+    from .synthetic import synthetic_nuclei
+
+    rng = np.random.default_rng(seed)
+    radii = [(5, 9), (7, 12), (10, 18), (6, 14)]
+    out = []
+    for i in range(n):
+        r = radii[i % len(radii)]
+        density = rng.uniform(0.05, 0.25)  # fraction of the field covered by nuclei
+        count = max(4, int(density * size * size / (np.pi * np.mean(r) ** 2)))
+        img, lab = synthetic_nuclei((size, size), n_nuclei=count, radius=r, touching=rng.uniform(0.1, 0.3),
+                                    noise=rng.uniform(0.02, 0.08), seed=int(rng.integers(2**31)))
+        out.append(Sample(prepare(img, invert=False), lab, f"synthetic {i + 1}"))
+    return tuple(out)
+
+
 class _FrozenBatchNorm:
     """Keep every batch-norm layer in eval mode (running statistics frozen) during training."""
 
@@ -290,6 +328,7 @@ def fine_tune(
     validation_names: Sequence[str] | None = None,
     freeze_bn: bool = True,
     anchor: float = 1.0,
+    replay: float = 0.5,
     invert: bool | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
@@ -333,6 +372,9 @@ def fine_tune(
     anchor : float
         Strength of the decoupled pull of every weight towards the base weights
         (per step, ``lr * anchor`` of the difference); 0 disables it.
+    replay : float
+        Fraction of each batch drawn from built-in synthetic fluorescence fields
+        (:func:`replay_samples`) so that the model keeps working on other image types; 0 disables it.
     invert : bool, optional
         Dark nuclei on a bright background; None detects it per image (as ``segment`` does).
     seed : int
@@ -358,6 +400,8 @@ def fine_tune(
     from .train import Trainer
 
     say = log or (lambda _s: None)
+    if not 0 <= replay < 1:
+        raise FinetuneError(f"replay must be in [0, 1), got {replay}")
     if steps is not None and steps < 1:
         raise FinetuneError(f"steps must be at least 1, got {steps}")
     if time_budget_s is not None and time_budget_s <= 0:
@@ -381,7 +425,13 @@ def fine_tune(
     largest = max(max(s.image.shape) for s in samples)
     crop = int(min(crop, max(64, 32 * math.ceil(largest / 32))))
     torch.manual_seed(seed)
-    trainer = Trainer(model, samples, dev, total_steps=10**9, lr=lr, batch_size=batch_size,
+    mixed = samples
+    if replay > 0:
+        extra = list(replay_samples())
+        # the augmenter draws list entries uniformly: repeat the user's samples to get the mix asked for
+        reps = max(1, round(len(extra) * (1 - replay) / (replay * len(samples))))
+        mixed = samples * reps + extra
+    trainer = Trainer(model, mixed, dev, total_steps=10**9, lr=lr, batch_size=batch_size,
                       crop=crop, seed=seed, warmup=1)
     anchor_weights = [p.detach().clone() for p in trainer.model.parameters()]
     frozen = _FrozenBatchNorm(trainer.model) if freeze_bn else None
@@ -427,7 +477,8 @@ def fine_tune(
                 cancelled = True
                 break
             k = trainer.steps_done
-            lr_now = lr * min(1.0, (k + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+            warm = min(1.0, max((k + 1) / warmup, frac / 0.05))  # steps or 5% of the time budget
+            lr_now = lr * warm * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
             for g in trainer.opt.param_groups:
                 g["lr"] = lr_now
             try:
@@ -496,7 +547,7 @@ def fine_tune(
             "validation_images": val_info,
             "settings": {"steps": steps, "time_budget_s": time_budget_s, "lr": lr,
                          "batch_size": batch_size, "crop": crop, "freeze_bn": freeze_bn,
-                         "anchor": anchor, "invert": invert, "seed": seed,
+                         "anchor": anchor, "replay": replay, "invert": invert, "seed": seed,
                          "device": describe(dev)},
             "steps_done": trainer.steps_done,
             "seconds": round(seconds, 1),
