@@ -95,7 +95,12 @@ def main(argv=None) -> int:
     ap.add_argument("--also-seen", action="store_true",
                     help="also score the other training-split images of the type (seen by the base model)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "finetuning.md")
+    ap.add_argument("--report-from", type=Path, default=None, metavar="JSON",
+                    help="only re-write the report from the JSON of an earlier run")
     args = ap.parse_args(argv)
+    if args.report_from:
+        write_report(args.out, json.loads(args.report_from.read_text()))
+        return 0
     if args.minutes > 5:
         ap.error("the experiment allows at most 5 minutes of fine-tuning")
     t_start = time.perf_counter()
@@ -127,6 +132,7 @@ def main(argv=None) -> int:
     res = fine_tune(base.name, [(c["image"], c["labels"]) for c in chosen], time_budget_s=args.minutes * 60,
                     lr=args.lr, device=device, seed=args.seed, name="experiment",
                     image_names=[c["id"] for c in chosen], log=lambda s: print(" ", s, flush=True))
+    load = os.getloadavg()[0]  # other jobs on the machine slow fine-tuning down (fewer steps)
     after_val = score(res.name, val, device)
     for it, s in zip(val, after_val):
         it["after"] = s
@@ -153,21 +159,28 @@ def main(argv=None) -> int:
     total = time.perf_counter() - t_start
     result = {
         "base_model": base.name, "base_weights": base.weights.name, "type": kind,
+        "base_description": base.card.get("description", ""), "load_average": round(load, 2),
+        "cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
         "fine_tune_images": [c["id"] for c in chosen], "fine_tune_seconds": round(res.seconds, 1),
         "steps": res.steps_done, "lr": args.lr, "minutes": args.minutes, "device": describe(device),
         "rows": rows, "per_image": [{"id": i["id"], "type": i["type"], "before": i["before"], "after": i["after"]}
                                     for i in same],
         "total_seconds": round(total, 1),
+        "per_type_before": {t: [float(np.mean(v)), len(v)] for t, v in per_type.items() if v},
+        "settings": res.entry.card["finetune"]["settings"],
+        "command_args": {"minutes": args.minutes, "type": args.type},
     }
     print(json.dumps(result, indent=1), flush=True)
-    write_report(args, result, res, per_type)
+    write_report(args.out, result)
     print(f"wrote {args.out} in {total:.0f} s", flush=True)
     return 0
 
 
-def write_report(args, result, res, per_type) -> None:
-    """Write the markdown report with the table and the command that reproduces it."""
+def write_report(out: Path, result: dict) -> None:
+    """Write the markdown report (and its JSON) with the table and the command that reproduces it."""
     kind = result["type"]
+    cmd = result["command_args"]
+    settings = result["settings"]
     target = result["rows"][0]["change"] >= 0.10 and result["rows"][1]["change"] >= -0.02
     lines = [
         "# Fine-tuning: does it help?",
@@ -176,24 +189,28 @@ def write_report(args, result, res, per_type) -> None:
         "",
         "```",
         "python benchmarks/finetune_experiment.py"
-        + (f" --minutes {args.minutes:g}" if args.minutes != 5 else "")
-        + (f" --type '{args.type}'" if args.type else ""),
+        + (f" --minutes {cmd['minutes']:g}" if cmd["minutes"] != 5 else "")
+        + (f" --type '{cmd['type']}'" if cmd["type"] else ""),
         "```",
         "",
         "## Setup",
-        f"- Base model: `{result['base_model']}` (`{result['base_weights']}`, the shipped default).",
+        f"- Base model: `{result['base_model']}` (`{result['base_weights']}`, the shipped default: "
+        f"{result['base_description']}).",
         "- Image types are found from the pixels alone: colourful = stained tissue (H&E and similar), "
         "grey with a bright background = bright-field grey, else fluorescence.",
         "- Base model on the DSB validation split, per type: "
-        + ", ".join(f"{t} {np.mean(v):.3f} ({len(v)} images)" for t, v in per_type.items() if v)
+        + ", ".join(f"{t} {m:.3f} ({n} images)" for t, (m, n) in result["per_type_before"].items())
         + f". The worst type, **{kind}**, is the one fine-tuned for.",
         f"- Corrected images: {len(result['fine_tune_images'])} ground-truth images of that type from the training "
         f"split ({', '.join('`' + i[:12] + '`' for i in result['fine_tune_images'])}, a seeded random pick).",
-        f"- Fine-tuning: `fine_tune()` (the function behind the Fine-tune widget and `nucleiseg finetune`), "
-        f"{args.minutes:g} min budget on {result['device']}: {result['steps']} steps of 4 random 256x256 augmented "
-        f"crops, learning rate {result['lr']:g} (warm-up + cosine), frozen batch-norm statistics, "
-        "weights pulled towards the base model. No validation images were used, so the weights kept are "
-        "those with the lowest smoothed training loss.",
+        f"- Fine-tuning: `fine_tune()` (the function behind the Fine-tune widget and `nucleiseg finetune`) with "
+        f"its default settings, {cmd['minutes']:g} min budget on {result['device']}: {result['steps']} steps of "
+        f"{settings['batch_size']} random {settings['crop']}x{settings['crop']} augmented crops, learning rate "
+        f"{result['lr']:g} (warm-up + cosine), frozen batch-norm statistics, weights pulled towards the base "
+        f"model, and {settings.get('replay', 0):.0%} of every batch drawn from built-in synthetic fluorescence "
+        f"fields labelled by {'the base model' if settings.get('replay_labels') == 'base model' else 'their truth'}"
+        " (replay, against forgetting). No validation images were used, so the weights kept are those with the "
+        "lowest smoothed training loss.",
         "- Scored: DSB score (mean over IoU thresholds 0.5-0.95 of TP/(TP+FP+FN), averaged over images) on the "
         "*other* images of the type in the validation split (never seen by fine-tuning nor used to choose "
         "weights) and on the rest of the validation split (to catch forgetting).",
@@ -219,8 +236,9 @@ def write_report(args, result, res, per_type) -> None:
     lines += [
         "",
         f"Fine-tuning took {result['fine_tune_seconds']:.0f} s; the whole experiment {result['total_seconds']:.0f} s "
-        f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-        + (", other jobs were running" if os.getloadavg()[0] > (os.cpu_count() or 1) else "") + ").",
+        f"({result['cpu']}, {result['cores']} cores, load average {result['load_average']:.1f} while fine-tuning"
+        + (": other jobs were running, so fewer steps fitted in the budget" if result["load_average"] >
+           (result["cores"] or 1) + 0.5 else "") + ").",
         "",
         "## Doing the same yourself",
         "",
@@ -234,7 +252,7 @@ def write_report(args, result, res, per_type) -> None:
         "",
         "```",
         f"nucleiseg finetune --model {result['base_model']} --image IMG.png --labels IMG_labels.tif "
-        f"[--image ... --labels ...] --name my-model --minutes {args.minutes:g} "
+        f"[--image ... --labels ...] --name my-model --minutes {cmd['minutes']:g} "
         "[--val-image V.png --val-labels V_labels.tif]",
         "nucleiseg segment --model my-model ...",
         "```",
@@ -243,9 +261,9 @@ def write_report(args, result, res, per_type) -> None:
         "model, the images, the settings and both curves.",
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -122,12 +122,28 @@ def test_replay_mixes_synthetic_fields_into_the_batches(monkeypatch, tiny, field
         real_init(self, model, samples, *args, **kwargs)
 
     monkeypatch.setattr(train.Trainer, "__init__", init)
-    res = fine_tune("tiny", [field], steps=2, image_names=["mine"], **{**FAST, "replay": 0.5})
+    res = fine_tune("tiny", [field], steps=2, image_names=["mine"],
+                    **{**FAST, "replay": 0.5, "replay_labels": "truth"})
     names = seen[0]
     assert names.count("mine") == sum(n.startswith("synthetic") for n in names) == 8
-    assert zoo.get_entry(res.name).card["finetune"]["settings"]["replay"] == 0.5
+    settings = zoo.get_entry(res.name).card["finetune"]["settings"]
+    assert settings["replay"] == 0.5 and settings["replay_labels"] == "truth"
     with pytest.raises(finetune.FinetuneError, match="replay"):
         fine_tune("tiny", [field], steps=2, **{**FAST, "replay": 1.0})
+
+
+def test_replay_fields_labelled_by_the_base_model(tiny):
+    from napari_nucleiseg.finetune import _teacher_labels, replay_samples
+
+    class Blobs(torch.nn.Module):  # a "model" whose foreground is the bright pixels, no border
+        def forward(self, x):
+            return torch.cat([(x - 0.5) * 40, torch.full_like(x, -20.0)], dim=1)
+
+    fields = list(replay_samples())[:2]
+    out = _teacher_labels(Blobs(), fields, torch.device("cpu"), {"threshold": 0.5, "border_threshold": 0.5,
+                                                                  "min_size": 8})
+    assert len(out) == 2 and all(o.labels.max() > 0 for o in out)
+    assert all(o.image is f.image for o, f in zip(out, fields))  # same images, new labels
 
 
 def test_time_budget_stops_the_run(tiny, field):
@@ -275,3 +291,16 @@ def test_other_errors_during_training_are_not_swallowed(monkeypatch, tiny, field
     monkeypatch.setattr(train.Trainer, "step", step)
     with pytest.raises(RuntimeError, match="something else"):
         fine_tune("tiny", [field], steps=2, **FAST)
+
+
+def test_blend_keeps_a_fraction_of_the_learnt_change(tiny, field):
+    full = fine_tune("tiny", [field], steps=3, lr=3e-3, name="full", **FAST)
+    half = fine_tune("tiny", [field], steps=3, lr=3e-3, name="half", blend=0.5, **FAST)
+    sd = {n: zoo.load_weights_file(e.weights)[0].state_dict() for n, e in
+          (("base", tiny), ("full", full.entry), ("half", half.entry))}
+    key = next(k for k, v in sd["base"].items() if v.is_floating_point() and "weight" in k)
+    expected = sd["base"][key] + 0.5 * (sd["full"][key] - sd["base"][key])
+    assert not torch.allclose(sd["full"][key], sd["base"][key])
+    assert torch.allclose(sd["half"][key], expected, atol=2e-3)
+    with pytest.raises(finetune.FinetuneError, match="blend"):
+        fine_tune("tiny", [field], steps=1, blend=0.0, **FAST)

@@ -289,6 +289,22 @@ def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
     return tuple(out)
 
 
+def _teacher_labels(model, samples, device, post) -> list:
+    """The same images labelled by ``model`` (instances after post-processing); empty results dropped."""
+    from .dataset import Sample
+    from .evaluation import predict_instances
+
+    model.to(device).eval()
+    if device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    out = []
+    for s in samples:
+        _, lab = predict_instances(model, s.image, device, post)
+        if lab.max() > 0:
+            out.append(Sample(s.image, lab.astype(np.int32), s.name))
+    return out
+
+
 class _FrozenBatchNorm:
     """Keep every batch-norm layer in eval mode (running statistics frozen) during training."""
 
@@ -329,6 +345,8 @@ def fine_tune(
     freeze_bn: bool = True,
     anchor: float = 1.0,
     replay: float = 0.5,
+    replay_labels: str = "base model",
+    blend: float = 1.0,
     invert: bool | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
@@ -375,6 +393,13 @@ def fine_tune(
     replay : float
         Fraction of each batch drawn from built-in synthetic fluorescence fields
         (:func:`replay_samples`) so that the model keeps working on other image types; 0 disables it.
+    replay_labels : {"base model", "truth"}
+        Targets for the replay fields: the base model's own segmentation of them (it keeps
+        behaving as before on such images: distillation) or their exact synthetic labels.
+    blend : float
+        Fraction of the learnt change that is kept: the saved weights are
+        ``base + blend * (best - base)``. Values below 1 trade a little of the gain on the
+        new images for keeping other image types as they were (weight-space ensembling).
     invert : bool, optional
         Dark nuclei on a bright background; None detects it per image (as ``segment`` does).
     seed : int
@@ -400,6 +425,10 @@ def fine_tune(
     from .train import Trainer
 
     say = log or (lambda _s: None)
+    if replay_labels not in ("base model", "truth"):
+        raise FinetuneError(f"replay_labels must be 'base model' or 'truth', got {replay_labels!r}")
+    if not 0 < blend <= 1:
+        raise FinetuneError(f"blend must be in (0, 1], got {blend}")
     if not 0 <= replay < 1:
         raise FinetuneError(f"replay must be in [0, 1), got {replay}")
     if steps is not None and steps < 1:
@@ -428,6 +457,8 @@ def fine_tune(
     mixed = samples
     if replay > 0:
         extra = list(replay_samples())
+        if replay_labels == "base model":
+            extra = _teacher_labels(model, extra, dev, post)
         # the augmenter draws list entries uniformly: repeat the user's samples to get the mix asked for
         reps = max(1, round(len(extra) * (1 - replay) / (replay * len(samples))))
         mixed = samples * reps + extra
@@ -447,6 +478,8 @@ def fine_tune(
 
     def snapshot():
         return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    base_state = snapshot() if blend < 1 else None
 
     def validate(step):
         nonlocal best_state, best_step, best_score, last_val_t
@@ -532,6 +565,9 @@ def fine_tune(
         raise FinetuneCancelled("fine-tuning was cancelled before the first step; no model was saved")
     if best_state is None:  # no validation and still warming up: keep the latest weights
         best_step, best_state = trainer.steps_done, snapshot()
+    if blend < 1 and best_step > 0:
+        best_state = {k: base_state[k] + blend * (v - base_state[k]) if v.is_floating_point() else v
+                      for k, v in best_state.items()}
     trainer.model.load_state_dict(best_state)
     trainer.model.eval().to("cpu").to(memory_format=torch.contiguous_format)
     seconds = time.perf_counter() - t0
@@ -547,7 +583,8 @@ def fine_tune(
             "validation_images": val_info,
             "settings": {"steps": steps, "time_budget_s": time_budget_s, "lr": lr,
                          "batch_size": batch_size, "crop": crop, "freeze_bn": freeze_bn,
-                         "anchor": anchor, "replay": replay, "invert": invert, "seed": seed,
+                         "anchor": anchor, "replay": replay, "replay_labels": replay_labels,
+                         "blend": blend, "invert": invert, "seed": seed,
                          "device": describe(dev)},
             "steps_done": trainer.steps_done,
             "seconds": round(seconds, 1),
