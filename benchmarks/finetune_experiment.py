@@ -260,6 +260,9 @@ def write_report(out: Path, result: dict) -> None:
         "The card of the saved model (`<user data>/napari-nucleiseg/models/my-model.json`) records the parent "
         "model, the images, the settings and both curves.",
         "",
+        "How the default settings were chosen (replay against forgetting, and what did not work): "
+        "`docs/finetuning_ablation.md`.",
+        "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
