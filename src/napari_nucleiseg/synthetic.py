@@ -9,12 +9,13 @@ import numpy as np
 from scipy import ndimage as ndi
 
 
-def _ellipse_mask(shape, cy, cx, ry, rx, angle):
+def _ellipse_radius2(shape, cy, cx, ry, rx, angle):
+    """Squared normalised radius: < 1 inside the ellipse, 0 at its centre."""
     yy, xx = np.ogrid[: shape[0], : shape[1]]
     y, x = yy - cy, xx - cx
     c, s = np.cos(angle), np.sin(angle)
     u, v = (x * c + y * s) / rx, (-x * s + y * c) / ry
-    return u * u + v * v <= 1.0
+    return u * u + v * v
 
 
 def synthetic_nuclei(shape=(256, 256), n_nuclei: int = 30, radius=(7, 12), touching: float = 0.3,
@@ -61,7 +62,8 @@ def synthetic_nuclei(shape=(256, 256), n_nuclei: int = 30, radius=(7, 12), touch
             cy, cx = py + d * np.sin(a), px + d * np.cos(a)
         else:
             cy, cx = rng.uniform(ry, h - ry), rng.uniform(rx, w - rx)
-        m = _ellipse_mask(shape, cy, cx, ry, rx, angle)
+        r2 = _ellipse_radius2(shape, cy, cx, ry, rx, angle)
+        m = r2 <= 1.0
         if not m.any() or (labels[m] > 0).mean() > 0.15:
             continue
         m &= labels == 0
@@ -69,7 +71,8 @@ def synthetic_nuclei(shape=(256, 256), n_nuclei: int = 30, radius=(7, 12), touch
         labels[m] = placed
         centres.append((cy, cx, ry))
         texture = ndi.gaussian_filter(rng.normal(0, 1, shape).astype(np.float32), 2) * 0.6
-        signal[m] = rng.uniform(0.5, 1.0) * (1 + texture[m])
+        # dome profile: dimmer towards the edge, so touching nuclei meet in a valley as real ones do
+        signal[m] = rng.uniform(0.5, 1.0) * (1 + texture[m]) * (1.0 - 0.45 * r2[m])
     img = ndi.gaussian_filter(signal, 1.2)
     yy, xx = np.mgrid[:h, :w] / max(h, w)
     img += 0.08 + 0.05 * (yy + xx)  # uneven illumination
