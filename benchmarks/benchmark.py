@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tta", action="store_true", help="also run each model with TTA")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--update-cards", action="store_true",
+                    help="record the measured s/MP in the shipped models' cards")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = default_data_dir()
@@ -67,6 +69,18 @@ def main():
              f"{r['semantic_iou']:.3f} | {r['s_per_mp']:.2f} |" for r in results]
     table = "\n".join([header, *lines])
     print(table)
+    if args.update_cards:
+        import json
+
+        for e, r in ((e, r) for r in results for e in list_models() if e.name == r["name"] and not e.user):
+            card_path = e.weights.with_suffix(".json")
+            card = json.loads(card_path.read_text())
+            card["speed"] = {"seconds_per_mp": round(r["s_per_mp"], 3),
+                             "device": f"CPU, {args.threads} torch threads, bf16 autocast, idle machine",
+                             "includes": "whole segment() call: preprocessing, tiled prediction, "
+                                         "watershed, per-nucleus table; no TTA",
+                             "command": "python benchmarks/benchmark.py --update-cards"}
+            card_path.write_text(json.dumps(card, indent=1))
     if not args.no_write:
         mp = sum(lab.size for _, lab in data) / 1e6
         cpu = platform.processor() or platform.machine()

@@ -87,7 +87,7 @@ class BatchOptions:
     border_threshold: float | None = None
     min_size: int | None = None
     invert: bool | None = None
-    tile: int = 512
+    tile: int = 1024
     overlap: int = 64
     probability: bool = True
     uncertainty: bool = True

@@ -57,7 +57,7 @@ def segment(
     border_threshold: float | None = None,
     min_size: int | None = None,
     invert: bool | None = None,
-    tile: int = 512,
+    tile: int = 1024,
     overlap: int = 64,
     scale: tuple[float, float] | None = None,
     progress: Callable[[int, int], None] | None = None,

@@ -55,23 +55,24 @@ def _undihedral(x: torch.Tensor, k: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def _predict_tile(model, tile: np.ndarray, device, tta: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Sigmoid probabilities (2, h, w) for one tile: mean and, with TTA, variance over the 8 views."""
+    """Sigmoid probabilities (2, h, w) for one tile: mean and, with TTA, variance over the 8 views.
+
+    Views run one at a time: transposed views of a non-square tile have another shape,
+    and memory stays that of one tile.
+    """
     x = torch.from_numpy(np.ascontiguousarray(tile))[None, None].to(device)
     amp = autocast_dtype(device)
-    ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
-    views = range(8) if tta else range(1)
-    batch = torch.cat([_dihedral(x, k) for k in views]) if tta else x
-    if device.type == "cpu":
-        batch = batch.contiguous(memory_format=torch.channels_last)
-    with ctx:
-        logits = model(batch)
-    probs = torch.sigmoid(logits.float())
-    if tta:
-        probs = torch.stack([_undihedral(probs[k: k + 1], k)[0] for k in views])
-    else:
-        probs = probs[:1, :, :, :].reshape(1, *probs.shape[1:])
-    mean = probs.mean(0).cpu().numpy()
-    var = probs.var(0, unbiased=False).cpu().numpy() if tta else np.zeros_like(mean)
+    probs = []
+    for k in range(8) if tta else range(1):
+        view = _dihedral(x, k)
+        if device.type == "cpu":
+            view = view.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext():
+            logits = model(view)
+        probs.append(_undihedral(torch.sigmoid(logits.float()), k)[0])
+    stack = torch.stack(probs)
+    mean = stack.mean(0).cpu().numpy()
+    var = stack.var(0, unbiased=False).cpu().numpy() if tta else np.zeros_like(mean)
     return mean, var
 
 
@@ -79,7 +80,7 @@ def predict_maps(
     model: torch.nn.Module,
     image: np.ndarray,
     device: torch.device,
-    tile: int = 512,
+    tile: int = 1024,
     overlap: int = 64,
     tta: bool = False,
     progress: Callable[[int, int], None] | None = None,

@@ -29,7 +29,7 @@ def register(sub) -> None:
     contrast.add_argument("--invert", dest="invert", action="store_true", default=None,
                           help="dark nuclei on a bright background (default: detect)")
     contrast.add_argument("--no-invert", dest="invert", action="store_false")
-    p.add_argument("--tile", type=int, default=512, help="tile size in pixels (bounds memory)")
+    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (bounds memory)")
     p.add_argument("--overlap", type=int, default=64)
     p.add_argument("--no-probability", action="store_true", help="do not write <stem>_probability.tif")
     p.add_argument("--no-uncertainty", action="store_true", help="do not write <stem>_uncertainty.tif")
