@@ -91,6 +91,9 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=5.0, help="fine-tuning time budget (at most 5)")
     ap.add_argument("--lr", type=float, default=DEFAULT_LR)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--replay-per-type", type=int, default=3,
+                    help="unlabelled training-split images of each other type handed over as the user's "
+                         "other images (replay, labelled by the base model); 0 = synthetic replay only")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--also-seen", action="store_true",
                     help="also score the other training-split images of the type (seen by the base model)")
@@ -129,8 +132,16 @@ def main(argv=None) -> int:
     chosen = [pool[i] for i in rng.permutation(len(pool))[: args.n_train]]
     print(f"type {kind!r}; fine-tuning on {[c['id'][:10] for c in chosen]} for {args.minutes} min", flush=True)
 
+    # the user's other images (other types of the same screen), unlabelled: a seeded pick per type
+    others = []
+    for t in TYPES:
+        if t != kind:
+            cands = [it for it in items if not it["val"] and it["type"] == t]
+            others += [cands[i] for i in rng.permutation(len(cands))[: args.replay_per_type]]
+    print(f"replaying {len(others)} unlabelled images of other types", flush=True)
     res = fine_tune(base.name, [(c["image"], c["labels"]) for c in chosen], time_budget_s=args.minutes * 60,
                     lr=args.lr, device=device, seed=args.seed, name="experiment",
+                    replay_images=[o["image"] for o in others],
                     image_names=[c["id"] for c in chosen], log=lambda s: print(" ", s, flush=True))
     load = os.getloadavg()[0]  # other jobs on the machine slow fine-tuning down (fewer steps)
     after_val = score(res.name, val, device)
@@ -162,13 +173,14 @@ def main(argv=None) -> int:
         "base_description": base.card.get("description", ""), "load_average": round(load, 2),
         "cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
         "fine_tune_images": [c["id"] for c in chosen], "fine_tune_seconds": round(res.seconds, 1),
+        "replay_images": [o["id"] for o in others],
         "steps": res.steps_done, "lr": args.lr, "minutes": args.minutes, "device": describe(device),
         "rows": rows, "per_image": [{"id": i["id"], "type": i["type"], "before": i["before"], "after": i["after"]}
                                     for i in same],
         "total_seconds": round(total, 1),
         "per_type_before": {t: [float(np.mean(v)), len(v)] for t, v in per_type.items() if v},
         "settings": res.entry.card["finetune"]["settings"],
-        "command_args": {"minutes": args.minutes, "type": args.type},
+        "command_args": {"minutes": args.minutes, "type": args.type, "replay_per_type": args.replay_per_type},
     }
     print(json.dumps(result, indent=1), flush=True)
     write_report(args.out, result)
@@ -209,7 +221,11 @@ def write_report(out: Path, result: dict) -> None:
         f"{result['lr']:g} (warm-up + cosine), frozen batch-norm statistics, weights pulled towards the base "
         f"model, and {settings.get('replay', 0):.0%} of every batch drawn from built-in synthetic fluorescence "
         f"fields labelled by {'the base model' if settings.get('replay_labels') == 'base model' else 'their truth'}"
-        " (replay, against forgetting). No validation images were used, so the weights kept are those with the "
+        " (replay, against forgetting)"
+        + (f", together with {len(result.get('replay_images', []))} unlabelled training-split images of the other "
+           "types (the user's other images, `replay_images=`), also labelled by the base model"
+           if result.get("replay_images") else "")
+        + ". No validation images were used, so the weights kept are those with the "
         "lowest smoothed training loss.",
         "- Scored: DSB score (mean over IoU thresholds 0.5-0.95 of TP/(TP+FP+FN), averaged over images) on the "
         "*other* images of the type in the validation split (never seen by fine-tuning nor used to choose "

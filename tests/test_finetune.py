@@ -304,3 +304,28 @@ def test_blend_keeps_a_fraction_of_the_learnt_change(tiny, field):
     assert torch.allclose(sd["half"][key], expected, atol=2e-3)
     with pytest.raises(finetune.FinetuneError, match="blend"):
         fine_tune("tiny", [field], steps=1, blend=0.0, **FAST)
+
+
+def test_user_replay_images_are_labelled_by_the_base_model_and_mixed_in(monkeypatch, tiny, field):
+    from napari_nucleiseg import train
+    from napari_nucleiseg.dataset import Sample
+
+    teacher_inputs, seen = [], []
+
+    def fake_teacher(model, samples, device, post):
+        teacher_inputs.append([s.name for s in samples])
+        return [Sample(s.image, (s.image > s.image.mean()).astype(np.int32), s.name) for s in samples]
+
+    real_init = train.Trainer.__init__
+
+    def init(self, model, samples, *args, **kwargs):
+        seen.append([s.name for s in samples])
+        real_init(self, model, samples, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "_teacher_labels", fake_teacher)
+    monkeypatch.setattr(train.Trainer, "__init__", init)
+    other, _ = synthetic_nuclei((96, 96), n_nuclei=6, seed=7, brightfield=True)
+    res = fine_tune("tiny", [field], steps=2, **{**FAST, "replay": 0.5}, replay_images=[other])
+    assert ["replay image 1"] in teacher_inputs  # the user's image got the base model's labels
+    assert "replay image 1" in seen[0]
+    assert zoo.get_entry(res.name).card["finetune"]["settings"]["replay_images"] == 1

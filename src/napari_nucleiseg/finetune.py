@@ -346,6 +346,7 @@ def fine_tune(
     anchor: float = 1.0,
     replay: float = 0.5,
     replay_labels: str = "base model",
+    replay_images: Sequence[np.ndarray] | None = None,
     blend: float = 1.0,
     invert: bool | None = None,
     seed: int = 0,
@@ -396,6 +397,10 @@ def fine_tune(
     replay_labels : {"base model", "truth"}
         Targets for the replay fields: the base model's own segmentation of them (it keeps
         behaving as before on such images: distillation) or their exact synthetic labels.
+    replay_images : sequence of numpy.ndarray, optional
+        The user's other images (no labels needed), e.g. other image types of the same
+        screen: they join the replay fields, labelled by the base model, so the fine-tuned
+        model keeps segmenting them as the base model did.
     blend : float
         Fraction of the learnt change that is kept: the saved weights are
         ``base + blend * (best - base)``. Values below 1 trade a little of the gain on the
@@ -456,9 +461,16 @@ def fine_tune(
     torch.manual_seed(seed)
     mixed = samples
     if replay > 0:
+        from .dataset import Sample
+        from .preprocess import prepare
+
         extra = list(replay_samples())
         if replay_labels == "base model":
             extra = _teacher_labels(model, extra, dev, post)
+        if replay_images:
+            own = [Sample(prepare(im, invert=invert), np.zeros(im.shape[:2], np.int32), f"replay image {i + 1}")
+                   for i, im in enumerate(replay_images)]
+            extra += _teacher_labels(model, own, dev, post)
         # the augmenter draws list entries uniformly: repeat the user's samples to get the mix asked for
         reps = max(1, round(len(extra) * (1 - replay) / (replay * len(samples))))
         mixed = samples * reps + extra
@@ -584,6 +596,7 @@ def fine_tune(
             "settings": {"steps": steps, "time_budget_s": time_budget_s, "lr": lr,
                          "batch_size": batch_size, "crop": crop, "freeze_bn": freeze_bn,
                          "anchor": anchor, "replay": replay, "replay_labels": replay_labels,
+                         "replay_images": len(replay_images or []),
                          "blend": blend, "invert": invert, "seed": seed,
                          "device": describe(dev)},
             "steps_done": trainer.steps_done,

@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--val-image", action="append", default=[], metavar="IMG",
                    help="held-out image whose DSB score picks the weights kept")
     p.add_argument("--val-labels", action="append", default=[], metavar="LAB")
+    p.add_argument("--replay-image", action="append", default=[], metavar="IMG",
+                   help="another of your images, no labels needed (repeatable): the new model is kept "
+                        "segmenting it as the base model does, against forgetting other image types")
     p.add_argument("--name", default=None, help="name of the new model (default: <model>-finetuned)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=None, help="optimisation steps (default 200)")
@@ -61,6 +64,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..finetune import DEFAULT_LR, fine_tune
+    from ..io import read_image
 
     pairs = _read_pairs(args.image, args.labels, "")
     val = _read_pairs(args.val_image, args.val_labels, "validation ") if (args.val_image or args.val_labels) else None
@@ -100,6 +104,7 @@ def run(args) -> int:
             lr=args.lr or DEFAULT_LR, batch_size=args.batch_size, device=args.device,
             validation=val, name=args.name, image_names=[Path(p).name for p in args.image],
             validation_names=[Path(p).name for p in args.val_image], seed=args.seed,
+            replay_images=[read_image(p) for p in args.replay_image],
             progress=progress, cancel=lambda: stop["requested"], log=lambda s: print(s, flush=True),
         )
     finally:
