@@ -181,3 +181,24 @@ def test_model_manager_rename_export_import_delete(setup, tmp_path):
     m.model.value = "tiny-copy"
     m._rename_clicked()
     assert "invalid model name" in widget._status.value
+
+
+def test_keep_working_on_hands_other_images_to_the_replay(qtbot, setup, monkeypatch):
+    from napari_nucleiseg._napari import finetune_work
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    viewer, widget, image, labels = setup
+    other = viewer.add_image(synthetic_nuclei((64, 80), n_nuclei=4, seed=9)[0], name="other condition")
+    captured = {}
+    real = finetune_work._finetune.fine_tune
+
+    def spy(*args, **kwargs):
+        captured.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(finetune_work._finetune, "fine_tune", spy)
+    widget._keep.value = [other, image]  # the training image itself is not replayed
+    widget.start()
+    _wait_done(qtbot, widget)
+    assert widget.last_error is None
+    assert len(captured["replay_images"]) == 1 and captured["replay_images"][0].shape == (64, 80)

@@ -29,7 +29,7 @@ from ..device import describe, resolve_device
 from ..finetune import DEFAULT_LR, FinetuneError, FinetuneProgress, default_name
 from ._loss_plot import LossPlot
 from ._model_manager import ModelManager
-from .finetune_work import FinetuneOutcome, run_finetune, training_set
+from .finetune_work import FinetuneOutcome, layer_plane, run_finetune, training_set
 
 DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"), ("Apple MPS", "mps")]
 LEARNING_RATES = [("1e-4 (gentle)", 1e-4), ("3e-4 (default)", 3e-4), ("1e-3 (fast)", 1e-3)]
@@ -101,6 +101,12 @@ class FinetuneWidget(Container):
                                            "and a worse model than the base is never kept.")
         self._val_labels = ComboBox(label="Validation labels",
                                     choices=self._layer_choices(napari.layers.Labels, True))
+        self._keep = Select(label="Keep working on", choices=self._layer_choices(napari.layers.Image),
+                            allow_multiple=True, value=[],
+                            tooltip="Optional: other images (no labels needed, e.g. other conditions of the "
+                                    "screen). The new model is trained to keep segmenting them as the base "
+                                    "model does, so it does not forget them.")
+        self._keep.native.setMaximumHeight(70)
         self._base = ComboBox(label="Base model", choices=self._model_choices)
         self._budget = ComboBox(label="Stop after", choices=[STEPS, MINUTES], value=STEPS)
         self._steps = SpinBox(label="Steps", min=1, max=100000, value=200)
@@ -126,7 +132,8 @@ class FinetuneWidget(Container):
         for c in (pair_btns, run_btns, plot_box):
             c.margins = (0, 0, 0, 0)
         self.extend([self._intro, self._image, self._labels, pair_btns, self._pair_list, self._pair_hint,
-                     self._shapes, self._val_image, self._val_labels, self._base, self._budget, self._steps,
+                     self._shapes, self._val_image, self._val_labels, self._keep, self._base,
+                     self._budget, self._steps,
                      self._minutes, self._lr, self._device, self._device_info, self._name, run_btns,
                      self._progress, self._status, plot_box, self._again_btn, self.manager])
 
@@ -162,7 +169,7 @@ class FinetuneWidget(Container):
             return []
 
     def _on_layers_changed(self, event=None):
-        for w in (self._image, self._labels, self._shapes, self._val_image, self._val_labels):
+        for w in (self._image, self._labels, self._shapes, self._val_image, self._val_labels, self._keep):
             w.reset_choices()
         alive = [(i, lab) for i, lab in self.pairs if i in self.viewer.layers and lab in self.viewer.layers]
         if len(alive) != len(self.pairs):
@@ -250,6 +257,9 @@ class FinetuneWidget(Container):
             if self._base.value is None:
                 raise FinetuneError("no base model is installed")
             resolve_device(self._device.value)
+            trained_on = [p[0] for p in pairs]
+            replay = [layer_plane(layer, self._current_slice()) for layer in self._keep.value
+                      if layer not in trained_on]
         except (FinetuneError, ValueError) as exc:
             self.last_error = str(exc)
             self._notify(str(exc), True)
@@ -258,6 +268,7 @@ class FinetuneWidget(Container):
             steps=self._steps.value if self._budget.value == STEPS else None,
             time_budget_s=self._minutes.value * 60 if self._budget.value == MINUTES else None,
             lr=self._lr.value, device=self._device.value, name=self._name.value.strip() or None,
+            replay_images=replay,
         )
         self._cancel.clear()
         self.last_error = None
