@@ -29,6 +29,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--val-every", type=int, default=2)
     ap.add_argument("--val-limit", type=int, default=None)
+    ap.add_argument("--init", default=None, help="start from these weights (a warm restart)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -38,7 +39,8 @@ def main(argv=None):
     print(f"{len(train)} training, {len(val)} validation images", flush=True)
     res = fit(args.arch, json.loads(args.config), train, val, args.out, epochs=args.epochs,
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
-              loss=args.loss, val_every=args.val_every, log=lambda s: print(s, flush=True))
+              loss=args.loss, val_every=args.val_every, log=lambda s: print(s, flush=True),
+              init=args.init)
     print(json.dumps(res["best"]), flush=True)
 
 

@@ -61,3 +61,20 @@ def test_fit_checkpoints_and_resumes(tmp_path):
     assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
     res = fit("unet", {"base": 4, "depth": 3}, samples, samples[:1], tmp_path, epochs=2, **kw)
     assert [h["epoch"] for h in res["history"]] == [1, 2]  # epoch 1 came from the checkpoint
+
+
+def test_fit_can_start_from_trained_weights(tmp_path):
+    from napari_nucleiseg.train import save_weights
+
+    torch.manual_seed(1)
+    start = build("unet", base=4, depth=3)
+    save_weights(tmp_path / "start.pt", start, "unet", {"base": 4, "depth": 3})
+    samples = _samples(1, (64, 64))
+    res = fit("unet", {"base": 4, "depth": 3}, samples, [], tmp_path / "run", epochs=1, steps_per_epoch=1,
+              batch_size=2, crop=32, lr=1e-9, log=lambda s: None, init=tmp_path / "start.pt")
+    from napari_nucleiseg.zoo import load_weights_file
+
+    trained, _ = load_weights_file(tmp_path / "run" / "best.pt")
+    w0 = start.state_dict()["head.weight"].half().float()
+    assert torch.allclose(trained.state_dict()["head.weight"], w0, atol=1e-3)  # lr ~ 0: still the start
+    assert res["history"][0]["epoch"] == 1

@@ -107,10 +107,11 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         steps_per_epoch: int | None = None, batch_size: int = 8, lr: float = 1e-3,
         loss: str = "bce_dice", crop: int = 256, val_every: int = 2, device=None,
         seed: int = 0, resume: bool = True, log: Callable[[str], None] = print,
-        cancel: Callable[[], bool] | None = None) -> dict:
+        cancel: Callable[[], bool] | None = None, init=None) -> dict:
     """Train a zoo architecture from scratch; checkpoints every epoch and resumes from them.
 
-    Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
+    ``init`` (a weights file of ``save_weights``) starts from trained weights instead of
+    random ones, for a second, shorter schedule (a warm restart). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
     of the best validation DSB score) and ``out_dir/history.json`` (loss and score per epoch).
 
     Returns
@@ -124,6 +125,10 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     out.mkdir(parents=True, exist_ok=True)
     steps_per_epoch = steps_per_epoch or max(1, len(train_samples) // batch_size)
     model = build(arch, **config)
+    if init is not None:
+        from .zoo import load_weights_file
+
+        model.load_state_dict(load_weights_file(init)[0].state_dict())
     trainer = Trainer(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
                       batch_size=batch_size, crop=crop, loss=loss, seed=seed)
     history, best, start_epoch, seconds = [], None, 0, 0.0
