@@ -1,4 +1,3 @@
-import numpy as np
 import torch
 
 from napari_nucleiseg.augment import Augmenter, targets_from_labels

@@ -22,29 +22,16 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QAbstractItemView
 
 from .. import zoo
 from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
 from ..errors import NucleisegError
+from ._common import ProgressRelay, hint
 from .layer_output import put_layers
 
 DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")]
 TABLE_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "error"]
-
-
-class _ProgressRelay(QObject):
-    """Carries progress from the worker thread to the GUI thread (queued Qt signal)."""
-
-    progressed = Signal(object)
-
-
-def _hint(text: str) -> Label:
-    lab = Label(value=text)
-    lab.native.setWordWrap(True)
-    lab.native.setStyleSheet("color: gray; font-size: 11px;")
-    return lab
 
 
 def _clock(seconds: float | None) -> str:
@@ -89,10 +76,10 @@ class BatchWidget(Container):
         self.result: BatchResult | None = None
         self._run_input = Path(".")
         self._cancel_requested = False
-        self._relay = _ProgressRelay()
+        self._relay = ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
 
-        self._intro = _hint("Segments every image of a folder and writes, per image, labels, probability "
+        self._intro = hint("Segments every image of a folder and writes, per image, labels, probability "
                             "and uncertainty TIFFs and a per-nucleus CSV, plus summary.csv and "
                             "run_manifest.json. Running again into the same output folder skips finished "
                             "images. Click a row of the result table to open that image with its nuclei.")

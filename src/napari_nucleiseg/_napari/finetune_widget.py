@@ -22,11 +22,11 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Signal
 
 from .. import zoo
 from ..device import describe, resolve_device
 from ..finetune import DEFAULT_LR, FinetuneError, FinetuneProgress, default_name
+from ._common import ProgressRelay, hint
 from ._loss_plot import LossPlot
 from ._model_manager import ModelManager
 from .finetune_work import FinetuneOutcome, layer_plane, run_finetune, training_set
@@ -35,19 +35,6 @@ DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", 
 LEARNING_RATES = [("1e-4 (gentle)", 1e-4), ("3e-4 (default)", 3e-4), ("1e-3 (fast)", 1e-3)]
 STEPS, MINUTES = "steps", "minutes"
 _NONE = "(none)"
-
-
-class _ProgressRelay(QObject):
-    """Carries progress from the worker thread to the GUI thread (queued Qt signal)."""
-
-    progressed = Signal(object)
-
-
-def _hint(text: str) -> Label:
-    lab = Label(value=text)
-    lab.native.setWordWrap(True)
-    lab.native.setStyleSheet("color: gray; font-size: 11px;")
-    return lab
 
 
 class FinetuneWidget(Container):
@@ -74,7 +61,7 @@ class FinetuneWidget(Container):
         self.last_error = None
         self.pairs: list[tuple] = []
         self._cancel = threading.Event()
-        self._relay = _ProgressRelay()
+        self._relay = ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
         self._build()
         self._connect()
@@ -84,7 +71,7 @@ class FinetuneWidget(Container):
 
     # ----- layout --------------------------------------------------------------------------------
     def _build(self) -> None:
-        self._intro = _hint("Correct a nuclei layer with napari's paint/erase/fill tools (or draw labels on a "
+        self._intro = hint("Correct a nuclei layer with napari's paint/erase/fill tools (or draw labels on a "
                             "crop), then retrain a model on it. Optionally draw rectangles in a Shapes layer "
                             "around the corrected parts: only those are used.")
         self._image = ComboBox(label="Image", choices=self._layer_choices(napari.layers.Image))
@@ -93,7 +80,7 @@ class FinetuneWidget(Container):
         self._remove_pair_btn = PushButton(text="Remove selected")
         self._pair_list = Select(label="Pairs", choices=[], allow_multiple=True)
         self._pair_list.native.setMaximumHeight(70)
-        self._pair_hint = _hint("No pair added: the image and labels above are used.")
+        self._pair_hint = hint("No pair added: the image and labels above are used.")
         self._shapes = ComboBox(label="Only inside", choices=self._shapes_choices,
                                 tooltip="A Shapes layer whose rectangles mark the corrected areas.")
         self._val_image = ComboBox(label="Validation image", choices=self._layer_choices(napari.layers.Image, True),
@@ -113,7 +100,7 @@ class FinetuneWidget(Container):
         self._minutes = FloatSpinBox(label="Minutes", min=0.1, max=600.0, step=0.5, value=5.0)
         self._lr = ComboBox(label="Learning rate", choices=LEARNING_RATES, value=DEFAULT_LR)
         self._device = ComboBox(label="Device", choices=DEVICES, value="auto")
-        self._device_info = _hint("")
+        self._device_info = hint("")
         self._name = LineEdit(label="New model name")
         self._start_btn = PushButton(text="Fine-tune")
         self._cancel_btn = PushButton(text="Cancel", enabled=False,

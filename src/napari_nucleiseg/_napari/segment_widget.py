@@ -15,12 +15,12 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Qt, Signal
-from qtpy.QtWidgets import QSizePolicy
+from qtpy.QtCore import QObject, Signal
 
 from .. import zoo
 from ..device import describe, resolve_device
 from ..errors import NucleisegError
+from ._common import hint
 from .layer_output import put_layers
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
 
@@ -31,15 +31,6 @@ class _ProgressRelay(QObject):
     """Carries progress from the worker thread to the GUI thread (queued Qt signal)."""
 
     progressed = Signal(float, str)
-
-
-def _hint(text: str) -> Label:
-    lab = Label(value=text)
-    lab.native.setWordWrap(True)
-    lab.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    lab.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-    lab.native.setStyleSheet("color: gray; font-size: 11px;")
-    return lab
 
 
 class SegmentWidget(Container):
@@ -65,7 +56,7 @@ class SegmentWidget(Container):
         self._relay = _ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
 
-        self._intro = _hint("Finds every nucleus in the chosen image. Results are added as new layers "
+        self._intro = hint("Finds every nucleus in the chosen image. Results are added as new layers "
                             "(nuclei, probability, uncertainty); the nuclei layer's features hold one row "
                             "of measurements per nucleus.")
         self._image = ComboBox(label="Image", choices=self._image_choices, nullable=False,
@@ -74,11 +65,11 @@ class SegmentWidget(Container):
         self._model = ComboBox(label="Model", choices=self._model_choices,
                                tooltip="Which trained network finds the nuclei. Your fine-tuned models appear "
                                        "here too (marked [user]).")
-        self._model_info = _hint("")
+        self._model_info = hint("")
         self._device = ComboBox(label="Device", choices=DEVICES, value="auto",
                                 tooltip="Where the network runs. Auto uses a GPU when one is available, "
                                         "otherwise the CPU.")
-        self._device_info = _hint("")
+        self._device_info = hint("")
         self._threshold = FloatSpinBox(label="Probability threshold", min=0.05, max=0.95, step=0.05,
                                        value=0.5,
                                        tooltip="A pixel counts as nucleus when the model's probability is "

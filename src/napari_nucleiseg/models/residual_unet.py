@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from .blocks import PaddedModel, ResBlock, conv_bn_relu
 
