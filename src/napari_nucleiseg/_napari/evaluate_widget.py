@@ -10,6 +10,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info
 
 from ..metrics import evaluate_image, match_status, summarize
+from ._common import hint
 
 FALSE_POSITIVE, MISSED, CORRECT = 1, 2, 3
 ERROR_NAMES = {FALSE_POSITIVE: "false positive", MISSED: "missed nucleus", CORRECT: "correct"}
@@ -84,10 +85,8 @@ class EvaluateWidget(Container):
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.metrics: dict | None = None
-        intro = Label(value="Scores a segmentation against hand-made ground truth. A nucleus counts as "
-                            "found when its outlines overlap by more than half (IoU > 0.5).")
-        intro.native.setWordWrap(True)
-        intro.native.setStyleSheet("color: gray; font-size: 11px;")
+        intro = hint("Scores a segmentation against hand-made ground truth. A nucleus counts as "
+                     "found when its outlines overlap by more than half (IoU > 0.5).")
         self._pred = ComboBox(label="Prediction", choices=self._labels_choices,
                               tooltip="The segmentation to score, e.g. '<image> nuclei'.")
         self._gt = ComboBox(label="Ground truth", choices=self._labels_choices,

@@ -9,6 +9,8 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, Select
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QAbstractItemView
 
+from ._common import hint
+
 MAX_ROWS = 1000
 
 
@@ -66,10 +68,8 @@ class ReviewWidget(Container):
         self.viewer = napari_viewer
         self.rows = pd.DataFrame()
         self._watched = None  # the layer whose features changes refresh the list
-        intro = Label(value="Nuclei the model is least sure about come first. Click one to jump to it; "
-                            "it becomes the selected label, ready to erase or repaint.")
-        intro.native.setWordWrap(True)
-        intro.native.setStyleSheet("color: gray; font-size: 11px;")
+        intro = hint("Nuclei the model is least sure about come first. Click one to jump to it; "
+                     "it becomes the selected label, ready to erase or repaint.")
         self._layer = ComboBox(label="Nuclei layer", choices=self._labels_choices,
                                tooltip="A '<image> nuclei' layer made by Segment Nuclei.")
         self._refresh = PushButton(text="Refresh list")
