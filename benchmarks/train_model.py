@@ -30,6 +30,8 @@ def main(argv=None):
     ap.add_argument("--val-every", type=int, default=2)
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--init", default=None, help="start from these weights (a warm restart)")
+    ap.add_argument("--shares", default=None,
+                    help='JSON share of training crops per image kind, e.g. \'{"stained": 0.25}\'')
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -40,7 +42,7 @@ def main(argv=None):
     res = fit(args.arch, json.loads(args.config), train, val, args.out, epochs=args.epochs,
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
               loss=args.loss, val_every=args.val_every, log=lambda s: print(s, flush=True),
-              init=args.init)
+              init=args.init, shares=json.loads(args.shares) if args.shares else None)
     print(json.dumps(res["best"]), flush=True)
 
 

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from napari_nucleiseg.errors import InvalidImageError
-from napari_nucleiseg.preprocess import check_image, looks_brightfield, prepare
+from napari_nucleiseg.preprocess import (
+    check_image,
+    image_kind,
+    looks_brightfield,
+    normalize,
+    prepare,
+)
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
@@ -35,3 +41,48 @@ def test_rgb_and_16bit_inputs_normalise_to_unit_range():
 def test_bad_arrays_are_rejected_with_a_reason(arr, msg):
     with pytest.raises(InvalidImageError, match=msg):
         check_image(arr)
+
+
+def _stained_field():
+    """Purple nuclei on a pale background with a pink (eosin) band that is darker in luminance."""
+    img = np.full((96, 96, 3), (235, 225, 240), np.uint8)
+    img[:, 60:] = (225, 90, 150)  # pink stroma
+    yy, xx = np.mgrid[:96, :96]
+    lab = np.zeros((96, 96), np.int32)
+    for i, (cy, cx) in enumerate(((25, 25), (70, 30), (48, 78)), start=1):
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < 100
+        img[disc] = (110, 60, 160)
+        lab[disc] = i
+    return img, lab
+
+
+def test_image_kind_tells_fluorescence_brightfield_and_stained_apart():
+    fl, _ = synthetic_nuclei((96, 96), n_nuclei=6, seed=2)
+    bf, _ = synthetic_nuclei((96, 96), n_nuclei=6, seed=2, brightfield=True)
+    stained, _ = _stained_field()
+    assert image_kind(fl) == "fluorescence"
+    assert image_kind(bf) == "brightfield"
+    assert image_kind(np.stack([bf] * 3, -1)) == "brightfield"
+    assert image_kind(stained) == "stained"
+
+
+def test_stained_nuclei_come_out_bright_on_a_dark_background():
+    img, lab = _stained_field()
+    x = prepare(img)
+    stroma = np.zeros(lab.shape, bool)
+    stroma[:, 62:] = True
+    stroma &= lab == 0
+    pale = (lab == 0) & ~stroma
+    pale[:, 58:] = False
+    assert x[lab > 0].mean() > x[stroma].mean() > x[pale].mean()
+    assert x[lab > 0].mean() - x[pale].mean() > 0.8
+    # the darkest channel, inverted: a nucleus pixel equals 1 - its min channel, rescaled
+    darkest = img.min(-1).astype(np.float32)
+    np.testing.assert_allclose(x, normalize(darkest.max() - darkest), atol=1e-5)
+
+
+def test_colour_fluorescence_uses_the_brightest_channel():
+    fl, lab = synthetic_nuclei((96, 96), n_nuclei=6, seed=3)
+    blue = np.zeros(fl.shape + (3,), fl.dtype)
+    blue[..., 2] = fl
+    np.testing.assert_allclose(prepare(blue), prepare(fl), atol=1e-5)

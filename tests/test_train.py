@@ -77,3 +77,18 @@ def test_fit_can_start_from_trained_weights(tmp_path):
     w0 = start.state_dict()["head.weight"].half().float()
     assert torch.allclose(trained.state_dict()["head.weight"], w0, atol=1e-3)  # lr ~ 0: still the start
     assert res["history"][0]["epoch"] == 1
+
+
+def test_shares_give_a_rare_image_kind_its_fraction_of_the_crops():
+    from napari_nucleiseg.dataset import sampling_weights
+
+    samples = _samples(4, (48, 48))
+    samples[0].kind = "stained"
+    w = sampling_weights(samples, {"stained": 0.5})
+    assert abs(w[0] - 0.5) < 1e-9 and abs(w.sum() - 1) < 1e-9
+    assert sampling_weights(samples, None) is None
+    aug = Augmenter(size=32, seed=0)
+    picks = [int(aug.rng.choice(4, p=w)) for _ in range(2000)]
+    assert 0.45 < picks.count(0) / 2000 < 0.55  # uniform would give 0.25
+    x, _ = aug.batch(samples, 3, weights=w)
+    assert x.shape == (3, 1, 32, 32)

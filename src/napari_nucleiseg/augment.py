@@ -110,14 +110,19 @@ class Augmenter:
         x = x + torch.randn(x.shape, generator=self.gen) * noise.view(n, 1, 1, 1)
         return x
 
-    def batch(self, samples, batch_size: int, regions=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, samples, batch_size: int, regions=None,
+              weights=None) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch ``(x, y)``: x ``(B, 1, S, S)`` images, y ``(B, 2, S, S)`` foreground/border targets.
 
-        ``regions`` (one ``(y0, x0, y1, x1)`` or None per sample) restricts crop centres.
+        ``regions`` (one ``(y0, x0, y1, x1)`` or None per sample) restricts crop centres;
+        ``weights`` (probabilities per sample) replaces uniform choice of samples.
         """
         xs, labs = [], []
         for _ in range(batch_size):
-            i = int(self.rng.integers(len(samples)))
+            if weights is None:
+                i = int(self.rng.integers(len(samples)))
+            else:
+                i = int(self.rng.choice(len(samples), p=weights))
             region = regions[i] if regions is not None else None
             xi, li = self._sample_one(samples[i].image, samples[i].labels, region)
             xs.append(xi)

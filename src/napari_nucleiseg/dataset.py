@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import IMAGE_SUFFIXES, read_image, read_labels
-from .preprocess import prepare
+from .preprocess import image_kind, prepare
 
 
 
@@ -32,11 +32,13 @@ DEFAULT_DATA = default_data_dir()
 
 @dataclass
 class Sample:
-    """One training image: prepared float32 image, int32 instance labels and its id."""
+    """One training image: prepared float32 image, int32 instance labels, its id and kind
+    (``preprocess.image_kind``)."""
 
     image: np.ndarray
     labels: np.ndarray
     name: str
+    kind: str = "fluorescence"
 
 
 def find_pairs(root) -> list[tuple[str, Path, Path]]:
@@ -68,7 +70,7 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
         if exclude is not None and name in exclude:
             continue
         img = read_image(ip)
-        out.append(Sample(prepare(img), read_labels(lp), name))
+        out.append(Sample(prepare(img), read_labels(lp), name, image_kind(img)))
         if limit is not None and len(out) >= limit:
             break
     return out
@@ -80,3 +82,20 @@ def split_dsb(root=DEFAULT_DATA, val_file=None) -> tuple[list[Sample], list[Samp
     val_ids = set(read_ids(val_file or root / "val.txt"))
     train_root = root / "train" if (root / "train").is_dir() else root
     return (load_samples(train_root, exclude=val_ids), load_samples(train_root, include=val_ids))
+
+
+def sampling_weights(samples, shares: dict[str, float] | None) -> np.ndarray | None:
+    """Per-sample probabilities giving each image kind its share of training crops.
+
+    ``shares`` maps kinds to fractions (e.g. ``{"stained": 0.25}``); kinds not named share
+    the rest in proportion to their image counts. None keeps uniform sampling.
+    """
+    if not shares:
+        return None
+    kinds = [s.kind for s in samples]
+    counts = {k: kinds.count(k) for k in set(kinds)}
+    named = {k: v for k, v in shares.items() if k in counts}
+    rest = max(0.0, 1.0 - sum(named.values()))
+    n_rest = sum(c for k, c in counts.items() if k not in named)
+    w = np.array([named[k] / counts[k] if k in named else rest / max(n_rest, 1) for k in kinds])
+    return w / w.sum()

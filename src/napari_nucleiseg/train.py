@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .augment import Augmenter
+from .dataset import sampling_weights
 from .device import autocast_dtype, resolve_device
 from .evaluation import evaluate_model
 from .losses import get_loss
@@ -35,11 +36,13 @@ class Trainer:
 
     def __init__(self, model, samples, device, total_steps: int, lr: float = 1e-3,
                  batch_size: int = 8, crop: int = 256, loss: str = "bce_dice",
-                 augment: dict | None = None, seed: int = 0, regions=None, warmup: int = 50):
+                 augment: dict | None = None, seed: int = 0, regions=None, warmup: int = 50,
+                 weights=None):
         self.model = model.to(device)
         self.device = device
         self.samples = samples
         self.regions = regions
+        self.weights = weights
         self.batch_size = batch_size
         self.loss_fn = get_loss(loss)
         self.aug = Augmenter(size=crop, seed=seed, **(augment or {}))
@@ -58,7 +61,7 @@ class Trainer:
     def step(self) -> float:
         """One optimisation step on a fresh augmented batch; returns the loss."""
         self.model.train()
-        x, y = self.aug.batch(self.samples, self.batch_size, self.regions)
+        x, y = self.aug.batch(self.samples, self.batch_size, self.regions, self.weights)
         x, y = x.to(self.device), y.to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -107,11 +110,13 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         steps_per_epoch: int | None = None, batch_size: int = 8, lr: float = 1e-3,
         loss: str = "bce_dice", crop: int = 256, val_every: int = 2, device=None,
         seed: int = 0, resume: bool = True, log: Callable[[str], None] = print,
-        cancel: Callable[[], bool] | None = None, init=None) -> dict:
+        cancel: Callable[[], bool] | None = None, init=None,
+        shares: dict[str, float] | None = None) -> dict:
     """Train a zoo architecture from scratch; checkpoints every epoch and resumes from them.
 
     ``init`` (a weights file of ``save_weights``) starts from trained weights instead of
-    random ones, for a second, shorter schedule (a warm restart). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
+    random ones, for a second, shorter schedule (a warm restart). ``shares`` gives image kinds
+    a fixed share of the training crops (``dataset.sampling_weights``). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
     of the best validation DSB score) and ``out_dir/history.json`` (loss and score per epoch).
 
     Returns
@@ -130,7 +135,8 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
 
         model.load_state_dict(load_weights_file(init)[0].state_dict())
     trainer = Trainer(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
-                      batch_size=batch_size, crop=crop, loss=loss, seed=seed)
+                      batch_size=batch_size, crop=crop, loss=loss, seed=seed,
+                      weights=sampling_weights(train_samples, shares))
     history, best, start_epoch, seconds = [], None, 0, 0.0
     last = out / "last.pt"
     if resume and last.exists():

@@ -1,0 +1,68 @@
+"""Which grey conversion suits stained (colour bright-field) images? Adapt and compare.
+
+For each conversion, the default model is scored on the stained validation images, adapted
+for a few hundred steps on the stained training images, and scored again. Recorded in
+docs/benchmarks.md; it chose the darkest channel (``preprocess.nucleus_signal``).
+
+    python benchmarks/stain_prep_experiment.py --steps 250
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from skimage.color import rgb2hed
+
+from napari_nucleiseg.dataset import DEFAULT_DATA, Sample, read_ids
+from napari_nucleiseg.evaluation import evaluate_model
+from napari_nucleiseg.io import read_image, read_labels
+from napari_nucleiseg.preprocess import image_kind, normalize, to_grey
+from napari_nucleiseg.train import Trainer
+from napari_nucleiseg.zoo import load_model, postprocess_settings
+
+CONVERSIONS = {
+    "inverted luminance": lambda rgb: to_grey(rgb).max() - to_grey(rgb),
+    "hematoxylin (rgb2hed)": lambda rgb: rgb2hed(rgb)[..., 0].astype(np.float32),
+    "darkest channel": lambda rgb: (255 - rgb.min(-1)).astype(np.float32),
+}
+
+
+def stained_samples(convert):
+    val_ids = set(read_ids(DEFAULT_DATA / "val.txt"))
+    root = DEFAULT_DATA / "train"
+    train, val = [], []
+    for p in sorted((root / "images").iterdir()):
+        im = read_image(p)
+        if image_kind(im) != "stained":
+            continue
+        lab = read_labels(next((root / "labels").glob(p.stem + ".*")))
+        (val if p.stem in val_ids else train).append(Sample(normalize(convert(im[..., :3])), lab, p.stem))
+    return train, val
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=250)
+    ap.add_argument("--model", default="resunet32")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    print("| conversion | DSB before | DSB after | AP@0.5 after | seconds |")
+    print("|---|---|---|---|---|")
+    for name, convert in CONVERSIONS.items():
+        train, val = stained_samples(convert)
+        model, entry, dev = load_model(args.model)
+        model = model.float()
+        post = postprocess_settings(entry)
+        before = evaluate_model(model, val, dev, post)["dsb_score"]
+        trainer = Trainer(model, train, dev, args.steps, lr=3e-4, seed=1)
+        t0 = time.time()
+        for _ in range(args.steps):
+            trainer.step()
+        after = evaluate_model(trainer.model, val, dev, post)
+        print(f"| {name} | {before:.3f} | {after['dsb_score']:.3f} | {after['ap50']:.3f} | {time.time() - t0:.0f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
