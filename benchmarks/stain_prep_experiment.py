@@ -8,6 +8,7 @@ docs/benchmarks.md; it chose the darkest channel (``preprocess.nucleus_signal``)
 """
 
 import argparse
+import copy
 import time
 
 import numpy as np
@@ -52,7 +53,7 @@ def main():
     for name, convert in CONVERSIONS.items():
         train, val = stained_samples(convert)
         model, entry, dev = load_model(args.model)
-        model = model.float()
+        model = copy.deepcopy(model)  # load_model's copy is cached
         post = postprocess_settings(entry)
         before = evaluate_model(model, val, dev, post)["dsb_score"]
         trainer = Trainer(model, train, dev, args.steps, lr=3e-4, seed=1)
