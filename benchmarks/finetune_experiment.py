@@ -36,15 +36,10 @@ TYPES = ("stained tissue", "bright-field grey", "fluorescence")
 
 
 def image_type(image: np.ndarray) -> str:
-    """Type of a DSB image from its pixels: colourful -> stained tissue; bright background -> bright-field."""
-    from napari_nucleiseg.preprocess import looks_brightfield, to_grey
+    """Type of a DSB image from its pixels (``preprocess.image_kind``), in this report's words."""
+    from napari_nucleiseg.preprocess import image_kind
 
-    if image.ndim == 3 and image.shape[-1] >= 3:
-        rgb = image[::2, ::2, :3].astype(np.float32)
-        colour = float(np.mean(np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])))
-        if colour > 3:  # grey images stored as RGB have exactly 0
-            return "stained tissue"
-    return "bright-field grey" if looks_brightfield(to_grey(image)) else "fluorescence"
+    return {"stained": "stained tissue", "brightfield": "bright-field grey"}.get(image_kind(image), "fluorescence")
 
 
 def load_split(data: Path):
@@ -208,8 +203,9 @@ def write_report(out: Path, result: dict) -> None:
         "## Setup",
         f"- Base model: `{result['base_model']}` (`{result['base_weights']}`, the shipped default: "
         f"{result['base_description']}).",
-        "- Image types are found from the pixels alone: colourful = stained tissue (H&E and similar), "
-        "grey with a bright background = bright-field grey, else fluorescence.",
+        "- Image types are found from the pixels alone (`preprocess.image_kind`): a bright background "
+        "and colour = stained tissue (H&E and similar), a bright grey background = bright-field grey, "
+        "else fluorescence.",
         "- Base model on the DSB validation split, per type: "
         + ", ".join(f"{t} {m:.3f} ({n} images)" for t, (m, n) in result["per_type_before"].items())
         + f". The worst type, **{kind}**, is the one fine-tuned for.",
