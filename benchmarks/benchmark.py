@@ -93,10 +93,11 @@ def main():
             f"per-nucleus table), no test-time augmentation. AP@0.5 is TP/(TP+FP+FN) at IoU 0.5, "
             f"as in the DSB score.\n\nReproduce: `python benchmarks/benchmark.py`\n\n{table}\n"
         )
-        batch = DOCS.parent / "batch_benchmark.md"
-        if batch.exists():
-            with DOCS.open("a") as f:
-                f.write("\n" + batch.read_text().replace("# ", "## ", 1))
+        for extra in ("stain_input.md", "batch_benchmark.md"):
+            report = DOCS.parent / extra
+            if report.exists():
+                with DOCS.open("a") as f:
+                    f.write("\n" + report.read_text().replace("# ", "## ", 1))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,33 @@ def validate(model, val, device, post):
     return out
 
 
+def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -> dict:
+    """Training record of a warm restart: the previous card's stages plus this run.
+
+    Each stage starts from the previous stage's best weights, so the epochs behind the
+    shipped weights are the sum of the stages' best epochs.
+    """
+    old = previous["training"]
+    stages = old.get("stages") or [{k: old.get(k) for k in ("epochs_run", "seconds", "device", "history")}
+                                    | {"best_epoch": old.get("epochs")}]
+    stages = stages + [{
+        "run": f"{run} (warm restart from the shipped {previous['name']} weights)",
+        "epochs_run": training["epochs_run"], "best_epoch": training["epochs"],
+        "seconds": training["seconds"], "lr": lr, "device": training["device"],
+        "history": training.pop("history"),
+    }]
+    training.update({
+        "command": f"{old['command']}; then: {training['command']}",
+        "epochs": sum(st["best_epoch"] for st in stages),
+        "epochs_note": "sum of each stage's best epoch (every stage starts from the previous best weights)",
+        "epochs_run": sum(st["epochs_run"] for st in stages),
+        "seconds": round(sum(st["seconds"] for st in stages), 1),
+        "device": "CPU, 2 cores (see stages)",
+        "stages": stages,
+    })
+    return training
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
@@ -53,6 +80,10 @@ def main():
     ap.add_argument("--command", default="", help="the training command, recorded in the card")
     ap.add_argument("--default", action="store_true")
     ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--continues", default=None,
+                    help="shipped model this run warm-restarted from: its card's stages are kept")
+    ap.add_argument("--lr", type=float, default=None, help="this run's learning rate, for the card")
+    ap.add_argument("--device-note", default="CPU, 2 cores (1 thread, shared with a second training run)")
     args = ap.parse_args()
     run = Path(args.run)
     hist = json.loads((run / "history.json").read_text())
@@ -83,7 +114,7 @@ def main():
             "epochs": hist["best"]["epoch"] if hist.get("best") else len(hist["history"]),
             "epochs_run": len(hist["history"]),
             "seconds": hist["history"][-1]["seconds"],
-            "device": "CPU, 2 cores (1 thread, shared with a second training run)",
+            "device": args.device_note,
             "history": hist["history"],
         },
         "postprocess": post,
@@ -92,6 +123,9 @@ def main():
         "speed": {"seconds_per_mp": m["seconds_per_mp"], "device": describe(device),
                   "includes": "preprocessing excluded; prediction + watershed, no TTA"},
     }
+    if args.continues:
+        card["training"] = staged_training(json.loads((dest / f"{args.continues}.json").read_text()),
+                                           card["training"], run, hist, args.lr)
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print("wrote", dest / f"{args.name}.pt")
 

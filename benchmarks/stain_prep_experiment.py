@@ -1,8 +1,8 @@
 """Which grey conversion suits stained (colour bright-field) images? Adapt and compare.
 
 For each conversion, the default model is scored on the stained validation images, adapted
-for a few hundred steps on the stained training images, and scored again. Recorded in
-docs/benchmarks.md; it chose the darkest channel (``preprocess.nucleus_signal``).
+for a few hundred steps on the stained training images, and scored again. Writes
+docs/stain_input.md (appended to docs/benchmarks.md by benchmark.py); it chose the darkest channel (``preprocess.nucleus_signal``).
 
     python benchmarks/stain_prep_experiment.py --steps 250
 """
@@ -10,6 +10,7 @@ docs/benchmarks.md; it chose the darkest channel (``preprocess.nucleus_signal``)
 import argparse
 import copy
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +21,9 @@ from napari_nucleiseg.evaluation import evaluate_model
 from napari_nucleiseg.io import read_image, read_labels
 from napari_nucleiseg.preprocess import image_kind, normalize, to_grey
 from napari_nucleiseg.train import Trainer
-from napari_nucleiseg.zoo import load_model, postprocess_settings
+from napari_nucleiseg.zoo import load_model, load_weights_file, postprocess_settings
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "stain_input.md"
 
 CONVERSIONS = {
     "inverted luminance": lambda rgb: to_grey(rgb).max() - to_grey(rgb),
@@ -45,15 +48,19 @@ def stained_samples(convert):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=250)
-    ap.add_argument("--model", default="resunet32")
+    ap.add_argument("--model", default="resunet32", help="zoo model (its post-processing is used)")
+    ap.add_argument("--weights", default=None,
+                    help="weights file to start from instead of the model's own (e.g. an earlier version)")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    print("| conversion | DSB before | DSB after | AP@0.5 after | seconds |")
-    print("|---|---|---|---|---|")
+    lines = ["| conversion | DSB before | DSB after | AP@0.5 after | seconds |", "|---|---|---|---|---|"]
+    print("\n".join(lines))
     for name, convert in CONVERSIONS.items():
         train, val = stained_samples(convert)
         model, entry, dev = load_model(args.model)
         model = copy.deepcopy(model)  # load_model's copy is cached
+        if args.weights:
+            model.load_state_dict(load_weights_file(args.weights)[0].state_dict())
         post = postprocess_settings(entry)
         before = evaluate_model(model, val, dev, post)["dsb_score"]
         trainer = Trainer(model, train, dev, args.steps, lr=3e-4, seed=1)
@@ -61,8 +68,22 @@ def main():
         for _ in range(args.steps):
             trainer.step()
         after = evaluate_model(trainer.model, val, dev, post)
-        print(f"| {name} | {before:.3f} | {after['dsb_score']:.3f} | {after['ap50']:.3f} | {time.time() - t0:.0f} |",
-              flush=True)
+        lines.append(f"| {name} | {before:.3f} | {after['dsb_score']:.3f} | {after['ap50']:.3f} | "
+                     f"{time.time() - t0:.0f} |")
+        print(lines[-1], flush=True)
+    n_train, n_val = len(train), len(val)
+    DOCS.write_text(
+        "# Input channel for stained images\n\n"
+        f"Stained (colour bright-field) images of the DSB split: {n_train} training, {n_val} validation. "
+        f"Each conversion to one nucleus-bright channel: the `{args.model}` model"
+        + (f" (weights `{args.weights}`)" if args.weights else "") + " scored on the validation "
+        f"images as is, then after {args.steps} adaptation steps (learning rate 3e-4) on the training "
+        "images in that conversion, and scored again. The shipped models use the darkest channel for "
+        "stained images (`preprocess.nucleus_signal`).\n\n"
+        f"Reproduce: `python benchmarks/stain_prep_experiment.py --steps {args.steps} --model {args.model}"
+        + (f" --weights {args.weights}" if args.weights else "") + "`\n\n"
+        + "\n".join(lines) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def nucleus_signal(image: np.ndarray, invert: bool) -> np.ndarray:
 
     Fluorescence: the brightest channel (a nucleus stain may sit in any one colour).
     Bright-field: the darkness of the darkest channel (the strongest absorption). On the
-    stained DSB images this separated nuclei better than inverted luminance (validation DSB
-    0.290 vs 0.277 before and 0.347 vs 0.314 after 250 adaptation steps; docs/benchmarks.md).
+    stained DSB images it did as well as inverted luminance, within noise, and better than a
+    hematoxylin channel from colour deconvolution (docs/stain_input.md); the shipped models
+    were trained with it.
     Grey images get plain (inverted) intensities.
     """
     img = np.asarray(image)
