@@ -91,7 +91,7 @@ def main():
             f"`val.txt`); measured {date.today()} on {cpu}, {args.threads} torch threads, no GPU. "
             f"Time is the whole `segment()` call (preprocessing, tiled prediction in bf16, watershed, "
             f"per-nucleus table), no test-time augmentation. AP@0.5 is TP/(TP+FP+FN) at IoU 0.5, "
-            f"as in the DSB score.\n\nReproduce: `python benchmarks/benchmark.py`\n\n{table}\n"
+            f"as in the DSB score.\n\nReproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
         )
         for extra in ("stain_input.md", "batch_benchmark.md"):
             report = DOCS.parent / extra
