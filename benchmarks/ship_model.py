@@ -38,7 +38,7 @@ def validate(model, val, device, post):
         table = measure(labels, s.image, maps["foreground"], unc)
         ok, _ = match_status(s.labels, labels)
         conf.extend(table["confidence"].tolist())
-        correct.extend(ok[table["label"].to_numpy()].tolist())
+        correct.extend(ok[table["label"].to_numpy().astype(int)].tolist())
     out = summarize(rows)
     out["confidence_auroc"] = auroc(conf, correct)
     out["seconds_per_mp"] = seconds / (pixels / 1e6)

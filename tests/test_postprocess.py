@@ -54,3 +54,14 @@ def test_classical_baseline_splits_touching_discs():
     labels = classical_instances(image, footprint=15)
     assert labels.max() == 2
     assert evaluate_image(gt, labels)["ap50"] == 1.0
+
+
+def test_unsure_nuclei_are_dropped_by_mean_foreground():
+    fg = np.zeros((40, 60), np.float32)
+    fg[5:15, 5:15] = 0.95  # sure
+    fg[5:15, 30:40] = 0.7  # above the threshold, but unsure
+    border = np.zeros_like(fg)
+    kept = instances_from_maps(fg, border, threshold=0.5, min_size=4)
+    assert kept.max() == 2
+    filtered = instances_from_maps(fg, border, threshold=0.5, min_size=4, min_mean_foreground=0.9)
+    assert filtered.max() == 1 and (filtered[5:15, 5:15] == 1).all() and not filtered[:, 30:40].any()

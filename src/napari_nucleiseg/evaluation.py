@@ -62,22 +62,37 @@ def cached_maps(model, samples, device, tta=False) -> list[dict]:
     return [predict_maps(model, s.image, device, tta=tta) for s in samples]
 
 
-def tune_postprocess(maps: list[dict], samples, grid: dict | None = None) -> tuple[dict, float]:
-    """Grid-search post-processing settings for the best mean DSB score on ``samples``."""
+def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
+                     min_mean_foreground=(0.0, 0.8, 0.85, 0.9, 0.93, 0.95)) -> tuple[dict, float]:
+    """Grid-search post-processing settings for the best mean DSB score on ``samples``.
+
+    Threshold, border threshold and minimum size are searched jointly; the filter on a
+    nucleus's mean foreground probability is then chosen for the best of those.
+    """
     grid = grid or {
         "threshold": [0.4, 0.5, 0.6],
         "border_threshold": [0.3, 0.4, 0.5, 0.6],
         "min_size": [4, 8, 16],
     }
+
+    def score(post):
+        return float(np.mean([
+            evaluate_image(s.labels, instances_from_maps(mp["foreground"], mp["border"], **post))["dsb_score"]
+            for mp, s in zip(maps, samples)
+        ]))
+
     best, best_score = None, -1.0
     for t in grid["threshold"]:
         for b in grid["border_threshold"]:
             for m in grid["min_size"]:
                 post = {"threshold": t, "border_threshold": b, "min_size": m}
-                score = np.mean([
-                    evaluate_image(s.labels, instances_from_maps(mp["foreground"], mp["border"], **post))["dsb_score"]
-                    for mp, s in zip(maps, samples)
-                ])
-                if score > best_score:
-                    best, best_score = post, float(score)
+                sc = score(post)
+                if sc > best_score:
+                    best, best_score = post, sc
+    best = {**best, "min_mean_foreground": 0.0}
+    for f in min_mean_foreground:
+        if f > 0:
+            sc = score({**best, "min_mean_foreground": f})
+            if sc > best_score:
+                best, best_score = {**best, "min_mean_foreground": f}, sc
     return best, best_score

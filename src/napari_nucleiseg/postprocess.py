@@ -27,6 +27,7 @@ def instances_from_maps(
     border_threshold: float = 0.5,
     min_size: int = 8,
     seed_min_size: int = 3,
+    min_mean_foreground: float = 0.0,
 ) -> np.ndarray:
     """Split the foreground into nuclei with a watershed seeded by foreground-minus-border.
 
@@ -42,6 +43,9 @@ def instances_from_maps(
         Instances smaller than this (pixels) are dropped.
     seed_min_size : int
         Seeds smaller than this are ignored (noise between touching nuclei).
+    min_mean_foreground : float
+        Nuclei whose mean foreground probability is lower are dropped (unsure detections,
+        mostly false positives).
 
     Returns
     -------
@@ -59,6 +63,12 @@ def instances_from_maps(
     if n_orphans:
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
     labels = remove_small(labels, min_size)
+    if min_mean_foreground > 0 and labels.max():
+        sums = np.bincount(labels.ravel(), weights=foreground.ravel())
+        counts = np.bincount(labels.ravel())
+        unsure = sums < min_mean_foreground * counts  # ids without pixels: 0 < 0, kept as nothing
+        unsure[0] = False
+        labels = np.where(unsure[labels], 0, labels)
     return relabel_sequential(labels.astype(np.int32))[0]
 
 

@@ -1,0 +1,49 @@
+"""Re-tune a shipped model's post-processing and re-measure its card's validation figures.
+
+Tuning uses the same 60 *training* images as ``ship_model.py`` (never validation); the
+weights and training record are left as they are.
+
+    python benchmarks/retune_postprocess.py resunet32 unet16
+"""
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from napari_nucleiseg import zoo
+from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.device import resolve_device
+from napari_nucleiseg.evaluation import cached_maps, tune_postprocess
+from ship_model import validate
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("names", nargs="+")
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    train, val = split_dsb(args.data)
+    rng = np.random.default_rng(0)
+    tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
+    device = resolve_device("cpu")
+    for name in args.names:
+        entry = zoo.get_entry(name)
+        model, _ = zoo.load_weights_file(entry.weights)
+        model = model.to(memory_format=torch.channels_last)
+        post, tune_score = tune_postprocess(cached_maps(model, tune, device), tune)
+        m = validate(model, val, device, post)
+        print(name, post, "tuning-set DSB", round(tune_score, 4), "validation DSB", round(m["dsb_score"], 4),
+              "AP@0.5", round(m["ap50"], 4), flush=True)
+        card_path = entry.weights.with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card["postprocess"] = post
+        card["validation"] = {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
+                                                "confidence_auroc", "tp", "fp", "fn", "n_images")}
+        card_path.write_text(json.dumps(card, indent=1))
+
+
+if __name__ == "__main__":
+    main()
