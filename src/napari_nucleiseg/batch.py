@@ -72,7 +72,7 @@ class BatchOptions:
         Test-time augmentation.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    threshold, border_threshold, min_size, invert :
+    threshold, border_threshold, min_size, min_mean_foreground, invert :
         Post-processing and contrast options; None uses the model's tuned values / detection.
     tile, overlap : int
         Tiling; memory per image is bounded by the tile, not the image.
@@ -86,6 +86,7 @@ class BatchOptions:
     threshold: float | None = None
     border_threshold: float | None = None
     min_size: int | None = None
+    min_mean_foreground: float | None = None
     invert: bool | None = None
     tile: int = 1024
     overlap: int = 64
@@ -97,7 +98,7 @@ class BatchOptions:
         """Keyword arguments for ``pipeline.segment``."""
         return {"model": self.model, "tta": self.tta, "device": self.device, "threshold": self.threshold,
                 "border_threshold": self.border_threshold, "min_size": self.min_size,
-                "invert": self.invert, "tile": self.tile, "overlap": self.overlap}
+                "min_mean_foreground": self.min_mean_foreground, "invert": self.invert, "tile": self.tile, "overlap": self.overlap}
 
 
 @dataclass(frozen=True)
@@ -657,7 +658,7 @@ def run_batch(
     options = dataclasses.replace(
         options, model=entry.name,
         **{k: post[k] if getattr(options, k) is None else getattr(options, k)
-           for k in ("threshold", "border_threshold", "min_size")})
+           for k in ("threshold", "border_threshold", "min_size", "min_mean_foreground")})
     sha = file_sha256(entry.weights)
     tasks = plan_tasks(input_dir, output_dir, options, pattern, recursive, model_sha256=sha)
     if not tasks:

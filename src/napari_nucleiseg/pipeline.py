@@ -56,6 +56,7 @@ def segment(
     threshold: float | None = None,
     border_threshold: float | None = None,
     min_size: int | None = None,
+    min_mean_foreground: float | None = None,
     invert: bool | None = None,
     tile: int = 1024,
     overlap: int = 64,
@@ -75,8 +76,9 @@ def segment(
         Average the 8 flips/rotations (slower, a little more accurate, better uncertainty).
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"mps"``; None or ``"auto"`` picks the GPU when there is one.
-    threshold, border_threshold, min_size : optional
-        Post-processing; None uses the values tuned for the model (its card).
+    threshold, border_threshold, min_size, min_mean_foreground : optional
+        Post-processing (``postprocess.instances_from_maps``); None uses the values tuned for
+        the model (its card).
     invert : bool, optional
         True for dark nuclei on a bright background; None detects it.
     tile, overlap : int
@@ -98,7 +100,8 @@ def segment(
     check_image(image)
     net, entry, dev = zoo.load_model(model, device)
     post = zoo.postprocess_settings(entry)
-    for key, val in (("threshold", threshold), ("border_threshold", border_threshold), ("min_size", min_size)):
+    for key, val in (("threshold", threshold), ("border_threshold", border_threshold), ("min_size", min_size),
+                     ("min_mean_foreground", min_mean_foreground)):
         if val is not None:
             post[key] = val
     x = prepare(image, invert=invert)
