@@ -658,7 +658,7 @@ def run_batch(
     options = dataclasses.replace(
         options, model=entry.name,
         **{k: post[k] if getattr(options, k) is None else getattr(options, k)
-           for k in ("threshold", "border_threshold", "min_size", "min_mean_foreground")})
+           for k in zoo.DEFAULT_POSTPROCESS})
     sha = file_sha256(entry.weights)
     tasks = plan_tasks(input_dir, output_dir, options, pattern, recursive, model_sha256=sha)
     if not tasks:
