@@ -32,6 +32,10 @@ def main(argv=None):
     ap.add_argument("--init", default=None, help="start from these weights (a warm restart)")
     ap.add_argument("--shares", default=None,
                     help='JSON share of training crops per image kind, e.g. \'{"stained": 0.25}\'')
+    ap.add_argument("--contact-weight", type=float, default=0.0,
+                    help="extra BCE weight where two nuclei touch (U-Net weight map)")
+    ap.add_argument("--snapshots", action="store_true",
+                    help="keep the weights of every validated epoch (for checkpoint averaging)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,7 +46,8 @@ def main(argv=None):
     res = fit(args.arch, json.loads(args.config), train, val, args.out, epochs=args.epochs,
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
               loss=args.loss, val_every=args.val_every, log=lambda s: print(s, flush=True),
-              init=args.init, shares=json.loads(args.shares) if args.shares else None)
+              init=args.init, shares=json.loads(args.shares) if args.shares else None,
+              contact_weight=args.contact_weight, snapshots=args.snapshots)
     print(json.dumps(res["best"]), flush=True)
 
 

@@ -1,6 +1,7 @@
 import torch
 
-from napari_nucleiseg.augment import Augmenter, targets_from_labels
+from napari_nucleiseg.augment import Augmenter, contact_from_labels, targets_from_labels
+from napari_nucleiseg.losses import bce_dice
 from napari_nucleiseg.dataset import Sample
 from napari_nucleiseg.models import build
 from napari_nucleiseg.preprocess import prepare
@@ -26,12 +27,46 @@ def test_targets_have_border_ring_between_touching_nuclei():
     assert t[0, 1, 4, 2] == 0  # inside, away from edges
 
 
+def test_contact_marks_only_where_two_nuclei_touch():
+    lab = torch.zeros(1, 1, 12, 12)
+    lab[..., 2:8, 1:5] = 1
+    lab[..., 2:8, 5:9] = 2  # touches nucleus 1
+    lab[..., 10:12, 10:12] = 3  # alone
+    c = contact_from_labels(lab)[0, 0]
+    assert c[4, 4] == 1 and c[4, 5] == 1
+    assert c[4, 2] == 0 and c[1, 2] == 0  # inside, and the outer edge of nucleus 1
+    assert c[9:, 9:].sum() == 0
+
+
+def test_contact_weight_raises_the_loss_of_a_merged_prediction():
+    lab = torch.zeros(1, 1, 16, 16)
+    lab[..., 4:12, 2:8] = 1
+    lab[..., 4:12, 8:14] = 2
+    y = targets_from_labels(lab)
+    merged = torch.full_like(y, -6.0)
+    merged[:, 0][lab[:, 0] > 0] = 6.0  # one blob, no border anywhere
+    w = 1 + 10 * contact_from_labels(lab)
+    assert bce_dice(merged, y, w) > bce_dice(merged, y) + 0.1
+    assert torch.isclose(bce_dice(merged, y, torch.ones_like(w)), bce_dice(merged, y))
+
+
+def test_trainer_with_contact_weight_steps_and_snapshots(tmp_path):
+    samples = _samples(2, (64, 64))
+    fit("unet", {"base": 4, "depth": 3}, samples, samples[:1], tmp_path, epochs=2,
+        steps_per_epoch=2, batch_size=2, crop=32, val_every=1, log=lambda s: None,
+        contact_weight=5.0, snapshots=True)
+    assert sorted(p.name for p in tmp_path.glob("epoch_*.pt")) == ["epoch_001.pt", "epoch_002.pt"]
+
+
 def test_augmenter_shapes_and_label_consistency():
     aug = Augmenter(size=64, seed=0)
     x, y = aug.batch(_samples(2), 4)
     assert x.shape == (4, 1, 64, 64) and y.shape == (4, 2, 64, 64)
     assert set(torch.unique(y).tolist()) <= {0.0, 1.0}
     assert y[:, 0].sum() > 0
+    x, y, c = Augmenter(size=64, seed=0).batch(_samples(2), 4, contact=True)
+    assert c.shape == (4, 1, 64, 64) and c.sum() > 0  # the synthetic nuclei touch
+    assert bool((y[:, 1:2] >= c).all())  # contact pixels are border pixels
 
 
 def test_a_few_training_steps_lower_the_loss():

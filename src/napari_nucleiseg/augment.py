@@ -34,6 +34,18 @@ def targets_from_labels(labels: torch.Tensor) -> torch.Tensor:
     return torch.cat([(labels > 0).float(), border.float()], dim=1)
 
 
+def contact_from_labels(labels: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) float labels -> (N, 1, H, W) float mask of where two nuclei touch.
+
+    A pixel is a contact pixel when its 3x3 neighbourhood holds two different nuclei: the
+    thin lines (and one-pixel gaps) that a watershed needs to split touching nuclei.
+    """
+    mx = F.max_pool2d(labels, 3, 1, 1)
+    big = torch.where(labels > 0, labels, torch.full_like(labels, float("inf")))
+    mn_nucleus = -F.max_pool2d(-big, 3, 1, 1)
+    return ((mx > 0) & (mn_nucleus < mx)).float()
+
+
 class Augmenter:
     """Random training crops of ``size`` with spatial and intensity augmentation.
 
@@ -110,12 +122,13 @@ class Augmenter:
         x = x + torch.randn(x.shape, generator=self.gen) * noise.view(n, 1, 1, 1)
         return x
 
-    def batch(self, samples, batch_size: int, regions=None,
-              weights=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, samples, batch_size: int, regions=None, weights=None,
+              contact: bool = False) -> tuple[torch.Tensor, ...]:
         """A batch ``(x, y)``: x ``(B, 1, S, S)`` images, y ``(B, 2, S, S)`` foreground/border targets.
 
         ``regions`` (one ``(y0, x0, y1, x1)`` or None per sample) restricts crop centres;
-        ``weights`` (probabilities per sample) replaces uniform choice of samples.
+        ``weights`` (probabilities per sample) replaces uniform choice of samples;
+        ``contact=True`` adds a third item, the ``(B, 1, S, S)`` mask of ``contact_from_labels``.
         """
         xs, labs = [], []
         for _ in range(batch_size):
@@ -130,4 +143,7 @@ class Augmenter:
         x = torch.cat(xs)
         if self.intensity:
             x = self._intensity(x)
-        return x, targets_from_labels(torch.cat(labs))
+        labs = torch.cat(labs)
+        if contact:
+            return x, targets_from_labels(labs), contact_from_labels(labs)
+        return x, targets_from_labels(labs)

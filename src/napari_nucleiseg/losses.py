@@ -26,24 +26,27 @@ def soft_jaccard(logits, target):
     return (inter + eps) / (total - inter + eps)
 
 
-def bce(logits, target):
-    """Per-channel binary cross-entropy."""
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean((0, 2, 3))
+def bce(logits, target, weight=None):
+    """Per-channel binary cross-entropy, optionally weighted per pixel (U-Net's weight map)."""
+    per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if weight is not None:
+        per_pixel = per_pixel * weight
+    return per_pixel.mean((0, 2, 3))
 
 
-def bce_dice(logits, target):
-    """BCE + (1 - Dice): paper 000's loss (the default)."""
-    return (bce(logits, target) + 1 - soft_dice(logits, target)).sum()
+def bce_dice(logits, target, weight=None):
+    """BCE + (1 - Dice): paper 000's loss (the default). ``weight`` scales the BCE per pixel."""
+    return (bce(logits, target, weight) + 1 - soft_dice(logits, target)).sum()
 
 
-def jaccard(logits, target):
-    """1 - soft Jaccard: paper 001's loss."""
+def jaccard(logits, target, weight=None):
+    """1 - soft Jaccard: paper 001's loss (``weight`` is accepted and unused: no per-pixel term)."""
     return (1 - soft_jaccard(logits, target)).sum()
 
 
-def bce_log_dice(logits, target):
-    """BCE - log(Dice): paper 004's loss."""
-    return (bce(logits, target) - torch.log(soft_dice(logits, target))).sum()
+def bce_log_dice(logits, target, weight=None):
+    """BCE - log(Dice): paper 004's loss. ``weight`` scales the BCE per pixel."""
+    return (bce(logits, target, weight) - torch.log(soft_dice(logits, target))).sum()
 
 
 LOSSES = {"bce_dice": bce_dice, "jaccard": jaccard, "bce_log_dice": bce_log_dice}

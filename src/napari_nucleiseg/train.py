@@ -32,13 +32,17 @@ class Trainer:
         Length of the cosine learning-rate schedule.
     regions : list, optional
         Per sample ``(y0, x0, y1, x1)`` where crops are centred (partly corrected images).
+    contact_weight : float
+        Extra BCE weight on pixels where two nuclei touch (``augment.contact_from_labels``),
+        as in U-Net's weight map: 0 = plain loss.
     """
 
     def __init__(self, model, samples, device, total_steps: int, lr: float = 1e-3,
                  batch_size: int = 8, crop: int = 256, loss: str = "bce_dice",
                  augment: dict | None = None, seed: int = 0, regions=None, warmup: int = 50,
-                 weights=None):
+                 weights=None, contact_weight: float = 0.0):
         self.model = model.to(device)
+        self.contact_weight = contact_weight
         self.device = device
         self.samples = samples
         self.regions = regions
@@ -61,14 +65,20 @@ class Trainer:
     def step(self) -> float:
         """One optimisation step on a fresh augmented batch; returns the loss."""
         self.model.train()
-        x, y = self.aug.batch(self.samples, self.batch_size, self.regions, self.weights)
+        weight = None
+        if self.contact_weight > 0:
+            x, y, contact = self.aug.batch(self.samples, self.batch_size, self.regions, self.weights,
+                                           contact=True)
+            weight = (1 + self.contact_weight * contact).to(self.device)
+        else:
+            x, y = self.aug.batch(self.samples, self.batch_size, self.regions, self.weights)
         x, y = x.to(self.device), y.to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         ctx = torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
         with ctx:
             logits = self.model(x)
-        loss = self.loss_fn(logits.float(), y)
+        loss = self.loss_fn(logits.float(), y, weight)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -111,12 +121,15 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         loss: str = "bce_dice", crop: int = 256, val_every: int = 2, device=None,
         seed: int = 0, resume: bool = True, log: Callable[[str], None] = print,
         cancel: Callable[[], bool] | None = None, init=None,
-        shares: dict[str, float] | None = None) -> dict:
+        shares: dict[str, float] | None = None, contact_weight: float = 0.0,
+        snapshots: bool = False) -> dict:
     """Train a zoo architecture from scratch; checkpoints every epoch and resumes from them.
 
     ``init`` (a weights file of ``save_weights``) starts from trained weights instead of
     random ones, for a second, shorter schedule (a warm restart). ``shares`` gives image kinds
-    a fixed share of the training crops (``dataset.sampling_weights``). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
+    a fixed share of the training crops (``dataset.sampling_weights``); ``contact_weight``
+    see ``Trainer``; ``snapshots`` also keeps the fp16 weights of every validated epoch
+    (``out_dir/epoch_NNN.pt``, for checkpoint averaging). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
     of the best validation DSB score) and ``out_dir/history.json`` (loss and score per epoch).
 
     Returns
@@ -136,7 +149,7 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         model.load_state_dict(load_weights_file(init)[0].state_dict())
     trainer = Trainer(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
                       batch_size=batch_size, crop=crop, loss=loss, seed=seed,
-                      weights=sampling_weights(train_samples, shares))
+                      weights=sampling_weights(train_samples, shares), contact_weight=contact_weight)
     history, best, start_epoch, seconds = [], None, 0, 0.0
     last = out / "last.pt"
     if resume and last.exists():
@@ -155,6 +168,9 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         if val_samples and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
             m = evaluate_model(trainer.model, val_samples, device)
             row.update({"val_dsb": m["dsb_score"], "val_ap50": m["ap50"], "val_f1": m["f1"]})
+            if snapshots:
+                save_weights(out / f"epoch_{epoch + 1:03d}.pt", trainer.model, arch, config,
+                             {"epoch": epoch + 1})
             if best is None or m["dsb_score"] > best["dsb_score"]:
                 best = {**m, "epoch": epoch + 1}
                 save_weights(out / "best.pt", trainer.model, arch, config, {"epoch": epoch + 1})
