@@ -83,11 +83,14 @@ def main():
     ap.add_argument("--continues", default=None,
                     help="shipped model this run warm-restarted from: its card's stages are kept")
     ap.add_argument("--lr", type=float, default=None, help="this run's learning rate, for the card")
+    ap.add_argument("--weights", default=None,
+                    help="weights file to ship instead of RUN/best.pt (e.g. from average_weights.py)")
     ap.add_argument("--device-note", default="CPU, 2 cores (1 thread, shared with a second training run)")
     args = ap.parse_args()
     run = Path(args.run)
     hist = json.loads((run / "history.json").read_text())
-    model, blob = zoo.load_weights_file(run / "best.pt")
+    weights = Path(args.weights) if args.weights else run / "best.pt"
+    model, blob = zoo.load_weights_file(weights)
     device = resolve_device("cpu")
     model = model.to(memory_format=torch.channels_last)
     train, val = split_dsb(args.data)
@@ -98,7 +101,7 @@ def main():
     m = validate(model, val, device, post)
     print(json.dumps(m, indent=1))
     dest = zoo.SHIPPED_DIR
-    shutil.copyfile(run / "best.pt", dest / f"{args.name}.pt")
+    shutil.copyfile(weights, dest / f"{args.name}.pt")
     card = {
         "name": args.name,
         "description": args.description,
@@ -117,6 +120,8 @@ def main():
             "device": args.device_note,
             "history": hist["history"],
         },
+        **({"weights_note": f"mean of the snapshots {blob['averaged']} (benchmarks/average_weights.py)"}
+           if "averaged" in blob else {}),
         "postprocess": post,
         "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
                                          "confidence_auroc", "tp", "fp", "fn", "n_images")},

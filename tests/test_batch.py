@@ -291,3 +291,30 @@ def test_threads_for_a_one_process_run_are_restored_afterwards(tmp_path):
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_second_run_into_a_busy_folder_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from napari_nucleiseg.folder_lock import FolderInUseError
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 2, size=96)
+    lock = out / batch.STATE_DIR / batch.LOCK_NAME
+    lock.parent.mkdir(parents=True)
+    # a live run (this very process stands in for it) holds the folder
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
+    with pytest.raises(FolderInUseError, match=f"{out.name} is in use by another batch run"):
+        run_batch(src, out)
+    assert not list(out.glob("*_labels.tif")) and not (out / batch.SUMMARY_NAME).exists()
+    assert lock.exists()  # the other run's lock is left alone
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": "then"}))
+    res = run_batch(src, out)
+    assert res.status == "completed" and res.n_ok == 2
+    assert not lock.exists()  # released when the run ends

@@ -45,9 +45,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import NucleisegError
+from .folder_lock import FolderLock
 from .io import atomic_write_text, is_image_file
 
 STATE_DIR = ".nucleiseg_batch"
+LOCK_NAME = "run.lock"
 SUMMARY_NAME = "summary.csv"
 MANIFEST_NAME = "run_manifest.json"
 OUTPUT_SUFFIXES = ("_labels.tif", "_probability.tif", "_uncertainty.tif", "_overlay.png", "_nuclei.csv")
@@ -665,94 +667,96 @@ def run_batch(
         raise NucleisegError(f"no image files matching {pattern!r} in {input_dir}"
                              + ("" if recursive else " (use recursive to search sub-folders)"))
     output_dir.mkdir(parents=True, exist_ok=True)
-    remove_partial_files(output_dir)
+    # a second run would delete this run's partial files and interleave its summary
+    with FolderLock(output_dir / STATE_DIR / LOCK_NAME, output_dir):
+        remove_partial_files(output_dir)
 
-    summary_path, manifest_path = output_dir / SUMMARY_NAME, output_dir / MANIFEST_NAME
-    if scheduler and client is None:
-        from distributed import Client
+        summary_path, manifest_path = output_dir / SUMMARY_NAME, output_dir / MANIFEST_NAME
+        if scheduler and client is None:
+            from distributed import Client
 
-        own_client = Client(scheduler)
-    else:
-        own_client = None
-    dask_client = client or own_client
-    workers = max(1, int(workers))
-    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
-    manifest = {
-        "tool": "napari-nucleiseg batch",
-        "status": "running",
-        "started": _now(),
-        "finished": None,
-        "input_dir": str(input_dir.resolve()),
-        "output_dir": str(output_dir.resolve()),
-        "pattern": pattern,
-        "recursive": recursive,
-        "model": {"name": entry.name, "weights_file": entry.weights.name, "weights_sha256": sha,
-                  "user_model": entry.user, "card": entry.card},
-        "options": dataclasses.asdict(options),
-        "options_fingerprint": tasks[0].fingerprint,
-        "execution": ({"dask_scheduler": dask_client.scheduler.address} if dask_client is not None
-                      else {"workers": workers, "threads_per_worker": threads if workers > 1 else None}),
-        "versions": package_versions(),
-        "platform": platform.platform(),
-        "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else None,
-        "previous_runs": _previous_runs(manifest_path),
-    }
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
-
-    t0 = time.monotonic()
-    rows: dict[str, dict] = {}
-    todo = []
-    for task in tasks:
-        row = None if redo else finished_row(task)
-        if row is None:
-            todo.append(task)
+            own_client = Client(scheduler)
         else:
-            rows[task.rel] = row
-    processed = 0
-    last_summary = time.monotonic()
-
-    def report(row: dict) -> None:
-        if progress is None:
-            return
-        elapsed = time.monotonic() - t0
-        left = len(tasks) - len(rows)
-        eta = elapsed / processed * left if processed else None
-        progress(BatchProgress(len(rows), len(tasks), row, elapsed, eta))
-
-    status = "interrupted"
-    try:
-        for task in tasks:
-            if task.rel in rows:
-                report(rows[task.rel])
-        if dask_client is not None:
-            results = _run_dask(todo, options, cancel, dask_client)
-        elif workers > 1 and len(todo) > 1:
-            results = _run_pool(todo, options, cancel, min(workers, len(todo)), threads)
-        else:
-            results = _run_local(todo, options, cancel, threads_per_worker)
-        # closing(): the pool / Dask futures are released even if a progress callback raises
-        with contextlib.closing(results):
-            try:
-                for task, row in results:
-                    rows[task.rel] = row
-                    processed += 1
-                    report(row)
-                    if time.monotonic() - last_summary > _SUMMARY_EVERY_S:
-                        _write_summary(summary_path, tasks, rows)
-                        last_summary = time.monotonic()
-            except Cancelled:
-                pass
-        status = "cancelled" if len(rows) < len(tasks) else "completed"
-    finally:
-        summary = _write_summary(summary_path, tasks, rows)
-        manifest.update(status=status, finished=_now(), images=len(tasks),
-                        ok=int((summary["status"] == OK).sum()), failed=int((summary["status"] == ERROR).sum()),
-                        from_previous_runs=int(summary["from_previous_run"].sum()),
-                        not_processed=int((summary["status"] == PENDING).sum()))
+            own_client = None
+        dask_client = client or own_client
+        workers = max(1, int(workers))
+        threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+        manifest = {
+            "tool": "napari-nucleiseg batch",
+            "status": "running",
+            "started": _now(),
+            "finished": None,
+            "input_dir": str(input_dir.resolve()),
+            "output_dir": str(output_dir.resolve()),
+            "pattern": pattern,
+            "recursive": recursive,
+            "model": {"name": entry.name, "weights_file": entry.weights.name, "weights_sha256": sha,
+                      "user_model": entry.user, "card": entry.card},
+            "options": dataclasses.asdict(options),
+            "options_fingerprint": tasks[0].fingerprint,
+            "execution": ({"dask_scheduler": dask_client.scheduler.address} if dask_client is not None
+                          else {"workers": workers, "threads_per_worker": threads if workers > 1 else None}),
+            "versions": package_versions(),
+            "platform": platform.platform(),
+            "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else None,
+            "previous_runs": _previous_runs(manifest_path),
+        }
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
-        if own_client is not None:
-            own_client.close()
-    return BatchResult(summary, summary_path, manifest_path, status, output_dir)
+
+        t0 = time.monotonic()
+        rows: dict[str, dict] = {}
+        todo = []
+        for task in tasks:
+            row = None if redo else finished_row(task)
+            if row is None:
+                todo.append(task)
+            else:
+                rows[task.rel] = row
+        processed = 0
+        last_summary = time.monotonic()
+
+        def report(row: dict) -> None:
+            if progress is None:
+                return
+            elapsed = time.monotonic() - t0
+            left = len(tasks) - len(rows)
+            eta = elapsed / processed * left if processed else None
+            progress(BatchProgress(len(rows), len(tasks), row, elapsed, eta))
+
+        status = "interrupted"
+        try:
+            for task in tasks:
+                if task.rel in rows:
+                    report(rows[task.rel])
+            if dask_client is not None:
+                results = _run_dask(todo, options, cancel, dask_client)
+            elif workers > 1 and len(todo) > 1:
+                results = _run_pool(todo, options, cancel, min(workers, len(todo)), threads)
+            else:
+                results = _run_local(todo, options, cancel, threads_per_worker)
+            # closing(): the pool / Dask futures are released even if a progress callback raises
+            with contextlib.closing(results):
+                try:
+                    for task, row in results:
+                        rows[task.rel] = row
+                        processed += 1
+                        report(row)
+                        if time.monotonic() - last_summary > _SUMMARY_EVERY_S:
+                            _write_summary(summary_path, tasks, rows)
+                            last_summary = time.monotonic()
+                except Cancelled:
+                    pass
+            status = "cancelled" if len(rows) < len(tasks) else "completed"
+        finally:
+            summary = _write_summary(summary_path, tasks, rows)
+            manifest.update(status=status, finished=_now(), images=len(tasks),
+                            ok=int((summary["status"] == OK).sum()), failed=int((summary["status"] == ERROR).sum()),
+                            from_previous_runs=int(summary["from_previous_run"].sum()),
+                            not_processed=int((summary["status"] == PENDING).sum()))
+            atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
+            if own_client is not None:
+                own_client.close()
+        return BatchResult(summary, summary_path, manifest_path, status, output_dir)
 
 
 def _previous_runs(manifest_path: Path) -> list[dict]:
