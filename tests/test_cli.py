@@ -32,6 +32,15 @@ def test_corrupt_file_one_line_error_nonzero_exit_no_outputs(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_two_channel_tiff_fails_with_a_message_that_names_the_file(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "dapi_gfp.tif", np.zeros((64, 64, 2), np.uint16), photometric="minisblack",
+                     planarconfig="contig")
+    assert main(["segment", str(tmp_path / "dapi_gfp.tif"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dapi_gfp.tif" in err[0] and "two channels" in err[0]
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
 def test_unsupported_and_missing_files(tmp_path, capsys):
     txt = tmp_path / "notes.txt"
     txt.write_text("x")

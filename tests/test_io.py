@@ -16,6 +16,9 @@ def test_png_grey_rgb_rgba_and_jpeg(tmp_path):
         np.testing.assert_array_equal(read_image(tmp_path / name), arr)
     iio.imwrite(tmp_path / "x.jpg", rgb)
     assert read_image(tmp_path / "x.jpg").shape == (64, 48, 3)
+    grey_alpha = np.stack([grey, np.full_like(grey, 255)], -1)
+    iio.imwrite(tmp_path / "la.png", grey_alpha)
+    np.testing.assert_array_equal(read_image(tmp_path / "la.png"), grey)  # alpha dropped
 
 
 def test_tiff_16bit_multipage_and_ome(tmp_path):

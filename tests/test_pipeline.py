@@ -6,6 +6,7 @@ from napari_nucleiseg import segment
 from napari_nucleiseg.dataset import load_samples, read_ids
 from napari_nucleiseg.errors import InvalidImageError
 from napari_nucleiseg.metrics import evaluate_image, summarize
+from napari_nucleiseg.pipeline import is_stack
 from napari_nucleiseg.zoo import default_model_name, list_models
 
 
@@ -32,6 +33,10 @@ def test_segment_is_reproducible(sample_dir):
 def test_segment_rejects_bad_input():
     with pytest.raises(InvalidImageError, match="NaN"):
         segment(np.full((32, 32), np.nan, np.float32))
+    two_channels = np.zeros((64, 64, 2), np.float32)
+    assert not is_stack(two_channels)
+    with pytest.raises(InvalidImageError, match=r"two channels .*image\[\.\.\., 0\]"):
+        segment(two_channels)
 
 
 def test_every_shipped_model_has_a_complete_card():

@@ -35,7 +35,8 @@ def read_image(path) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(Y, X)``, ``(Y, X, C)`` for RGB(A), or ``(Z, Y, X)`` for stacks.
+        ``(Y, X)``, ``(Y, X, C)`` for RGB(A) (and two-channel TIFFs), or ``(Z, Y, X)`` for
+        stacks. A grey PNG with alpha gives ``(Y, X)``.
 
     Raises
     ------
@@ -72,7 +73,13 @@ def read_image(path) -> np.ndarray:
     data = np.asarray(data)
     if data.ndim < 2 or data.size == 0:
         raise ImageReadError(path, f"no 2D image data found (shape {data.shape}): corrupt or truncated file?")
-    return np.squeeze(data) if data.ndim > 3 else data
+    if data.ndim > 3:
+        data = np.squeeze(data)
+    if data.ndim == 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim == 3 and data.shape[-1] == 2 and path.suffix.lower() not in (".tif", ".tiff"):
+        data = data[..., 0]  # a PNG in grey + alpha: the alpha channel is not image data
+    return data
 
 
 def read_labels(path) -> np.ndarray:

@@ -115,8 +115,12 @@ def segment(
 
 
 def is_stack(image: np.ndarray) -> bool:
-    """True for ``(Z, Y, X)`` or ``(Z, Y, X, C)`` data (a 3D array whose last axis is not RGB(A))."""
-    return image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (3, 4))
+    """True for ``(Z, Y, X)`` or ``(Z, Y, X, C)`` data.
+
+    A 3D array is a stack unless its last axis holds colour (3 or 4) or two channels
+    (``(Y, X, 2)``, which ``segment`` refuses with a message).
+    """
+    return image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4))
 
 
 def combine_planes(results: list[Segmentation]) -> Segmentation:

@@ -63,6 +63,11 @@ def check_image(image: np.ndarray) -> None:
         raise InvalidImageError(f"unsupported pixel type {img.dtype}")
     if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
         raise InvalidImageError("the image contains NaN or infinite values")
+    if img.ndim == 3 and img.shape[-1] == 2:
+        raise InvalidImageError(
+            f"got two channels (shape {img.shape}): segment the nucleus channel alone, "
+            "e.g. image[..., 0] (napari's reader opens each channel as its own layer)"
+        )
     if img.ndim == 3 and img.shape[-1] not in (3, 4):
         raise InvalidImageError(
             f"got a 3D array of shape {img.shape}: segment stacks one plane at a time"

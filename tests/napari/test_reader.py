@@ -30,6 +30,8 @@ def files(tmp_path):
         m[y:y + 6, x:x + 6] = 255
         iio.imwrite(dsb / "masks" / f"m{i}.png", m)
     (tmp_path / "plain_folder").mkdir()
+    tifffile.imwrite(tmp_path / "two.tif", np.stack([img, img // 2], -1), photometric="minisblack",
+                     planarconfig="contig")
     return tmp_path
 
 
@@ -50,6 +52,9 @@ def test_reader_layer_data(files):
     assert [(kw["name"], kind) for _, kw, kind in layers] == [("abc123", "image"),
                                                               ("abc123 ground truth", "labels")]
     assert layers[1][0].max() == 2
+    (data, kw, _), = get_reader(str(files / "two.tif"))(str(files / "two.tif"))
+    assert data.shape == (40, 50, 2) and kw["channel_axis"] == -1
+    assert kw["name"] == ["two [channel 0]", "two [channel 1]"]
 
 
 def test_viewer_open_each_format(make_napari_viewer, files):
@@ -58,11 +63,13 @@ def test_viewer_open_each_format(make_napari_viewer, files):
     viewer.open(str(files / "stack.tiff"), plugin="napari-nucleiseg")
     viewer.open(str(files / "calibrated.ome.tif"), plugin="napari-nucleiseg")
     viewer.open(str(files / "rgb.png"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "two.tif"), plugin="napari-nucleiseg")
     viewer.open(str(files / "grey.jpg"), plugin="napari-nucleiseg")
     viewer.open(str(files / "abc123"), plugin="napari-nucleiseg")
     layers = viewer.layers
-    assert [la.name for la in layers] == ["plain", "stack", "calibrated.ome", "rgb", "grey", "abc123",
-                                          "abc123 ground truth"]
+    assert [la.name for la in layers] == ["plain", "stack", "calibrated.ome", "rgb", "two [channel 0]",
+                                          "two [channel 1]", "grey", "abc123", "abc123 ground truth"]
+    assert layers["two [channel 1]"].data.shape == (40, 50)
     assert layers["stack"].data.shape == (3, 40, 50)
     np.testing.assert_allclose(layers["calibrated.ome"].scale, (0.5, 0.25))
     assert layers["rgb"].rgb and not layers["grey"].rgb

@@ -60,6 +60,11 @@ def _image_layer(path: Path) -> tuple:
         if size is not None:
             size = size[-spatial_ndim:]
             kwargs["scale"] = (1.0,) * (spatial_ndim - len(size)) + tuple(size)
+    if data.ndim == 3 and data.shape[-1] == 2:  # two channels: one layer each, pick the nuclei
+        kwargs.update(channel_axis=-1, name=[f"{path.stem} [channel {c}]" for c in range(2)])
+        kwargs.pop("rgb")
+        if "scale" in kwargs:
+            kwargs["scale"] = kwargs["scale"][-2:]
     return data, kwargs, "image"
 
 
