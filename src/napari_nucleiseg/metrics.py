@@ -105,6 +105,55 @@ def match_status(gt: np.ndarray, pred: np.ndarray, t: float = 0.5):
     return correct, found
 
 
+#: Values of the error map of ``evaluate_labels``.
+FALSE_POSITIVE, MISSED, CORRECT = 1, 2, 3
+
+
+def error_map(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per pixel: CORRECT (a matched predicted nucleus), FALSE_POSITIVE or MISSED (a true nucleus found by none)."""
+    correct, found = match_status(gt, pred)
+    pred_ok = correct[pred]  # per-pixel: does this predicted nucleus match a true one?
+    gt_found = found[gt]
+    out = np.zeros(gt.shape, np.uint8)
+    out[(pred > 0) & pred_ok] = CORRECT
+    out[(gt > 0) & ~gt_found & (out == 0)] = MISSED
+    out[(pred > 0) & ~pred_ok] = FALSE_POSITIVE
+    return out
+
+
+def evaluate_labels(gt: np.ndarray, pred: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Score ``pred`` against ``gt`` and mark each pixel as correct, false positive or missed.
+
+    Parameters
+    ----------
+    gt, pred : numpy.ndarray
+        Integer instance labels of the same shape: ``(Y, X)``, or ``(Z, Y, X)`` scored
+        slice by slice (scores averaged over slices, counts summed).
+
+    Returns
+    -------
+    metrics : dict
+        ``dsb_score``, ``ap50``, ``f1``, ``pq``, ``semantic_iou``, ``tp``, ``fp``, ``fn``,
+        ``n_true``, ``n_pred`` (matching at IoU > 0.5).
+    errors : numpy.ndarray
+        uint8 map, same shape: 1 false-positive nucleus, 2 missed true nucleus, 3 correct.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or the data is not 2D/3D.
+    """
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.shape != pred.shape:
+        raise ValueError(f"the layers have different shapes: ground truth {gt.shape}, prediction {pred.shape}")
+    if gt.ndim == 2:
+        return evaluate_image(gt, pred), error_map(gt, pred)
+    if gt.ndim == 3:
+        per = [evaluate_image(g, p) for g, p in zip(gt, pred)]
+        return summarize(per), np.stack([error_map(g, p) for g, p in zip(gt, pred)])
+    raise ValueError(f"expected 2D or 3D label images, got {gt.ndim} dimensions")
+
+
 def auroc(scores, positive) -> float:
     """Area under the ROC curve (Mann-Whitney U with tie correction); NaN if one class is empty."""
     from scipy.stats import rankdata

@@ -4,13 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_nucleiseg._napari.evaluate_widget import (
-    CORRECT,
-    FALSE_POSITIVE,
-    MISSED,
-    EvaluateWidget,
-    evaluate_labels,
-)
+from napari_nucleiseg._napari.evaluate_widget import EvaluateWidget
+from napari_nucleiseg.metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels
 from napari_nucleiseg._napari.review_widget import ReviewWidget, review_order
 
 
@@ -54,6 +49,20 @@ def test_evaluate_widget_shows_scores_and_adds_error_layer(make_napari_viewer):
     n = len(viewer.layers)
     widget.evaluate()  # again: replaced, not added
     assert len(viewer.layers) == n
+
+
+def test_evaluate_button_scores_in_the_background(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    gt, pred = _truth_and_prediction()
+    viewer.add_labels(np.stack([gt, gt, gt]), name="cells ground truth")
+    viewer.add_labels(np.stack([pred, gt, pred]), name="cells nuclei")
+    widget = EvaluateWidget(viewer)
+    widget._button.native.click()
+    assert widget.worker is not None
+    qtbot.waitUntil(lambda: widget.metrics is not None and widget._button.enabled, timeout=30000)
+    assert widget.metrics["fp"] == 2 and widget.metrics["fn"] == 2  # two planes with one error each
+    assert viewer.layers["cells nuclei errors"].data.shape == (3,) + gt.shape
+    assert widget._button.text == "Evaluate"
 
 
 def test_evaluate_widget_refuses_mismatched_shapes(make_napari_viewer, monkeypatch):

@@ -7,59 +7,15 @@ import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, Label, PushButton
 from napari.utils.colormaps import DirectLabelColormap
+from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
-from ..metrics import evaluate_image, match_status, summarize
+from ..metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels
 from ._common import hint
 
-FALSE_POSITIVE, MISSED, CORRECT = 1, 2, 3
 ERROR_NAMES = {FALSE_POSITIVE: "false positive", MISSED: "missed nucleus", CORRECT: "correct"}
 ERROR_COLOURS = {None: "transparent", 0: "transparent", FALSE_POSITIVE: "#ff3030", MISSED: "#ffd000",
                  CORRECT: "#30d060"}
-
-
-def _error_map_2d(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    correct, found = match_status(gt, pred)
-    pred_ok = correct[pred]  # per-pixel: does this predicted nucleus match a true one?
-    gt_found = found[gt]
-    out = np.zeros(gt.shape, np.uint8)
-    out[(pred > 0) & pred_ok] = CORRECT
-    out[(gt > 0) & ~gt_found & (out == 0)] = MISSED
-    out[(pred > 0) & ~pred_ok] = FALSE_POSITIVE
-    return out
-
-
-def evaluate_labels(gt: np.ndarray, pred: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Score ``pred`` against ``gt`` and mark each pixel as correct, false positive or missed.
-
-    Parameters
-    ----------
-    gt, pred : numpy.ndarray
-        Integer instance labels of the same shape: ``(Y, X)``, or ``(Z, Y, X)`` scored
-        slice by slice (scores averaged over slices, counts summed).
-
-    Returns
-    -------
-    metrics : dict
-        ``dsb_score``, ``ap50``, ``f1``, ``pq``, ``semantic_iou``, ``tp``, ``fp``, ``fn``,
-        ``n_true``, ``n_pred`` (matching at IoU > 0.5).
-    errors : numpy.ndarray
-        uint8 map, same shape: 1 false-positive nucleus, 2 missed true nucleus, 3 correct.
-
-    Raises
-    ------
-    ValueError
-        If the shapes differ or the data is not 2D/3D.
-    """
-    gt, pred = np.asarray(gt), np.asarray(pred)
-    if gt.shape != pred.shape:
-        raise ValueError(f"the layers have different shapes: ground truth {gt.shape}, prediction {pred.shape}")
-    if gt.ndim == 2:
-        return evaluate_image(gt, pred), _error_map_2d(gt, pred)
-    if gt.ndim == 3:
-        per = [evaluate_image(g, p) for g, p in zip(gt, pred)]
-        return summarize(per), np.stack([_error_map_2d(g, p) for g, p in zip(gt, pred)])
-    raise ValueError(f"expected 2D or 3D label images, got {gt.ndim} dimensions")
 
 
 def format_metrics(m: dict) -> str:
@@ -85,6 +41,7 @@ class EvaluateWidget(Container):
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.metrics: dict | None = None
+        self.worker = None
         intro = hint("Scores a segmentation against hand-made ground truth. A nucleus counts as "
                      "found when its outlines overlap by more than half (IoU > 0.5).")
         self._pred = ComboBox(label="Prediction", choices=self._labels_choices,
@@ -98,7 +55,7 @@ class EvaluateWidget(Container):
                                 "Science Bowl 2018). AP@0.5: the same at IoU 0.5. F1: 2TP/(2TP+FP+FN). "
                                 "PQ: panoptic quality.")
         self.extend([intro, self._pred, self._gt, self._button, self._result])
-        self._button.changed.connect(lambda: self.evaluate())
+        self._button.changed.connect(lambda: self.start())
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset)
@@ -121,13 +78,7 @@ class EvaluateWidget(Container):
         if preds and (self._pred.value is None or self._pred.value is self._gt.value):
             self._pred.value = preds[-1]
 
-    def evaluate(self, prediction=None, ground_truth=None) -> dict | None:
-        """Score ``prediction`` against ``ground_truth`` (default: the chosen layers), add the errors layer.
-
-        Returns the metrics dict, or None after showing an error notification.
-        """
-        from .layer_output import put_layers
-
+    def _chosen(self, prediction, ground_truth):
         pred = self._pred.value if prediction is None else prediction
         gt = self._gt.value if ground_truth is None else ground_truth
         if pred is None or gt is None:
@@ -136,11 +87,56 @@ class EvaluateWidget(Container):
         if pred is gt:
             show_error("Prediction and ground truth are the same layer: choose two different layers.")
             return None
+        if pred.data.shape != gt.data.shape:
+            show_error(f"Cannot evaluate: the layers have different shapes: ground truth {gt.data.shape}, "
+                       f"prediction {pred.data.shape}")
+            return None
+        return pred, gt
+
+    def evaluate(self, prediction=None, ground_truth=None) -> dict | None:
+        """Score ``prediction`` against ``ground_truth`` (default: the chosen layers), add the errors layer.
+
+        Runs in the calling thread (the button uses ``start``). Returns the metrics dict, or
+        None after showing an error notification.
+        """
+        chosen = self._chosen(prediction, ground_truth)
+        if chosen is None:
+            return None
+        pred, gt = chosen
         try:
-            metrics, errors = evaluate_labels(np.asarray(gt.data), np.asarray(pred.data))
+            result = evaluate_labels(np.asarray(gt.data), np.asarray(pred.data))
         except ValueError as exc:
             show_error(f"Cannot evaluate: {exc}")
             return None
+        return self._show(result, pred)
+
+    def start(self, prediction=None, ground_truth=None):
+        """Score in a background thread (large stacks take a while); the button shows it is busy.
+
+        Returns the worker, or None when the layers cannot be compared (a notification says why).
+        """
+        chosen = self._chosen(prediction, ground_truth)
+        if chosen is None:
+            return None
+        pred, gt = chosen
+        self._button.enabled = False
+        self._button.text = "Evaluating..."
+        self._result.value = ""
+        self.worker = create_worker(evaluate_labels, np.asarray(gt.data), np.asarray(pred.data))
+        self.worker.returned.connect(lambda result: self._show(result, pred))
+        self.worker.errored.connect(lambda exc: show_error(f"Cannot evaluate: {exc}"))
+        self.worker.finished.connect(self._idle)
+        self.worker.start()
+        return self.worker
+
+    def _idle(self):
+        self._button.enabled = True
+        self._button.text = "Evaluate"
+
+    def _show(self, result, pred) -> dict:
+        from .layer_output import put_layers
+
+        metrics, errors = result
         self.metrics = metrics
         self._result.value = format_metrics(metrics)
         features = pd.DataFrame({"index": list(ERROR_NAMES), "status": list(ERROR_NAMES.values())})
