@@ -36,6 +36,8 @@ def main(argv=None):
                     help="extra BCE weight where two nuclei touch (U-Net weight map)")
     ap.add_argument("--snapshots", action="store_true",
                     help="keep the weights of every validated epoch (for checkpoint averaging)")
+    ap.add_argument("--augment", default=None,
+                    help='JSON options of augment.Augmenter, e.g. \'{"dim_nuclei": 0.5}\'')
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,7 +49,8 @@ def main(argv=None):
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
               loss=args.loss, val_every=args.val_every, log=lambda s: print(s, flush=True),
               init=args.init, shares=json.loads(args.shares) if args.shares else None,
-              contact_weight=args.contact_weight, snapshots=args.snapshots)
+              contact_weight=args.contact_weight, snapshots=args.snapshots,
+              augment=json.loads(args.augment) if args.augment else None)
     print(json.dumps(res["best"]), flush=True)
 
 

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from napari_nucleiseg.augment import Augmenter, contact_from_labels, targets_from_labels
@@ -67,6 +68,26 @@ def test_augmenter_shapes_and_label_consistency():
     x, y, c = Augmenter(size=64, seed=0).batch(_samples(2), 4, contact=True)
     assert c.shape == (4, 1, 64, 64) and c.sum() > 0  # the synthetic nuclei touch
     assert bool((y[:, 1:2] >= c).all())  # contact pixels are border pixels
+
+
+def test_dimming_darkens_some_nuclei_and_leaves_background_and_targets_alone():
+    lab = torch.zeros(1, 1, 64, 64)
+    x = torch.full((1, 1, 64, 64), 0.1)
+    for i, (y0, x0) in enumerate([(5, 5), (5, 40), (40, 5), (40, 40)], start=1):
+        lab[..., y0:y0 + 12, x0:x0 + 12] = i
+        x[..., y0:y0 + 12, x0:x0 + 12] = 1.0
+    aug = Augmenter(size=64, seed=3, dim_nuclei=1.0, dim_range=(0.2, 0.5))
+    dimmed = aug._dim(x, lab)
+    centres = [float(dimmed[0, 0, y0 + 6, x0 + 6]) for y0, x0 in [(5, 5), (5, 40), (40, 5), (40, 40)]]
+    assert all(0.1 + 0.9 * 0.2 - 1e-4 <= c <= 1.0 + 1e-6 for c in centres)
+    assert sum(c == 1.0 for c in centres) == 2  # this seed dims two of the four
+    assert float(dimmed[0, 0, 3, 10]) == pytest.approx(0.1)  # just outside a dimmed nucleus
+    assert torch.allclose(dimmed[..., 25:35, 25:35], x[..., 25:35, 25:35])  # background kept
+    samples = _samples(2)
+    x1, y1 = Augmenter(size=64, seed=0, dim_nuclei=1.0).batch(samples, 4)
+    x0, y0 = Augmenter(size=64, seed=0).batch(samples, 4)
+    assert torch.equal(y1, y0)  # same crops and targets, only intensities change
+    assert not torch.equal(x1, x0)
 
 
 def test_a_few_training_steps_lower_the_loss():

@@ -122,14 +122,15 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         seed: int = 0, resume: bool = True, log: Callable[[str], None] = print,
         cancel: Callable[[], bool] | None = None, init=None,
         shares: dict[str, float] | None = None, contact_weight: float = 0.0,
-        snapshots: bool = False) -> dict:
+        snapshots: bool = False, augment: dict | None = None) -> dict:
     """Train a zoo architecture from scratch; checkpoints every epoch and resumes from them.
 
     ``init`` (a weights file of ``save_weights``) starts from trained weights instead of
     random ones, for a second, shorter schedule (a warm restart). ``shares`` gives image kinds
     a fixed share of the training crops (``dataset.sampling_weights``); ``contact_weight``
     see ``Trainer``; ``snapshots`` also keeps the fp16 weights of every validated epoch
-    (``out_dir/epoch_NNN.pt``, for checkpoint averaging). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
+    (``out_dir/epoch_NNN.pt``, for checkpoint averaging); ``augment`` passes options to
+    ``augment.Augmenter`` (e.g. ``{"dim_nuclei": 0.5}``). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
     of the best validation DSB score) and ``out_dir/history.json`` (loss and score per epoch).
 
     Returns
@@ -149,7 +150,8 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         model.load_state_dict(load_weights_file(init)[0].state_dict())
     trainer = Trainer(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
                       batch_size=batch_size, crop=crop, loss=loss, seed=seed,
-                      weights=sampling_weights(train_samples, shares), contact_weight=contact_weight)
+                      weights=sampling_weights(train_samples, shares), contact_weight=contact_weight,
+                      augment=augment)
     history, best, start_epoch, seconds = [], None, 0, 0.0
     last = out / "last.pt"
     if resume and last.exists():
