@@ -8,6 +8,7 @@ figures are measured on the 58 validation images of ``val.txt``.
 
 import argparse
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -45,6 +46,12 @@ def validate(model, val, device, post):
     return out
 
 
+def _last_averaged_epoch(blob: dict) -> int | None:
+    """For weights averaged from snapshots: the epoch of the latest snapshot (None otherwise)."""
+    epochs = [int(m.group(1)) for p in blob.get("averaged", []) if (m := re.search(r"epoch_(\d+)", p))]
+    return max(epochs) if epochs else None
+
+
 def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -> dict:
     """Training record of a warm restart: the previous card's stages plus this run.
 
@@ -58,12 +65,14 @@ def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -
         "run": f"{run} (warm restart from the shipped {previous['name']} weights)",
         "epochs_run": training["epochs_run"], "best_epoch": training["epochs"],
         "seconds": training["seconds"], "lr": lr, "device": training["device"],
+        "weights": training.pop("weights", "the best validation checkpoint"),
         "history": training.pop("history"),
     }]
     training.update({
         "command": f"{old['command']}; then: {training['command']}",
         "epochs": sum(st["best_epoch"] for st in stages),
-        "epochs_note": "sum of each stage's best epoch (every stage starts from the previous best weights)",
+        "epochs_note": "sum of each stage's best (or last averaged) epoch; every stage starts from "
+                       "the previous stage's weights",
         "epochs_run": sum(st["epochs_run"] for st in stages),
         "seconds": round(sum(st["seconds"] for st in stages), 1),
         "device": "CPU, 2 cores (see stages)",
@@ -114,20 +123,23 @@ def main():
             "data": "DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018",
             "split": f"{len(train)} training images; validation = the {len(val)} ids of val.txt",
             "command": args.command,
-            "epochs": hist["best"]["epoch"] if hist.get("best") else len(hist["history"]),
+            "epochs": (_last_averaged_epoch(blob) or hist["best"]["epoch"]) if hist.get("best")
+            else len(hist["history"]),
             "epochs_run": len(hist["history"]),
             "seconds": hist["history"][-1]["seconds"],
             "device": args.device_note,
             "history": hist["history"],
         },
-        **({"weights_note": f"mean of the snapshots {blob['averaged']} (benchmarks/average_weights.py)"}
-           if "averaged" in blob else {}),
+
         "postprocess": post,
         "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
                                          "confidence_auroc", "tp", "fp", "fn", "n_images")},
         "speed": {"seconds_per_mp": m["seconds_per_mp"], "device": describe(device),
                   "includes": "preprocessing excluded; prediction + watershed, no TTA"},
     }
+    if "averaged" in blob:
+        card["training"]["weights"] = (f"mean of the snapshots {', '.join(blob['averaged'])} "
+                                       "(benchmarks/average_weights.py)")
     if args.continues:
         card["training"] = staged_training(json.loads((dest / f"{args.continues}.json").read_text()),
                                            card["training"], run, hist, args.lr)
