@@ -33,6 +33,26 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPES = ("stained tissue", "bright-field grey", "fluorescence")
+LOW_LIGHT = "low-light fluorescence"
+LOW_LIGHT_PHOTONS = 8.0
+
+
+def low_light(image: np.ndarray, seed: int, photons: float = LOW_LIGHT_PHOTONS) -> np.ndarray:
+    """A fluorescence image as if taken with far less light: shot noise of about ``photons``
+    photons at the brightest nuclei (1-99.8 percentile span), one background photon, camera
+    read noise of 1 (a synthetic domain shift; seeded)."""
+    rng = np.random.default_rng(seed)
+    g = image[..., :3].max(-1) if image.ndim == 3 else image
+    g = g.astype(np.float32)
+    lo, hi = np.percentile(g, (1, 99.8))
+    g = np.clip((g - lo) / max(hi - lo, 1e-6), 0, None)
+    return (rng.poisson(g * photons + 1.0) + rng.normal(0.0, 1.0, g.shape)).astype(np.float32)
+
+
+def add_low_light(items: list[dict]) -> list[dict]:
+    """Low-light copies of every fluorescence image (same split), as a type of their own."""
+    return [{**it, "image": low_light(it["image"], seed=i), "type": LOW_LIGHT, "id": it["id"] + "-lowlight"}
+            for i, it in enumerate(items) if it["type"] == "fluorescence"]
 
 
 def image_type(image: np.ndarray) -> str:
@@ -82,6 +102,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=default_data_dir())
     ap.add_argument("--model", default="default", help="base model (default: the shipped default)")
     ap.add_argument("--type", choices=TYPES, default=None, help="image type (default: the worst one)")
+    ap.add_argument("--low-light", action="store_true",
+                    help=f"fine-tune for a synthetic domain shift instead: '{LOW_LIGHT}', the fluorescence "
+                         f"images with the shot noise of about {LOW_LIGHT_PHOTONS:g} photons (see low_light)")
     ap.add_argument("--n-train", type=int, default=2, choices=(1, 2), help="corrected images to train on")
     ap.add_argument("--minutes", type=float, default=5.0, help="fine-tuning time budget (at most 5)")
     ap.add_argument("--lr", type=float, default=DEFAULT_LR)
@@ -117,9 +140,19 @@ def main(argv=None) -> int:
     for t, v in per_type.items():
         print(f"  {t}: {len(v)} validation images, DSB {np.mean(v) if v else float('nan'):.3f}", flush=True)
     kind = args.type or min((t for t in TYPES if len(per_type[t]) >= 2), key=lambda t: np.mean(per_type[t]))
+    shifted = []
+    if args.low_light:
+        kind = LOW_LIGHT
+        shifted = add_low_light(items)
+        for it, s in zip([it for it in shifted if it["val"]], score(base.name, [it for it in shifted if it["val"]],
+                                                                      device)):
+            it["before"] = s
+        per_type[LOW_LIGHT] = [it["before"] for it in shifted if it["val"]]
+        print(f"  {LOW_LIGHT}: {len(per_type[LOW_LIGHT])} validation images, "
+              f"DSB {np.mean(per_type[LOW_LIGHT]):.3f}", flush=True)
 
     # the corrected images: training-split images of that type, the first by a seeded shuffle
-    pool = [it for it in items if not it["val"] and it["type"] == kind]
+    pool = [it for it in items + shifted if not it["val"] and it["type"] == kind]
     if len(pool) < args.n_train:
         print(f"not enough training images of type {kind!r}", file=sys.stderr)
         return 1
@@ -142,8 +175,11 @@ def main(argv=None) -> int:
     after_val = score(res.name, val, device)
     for it, s in zip(val, after_val):
         it["after"] = s
+    val_shifted = [it for it in shifted if it["val"]]
+    for it, s in zip(val_shifted, score(res.name, val_shifted, device)):
+        it["after"] = s
 
-    same = [it for it in val if it["type"] == kind]
+    same = [it for it in val + val_shifted if it["type"] == kind]
     rest = [it for it in val if it["type"] != kind]
     others_seen = [it for it in pool if it not in chosen] if args.also_seen else []
     seen_before = score(base.name, others_seen, device) if others_seen else []
@@ -175,7 +211,8 @@ def main(argv=None) -> int:
         "total_seconds": round(total, 1),
         "per_type_before": {t: [float(np.mean(v)), len(v)] for t, v in per_type.items() if v},
         "settings": res.entry.card["finetune"]["settings"],
-        "command_args": {"minutes": args.minutes, "type": args.type, "replay_per_type": args.replay_per_type},
+        "command_args": {"minutes": args.minutes, "type": args.type, "replay_per_type": args.replay_per_type,
+                         "low_light": args.low_light},
     }
     print(json.dumps(result, indent=1), flush=True)
     write_report(args.out, result)
@@ -197,7 +234,10 @@ def write_report(out: Path, result: dict) -> None:
         "```",
         "python benchmarks/finetune_experiment.py"
         + (f" --minutes {cmd['minutes']:g}" if cmd["minutes"] != 5 else "")
-        + (f" --type '{cmd['type']}'" if cmd["type"] else ""),
+        + (f" --type '{cmd['type']}'" if cmd["type"] else "")
+        + (" --low-light" if cmd.get("low_light") else "")
+        + (f" --out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
+           if out.name != "finetuning.md" else ""),
         "```",
         "",
         "## Setup",
@@ -208,7 +248,13 @@ def write_report(out: Path, result: dict) -> None:
         "else fluorescence.",
         "- Base model on the DSB validation split, per type: "
         + ", ".join(f"{t} {m:.3f} ({n} images)" for t, (m, n) in result["per_type_before"].items())
-        + f". The worst type, **{kind}**, is the one fine-tuned for.",
+        + (f". The type fine-tuned for is **{kind}**: a synthetic domain shift, the fluorescence images of the "
+           f"split as if taken with far less light (shot noise of about {LOW_LIGHT_PHOTONS:g} photons at the "
+           "brightest nuclei, one background photon, read noise 1; `low_light()` in the script, seeded), "
+           "as in fast or gentle live-cell imaging. The rest of the validation split is the real, unshifted images."
+           if kind == LOW_LIGHT else
+           f". The worst type, **{kind}**, is the one fine-tuned for." if not cmd.get("type") else
+           f". The type fine-tuned for is **{kind}** (chosen with `--type`)."),
         f"- Corrected images: {len(result['fine_tune_images'])} ground-truth images of that type from the training "
         f"split ({', '.join('`' + i[:12] + '`' for i in result['fine_tune_images'])}, a seeded random pick).",
         f"- Fine-tuning: `fine_tune()` (the function behind the Fine-tune widget and `nucleiseg finetune`) with "
@@ -274,6 +320,12 @@ def write_report(out: Path, result: dict) -> None:
         "",
         "How the default settings were chosen (replay against forgetting, and what did not work): "
         "`docs/finetuning_ablation.md`.",
+        "",
+        "The same experiment on the real DSB types with the current default model: "
+        "`docs/finetuning_brightfield.md` (`--type 'bright-field grey'`) and `docs/finetuning_stained.md` "
+        "(the default run, whose worst type is now stained tissue). Neither gains: the default model's last "
+        "training stages already lifted bright-field grey from 0.33 to 0.50, and two random stained images "
+        "(H&E, purple and pink tissue look very different) do not teach the other stained looks.",
         "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
