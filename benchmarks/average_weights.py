@@ -15,9 +15,11 @@ from napari_nucleiseg.zoo import load_weights_file
 
 
 def average(paths) -> tuple[torch.nn.Module, dict]:
-    """The model of the first file with every floating-point tensor replaced by the mean over files."""
-    model, blob = load_weights_file(paths[0])
-    states = [load_weights_file(p)[0].state_dict() for p in paths]
+    """The model of the first file with every floating-point tensor replaced by the mean over files,
+    and the blob of the latest snapshot (its ``epoch``)."""
+    loaded = [load_weights_file(p) for p in paths]
+    model, blob = loaded[0]
+    states = [m.state_dict() for m, _ in loaded]
     mean = {}
     for k, v in states[0].items():
         if v.is_floating_point():
@@ -25,7 +27,7 @@ def average(paths) -> tuple[torch.nn.Module, dict]:
         else:
             mean[k] = v
     model.load_state_dict(mean)
-    return model, blob
+    return model, max((b for _, b in loaded), key=lambda b: b.get("epoch", 0))
 
 
 def main(argv=None):
@@ -35,7 +37,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     model, blob = average(args.snapshots)
     save_weights(args.out, model, blob["architecture"], blob["config"],
-                 {"averaged": [str(p) for p in args.snapshots]})
+                 {"averaged": [str(p) for p in args.snapshots], "epoch": blob.get("epoch")})
     print("wrote", args.out, "from", len(args.snapshots), "snapshots")
 
 

@@ -140,15 +140,15 @@ def main(argv=None) -> int:
     for t, v in per_type.items():
         print(f"  {t}: {len(v)} validation images, DSB {np.mean(v) if v else float('nan'):.3f}", flush=True)
     kind = args.type or min((t for t in TYPES if len(per_type[t]) >= 2), key=lambda t: np.mean(per_type[t]))
-    shifted = []
+    shifted, val_shifted = [], []
     if args.low_light:
         kind = LOW_LIGHT
         shifted = add_low_light(items)
-        for it, s in zip([it for it in shifted if it["val"]], score(base.name, [it for it in shifted if it["val"]],
-                                                                      device)):
+        val_shifted = [it for it in shifted if it["val"]]
+        for it, s in zip(val_shifted, score(base.name, val_shifted, device)):
             it["before"] = s
-        per_type[LOW_LIGHT] = [it["before"] for it in shifted if it["val"]]
-        print(f"  {LOW_LIGHT}: {len(per_type[LOW_LIGHT])} validation images, "
+        per_type[LOW_LIGHT] = [it["before"] for it in val_shifted]
+        print(f"  {LOW_LIGHT}: {len(val_shifted)} validation images, "
               f"DSB {np.mean(per_type[LOW_LIGHT]):.3f}", flush=True)
 
     # the corrected images: training-split images of that type, the first by a seeded shuffle
@@ -175,7 +175,6 @@ def main(argv=None) -> int:
     after_val = score(res.name, val, device)
     for it, s in zip(val, after_val):
         it["after"] = s
-    val_shifted = [it for it in shifted if it["val"]]
     for it, s in zip(val_shifted, score(res.name, val_shifted, device)):
         it["after"] = s
 

@@ -8,7 +8,6 @@ figures are measured on the 58 validation images of ``val.txt``.
 
 import argparse
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -44,12 +43,6 @@ def validate(model, val, device, post):
     out["confidence_auroc"] = auroc(conf, correct)
     out["seconds_per_mp"] = seconds / (pixels / 1e6)
     return out
-
-
-def _last_averaged_epoch(blob: dict) -> int | None:
-    """For weights averaged from snapshots: the epoch of the latest snapshot (None otherwise)."""
-    epochs = [int(m.group(1)) for p in blob.get("averaged", []) if (m := re.search(r"epoch_(\d+)", p))]
-    return max(epochs) if epochs else None
 
 
 def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -> dict:
@@ -123,8 +116,8 @@ def main():
             "data": "DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018",
             "split": f"{len(train)} training images; validation = the {len(val)} ids of val.txt",
             "command": args.command,
-            "epochs": (_last_averaged_epoch(blob) or hist["best"]["epoch"]) if hist.get("best")
-            else len(hist["history"]),
+            # the weights file knows its epoch (best checkpoint, or latest averaged snapshot)
+            "epochs": blob.get("epoch") or (hist["best"]["epoch"] if hist.get("best") else len(hist["history"])),
             "epochs_run": len(hist["history"]),
             "seconds": hist["history"][-1]["seconds"],
             "device": args.device_note,

@@ -87,10 +87,6 @@ class EvaluateWidget(Container):
         if pred is gt:
             show_error("Prediction and ground truth are the same layer: choose two different layers.")
             return None
-        if pred.data.shape != gt.data.shape:
-            show_error(f"Cannot evaluate: the layers have different shapes: ground truth {gt.data.shape}, "
-                       f"prediction {pred.data.shape}")
-            return None
         return pred, gt
 
     def evaluate(self, prediction=None, ground_truth=None) -> dict | None:
