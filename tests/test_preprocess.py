@@ -86,3 +86,32 @@ def test_colour_fluorescence_uses_the_brightest_channel():
     blue = np.zeros(fl.shape + (3,), fl.dtype)
     blue[..., 2] = fl
     np.testing.assert_allclose(prepare(blue), prepare(fl), atol=1e-5)
+
+
+def test_pink_tissue_whose_luminance_is_dark_is_still_stained():
+    # eosin-red stroma over most of the field: the luminance median is dark, as on a
+    # fluorescence image, but no channel has a dark background
+    img, lab = _stained_field()
+    img[:, 20:] = np.where(lab[:, 20:, None] > 0, img[:, 20:], np.array((230, 110, 170), np.uint8))
+    assert image_kind(img) == "stained"
+    x = prepare(img)
+    assert x[lab > 0].mean() > x[lab == 0].mean() + 0.3
+
+
+def test_dim_fluorescence_with_a_flat_background_is_not_brightfield():
+    # a near-black, flat background a few grey levels high and a few bright nuclei:
+    # the median sits high in the 1-99 percentile span, but the background is black
+    rng = np.random.default_rng(0)
+    img = rng.integers(1, 5, (128, 128)).astype(np.uint8)
+    img[30:36, 30:36] = 200
+    img[80:86, 90:96] = 120
+    assert not looks_brightfield(img)
+    assert image_kind(np.stack([img] * 3, -1)) == "fluorescence"
+
+
+def test_grey_fluorescence_with_a_camera_offset_is_not_brightfield():
+    img, lab = synthetic_nuclei((128, 128), n_nuclei=10, seed=4)
+    dim = (500 + img.astype(np.float32) / img.max() * 400).astype(np.uint16)
+    assert not looks_brightfield(dim)
+    x = prepare(dim)
+    assert x[lab > 0].mean() > x[lab == 0].mean() + 0.3
