@@ -584,6 +584,43 @@ def _now() -> str:
 # the driver
 
 
+def _new_manifest(input_dir: Path, output_dir: Path, pattern: str, recursive: bool, entry, sha: str,
+                  options: BatchOptions, fingerprint: str, execution: dict, manifest_path: Path) -> dict:
+    """The run's manifest as it starts (status "running")."""
+    return {
+        "tool": "napari-nucleiseg batch",
+        "status": "running",
+        "started": _now(),
+        "finished": None,
+        "input_dir": str(input_dir.resolve()),
+        "output_dir": str(output_dir.resolve()),
+        "pattern": pattern,
+        "recursive": recursive,
+        "model": {"name": entry.name, "weights_file": entry.weights.name, "weights_sha256": sha,
+                  "user_model": entry.user, "card": entry.card},
+        "options": dataclasses.asdict(options),
+        "options_fingerprint": fingerprint,
+        "execution": execution,
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else None,
+        "previous_runs": _previous_runs(manifest_path),
+    }
+
+
+def _split_finished(tasks: list, redo: bool) -> tuple[dict[str, dict], list]:
+    """Summary rows of the images an earlier run finished, and the tasks still to do."""
+    rows: dict[str, dict] = {}
+    todo = []
+    for task in tasks:
+        row = None if redo else finished_row(task)
+        if row is None:
+            todo.append(task)
+        else:
+            rows[task.rel] = row
+    return rows, todo
+
+
 def run_batch(
     input_dir,
     output_dir,
@@ -681,37 +718,14 @@ def run_batch(
         dask_client = client or own_client
         workers = max(1, int(workers))
         threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
-        manifest = {
-            "tool": "napari-nucleiseg batch",
-            "status": "running",
-            "started": _now(),
-            "finished": None,
-            "input_dir": str(input_dir.resolve()),
-            "output_dir": str(output_dir.resolve()),
-            "pattern": pattern,
-            "recursive": recursive,
-            "model": {"name": entry.name, "weights_file": entry.weights.name, "weights_sha256": sha,
-                      "user_model": entry.user, "card": entry.card},
-            "options": dataclasses.asdict(options),
-            "options_fingerprint": tasks[0].fingerprint,
-            "execution": ({"dask_scheduler": dask_client.scheduler.address} if dask_client is not None
-                          else {"workers": workers, "threads_per_worker": threads if workers > 1 else None}),
-            "versions": package_versions(),
-            "platform": platform.platform(),
-            "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else None,
-            "previous_runs": _previous_runs(manifest_path),
-        }
+        execution = ({"dask_scheduler": dask_client.scheduler.address} if dask_client is not None
+                     else {"workers": workers, "threads_per_worker": threads if workers > 1 else None})
+        manifest = _new_manifest(input_dir, output_dir, pattern, recursive, entry, sha, options,
+                                 tasks[0].fingerprint, execution, manifest_path)
         atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
 
         t0 = time.monotonic()
-        rows: dict[str, dict] = {}
-        todo = []
-        for task in tasks:
-            row = None if redo else finished_row(task)
-            if row is None:
-                todo.append(task)
-            else:
-                rows[task.rel] = row
+        rows, todo = _split_finished(tasks, redo)
         processed = 0
         last_summary = time.monotonic()
 

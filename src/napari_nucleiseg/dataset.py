@@ -70,7 +70,8 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
         if exclude is not None and name in exclude:
             continue
         img = read_image(ip)
-        out.append(Sample(prepare(img), read_labels(lp), name, image_kind(img)))
+        kind = image_kind(img)
+        out.append(Sample(prepare(img, invert=kind != "fluorescence"), read_labels(lp), name, kind))
         if limit is not None and len(out) >= limit:
             break
     return out
