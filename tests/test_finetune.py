@@ -219,6 +219,11 @@ def test_cli_finetune_saves_a_user_model(tiny, field, tmp_path, capsys):
     assert card["finetune"]["images"][0]["name"] == "a.tif"
     assert card["finetune"]["validation_images"][0]["name"] == "v.tif"
     assert "saved 'cli-ft'" in capsys.readouterr().out
+    assert card["finetune"]["settings"]["blend"] == finetune.DEFAULT_BLEND == 0.5
+    code = main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--name", "cli-ft-full",
+                 "--steps", "2", "--batch-size", "2", "--device", "cpu", "--blend", "1"])
+    assert code == 0
+    assert zoo.get_entry("cli-ft-full").card["finetune"]["settings"]["blend"] == 1.0
 
 
 def test_cli_finetune_errors_are_one_line(tiny, field, tmp_path, capsys):
@@ -294,7 +299,7 @@ def test_other_errors_during_training_are_not_swallowed(monkeypatch, tiny, field
 
 
 def test_blend_keeps_a_fraction_of_the_learnt_change(tiny, field):
-    full = fine_tune("tiny", [field], steps=3, lr=3e-3, name="full", **FAST)
+    full = fine_tune("tiny", [field], steps=3, lr=3e-3, name="full", blend=1.0, **FAST)
     half = fine_tune("tiny", [field], steps=3, lr=3e-3, name="half", blend=0.5, **FAST)
     sd = {n: zoo.load_weights_file(e.weights)[0].state_dict() for n, e in
           (("base", tiny), ("full", full.entry), ("half", half.entry))}

@@ -34,6 +34,9 @@ def register(sub) -> None:
     g.add_argument("--minutes", type=float, default=None, help="time budget instead of a step count")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-4)")
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--blend", type=float, default=None,
+                   help="fraction of the learnt change kept: base + BLEND * (fine-tuned - base) "
+                        "(default 0.5; 1 keeps the fine-tuned weights as they are)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
@@ -63,7 +66,7 @@ def _read_pairs(images, labels, what):
 def run(args) -> int:
     from pathlib import Path
 
-    from ..finetune import DEFAULT_LR, fine_tune
+    from ..finetune import DEFAULT_BLEND, DEFAULT_LR, fine_tune
     from ..io import read_image
 
     pairs = _read_pairs(args.image, args.labels, "")
@@ -102,6 +105,7 @@ def run(args) -> int:
             args.model, pairs, regions=regions, steps=args.steps,
             time_budget_s=args.minutes * 60 if args.minutes else None,
             lr=args.lr or DEFAULT_LR, batch_size=args.batch_size, device=args.device,
+            blend=DEFAULT_BLEND if args.blend is None else args.blend,
             validation=val, name=args.name, image_names=[Path(p).name for p in args.image],
             validation_names=[Path(p).name for p in args.val_image], seed=args.seed,
             replay_images=[read_image(p) for p in args.replay_image],
