@@ -21,9 +21,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -150,7 +152,9 @@ def main(argv=None) -> int:
         ap.error("the experiment allows at most 5 minutes of fine-tuning")
     t_start = time.perf_counter()
     # user models go to a scratch folder: the experiment leaves the user's models alone
-    os.environ["NUCLEISEG_USER_DIR"] = tempfile.mkdtemp(prefix="nucleiseg-ft-")
+    scratch = tempfile.mkdtemp(prefix="nucleiseg-ft-")
+    atexit.register(shutil.rmtree, scratch, True)
+    os.environ["NUCLEISEG_USER_DIR"] = scratch
     device = resolve_device(args.device)
     base = zoo.get_entry(args.model)
 
@@ -293,7 +297,9 @@ def write_report(out: Path, result: dict) -> None:
            "types (the user's other images, `replay_images=`), also labelled by the base model"
            if result.get("replay_images") else "")
         + ". No validation images were used, so the weights kept are those with the "
-        "lowest smoothed training loss.",
+        "lowest smoothed training loss"
+        + (f"; of their change from the base model {settings['blend']:.0%} is kept (`blend`)."
+           if settings.get("blend", 1.0) < 1 else "."),
         "- Scored: DSB score (mean over IoU thresholds 0.5-0.95 of TP/(TP+FP+FN), averaged over images) on the "
         "*other* images of the type in the validation split (never seen by fine-tuning nor used to choose "
         "weights) and on the rest of the validation split (to catch forgetting).",
