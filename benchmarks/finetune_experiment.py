@@ -97,12 +97,11 @@ def score(model_name: str, items, device) -> list[float]:
 def blend_row(b: float, base, res, same, rest, device) -> dict:
     """Mean DSB change on the type and on the rest for the fine-tuned weights blended back by ``b``."""
     from napari_nucleiseg import zoo
+    from napari_nucleiseg.finetune import blend_states
 
     base_model, _ = zoo.load_weights_file(base.weights)
     tuned, _ = zoo.load_weights_file(res.entry.weights)
-    start = base_model.state_dict()
-    base_model.load_state_dict({k: start[k] + b * (v - start[k]) if v.is_floating_point() else v
-                                for k, v in tuned.state_dict().items()})
+    base_model.load_state_dict(blend_states(base_model.state_dict(), tuned.state_dict(), b))
     name = f"{res.name}-blend{int(round(b * 100))}"
     zoo.save_user_model(name, base_model, res.entry.card["architecture"], res.entry.card.get("config", {}),
                         {"description": f"experiment: blend {b}", "postprocess": res.entry.card.get("postprocess", {})})

@@ -123,7 +123,6 @@ def main():
             "device": args.device_note,
             "history": hist["history"],
         },
-
         "postprocess": post,
         "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
                                          "confidence_auroc", "tp", "fp", "fn", "n_images")},

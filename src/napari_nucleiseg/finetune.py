@@ -327,6 +327,12 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
 
 
+def blend_states(base: dict, tuned: dict, blend: float) -> dict:
+    """``base + blend * (tuned - base)`` for every floating-point tensor of two state dicts
+    (weight-space ensembling); other tensors (batch-norm counters) are taken from ``tuned``."""
+    return {k: base[k] + blend * (v - base[k]) if v.is_floating_point() else v for k, v in tuned.items()}
+
+
 def fine_tune(
     base_model: str = "default",
     pairs: Sequence = (),
@@ -582,8 +588,7 @@ def fine_tune(
     if best_state is None:  # no validation and still warming up: keep the latest weights
         best_step, best_state = trainer.steps_done, snapshot()
     if blend < 1 and best_step > 0:
-        best_state = {k: base_state[k] + blend * (v - base_state[k]) if v.is_floating_point() else v
-                      for k, v in best_state.items()}
+        best_state = blend_states(base_state, best_state, blend)
     trainer.model.load_state_dict(best_state)
     trainer.model.eval().to("cpu").to(memory_format=torch.contiguous_format)
     seconds = time.perf_counter() - t0

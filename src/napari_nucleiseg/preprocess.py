@@ -35,8 +35,8 @@ def looks_brightfield(image: np.ndarray) -> bool:
     """
     img = np.asarray(image)
     colour = img.ndim == 3
-    signal = img[..., :3].max(axis=-1) if colour else img
-    sub = signal[:: max(1, signal.shape[0] // 256), :: max(1, signal.shape[1] // 256)].astype(np.float32)
+    sub = img[:: max(1, img.shape[0] // 256), :: max(1, img.shape[1] // 256)]
+    sub = (sub[..., :3].max(axis=-1) if colour else sub).astype(np.float32)
     sub = sub - min(float(sub.min()), 0.0)
     lo, p5, med, hi, top = np.percentile(sub, (1, 5, 50, 99, 99.9))
     if top <= 0 or hi <= lo:
