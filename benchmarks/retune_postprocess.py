@@ -1,7 +1,8 @@
 """Re-tune a shipped model's post-processing and re-measure its card's validation figures.
 
 Tuning uses the same 60 *training* images as ``ship_model.py`` (never validation); the
-weights and training record are left as they are.
+weights and training record are left as they are. Images of a kind the model has a
+specialist for (``zoo.for_kind``) are predicted by the specialist, as ``segment`` does.
 
     python benchmarks/retune_postprocess.py resunet32 unet16
 """
@@ -33,8 +34,11 @@ def main():
         entry = zoo.get_entry(name)
         model, _ = zoo.load_weights_file(entry.weights)
         model = model.to(memory_format=torch.channels_last)
-        post, tune_score = tune_postprocess(cached_maps(model, tune, device), tune)
-        m = validate(model, val, device, post)
+        specialists = {kind: zoo.load_weights_file(zoo.for_kind(entry, kind).weights)[0].to(
+            memory_format=torch.channels_last) for kind in entry.card.get("specialists", {})}
+        maps = [cached_maps(specialists.get(s.kind, model), [s], device)[0] for s in tune]
+        post, tune_score = tune_postprocess(maps, tune)
+        m = validate(model, val, device, post, specialists)
         print(name, post, "tuning-set DSB", round(tune_score, 4), "validation DSB", round(m["dsb_score"], 4),
               "AP@0.5", round(m["ap50"], 4), flush=True)
         card_path = entry.weights.with_suffix(".json")

@@ -4,6 +4,10 @@ Post-processing is tuned on 60 *training* images (never on validation); the card
 figures are measured on the 58 validation images of ``val.txt``.
 
     python benchmarks/ship_model.py runs/unet16 --name unet16 --description "..." [--default]
+
+A specialist for one image kind (``--specialist-for stained --continues resunet32``) keeps
+its parent's post-processing (``segment`` applies the named model's), is measured on the
+validation images of its kind only, and is named in the parent's card (``specialists``).
 """
 
 import argparse
@@ -25,11 +29,12 @@ from napari_nucleiseg.postprocess import instances_from_maps
 from napari_nucleiseg.predict import uncertainty_map
 
 
-def validate(model, val, device, post):
+def validate(model, val, device, post, specialists=None):
+    """Card figures of ``model`` on ``val``; ``specialists`` (kind -> model) take their kind's images."""
     rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
     for s in val:
         t0 = time.perf_counter()
-        maps = cached_maps(model, [s], device)[0]
+        maps = cached_maps((specialists or {}).get(s.kind, model), [s], device)[0]
         labels = instances_from_maps(maps["foreground"], maps["border"], **post)
         seconds += time.perf_counter() - t0
         pixels += s.image.size
@@ -88,7 +93,11 @@ def main():
     ap.add_argument("--weights", default=None,
                     help="weights file to ship instead of RUN/best.pt (e.g. from average_weights.py)")
     ap.add_argument("--device-note", default="CPU, 2 cores (1 thread, shared with a second training run)")
+    ap.add_argument("--specialist-for", default=None, metavar="KIND",
+                    help="ship a specialist of the --continues model for this image kind")
     args = ap.parse_args()
+    if args.specialist_for and not args.continues:
+        ap.error("--specialist-for needs --continues PARENT")
     run = Path(args.run)
     hist = json.loads((run / "history.json").read_text())
     weights = Path(args.weights) if args.weights else run / "best.pt"
@@ -96,13 +105,19 @@ def main():
     device = resolve_device("cpu")
     model = model.to(memory_format=torch.channels_last)
     train, val = split_dsb(args.data)
-    rng = np.random.default_rng(0)
-    tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
-    post, tune_score = tune_postprocess(cached_maps(model, tune, device), tune)
-    print("post-processing", post, "tuning-set DSB", round(tune_score, 4))
+    dest = zoo.SHIPPED_DIR
+    if args.specialist_for:
+        parent = json.loads((dest / f"{args.continues}.json").read_text())
+        post = parent["postprocess"]
+        train = [s for s in train if s.kind == args.specialist_for]
+        val = [s for s in val if s.kind == args.specialist_for]
+    else:
+        rng = np.random.default_rng(0)
+        tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
+        post, tune_score = tune_postprocess(cached_maps(model, tune, device), tune)
+        print("post-processing", post, "tuning-set DSB", round(tune_score, 4))
     m = validate(model, val, device, post)
     print(json.dumps(m, indent=1))
-    dest = zoo.SHIPPED_DIR
     shutil.copyfile(weights, dest / f"{args.name}.pt")
     card = {
         "name": args.name,
@@ -113,8 +128,10 @@ def main():
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "outputs": ["foreground", "border"],
         "training": {
-            "data": "DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018",
-            "split": f"{len(train)} training images; validation = the {len(val)} ids of val.txt",
+            "data": "DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018"
+                    + (f", {args.specialist_for} images only" if args.specialist_for else ""),
+            "split": f"{len(train)} training images; validation = the {len(val)} "
+                     + (f"{args.specialist_for} images of val.txt" if args.specialist_for else "ids of val.txt"),
             "command": args.command,
             # the weights file knows its epoch (best checkpoint, or latest averaged snapshot)
             "epochs": blob.get("epoch") or (hist["best"]["epoch"] if hist.get("best") else len(hist["history"])),
@@ -135,6 +152,10 @@ def main():
     if args.continues:
         card["training"] = staged_training(json.loads((dest / f"{args.continues}.json").read_text()),
                                            card["training"], run, hist, args.lr)
+    if args.specialist_for:
+        card["specialist"] = {"kind": args.specialist_for, "parent": args.continues}
+        parent.setdefault("specialists", {})[args.specialist_for] = args.name
+        (dest / f"{args.continues}.json").write_text(json.dumps(parent, indent=1))
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print("wrote", dest / f"{args.name}.pt")
 

@@ -38,10 +38,15 @@ def main(argv=None):
                     help="keep the weights of every validated epoch (for checkpoint averaging)")
     ap.add_argument("--augment", default=None,
                     help='JSON options of augment.Augmenter, e.g. \'{"dim_nuclei": 0.5}\'')
+    ap.add_argument("--kinds", default=None,
+                    help="train and validate on these image kinds only, e.g. 'stained' (a specialist)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     train, val = split_dsb(args.data)
+    if args.kinds:
+        kinds = set(args.kinds.split(","))
+        train, val = [s for s in train if s.kind in kinds], [s for s in val if s.kind in kinds]
     if args.val_limit:
         val = val[: args.val_limit]
     print(f"{len(train)} training, {len(val)} validation images", flush=True)

@@ -10,7 +10,7 @@ import pytest
 import tifffile
 
 from napari_nucleiseg import batch
-from napari_nucleiseg.batch import BatchOptions, run_batch
+from napari_nucleiseg.batch import BatchOptions, run_batch, weights_sha256
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
@@ -73,7 +73,10 @@ def test_manifest_records_model_options_versions_and_times(bad_folder, tmp_path)
     man = json.loads(res.manifest_path.read_text())
     entry = zoo.get_entry("default")
     assert man["model"]["name"] == entry.name
-    assert man["model"]["weights_sha256"] == hashlib.sha256(entry.weights.read_bytes()).hexdigest()
+    files = man["model"]["weight_files"]
+    assert files[entry.weights.name] == hashlib.sha256(entry.weights.read_bytes()).hexdigest()
+    assert set(files) == {p.name for p in zoo.weight_files(entry)}
+    assert man["model"]["weights_sha256"] == weights_sha256(entry.name)
     assert man["options"]["min_size"] == 12 and man["options"]["uncertainty"] is False
     assert {"numpy", "torch", "napari-nucleiseg", "python"} <= set(man["versions"])
     assert man["status"] == "completed" and man["started"] <= man["finished"]

@@ -202,10 +202,18 @@ def file_sha256(path) -> str:
 
 
 def weights_sha256(model: str = "default") -> str:
-    """SHA-256 of the weights file of a zoo model."""
+    """SHA-256 of the weights a zoo model's results depend on.
+
+    The weights file's own hash; for a model with specialists (``zoo.weight_files``), the hash
+    of the files' names and hashes, one per line.
+    """
     from . import zoo
 
-    return file_sha256(zoo.get_entry(model).weights)
+    files = zoo.weight_files(zoo.get_entry(model))
+    if len(files) == 1:
+        return file_sha256(files[0])
+    lines = "".join(f"{p.name} {file_sha256(p)}\n" for p in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def options_fingerprint(options: BatchOptions, model_sha256: str) -> str:
@@ -399,7 +407,6 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
         The summary row: file, status (``"ok"``/``"error"``), nuclei, mean_area,
         mean_confidence, error, seconds, from_previous_run, labels.
     """
-    from . import zoo
     from .io import read_image
     from .predict import Cancelled
 
@@ -407,7 +414,7 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
     row = {"file": task.rel, "status": ERROR, "nuclei": 0, "mean_area": np.nan, "mean_confidence": np.nan,
            "error": "", "seconds": 0.0, "from_previous_run": False, "labels": ""}
     try:
-        if task.weights_sha256 and file_sha256(zoo.get_entry(options.model).weights) != task.weights_sha256:
+        if task.weights_sha256 and weights_sha256(options.model) != task.weights_sha256:
             raise NucleisegError(f"the weights of model {options.model!r} on this worker differ from "
                                  "the ones the run was started with")
         stamp = _source_stamp(task.source)
@@ -587,6 +594,8 @@ def _now() -> str:
 def _new_manifest(input_dir: Path, output_dir: Path, pattern: str, recursive: bool, entry, sha: str,
                   options: BatchOptions, fingerprint: str, execution: dict, manifest_path: Path) -> dict:
     """The run's manifest as it starts (status "running")."""
+    from . import zoo
+
     return {
         "tool": "napari-nucleiseg batch",
         "status": "running",
@@ -597,6 +606,7 @@ def _new_manifest(input_dir: Path, output_dir: Path, pattern: str, recursive: bo
         "pattern": pattern,
         "recursive": recursive,
         "model": {"name": entry.name, "weights_file": entry.weights.name, "weights_sha256": sha,
+                  "weight_files": {p.name: file_sha256(p) for p in zoo.weight_files(entry)},
                   "user_model": entry.user, "card": entry.card},
         "options": dataclasses.asdict(options),
         "options_fingerprint": fingerprint,

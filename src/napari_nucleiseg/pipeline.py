@@ -11,7 +11,7 @@ import pandas as pd
 from .measure import measure
 from .postprocess import instances_from_maps
 from .predict import predict_maps, uncertainty_map
-from .preprocess import check_image, prepare, to_grey
+from .preprocess import check_image, image_kind, prepare, to_grey
 
 
 @dataclass
@@ -31,7 +31,8 @@ class Segmentation:
     border : numpy.ndarray
         float32 ``(Y, X)`` nucleus-border probability.
     model : str
-        Name of the zoo model used.
+        Name of the zoo model whose weights ran (the requested one, or its specialist for
+        this kind of image).
     device : str
         Where it ran, e.g. ``"CPU (2 threads, bf16)"``.
     settings : dict
@@ -71,7 +72,9 @@ def segment(
     image : numpy.ndarray
         ``(Y, X)`` grey or ``(Y, X, 3|4)`` RGB(A), any numeric dtype.
     model : str
-        Zoo model name; ``"default"`` is the shipped default.
+        Zoo model name; ``"default"`` is the shipped default. A model whose card names
+        specialists for an image kind (e.g. stained tissue) hands such images to them
+        (``zoo.for_kind``); the post-processing stays the named model's.
     tta : bool
         Average the 8 flips/rotations (slower, a little more accurate, better uncertainty).
     device : str, optional
@@ -98,19 +101,22 @@ def segment(
     from .device import describe
 
     check_image(image)
-    net, entry, dev = zoo.load_model(model, device)
+    entry = zoo.get_entry(model)
+    kind = image_kind(image, invert)
+    net, used, dev = zoo.load_model(zoo.for_kind(entry, kind).name, device)
     post = zoo.postprocess_settings(entry)
     for key, val in (("threshold", threshold), ("border_threshold", border_threshold), ("min_size", min_size),
                      ("min_mean_foreground", min_mean_foreground)):
         if val is not None:
             post[key] = val
-    x = prepare(image, invert=invert)
+    x = prepare(image, invert=kind != "fluorescence")
     maps = predict_maps(net, x, dev, tile=tile, overlap=overlap, tta=tta, progress=progress, cancel=cancel)
     labels = instances_from_maps(maps["foreground"], maps["border"], **post)
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
-    settings = {"model": entry.name, "tta": tta, "invert": invert, "tile": tile, "overlap": overlap, **post}
-    return Segmentation(labels, maps["foreground"], unc, table, maps["border"], entry.name,
+    settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": tta, "invert": invert,
+                "tile": tile, "overlap": overlap, **post}
+    return Segmentation(labels, maps["foreground"], unc, table, maps["border"], used.name,
                         describe(dev), settings)
 
 

@@ -49,10 +49,15 @@ def looks_brightfield(image: np.ndarray) -> bool:
     return float(med) > lo + 0.5 * (hi - lo)
 
 
-def image_kind(image: np.ndarray) -> str:
-    """``"fluorescence"``, ``"brightfield"`` (grey, dark nuclei) or ``"stained"`` (colour, dark nuclei)."""
+def image_kind(image: np.ndarray, invert: bool | None = None) -> str:
+    """``"fluorescence"``, ``"brightfield"`` (grey, dark nuclei) or ``"stained"`` (colour, dark nuclei).
+
+    ``invert`` (dark nuclei on a bright background) is detected when None (``looks_brightfield``).
+    """
     img = np.asarray(image)
-    if not looks_brightfield(img):
+    if invert is None:
+        invert = looks_brightfield(img)
+    if not invert:
         return "fluorescence"
     if img.ndim == 3:
         rgb = img[..., :3].astype(np.float32)

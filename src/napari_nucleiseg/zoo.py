@@ -116,6 +116,28 @@ def load_model(name: str | None = "default", device=None) -> tuple[torch.nn.Modu
     return model, entry, dev
 
 
+def for_kind(entry: ModelEntry, kind: str | None) -> ModelEntry:
+    """The model that segments images of ``kind`` for ``entry``.
+
+    A card may name specialists by image kind (``"specialists": {"stained": "resunet32-stained"}``,
+    kinds of ``preprocess.image_kind``); any other kind, or a specialist that is not installed,
+    gets ``entry`` itself.
+    """
+    name = entry.card.get("specialists", {}).get(kind) if kind else None
+    if name:
+        for e in list_models():
+            if e.name == name:
+                return e
+    return entry
+
+
+def weight_files(entry: ModelEntry) -> list[Path]:
+    """Every weights file a model's results depend on: its own, then its specialists'."""
+    kinds = sorted(entry.card.get("specialists", {}))
+    files = [entry.weights] + [for_kind(entry, k).weights for k in kinds]
+    return list(dict.fromkeys(files))
+
+
 def postprocess_settings(entry: ModelEntry) -> dict:
     """The post-processing settings tuned for this model (falls back to defaults)."""
     return {**DEFAULT_POSTPROCESS, **entry.card.get("postprocess", {})}

@@ -25,7 +25,12 @@ def run(args) -> int:
             fmt(c.get("speed", {}).get("seconds_per_mp")),
             "user" if e.user else "shipped",
         ))
+    notes = [f"{e.name}: used by {e.card['specialist'].get('parent')} for {e.card['specialist'].get('kind')} "
+             "images (its figures are on those validation images only)"
+             for e in list_models() if isinstance(e.card.get("specialist"), dict)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
+    for n in notes:
+        print(n)
     return 0

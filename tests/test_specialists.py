@@ -1,0 +1,67 @@
+"""A model's card can hand one image kind (e.g. stained tissue) to a specialist model."""
+
+import numpy as np
+import pytest
+
+from napari_nucleiseg import segment, zoo
+from napari_nucleiseg.batch import weights_sha256
+from napari_nucleiseg.models import build
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+POST = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 8, "min_mean_foreground": 0.0}
+
+
+def _save(name, seed, card):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(seed)
+    model = build("unet", base=4, depth=2)
+    return zoo.save_user_model(name, model, "unet", {"base": 4, "depth": 2}, {"postprocess": POST, **card})
+
+
+@pytest.fixture
+def parent():
+    _save("tiny-stained", 1, {"specialist": {"kind": "stained", "parent": "tiny"}})
+    return _save("tiny", 0, {"specialists": {"stained": "tiny-stained"}})
+
+
+def _stained(seed=0):
+    """Purple nuclei on a pink background, as in H&E."""
+    grey, _ = synthetic_nuclei((96, 96), n_nuclei=8, seed=seed)
+    g = grey.astype(np.float32) / max(float(grey.max()), 1.0)
+    rgb = np.stack([235 - 120 * g, 200 - 150 * g, 225 - 60 * g], -1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def test_for_kind_picks_the_named_specialist(parent):
+    assert zoo.for_kind(parent, "stained").name == "tiny-stained"
+    assert zoo.for_kind(parent, "fluorescence").name == "tiny"
+    assert zoo.for_kind(parent, None).name == "tiny"
+    assert [p.name for p in zoo.weight_files(parent)] == ["tiny.pt", "tiny-stained.pt"]
+
+
+def test_missing_specialist_falls_back_to_the_model_itself(parent):
+    zoo.delete_user_model("tiny-stained")
+    entry = zoo.get_entry("tiny")
+    assert zoo.for_kind(entry, "stained").name == "tiny"
+    assert [p.name for p in zoo.weight_files(entry)] == ["tiny.pt"]
+
+
+def test_segment_routes_stained_images_to_the_specialist(parent):
+    stained = segment(_stained(), model="tiny", device="cpu")
+    assert stained.model == "tiny-stained"
+    assert stained.settings["model"] == "tiny" and stained.settings["image_kind"] == "stained"
+    direct = segment(_stained(), model="tiny-stained", device="cpu")
+    np.testing.assert_array_equal(stained.probability, direct.probability)
+
+    grey, _ = synthetic_nuclei((96, 96), n_nuclei=8, seed=0)
+    fluo = segment(grey, model="tiny", device="cpu")
+    assert fluo.model == "tiny" and fluo.settings["image_kind"] == "fluorescence"
+    # told the nuclei are dark, a colour image is stained even without the detection
+    assert segment(_stained(), model="tiny", invert=True, device="cpu").model == "tiny-stained"
+
+
+def test_batch_fingerprint_changes_with_the_specialist_weights(parent):
+    before = weights_sha256("tiny")
+    _save("other", 2, {})
+    zoo.get_entry("other").weights.replace(zoo.get_entry("tiny-stained").weights)
+    assert weights_sha256("tiny") != before
