@@ -79,19 +79,12 @@ def load_split(data: Path):
 
 
 def score(model_name: str, items, device) -> list[float]:
-    """DSB score of a zoo model on each item (same prediction path as ``segment``)."""
-    from napari_nucleiseg import zoo
-    from napari_nucleiseg.evaluation import predict_instances
+    """DSB score of a zoo model on each item, segmented by ``segment`` (specialists included)."""
+    from napari_nucleiseg import segment
     from napari_nucleiseg.metrics import evaluate_image
-    from napari_nucleiseg.preprocess import prepare
 
-    model, entry, dev = zoo.load_model(model_name, device)
-    post = zoo.postprocess_settings(entry)
-    out = []
-    for it in items:
-        _, pred = predict_instances(model, prepare(it["image"]), dev, post)
-        out.append(float(evaluate_image(it["labels"], pred)["dsb_score"]))
-    return out
+    return [float(evaluate_image(it["labels"], segment(it["image"], model=model_name, device=device).labels)
+                  ["dsb_score"]) for it in items]
 
 
 def blend_row(b: float, base, res, same, rest, device) -> dict:
@@ -99,12 +92,14 @@ def blend_row(b: float, base, res, same, rest, device) -> dict:
     from napari_nucleiseg import zoo
     from napari_nucleiseg.finetune import blend_states
 
-    base_model, _ = zoo.load_weights_file(base.weights)
+    start = next(e for e in zoo.list_models() if e.weights.name == res.entry.card["parent_weights"])
+    base_model, _ = zoo.load_weights_file(start.weights)  # where fine-tuning started
     tuned, _ = zoo.load_weights_file(res.entry.weights)
     base_model.load_state_dict(blend_states(base_model.state_dict(), tuned.state_dict(), b))
     name = f"{res.name}-blend{int(round(b * 100))}"
     zoo.save_user_model(name, base_model, res.entry.card["architecture"], res.entry.card.get("config", {}),
-                        {"description": f"experiment: blend {b}", "postprocess": res.entry.card.get("postprocess", {})})
+                        {"description": f"experiment: blend {b}", "postprocess": res.entry.card.get("postprocess", {}),
+                         "specialists": res.entry.card.get("specialists", {})})
     try:
         same_after, rest_after = score(name, same, device), score(name, rest, device)
     finally:

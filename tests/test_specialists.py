@@ -65,3 +65,31 @@ def test_batch_fingerprint_changes_with_the_specialist_weights(parent):
     _save("other", 2, {})
     zoo.get_entry("other").weights.replace(zoo.get_entry("tiny-stained").weights)
     assert weights_sha256("tiny") != before
+
+
+def test_fine_tuning_on_stained_images_starts_from_the_specialist(parent):
+    from napari_nucleiseg.finetune import fine_tune
+
+    _, labels = synthetic_nuclei((96, 96), n_nuclei=8, seed=0)
+    res = fine_tune("tiny", [(_stained(), labels)], steps=2, batch_size=2, crop=64, device="cpu",
+                    replay=0.0, name="tiny-he")
+    card = res.entry.card
+    assert card["parent"] == "tiny" and card["parent_weights"] == "tiny-stained.pt"
+    assert card["finetune"]["images"][0]["kind"] == "stained"
+    # the other kinds stay with the model that segmented them before
+    assert card["specialists"] == {"fluorescence": "tiny", "brightfield": "tiny"}
+    grey, _ = synthetic_nuclei((96, 96), n_nuclei=8, seed=0)
+    assert segment(grey, model="tiny-he", device="cpu").model == "tiny"
+    assert segment(_stained(), model="tiny-he", device="cpu").model == "tiny-he"
+
+
+def test_fine_tuning_on_fluorescence_keeps_the_parents_specialists(parent):
+    from napari_nucleiseg.finetune import fine_tune
+
+    grey, labels = synthetic_nuclei((96, 96), n_nuclei=8, seed=0)
+    res = fine_tune("tiny", [(grey, labels)], steps=2, batch_size=2, crop=64, device="cpu",
+                    replay=0.0, name="tiny-fl")
+    assert res.entry.card["parent_weights"] == "tiny.pt"
+    assert res.entry.card["specialists"] == {"brightfield": "tiny", "stained": "tiny-stained"}
+    assert segment(_stained(), model="tiny-fl", device="cpu").model == "tiny-stained"
+    assert segment(grey, model="tiny-fl", device="cpu").model == "tiny-fl"

@@ -17,6 +17,10 @@ What it does, in order:
    given (the base model is scored first, so a worse model never wins), else by the
    lowest smoothed training loss; Cancel stops early and keeps them too;
 5. saves a new user model whose card names the parent, the images, the settings and both curves.
+
+Images of one kind (``preprocess.image_kind``) start from the model the base uses for that
+kind (its specialist, if it has one), and the new model hands every other kind back to the
+models that segmented it before (``start_and_routes``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 import torch
 
 from .errors import NucleisegError
+from .preprocess import KINDS, image_kind
 
 DEFAULT_LR = 3e-4
 # half of the learnt change: on three picks of corrected images it kept nearly all of the gain on
@@ -207,7 +212,8 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
         if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
             if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
                 raise FinetuneError(f"{nm}: labels must be whole numbers (0 = background)")
-        x = prepare(image, invert=invert)
+        image_type = image_kind(image, invert)
+        x = prepare(image, invert=image_type != "fluorescence")
         region, ok = _clip_region(regions[i] if regions is not None else None, labels.shape)
         if not ok:
             raise FinetuneError(f"{nm}: the rectangle {region} is smaller than 8x8 pixels inside the image")
@@ -220,10 +226,29 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
         if n == 0:
             where = " inside the rectangle" if region is not None else ""
             raise EmptyLabelsError(f"{nm}: the labels contain no nuclei{where}; draw or correct some first")
-        samples.append(Sample(np.ascontiguousarray(x, np.float32), lab, nm))
+        samples.append(Sample(np.ascontiguousarray(x, np.float32), lab, nm, image_type))
         info.append({"name": nm, "shape": list(image.shape), "region": list(region) if region else None,
-                     "nuclei": n})
+                     "nuclei": n, "kind": image_type})
     return samples, info
+
+
+def start_and_routes(entry, kinds: set[str]):
+    """Where fine-tuning starts, and which models keep the image kinds it was not shown.
+
+    Images of one kind start from the model ``entry`` uses for that kind (its specialist, if
+    any: ``zoo.for_kind``). The new model then segments the kinds it was trained on; every
+    other kind stays with the model that segmented it before (``specialists`` of the new card),
+    so corrections on one kind of image cannot make the others worse.
+
+    Returns
+    -------
+    (ModelEntry, dict)
+        The start model and the new card's ``specialists`` (kind -> model name).
+    """
+    from . import zoo
+
+    start = zoo.for_kind(entry, next(iter(kinds))) if len(kinds) == 1 else entry
+    return start, {k: zoo.for_kind(entry, k).name for k in KINDS if k not in kinds}
 
 
 def unique_name(base: str) -> str:
@@ -463,7 +488,8 @@ def fine_tune(
                                               kind="validation image")
 
     dev = resolve_device(device)
-    model, blob = zoo.load_weights_file(entry.weights)  # a fresh copy: the cached one stays intact
+    start, routes = start_and_routes(entry, {s.kind for s in samples})
+    model, blob = zoo.load_weights_file(start.weights)  # a fresh copy: the cached one stays intact
     arch, config = blob["architecture"], blob.get("config", {})
     post = zoo.postprocess_settings(entry)
     largest = max(max(s.image.shape) for s in samples)
@@ -596,7 +622,7 @@ def fine_tune(
     card = {
         "description": f"{entry.name} fine-tuned on {len(samples)} image(s)",
         "parent": entry.name,
-        "parent_weights": entry.weights.name,
+        "parent_weights": start.weights.name,
         "postprocess": post,
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "finetune": {
@@ -619,6 +645,8 @@ def fine_tune(
             "validation_curve": [[s, round(v, 5)] for s, v in val_curve],
         },
     }
+    if routes:
+        card["specialists"] = routes
     for key in ("parameters", "input", "channels"):
         if key in entry.card:
             card[key] = entry.card[key]

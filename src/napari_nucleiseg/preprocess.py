@@ -49,6 +49,9 @@ def looks_brightfield(image: np.ndarray) -> bool:
     return float(med) > lo + 0.5 * (hi - lo)
 
 
+KINDS = ("fluorescence", "brightfield", "stained")
+
+
 def image_kind(image: np.ndarray, invert: bool | None = None) -> str:
     """``"fluorescence"``, ``"brightfield"`` (grey, dark nuclei) or ``"stained"`` (colour, dark nuclei).
 
