@@ -13,6 +13,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from napari_nucleiseg import segment
@@ -20,7 +21,7 @@ from napari_nucleiseg.dataset import default_data_dir, find_pairs, read_ids
 from napari_nucleiseg.io import read_image, read_labels
 from napari_nucleiseg.metrics import evaluate_image, summarize
 from napari_nucleiseg.postprocess import classical_instances
-from napari_nucleiseg.preprocess import prepare
+from napari_nucleiseg.preprocess import KINDS, image_kind, prepare
 from napari_nucleiseg.zoo import list_models
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -28,7 +29,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 def run(name, fn, data):
     rows, seconds, pixels = [], 0.0, 0
-    for image, labels in data:
+    for image, labels, _ in data:
         t0 = time.perf_counter()
         pred = fn(image)
         seconds += time.perf_counter() - t0
@@ -37,6 +38,8 @@ def run(name, fn, data):
     s = summarize(rows)
     s["s_per_mp"] = seconds / (pixels / 1e6)
     s["name"] = name
+    for kind in KINDS:
+        s[kind] = float(np.mean([r["ap50"] for r, (_, _, k) in zip(rows, data) if k == kind] or [np.nan]))
     return s
 
 
@@ -55,7 +58,7 @@ def main():
         raise SystemExit(f"shared DSB data not found at {root}: nothing to benchmark")
     ids = set(read_ids(root / "val.txt"))
     pairs = [(ip, lp) for n, ip, lp in find_pairs(root / "train") if n in ids][: args.limit]
-    data = [(read_image(ip), read_labels(lp)) for ip, lp in pairs]
+    data = [(im, read_labels(lp), image_kind(im)) for im, lp in ((read_image(ip), lp) for ip, lp in pairs)]
     results = [run("classical Otsu + distance watershed", lambda im: classical_instances(prepare(im)), data)]
     for e in list_models():
         if e.user or "specialist" in e.card:  # specialists run inside their parent's row
@@ -64,9 +67,12 @@ def main():
         results.append(run(e.name, lambda im, n=e.name: segment(im, model=n).labels, data))
         if args.tta:
             results.append(run(e.name + " + TTA", lambda im, n=e.name: segment(im, model=n, tta=True).labels, data))
-    header = "| method | DSB score | AP@0.5 | F1 | PQ | semantic IoU | s / MP |\n|---|---|---|---|---|---|---|"
+    counts = {k: sum(d[2] == k for d in data) for k in KINDS}
+    header = ("| method | DSB score | AP@0.5 | F1 | PQ | semantic IoU | s / MP | "
+              + " | ".join(f"AP@0.5 {k} ({counts[k]})" for k in KINDS) + " |\n|" + "---|" * (7 + len(KINDS)))
     lines = [f"| {r['name']} | {r['dsb_score']:.3f} | {r['ap50']:.3f} | {r['f1']:.3f} | {r['pq']:.3f} | "
-             f"{r['semantic_iou']:.3f} | {r['s_per_mp']:.2f} |" for r in results]
+             f"{r['semantic_iou']:.3f} | {r['s_per_mp']:.2f} | " + " | ".join(f"{r[k]:.3f}" for k in KINDS) + " |"
+             for r in results]
     table = "\n".join([header, *lines])
     print(table)
     if args.update_cards:
@@ -82,7 +88,7 @@ def main():
                              "command": "python benchmarks/benchmark.py --update-cards"}
             card_path.write_text(json.dumps(card, indent=1))
     if not args.no_write:
-        mp = sum(lab.size for _, lab in data) / 1e6
+        mp = sum(lab.size for _, lab, _ in data) / 1e6
         cpu = platform.processor() or platform.machine()
         DOCS.parent.mkdir(exist_ok=True)
         DOCS.write_text(
@@ -91,7 +97,9 @@ def main():
             f"`val.txt`); measured {date.today()} on {cpu}, {args.threads} torch threads, no GPU. "
             f"Time is the whole `segment()` call (preprocessing, tiled prediction in bf16, watershed, "
             f"per-nucleus table), no test-time augmentation. AP@0.5 is TP/(TP+FP+FN) at IoU 0.5, "
-            f"as in the DSB score.\n\nReproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
+            f"as in the DSB score; the last columns split it by image kind (`preprocess.image_kind`). "
+            f"A model whose card names specialists hands those kinds of image to them, as `segment()` "
+            f"does, so its row is the whole routed result.\n\nReproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
         )
         for extra in ("stain_input.md", "batch_benchmark.md"):
             report = DOCS.parent / extra

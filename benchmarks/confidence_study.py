@@ -12,7 +12,7 @@ from scipy import ndimage as ndi
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.dataset import split_dsb
-from napari_nucleiseg.evaluation import cached_maps
+from napari_nucleiseg.evaluation import kind_maps
 from napari_nucleiseg.measure import nucleus_confidence
 from napari_nucleiseg.metrics import auroc, match_status
 from napari_nucleiseg.postprocess import instances_from_maps
@@ -40,11 +40,11 @@ def main():
     ap.add_argument("--model", default="default")
     ap.add_argument("--tta", action="store_true")
     args = ap.parse_args()
-    model, entry, dev = zoo.load_model(args.model, "cpu")
+    entry = zoo.get_entry(args.model)
     post = zoo.postprocess_settings(entry)
     _, val = split_dsb()
     scores, correct = {}, []
-    for s, maps in zip(val, cached_maps(model, val, dev, tta=args.tta)):
+    for s, maps in zip(val, kind_maps(entry, val, "cpu", tta=args.tta)):
         labels = instances_from_maps(maps["foreground"], maps["border"], **post)
         if labels.max() == 0:
             continue

@@ -21,10 +21,10 @@ from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
 from napari_nucleiseg.dataset import DEFAULT_DATA, load_samples, read_ids
-from napari_nucleiseg.evaluation import cached_maps
+from napari_nucleiseg.evaluation import kind_maps
 from napari_nucleiseg.metrics import evaluate_image, iou_matrix
 from napari_nucleiseg.postprocess import instances_from_maps
-from napari_nucleiseg.zoo import load_model, postprocess_settings
+from napari_nucleiseg.zoo import get_entry, postprocess_settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "error_analysis.md"
 CAUSES = ["merge", "blind", "weak", "strong", "split", "spurious", "bad outline"]
@@ -66,10 +66,10 @@ def main(argv=None):
     torch.set_num_threads(2)
     root = Path(args.data)
     val = load_samples(root / "train", include=set(read_ids(root / "val.txt")))
-    model, entry, dev = load_model(args.model)
+    entry = get_entry(args.model)
     post = postprocess_settings(entry)
     per_kind: dict[str, dict] = {}
-    for s, maps in zip(val, cached_maps(model, val, dev)):
+    for s, maps in zip(val, kind_maps(entry, val)):
         labels = instances_from_maps(maps["foreground"], maps["border"], **post)
         k = per_kind.setdefault(s.kind, {"images": 0, "ap50": [], "true": 0, "counts": Counter()})
         r = evaluate_image(s.labels, labels)

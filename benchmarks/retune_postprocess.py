@@ -16,8 +16,8 @@ import torch
 from napari_nucleiseg import zoo
 from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
 from napari_nucleiseg.device import resolve_device
-from napari_nucleiseg.evaluation import cached_maps, tune_postprocess
-from ship_model import validate
+from napari_nucleiseg.evaluation import tune_postprocess
+from ship_model import routed_maps, specialist_models, validate
 
 
 def main():
@@ -34,10 +34,8 @@ def main():
         entry = zoo.get_entry(name)
         model, _ = zoo.load_weights_file(entry.weights)
         model = model.to(memory_format=torch.channels_last)
-        specialists = {kind: zoo.load_weights_file(zoo.for_kind(entry, kind).weights)[0].to(
-            memory_format=torch.channels_last) for kind in entry.card.get("specialists", {})}
-        maps = [cached_maps(specialists.get(s.kind, model), [s], device)[0] for s in tune]
-        post, tune_score = tune_postprocess(maps, tune)
+        specialists = specialist_models(entry.card)
+        post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists), tune)
         m = validate(model, val, device, post, specialists)
         print(name, post, "tuning-set DSB", round(tune_score, 4), "validation DSB", round(m["dsb_score"], 4),
               "AP@0.5", round(m["ap50"], 4), flush=True)
@@ -46,6 +44,9 @@ def main():
         card["postprocess"] = post
         card["validation"] = {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
                                                 "confidence_auroc", "tp", "fp", "fn", "n_images")}
+        if specialists:
+            card["validation"]["note"] = ("images of the kinds in `specialists` were segmented by those "
+                                          "models, as segment() does")
         card_path.write_text(json.dumps(card, indent=1))
 
 

@@ -29,6 +29,20 @@ from napari_nucleiseg.postprocess import instances_from_maps
 from napari_nucleiseg.predict import uncertainty_map
 
 
+def specialist_models(card: dict) -> dict:
+    """Kind -> loaded model, for the specialists a card names."""
+    out = {}
+    for kind, name in card.get("specialists", {}).items():
+        m, _ = zoo.load_weights_file(zoo.get_entry(name).weights)
+        out[kind] = m.to(memory_format=torch.channels_last)
+    return out
+
+
+def routed_maps(model, samples, device, specialists: dict) -> list[dict]:
+    """Predicted maps of each sample by the model ``segment`` would use for its kind."""
+    return [cached_maps(specialists.get(s.kind, model), [s], device)[0] for s in samples]
+
+
 def validate(model, val, device, post, specialists=None):
     """Card figures of ``model`` on ``val``; ``specialists`` (kind -> model) take their kind's images."""
     rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
@@ -111,12 +125,14 @@ def main():
         post = parent["postprocess"]
         train = [s for s in train if s.kind == args.specialist_for]
         val = [s for s in val if s.kind == args.specialist_for]
-    else:
+    previous = json.loads((dest / f"{args.continues}.json").read_text()) if args.continues else {}
+    specialists = {} if args.specialist_for else specialist_models(previous)
+    if not args.specialist_for:
         rng = np.random.default_rng(0)
         tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
-        post, tune_score = tune_postprocess(cached_maps(model, tune, device), tune)
+        post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists), tune)
         print("post-processing", post, "tuning-set DSB", round(tune_score, 4))
-    m = validate(model, val, device, post)
+    m = validate(model, val, device, post, specialists)
     print(json.dumps(m, indent=1))
     shutil.copyfile(weights, dest / f"{args.name}.pt")
     card = {
@@ -150,8 +166,11 @@ def main():
         card["training"]["weights"] = (f"mean of the snapshots {', '.join(blob['averaged'])} "
                                        "(benchmarks/average_weights.py)")
     if args.continues:
-        card["training"] = staged_training(json.loads((dest / f"{args.continues}.json").read_text()),
-                                           card["training"], run, hist, args.lr)
+        card["training"] = staged_training(previous, card["training"], run, hist, args.lr)
+    if previous.get("specialists") and not args.specialist_for:
+        card["specialists"] = previous["specialists"]
+        card["validation"]["note"] = ("images of the kinds in `specialists` were segmented by those "
+                                      "models, as segment() does")
     if args.specialist_for:
         card["specialist"] = {"kind": args.specialist_for, "parent": args.continues}
         parent.setdefault("specialists", {})[args.specialist_for] = args.name

@@ -96,3 +96,15 @@ def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
             if sc > best_score:
                 best, best_score = {**best, "min_mean_foreground": f}, sc
     return best, best_score
+
+
+@torch.inference_mode()
+def kind_maps(entry, samples, device=None, tta=False) -> list[dict]:
+    """Maps of each sample from the model ``segment`` uses for its kind (``zoo.for_kind``)."""
+    from . import zoo
+
+    out = []
+    for s in samples:
+        model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind).name, device)
+        out.append(predict_maps(model, s.image, dev, tta=tta))
+    return out

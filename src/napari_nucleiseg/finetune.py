@@ -540,7 +540,8 @@ def fine_tune(
         say(f"step {step}: validation DSB score {score:.3f}" + (" (best)" if best_step == step else ""))
         return score
 
-    say(f"fine-tuning {entry.name} on {len(samples)} image(s), {describe(dev)}, crop {crop}, "
+    via = f" (from {start.name}, its model for these images)" if start.name != entry.name else ""
+    say(f"fine-tuning {entry.name}{via} on {len(samples)} image(s), {describe(dev)}, crop {crop}, "
         + (f"{steps} steps" if steps else "") + (" or " if steps and time_budget_s else "")
         + (f"{time_budget_s:.0f} s" if time_budget_s else ""))
     try:
