@@ -63,7 +63,8 @@ def main():
     for e in list_models():
         if e.user or "specialist" in e.card:  # specialists run inside their parent's row
             continue
-        segment(data[0][0], model=e.name)  # load and warm up
+        for kind in KINDS:  # load and warm up the model, and its specialists
+            segment(next((im for im, _, k in data if k == kind), data[0][0]), model=e.name)
         results.append(run(e.name, lambda im, n=e.name: segment(im, model=n).labels, data))
         if args.tta:
             results.append(run(e.name + " + TTA", lambda im, n=e.name: segment(im, model=n, tta=True).labels, data))

@@ -93,7 +93,9 @@ def main(argv=None):
     print(table)
     DOCS.write_text(
         f"# Where AP@0.5 is lost ({entry.name}, {len(val)} validation images)\n\n"
-        f"`python benchmarks/error_analysis.py --model {entry.name}`; post-processing {post}.\n\n"
+        f"`python benchmarks/error_analysis.py --model {entry.name}`; post-processing {post}"
+        + "".join(f"; {k} images by `{n}`" for k, n in entry.card.get("specialists", {}).items())
+        + ".\n\n"
         f"{table}\n\n" + __doc__.split("\n\n")[1].replace("\n", " ") + "\n")
 
 

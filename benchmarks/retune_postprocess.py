@@ -2,7 +2,8 @@
 
 Tuning uses the same 60 *training* images as ``ship_model.py`` (never validation); the
 weights and training record are left as they are. Images of a kind the model has a
-specialist for (``zoo.for_kind``) are predicted by the specialist, as ``segment`` does.
+specialist for (``zoo.for_kind``) are predicted by the specialist, as ``segment`` does; the
+specialists' cards then get the new settings and are re-measured on their kind's images.
 
     python benchmarks/retune_postprocess.py resunet32 unet16
 """
@@ -18,6 +19,8 @@ from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
 from napari_nucleiseg.device import resolve_device
 from napari_nucleiseg.evaluation import tune_postprocess
 from ship_model import routed_maps, specialist_models, validate
+
+VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "confidence_auroc", "tp", "fp", "fn", "n_images")
 
 
 def main():
@@ -42,12 +45,25 @@ def main():
         card_path = entry.weights.with_suffix(".json")
         card = json.loads(card_path.read_text())
         card["postprocess"] = post
-        card["validation"] = {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
-                                                "confidence_auroc", "tp", "fp", "fn", "n_images")}
+        card["validation"] = {k: m[k] for k in VALIDATION_KEYS}
         if specialists:
             card["validation"]["note"] = ("images of the kinds in `specialists` were segmented by those "
                                           "models, as segment() does")
         card_path.write_text(json.dumps(card, indent=1))
+        for kind, spec in specialists.items():
+            path = zoo.for_kind(entry, kind).weights.with_suffix(".json")
+            m = validate(spec, [s for s in val if s.kind == kind], device, post)
+            print(" ", path.stem, kind, "validation DSB", round(m["dsb_score"], 4), "AP@0.5", round(m["ap50"], 4))
+            write_figures(path, post, m)
+
+
+def write_figures(card_path, post, m) -> None:
+    """Store post-processing, validation figures and speed in a card."""
+    card = json.loads(card_path.read_text())
+    card["postprocess"] = post
+    card["validation"] = {k: m[k] for k in VALIDATION_KEYS}
+    card["speed"] = {**card.get("speed", {}), "seconds_per_mp": m["seconds_per_mp"]}
+    card_path.write_text(json.dumps(card, indent=1))
 
 
 if __name__ == "__main__":
