@@ -223,6 +223,8 @@ def main(argv=None) -> int:
     total = time.perf_counter() - t_start
     result = {
         "base_model": base.name, "base_weights": base.weights.name, "type": kind,
+        "start_weights": res.entry.card.get("parent_weights", base.weights.name),
+        "routes": res.entry.card.get("specialists", {}),
         "base_description": base.card.get("description", ""), "load_average": round(load, 2),
         "cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
         "fine_tune_images": [c["id"] for c in chosen], "fine_tune_seconds": round(res.seconds, 1),
@@ -265,7 +267,11 @@ def write_report(out: Path, result: dict) -> None:
         "",
         "## Setup",
         f"- Base model: `{result['base_model']}` (`{result['base_weights']}`, the shipped default: "
-        f"{result['base_description']}).",
+        f"{result['base_description']}). Fine-tuning started from `{result['start_weights']}`, the weights "
+        "the base model uses for this type of image; the new model hands "
+        + (", ".join(f"{k} images to `{v}`" for k, v in result["routes"].items()) or "no other type")
+        + " (the models that segmented them before), so those rows can only change through the "
+        "fluorescence/bright-field/stained detection, never through the fine-tuned weights.",
         "- Image types are found from the pixels alone (`preprocess.image_kind`): a bright background "
         "and colour = stained tissue (H&E and similar), a bright grey background = bright-field grey, "
         "else fluorescence.",
