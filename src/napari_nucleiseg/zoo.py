@@ -45,7 +45,9 @@ class ModelEntry:
         d = self.card.get("description", self.card.get("architecture", ""))
         v = self.card.get("validation", {}).get("dsb_score")
         tag = " [user]" if self.user else ""
-        return f"{d}{tag}" + (f" (val DSB {v:.3f})" if v is not None else "")
+        kinds = sorted(self.card.get("specialists", {}))
+        via = f"; {' and '.join(kinds)} images go to its specialists" if kinds else ""
+        return f"{d}{tag}{via}" + (f" (val DSB {v:.3f})" if v is not None else "")
 
 
 def _entries(folder: Path, user: bool) -> list[ModelEntry]:
