@@ -708,7 +708,7 @@ def run_batch(
         options, model=entry.name,
         **{k: post[k] if getattr(options, k) is None else getattr(options, k)
            for k in zoo.DEFAULT_POSTPROCESS})
-    sha = file_sha256(entry.weights)
+    sha = weights_sha256(entry.name)
     tasks = plan_tasks(input_dir, output_dir, options, pattern, recursive, model_sha256=sha)
     if not tasks:
         raise NucleisegError(f"no image files matching {pattern!r} in {input_dir}"
