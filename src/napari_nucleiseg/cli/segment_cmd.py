@@ -75,5 +75,5 @@ def run(args) -> int:
             failures += 1
             continue
         write_outputs(seg, image, out, path.stem, overlay=args.overlay)
-        print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.device})")
+        print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device})")
     return 1 if failures else 0
