@@ -87,7 +87,7 @@ def score(model_name: str, items, device) -> list[float]:
                   ["dsb_score"]) for it in items]
 
 
-def blend_row(b: float, base, res, same, rest, device) -> dict:
+def blend_row(b: float, res, same, rest, device) -> dict:
     """Mean DSB change on the type and on the rest for the fine-tuned weights blended back by ``b``."""
     from napari_nucleiseg import zoo
     from napari_nucleiseg.finetune import blend_states
@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     rows.append(row("whole validation split", before_val, after_val))
     if others_seen:
         rows.append(row(f"other {kind} images (training split, not used for fine-tuning)", seen_before, seen_after))
-    blends = [blend_row(b, base, res, same, rest, device) for b in args.also_blend]
+    blends = [blend_row(b, res, same, rest, device) for b in args.also_blend]
     total = time.perf_counter() - t_start
     result = {
         "base_model": base.name, "base_weights": base.weights.name, "type": kind,

@@ -42,27 +42,25 @@ def main():
         m = validate(model, val, device, post, specialists)
         print(name, post, "tuning-set DSB", round(tune_score, 4), "validation DSB", round(m["dsb_score"], 4),
               "AP@0.5", round(m["ap50"], 4), flush=True)
-        card_path = entry.weights.with_suffix(".json")
-        card = json.loads(card_path.read_text())
-        card["postprocess"] = post
-        card["validation"] = {k: m[k] for k in VALIDATION_KEYS}
-        if specialists:
-            card["validation"]["note"] = ("images of the kinds in `specialists` were segmented by those "
-                                          "models, as segment() does")
-        card_path.write_text(json.dumps(card, indent=1))
+        note = "images of the kinds in `specialists` were segmented by those models, as segment() does"
+        write_figures(entry.weights.with_suffix(".json"), post, m, note=note if specialists else None)
         for kind, spec in specialists.items():
             path = zoo.for_kind(entry, kind).weights.with_suffix(".json")
             m = validate(spec, [s for s in val if s.kind == kind], device, post)
             print(" ", path.stem, kind, "validation DSB", round(m["dsb_score"], 4), "AP@0.5", round(m["ap50"], 4))
-            write_figures(path, post, m)
+            write_figures(path, post, m, speed=True)
 
 
-def write_figures(card_path, post, m) -> None:
-    """Store post-processing, validation figures and speed in a card."""
+def write_figures(card_path, post, m, note=None, speed=False) -> None:
+    """Store post-processing and validation figures (and the measured speed) in a card.
+
+    A model's own speed comes from ``benchmark.py --update-cards``; a specialist's from here.
+    """
     card = json.loads(card_path.read_text())
     card["postprocess"] = post
-    card["validation"] = {k: m[k] for k in VALIDATION_KEYS}
-    card["speed"] = {**card.get("speed", {}), "seconds_per_mp": m["seconds_per_mp"]}
+    card["validation"] = {k: m[k] for k in VALIDATION_KEYS} | ({"note": note} if note else {})
+    if speed:
+        card["speed"] = {**card.get("speed", {}), "seconds_per_mp": m["seconds_per_mp"]}
     card_path.write_text(json.dumps(card, indent=1))
 
 

@@ -48,7 +48,7 @@ def validate(model, val, device, post, specialists=None):
     rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
     for s in val:
         t0 = time.perf_counter()
-        maps = cached_maps((specialists or {}).get(s.kind, model), [s], device)[0]
+        maps = routed_maps(model, [s], device, specialists or {})[0]
         labels = instances_from_maps(maps["foreground"], maps["border"], **post)
         seconds += time.perf_counter() - t0
         pixels += s.image.size
@@ -120,14 +120,13 @@ def main():
     model = model.to(memory_format=torch.channels_last)
     train, val = split_dsb(args.data)
     dest = zoo.SHIPPED_DIR
-    if args.specialist_for:
-        parent = json.loads((dest / f"{args.continues}.json").read_text())
-        post = parent["postprocess"]
-        train = [s for s in train if s.kind == args.specialist_for]
-        val = [s for s in val if s.kind == args.specialist_for]
     previous = json.loads((dest / f"{args.continues}.json").read_text()) if args.continues else {}
     specialists = {} if args.specialist_for else specialist_models(previous)
-    if not args.specialist_for:
+    if args.specialist_for:
+        post = previous["postprocess"]
+        train = [s for s in train if s.kind == args.specialist_for]
+        val = [s for s in val if s.kind == args.specialist_for]
+    else:
         rng = np.random.default_rng(0)
         tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
         post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists), tune)
@@ -173,8 +172,8 @@ def main():
                                       "models, as segment() does")
     if args.specialist_for:
         card["specialist"] = {"kind": args.specialist_for, "parent": args.continues}
-        parent.setdefault("specialists", {})[args.specialist_for] = args.name
-        (dest / f"{args.continues}.json").write_text(json.dumps(parent, indent=1))
+        previous.setdefault("specialists", {})[args.specialist_for] = args.name
+        (dest / f"{args.continues}.json").write_text(json.dumps(previous, indent=1))
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     print("wrote", dest / f"{args.name}.pt")
 

@@ -105,6 +105,6 @@ def kind_maps(entry, samples, device=None, tta=False) -> list[dict]:
 
     out = []
     for s in samples:
-        model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind).name, device)
+        model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind), device)
         out.append(predict_maps(model, s.image, dev, tta=tta))
     return out

@@ -103,7 +103,7 @@ def segment(
     check_image(image)
     entry = zoo.get_entry(model)
     kind = image_kind(image, invert)
-    net, used, dev = zoo.load_model(zoo.for_kind(entry, kind).name, device)
+    net, used, dev = zoo.load_model(zoo.for_kind(entry, kind), device)
     post = zoo.postprocess_settings(entry)
     for key, val in (("threshold", threshold), ("border_threshold", border_threshold), ("min_size", min_size),
                      ("min_mean_foreground", min_mean_foreground)):

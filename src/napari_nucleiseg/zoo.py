@@ -110,9 +110,13 @@ def _cached(path: str, mtime: float, device: str):
     return model
 
 
-def load_model(name: str | None = "default", device=None) -> tuple[torch.nn.Module, ModelEntry, torch.device]:
-    """Model (eval mode, on its device), its zoo entry and the device used; cached."""
-    entry = get_entry(name)
+def load_model(name: "str | ModelEntry | None" = "default", device=None
+               ) -> tuple[torch.nn.Module, ModelEntry, torch.device]:
+    """Model (eval mode, on its device), its zoo entry and the device used; cached.
+
+    ``name`` may also be a ``ModelEntry`` (e.g. from ``for_kind``).
+    """
+    entry = name if isinstance(name, ModelEntry) else get_entry(name)
     dev = resolve_device(device)
     model = _cached(str(entry.weights), entry.weights.stat().st_mtime, str(dev))
     return model, entry, dev
