@@ -38,15 +38,17 @@ def main():
         model, _ = zoo.load_weights_file(entry.weights)
         model = model.to(memory_format=torch.channels_last)
         specialists = specialist_models(entry.card)
-        post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists), tune)
-        m = validate(model, val, device, post, specialists)
+        target = zoo.target_diameter(entry)
+        maps = routed_maps(model, tune, device, specialists, zoo.postprocess_settings(entry), target)
+        post, tune_score = tune_postprocess(maps, tune)
+        m = validate(model, val, device, post, specialists, target)
         print(name, post, "tuning-set DSB", round(tune_score, 4), "validation DSB", round(m["dsb_score"], 4),
               "AP@0.5", round(m["ap50"], 4), flush=True)
         note = "images of the kinds in `specialists` were segmented by those models, as segment() does"
         write_figures(entry.weights.with_suffix(".json"), post, m, note=note if specialists else None)
         for kind, spec in specialists.items():
             path = zoo.for_kind(entry, kind).weights.with_suffix(".json")
-            m = validate(spec, [s for s in val if s.kind == kind], device, post)
+            m = validate(spec, [s for s in val if s.kind == kind], device, post, target=target)
             print(" ", path.stem, kind, "validation DSB", round(m["dsb_score"], 4), "AP@0.5", round(m["ap50"], 4))
             write_figures(path, post, m, speed=True)
 

@@ -22,11 +22,12 @@ import torch
 from napari_nucleiseg import zoo
 from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
 from napari_nucleiseg.device import describe, resolve_device
-from napari_nucleiseg.evaluation import cached_maps, tune_postprocess
+from napari_nucleiseg.evaluation import sized_maps, tune_postprocess
 from napari_nucleiseg.measure import measure
 from napari_nucleiseg.metrics import auroc, evaluate_image, match_status, summarize
 from napari_nucleiseg.postprocess import instances_from_maps
 from napari_nucleiseg.predict import uncertainty_map
+from napari_nucleiseg.sizing import pooled_diameter
 
 
 def specialist_models(card: dict) -> dict:
@@ -38,17 +39,18 @@ def specialist_models(card: dict) -> dict:
     return out
 
 
-def routed_maps(model, samples, device, specialists: dict) -> list[dict]:
-    """Predicted maps of each sample by the model ``segment`` would use for its kind."""
-    return [cached_maps(specialists.get(s.kind, model), [s], device)[0] for s in samples]
+def routed_maps(model, samples, device, specialists: dict, post: dict, target: float | None) -> list[dict]:
+    """Predicted maps of each sample by the model ``segment`` would use for its kind, at the
+    scale it would choose (``target``: the card's ``sizing.target_diameter``)."""
+    return [sized_maps(specialists.get(s.kind, model), s.image, device, post, target) for s in samples]
 
 
-def validate(model, val, device, post, specialists=None):
+def validate(model, val, device, post, specialists=None, target=None):
     """Card figures of ``model`` on ``val``; ``specialists`` (kind -> model) take their kind's images."""
     rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
     for s in val:
         t0 = time.perf_counter()
-        maps = routed_maps(model, [s], device, specialists or {})[0]
+        maps = routed_maps(model, [s], device, specialists or {}, post, target)[0]
         labels = instances_from_maps(maps["foreground"], maps["border"], **post)
         seconds += time.perf_counter() - t0
         pixels += s.image.size
@@ -62,6 +64,16 @@ def validate(model, val, device, post, specialists=None):
     out["confidence_auroc"] = auroc(conf, correct)
     out["seconds_per_mp"] = seconds / (pixels / 1e6)
     return out
+
+
+def training_sizing(train) -> dict:
+    """Card ``sizing`` for a model trained on ``train``: the nucleus size it saw most."""
+    n = sum(len(np.unique(s.labels[s.labels > 0])) for s in train)
+    return {"target_diameter": round(pooled_diameter([s.labels for s in train]), 1),
+            "source": f"median equivalent-circle diameter of the {n} ground-truth nuclei of the "
+                      f"{len(train)} training images: the size the model saw most in training (its scale "
+                      "augmentation, 0.6-1.6, is centred on 1). segment() shrinks an image to it when the "
+                      "first pass finds a median nucleus diameter above target / 0.9 (sizing.py)"}
 
 
 def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -> dict:
@@ -122,6 +134,8 @@ def main():
     dest = zoo.SHIPPED_DIR
     previous = json.loads((dest / f"{args.continues}.json").read_text()) if args.continues else {}
     specialists = {} if args.specialist_for else specialist_models(previous)
+    sizing = previous.get("sizing") or training_sizing(train)
+    target = sizing["target_diameter"]
     if args.specialist_for:
         post = previous["postprocess"]
         train = [s for s in train if s.kind == args.specialist_for]
@@ -129,9 +143,10 @@ def main():
     else:
         rng = np.random.default_rng(0)
         tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
-        post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists), tune)
+        first = previous.get("postprocess") or zoo.DEFAULT_POSTPROCESS  # decides the scale of the tuning maps
+        post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists, first, target), tune)
         print("post-processing", post, "tuning-set DSB", round(tune_score, 4))
-    m = validate(model, val, device, post, specialists)
+    m = validate(model, val, device, post, specialists, target)
     print(json.dumps(m, indent=1))
     shutil.copyfile(weights, dest / f"{args.name}.pt")
     card = {
@@ -156,6 +171,7 @@ def main():
             "history": hist["history"],
         },
         "postprocess": post,
+        "sizing": sizing,
         "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
                                          "confidence_auroc", "tp", "fp", "fn", "n_images")},
         "speed": {"seconds_per_mp": m["seconds_per_mp"], "device": describe(device),

@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 import tifffile
 
 from napari_nucleiseg.cli import main
@@ -76,3 +77,17 @@ def test_stack_is_segmented_per_plane(tmp_path, sample_dir):
     assert set(table["plane"]) == {0, 1}
     n0 = len(np.unique(labels[0])) - 1
     assert (table["plane"] == 0).sum() == n0 and labels[1][labels[1] > 0].min() > labels[0].max()
+
+
+def test_diameter_option(tmp_path, sample_dir, capsys):
+    image = str(sample_dir / "sparse_nuclei.tif")
+    with pytest.raises(SystemExit) as exc:
+        main(["segment", image, "--out", str(tmp_path / "o"), "--diameter", "huge"])
+    assert exc.value.code == 2 and "diameter must be 'auto', 'off' or a number" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert main(["segment", image, "--out", str(tmp_path / "o"), "--diameter", "off"]) == 0
+    off = tifffile.imread(tmp_path / "o" / "sparse_nuclei_labels.tif")
+    assert main(["segment", image, "--out", str(tmp_path / "a"), "--diameter", "60"]) == 0
+    shrunk = tifffile.imread(tmp_path / "a" / "sparse_nuclei_labels.tif")
+    assert shrunk.shape == off.shape and shrunk.max() > 0  # predicted at a third of the size, written full size
+    assert not np.array_equal(shrunk, off)

@@ -334,3 +334,16 @@ def test_user_replay_images_are_labelled_by_the_base_model_and_mixed_in(monkeypa
     assert ["replay image 1"] in teacher_inputs  # the user's image got the base model's labels
     assert "replay image 1" in seen[0]
     assert zoo.get_entry(res.name).card["finetune"]["settings"]["replay_images"] == 1
+
+
+def test_prepare_pairs_shrinks_large_corrected_nuclei_to_the_model_size():
+    yy, xx = np.mgrid[:200, :200]
+    labels = np.zeros((200, 200), np.int32)
+    for i, (cy, cx) in enumerate([(50, 50), (50, 150), (150, 100)], 1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= 20**2] = i  # 40 px across
+    image = (labels > 0).astype(np.float32)
+    (big,), (info,) = prepare_pairs([(image, labels)], target=None)
+    assert big.image.shape == (200, 200) and info["zoom"] == 1.0
+    (small,), (info,) = prepare_pairs([(image, labels)], target=20.0)
+    assert small.image.shape == small.labels.shape == (100, 100) and info["zoom"] == pytest.approx(0.5, rel=0.02)
+    assert set(np.unique(small.labels)) == {0, 1, 2, 3}

@@ -76,6 +76,8 @@ class BatchOptions:
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
     threshold, border_threshold, min_size, min_mean_foreground, invert :
         Post-processing and contrast options; None uses the model's tuned values / detection.
+    diameter : float, "auto" or None
+        Typical nucleus diameter in pixels (``sizing``); None never rescales.
     tile, overlap : int
         Tiling; memory per image is bounded by the tile, not the image.
     probability, uncertainty, overlay : bool
@@ -90,6 +92,7 @@ class BatchOptions:
     min_size: int | None = None
     min_mean_foreground: float | None = None
     invert: bool | None = None
+    diameter: float | str | None = "auto"
     tile: int = 1024
     overlap: int = 64
     probability: bool = True
@@ -100,7 +103,8 @@ class BatchOptions:
         """Keyword arguments for ``pipeline.segment``."""
         return {"model": self.model, "tta": self.tta, "device": self.device, "threshold": self.threshold,
                 "border_threshold": self.border_threshold, "min_size": self.min_size,
-                "min_mean_foreground": self.min_mean_foreground, "invert": self.invert, "tile": self.tile, "overlap": self.overlap}
+                "min_mean_foreground": self.min_mean_foreground, "invert": self.invert,
+                "diameter": self.diameter, "tile": self.tile, "overlap": self.overlap}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import torch
 from .metrics import evaluate_image, summarize
 from .postprocess import instances_from_maps
 from .predict import predict_maps
+from .sizing import sized_prediction
 
 
 def predict_instances(model, image: np.ndarray, device, post: dict | None = None, tta: bool = False):
@@ -99,12 +100,22 @@ def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
 
 
 @torch.inference_mode()
-def kind_maps(entry, samples, device=None, tta=False) -> list[dict]:
-    """Maps of each sample from the model ``segment`` uses for its kind (``zoo.for_kind``)."""
+def sized_maps(model, image: np.ndarray, device, post: dict, target: float | None, tta: bool = False,
+               diameter="auto") -> dict:
+    """Maps of a prepared image at its full size, predicted at the scale ``segment`` would use
+    (``sizing.sized_prediction``; ``target`` None: at the image's own scale)."""
+    model.eval()
+    return sized_prediction(lambda im: predict_maps(model, im, device, tta=tta), image, post, target, diameter)[0]
+
+
+def kind_maps(entry, samples, device=None, tta=False, diameter="auto") -> list[dict]:
+    """Maps of each sample as ``segment`` makes them: from the model it uses for the sample's
+    kind (``zoo.for_kind``), at the scale it chooses (``sizing``)."""
     from . import zoo
 
+    post, target = zoo.postprocess_settings(entry), zoo.target_diameter(entry)
     out = []
     for s in samples:
         model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind), device)
-        out.append(predict_maps(model, s.image, dev, tta=tta))
+        out.append(sized_maps(model, s.image, dev, post, target, tta, diameter))
     return out

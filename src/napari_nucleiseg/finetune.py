@@ -162,7 +162,7 @@ def _clip_region(region, shape):
     return (y0, x0, y1, x1), True
 
 
-def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="image"):
+def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="image", target=None):
     """Check and prepare (image, labels) pairs for training.
 
     Parameters
@@ -177,6 +177,9 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
         Names for messages and for the model card.
     invert : bool, optional
         Passed to ``preprocess.prepare`` (None: detect bright-field).
+    target : float, optional
+        The model's ``sizing.target_diameter``: pairs whose corrected nuclei are larger are
+        shrunk to it, as ``segment()`` shrinks such images before predicting (``sizing``).
 
     Returns
     -------
@@ -192,6 +195,7 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
 
     from .dataset import Sample
     from .preprocess import prepare
+    from .sizing import median_diameter, shrink, shrink_labels, zoom_for
 
     if not pairs:
         raise FinetuneError(f"no {kind} pairs given: choose at least one image and its labels")
@@ -226,9 +230,12 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
         if n == 0:
             where = " inside the rectangle" if region is not None else ""
             raise EmptyLabelsError(f"{nm}: the labels contain no nuclei{where}; draw or correct some first")
+        zoom = zoom_for(median_diameter(lab), target)
+        if zoom < 1.0:
+            x, lab = shrink(x, zoom), shrink_labels(lab, zoom)
         samples.append(Sample(np.ascontiguousarray(x, np.float32), lab, nm, image_type))
         info.append({"name": nm, "shape": list(image.shape), "region": list(region) if region else None,
-                     "nuclei": n, "kind": image_type})
+                     "nuclei": n, "kind": image_type, "zoom": round(zoom, 4)})
     return samples, info
 
 
@@ -481,11 +488,12 @@ def fine_tune(
     if name is None:
         name = default_name(entry.name)
     _check_name(name)
-    samples, info = prepare_pairs(pairs, regions, image_names, invert)
+    target = zoo.target_diameter(entry)
+    samples, info = prepare_pairs(pairs, regions, image_names, invert, target=target)
     val_samples, val_info = ([], [])
     if validation:
         val_samples, val_info = prepare_pairs(validation, validation_regions, validation_names, invert,
-                                              kind="validation image")
+                                              kind="validation image", target=target)
 
     dev = resolve_device(device)
     start, routes = start_and_routes(entry, {s.kind for s in samples})
@@ -648,7 +656,7 @@ def fine_tune(
     }
     if routes:
         card["specialists"] = routes
-    for key in ("parameters", "input", "channels"):
+    for key in ("parameters", "input", "channels", "sizing"):
         if key in entry.card:
             card[key] = entry.card[key]
     final_name = name

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from .measure import measure
-from .postprocess import instances_from_maps
-from .predict import predict_maps, uncertainty_map
+from .predict import predict_maps, tile_starts, uncertainty_map
 from .preprocess import check_image, image_kind, prepare, to_grey
+from .sizing import sized_prediction
 
 
 @dataclass
@@ -59,6 +59,7 @@ def segment(
     min_size: int | None = None,
     min_mean_foreground: float | None = None,
     invert: bool | None = None,
+    diameter: float | str | None = "auto",
     tile: int = 1024,
     overlap: int = 64,
     scale: tuple[float, float] | None = None,
@@ -84,6 +85,11 @@ def segment(
         the model (its card).
     invert : bool, optional
         True for dark nuclei on a bright background; None detects it.
+    diameter : float, "auto" or None
+        Typical nucleus diameter in pixels. Nuclei larger than the size the model was
+        trained on (its card's ``sizing.target_diameter``) are segmented on a shrunken copy
+        of the image, with outputs at full size (``sizing``). ``"auto"`` measures it on a
+        first pass; None (or 0) never rescales.
     tile, overlap : int
         Tiling for large images (memory stays bounded by the tile).
     scale : (float, float), optional
@@ -110,12 +116,22 @@ def segment(
         if val is not None:
             post[key] = val
     x = prepare(image, invert=kind != "fluorescence")
-    maps = predict_maps(net, x, dev, tile=tile, overlap=overlap, tta=tta, progress=progress, cancel=cancel)
-    labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+    passes = {"done": 0}
+
+    def predict(im):
+        def tiles(done, total):  # a second (shrunken) pass continues the count of the first
+            if progress is not None:
+                progress(passes["done"] + done, passes["done"] + total)
+
+        out = predict_maps(net, im, dev, tile=tile, overlap=overlap, tta=tta, progress=tiles, cancel=cancel)
+        passes["done"] += len(tile_starts(im.shape[0], tile, overlap)) * len(tile_starts(im.shape[1], tile, overlap))
+        return out
+
+    maps, labels, zoom = sized_prediction(predict, x, post, zoo.target_diameter(entry), diameter or None)
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": tta, "invert": invert,
-                "tile": tile, "overlap": overlap, **post}
+                "tile": tile, "overlap": overlap, "diameter": diameter or None, "zoom": round(zoom, 4), **post}
     return Segmentation(labels, maps["foreground"], unc, table, maps["border"], used.name,
                         describe(dev), settings)
 
@@ -148,7 +164,7 @@ def combine_planes(results: list[Segmentation]) -> Segmentation:
         np.stack(labels), np.stack([r.probability for r in results]),
         np.stack([r.uncertainty for r in results]), pd.concat(tables, ignore_index=True),
         np.stack([r.border for r in results]), first.model, first.device,
-        {**first.settings, "per_plane": True},
+        {**first.settings, "per_plane": True, "zoom": [r.settings.get("zoom") for r in results]},
     )
 
 

@@ -149,6 +149,15 @@ def postprocess_settings(entry: ModelEntry) -> dict:
     return {**DEFAULT_POSTPROCESS, **entry.card.get("postprocess", {})}
 
 
+def target_diameter(entry: ModelEntry) -> float | None:
+    """Nucleus diameter (pixels) the model segments best (card ``sizing.target_diameter``).
+
+    ``segment()`` shrinks images whose nuclei are larger (``sizing``); None: never rescale.
+    """
+    value = entry.card.get("sizing", {}).get("target_diameter")
+    return float(value) if value else None
+
+
 def check_name(name: str) -> None:
     """Raise ValueError unless ``name`` is a valid, unused model name."""
     if not _NAME_RE.match(name or ""):

@@ -184,3 +184,22 @@ def test_rgb_brightfield_layer(viewer, qtbot, notifications):
     assert nuclei.data.shape == (128, 128)
     np.testing.assert_allclose(nuclei.scale, (0.3, 0.3))
     assert viewer.layers["ihc probability"].data.shape == (128, 128)
+
+
+def test_diameter_field_reads_auto_and_shrinks_large_nuclei(viewer, qtbot, notifications):
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    image = synthetic_nuclei(shape=(384, 384), n_nuclei=14, radius=(30, 40), seed=1)[0]
+    viewer.add_image(image, name="big")
+    widget = _dock(viewer)
+    assert widget._diameter.value == 0 and widget._diameter.native.text() == "auto"
+    _run_and_wait(qtbot, widget)
+    meta = viewer.layers["big nuclei"].metadata["nucleiseg"]
+    assert meta["diameter"] == "auto" and meta["zoom"] < 0.7
+    assert viewer.layers["big nuclei"].data.shape == image.shape
+
+    widget._diameter.value = 15  # at or below the model's size: never rescaled
+    _run_and_wait(qtbot, widget)
+    meta = viewer.layers["big nuclei"].metadata["nucleiseg"]
+    assert meta["diameter"] == 15 and meta["zoom"] == 1.0
+    assert not notifications["error"], notifications

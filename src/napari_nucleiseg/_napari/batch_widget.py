@@ -27,7 +27,7 @@ from qtpy.QtWidgets import QAbstractItemView
 from .. import zoo
 from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
 from ..errors import NucleisegError
-from ._common import ProgressRelay, hint
+from ._common import ProgressRelay, diameter_box, diameter_value, hint
 from .layer_output import put_layers
 
 DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")]
@@ -101,6 +101,7 @@ class BatchWidget(Container):
                                        tooltip="A pixel counts as nucleus above this probability.")
         self._min_size = SpinBox(label="Min. nucleus size (pixels)", min=0, max=100000, value=8,
                                  tooltip="Smaller objects are dropped as debris.")
+        self._diameter = diameter_box()
         self._tta = CheckBox(text="Test-time augmentation (8x slower)", value=False)
         self._probability = CheckBox(text="Write probability maps", value=True)
         self._uncertainty = CheckBox(text="Write uncertainty maps", value=True)
@@ -122,7 +123,7 @@ class BatchWidget(Container):
         buttons = Container(layout="horizontal", labels=False, widgets=[self._run_btn, self._cancel_btn])
         buttons.margins = (0, 0, 0, 0)
         self.extend([self._intro, self._input, self._output, self._pattern, self._recursive, self._model,
-                     self._device, self._threshold, self._min_size, self._tta, self._probability,
+                     self._device, self._threshold, self._min_size, self._diameter, self._tta, self._probability,
                      self._uncertainty, self._overlay, self._workers, buttons, self._progress, self._status,
                      self._table])
 
@@ -157,7 +158,7 @@ class BatchWidget(Container):
         """The segmentation and output options chosen in the widget."""
         return BatchOptions(model=self._model.value or "default", tta=self._tta.value, device=self._device.value,
                             threshold=self._threshold.value, min_size=self._min_size.value,
-                            probability=self._probability.value, uncertainty=self._uncertainty.value,
+                            diameter=diameter_value(self._diameter), probability=self._probability.value, uncertainty=self._uncertainty.value,
                             overlay=self._overlay.value)
 
     # ----- running -------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ class BatchWidget(Container):
         self._run_btn.enabled = not busy
         self._cancel_btn.enabled = busy
         for w in (self._input, self._output, self._pattern, self._recursive, self._model, self._device,
-                  self._threshold, self._min_size, self._tta, self._probability, self._uncertainty,
+                  self._threshold, self._min_size, self._diameter, self._tta, self._probability, self._uncertainty,
                   self._overlay, self._workers):
             w.enabled = not busy
 

@@ -20,7 +20,7 @@ from qtpy.QtCore import QObject, Signal
 from .. import zoo
 from ..device import describe, resolve_device
 from ..errors import NucleisegError
-from ._common import hint
+from ._common import diameter_box, diameter_value, hint
 from .layer_output import put_layers
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
 
@@ -77,6 +77,7 @@ class SegmentWidget(Container):
                                                "background is picked up. Set from the model when it changes.")
         self._min_size = SpinBox(label="Min. nucleus size (pixels)", min=0, max=100000, value=8,
                                  tooltip="Objects smaller than this area (in pixels) are dropped as debris.")
+        self._diameter = diameter_box()
         self._tta = CheckBox(text="Test-time augmentation (8x slower)", value=False,
                              tooltip="Average the prediction over 8 flips/rotations: slightly more accurate "
                                      "outlines and a more reliable uncertainty map, 8 times the compute.")
@@ -92,7 +93,7 @@ class SegmentWidget(Container):
         buttons = Container(layout="horizontal", labels=False, widgets=[self._run_btn, self._cancel_btn])
         buttons.margins = (0, 0, 0, 0)
         self.extend([self._intro, self._image, self._model, self._model_info, self._device,
-                     self._device_info, self._threshold, self._min_size, self._tta, self._stacks, buttons,
+                     self._device_info, self._threshold, self._min_size, self._diameter, self._tta, self._stacks, buttons,
                      self._progress, self._status])
         self.native.layout().addStretch(1)  # keep the controls together at the top of the dock
 
@@ -188,7 +189,7 @@ class SegmentWidget(Container):
             return None
         kwargs = dict(model=self._model.value, device=self._device.value, tta=self._tta.value,
                       threshold=self._threshold.value, min_size=self._min_size.value,
-                      stacks=self._stacks.value,
+                      diameter=diameter_value(self._diameter), stacks=self._stacks.value,
                       current_slice=self._current_slice(layer) if inp.is_stack else 0)
         self._cancel_requested = False
         self.worker = create_worker(segment_image, inp, progress=self._relay.progressed.emit,
@@ -214,8 +215,8 @@ class SegmentWidget(Container):
     def _set_busy(self, busy: bool) -> None:
         self._run_btn.enabled = not busy
         self._cancel_btn.enabled = busy
-        for w in (self._image, self._model, self._device, self._threshold, self._min_size, self._tta,
-                  self._stacks):
+        for w in (self._image, self._model, self._device, self._threshold, self._min_size, self._diameter,
+                  self._tta, self._stacks):
             w.enabled = not busy
 
     def _on_progress(self, fraction: float, message: str) -> None:

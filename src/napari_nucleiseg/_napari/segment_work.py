@@ -171,6 +171,7 @@ def segment_image(
     tta: bool = False,
     threshold: float | None = None,
     min_size: int | None = None,
+    diameter: float | str | None = "auto",
     stacks: str = EACH_SLICE,
     current_slice: int = 0,
     progress: Callable[[float, str], None] | None = None,
@@ -189,6 +190,8 @@ def segment_image(
         Test-time augmentation.
     threshold, min_size : optional
         Probability threshold and smallest nucleus in pixels; None keeps the model's values.
+    diameter : float, "auto" or None
+        Typical nucleus diameter in pixels (``pipeline.segment``).
     stacks : str
         ``"each slice"`` or ``"current slice only"`` (for 3D stacks).
     current_slice : int
@@ -213,7 +216,7 @@ def segment_image(
         scale = _spatial(inp.scale, ndim, 1.0)
         translate = _spatial(inp.translate, ndim, 0.0)
         kw = dict(model=model, device=device, tta=tta, threshold=threshold, min_size=min_size,
-                  scale=_pixel_size(scale))
+                  diameter=diameter, scale=_pixel_size(scale))
         if inp.is_stack:
             n = int(np.shape(inp.data)[0])
             if stacks == CURRENT_SLICE:

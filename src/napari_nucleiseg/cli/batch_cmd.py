@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from . import add_diameter_option
+
 _BAR = 24
 
 
@@ -29,6 +31,7 @@ def register(sub) -> None:
     contrast.add_argument("--invert", dest="invert", action="store_true", default=None,
                           help="dark nuclei on a bright background (default: detect)")
     contrast.add_argument("--no-invert", dest="invert", action="store_false")
+    add_diameter_option(p)
     p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (bounds memory)")
     p.add_argument("--overlap", type=int, default=64)
     p.add_argument("--no-probability", action="store_true", help="do not write <stem>_probability.tif")
@@ -73,7 +76,7 @@ def run(args) -> int:
 
     options = BatchOptions(
         model=args.model, tta=args.tta, device=args.device, threshold=args.threshold,
-        border_threshold=args.border_threshold, min_size=args.min_size, invert=args.invert,
+        border_threshold=args.border_threshold, min_size=args.min_size, invert=args.invert, diameter=args.diameter,
         tile=args.tile, overlap=args.overlap, probability=not args.no_probability,
         uncertainty=not args.no_uncertainty, overlay=args.overlay)
 

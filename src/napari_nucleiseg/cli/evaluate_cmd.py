@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import add_diameter_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -20,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("--ids", help="file listing the ids to use from --data (e.g. val.txt)")
     p.add_argument("--model", default="default")
     p.add_argument("--tta", action="store_true")
+    add_diameter_option(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
@@ -62,7 +65,8 @@ def _score_model(args) -> list[dict]:
     for name, ip, lp in find_pairs(args.data):
         if ids is not None and name not in ids:
             continue
-        seg = segment(read_image(ip), model=args.model, tta=args.tta, device=args.device)
+        seg = segment(read_image(ip), model=args.model, tta=args.tta, device=args.device,
+                      diameter=args.diameter)
         rows.append(evaluate_image(read_labels(lp), seg.labels))
     if not rows:
         raise ValueError(f"no labelled images selected in {args.data}")

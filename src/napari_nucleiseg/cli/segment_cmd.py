@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InvalidImageError, NucleisegError
+from . import add_diameter_option
 
 
 def register(sub) -> None:
@@ -17,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--min-size", type=int, default=None)
+    add_diameter_option(p)
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
     p.set_defaults(func=run)
 
@@ -54,7 +56,7 @@ def _segment_file(path: Path, args):
 
     image = read_image(path)
     opts = dict(model=args.model, tta=args.tta, device=args.device,
-                threshold=args.threshold, min_size=args.min_size)
+                threshold=args.threshold, min_size=args.min_size, diameter=args.diameter)
     try:
         if is_stack(image):
             return image, combine_planes(segment_stack(image, **opts))

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from napari_nucleiseg import segment
+from napari_nucleiseg.metrics import evaluate_image
+from napari_nucleiseg.sizing import (
+    AUTO,
+    median_diameter,
+    parse_diameter,
+    pooled_diameter,
+    shrink_labels,
+    sized_prediction,
+    zoom_for,
+)
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+def discs(shape, centres, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.int32)
+    for i, (cy, cx) in enumerate(centres, 1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = i
+    return labels
+
+
+def test_median_diameter_of_discs():
+    labels = discs((200, 200), [(50, 50), (50, 150), (150, 100)], 20)
+    assert median_diameter(labels) == pytest.approx(40, rel=0.03)
+    assert median_diameter(np.zeros((10, 10), np.int32)) is None
+    assert pooled_diameter([labels, discs((100, 100), [(50, 50)], 10)]) == pytest.approx(40, rel=0.03)
+
+
+def test_zoom_only_shrinks_and_ignores_small_changes():
+    assert zoom_for(40, 20) == pytest.approx(0.5)
+    assert zoom_for(21, 20) == 1.0  # within MIN_CHANGE: not worth a second pass
+    assert zoom_for(10, 20) == 1.0  # never enlarges
+    assert zoom_for(None, 20) == 1.0 and zoom_for(40, None) == 1.0
+
+
+def test_parse_diameter():
+    assert parse_diameter("auto") == AUTO and parse_diameter("AUTO") == AUTO
+    assert parse_diameter("35") == 35.0
+    assert parse_diameter("off") is None and parse_diameter("0") is None
+    for bad in ("big", "-3", "nan"):
+        with pytest.raises(ValueError, match="diameter"):
+            parse_diameter(bad)
+
+
+def _recording_predict(calls):
+    def predict(image):
+        calls.append(image.shape)
+        fg = np.zeros(image.shape, np.float32)
+        h, w = image.shape
+        fg[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 1.0  # one nucleus, half the image across
+        return {"foreground": fg, "border": np.zeros_like(fg), "variance": np.zeros_like(fg)}
+    return predict
+
+
+def test_sized_prediction_passes():
+    post = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 4}
+    image = np.zeros((200, 240), np.float32)
+
+    calls = []  # auto: a first pass finds ~110 px nuclei, a second one runs shrunk to the target
+    maps, labels, zoom = sized_prediction(_recording_predict(calls), image, post, target=20.0)
+    assert calls[0] == (200, 240) and len(calls) == 2
+    assert calls[1][0] < 60 and zoom < 0.3
+    assert maps["foreground"].shape == labels.shape == (200, 240) and labels.max() == 1
+
+    calls = []  # a given diameter needs no first pass
+    _, _, zoom = sized_prediction(_recording_predict(calls), image, post, target=20.0, diameter=40.0)
+    assert calls == [(100, 120)] and zoom == pytest.approx(0.5)
+
+    for target, diameter in ((20.0, None), (None, AUTO)):  # switched off, or a model without a target
+        calls = []
+        _, labels, zoom = sized_prediction(_recording_predict(calls), image, post, target, diameter)
+        assert calls == [(200, 240)] and zoom == 1.0 and labels.max() == 1
+
+
+def test_shrink_labels_keeps_ids():
+    labels = discs((100, 100), [(30, 30), (70, 70)], 12)
+    small = shrink_labels(labels, 0.5)
+    assert small.shape == (50, 50) and set(np.unique(small)) == {0, 1, 2}
+
+
+def test_segment_shrinks_large_nuclei_and_keeps_full_size_outputs():
+    """Nuclei three times the size of the training data's: auto sizing finds them all."""
+    image, truth = synthetic_nuclei(shape=(384, 384), n_nuclei=14, radius=(30, 40), seed=1)[:2]
+    steps = []
+    auto = segment(image, progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 1), (2, 2)]  # the shrunk pass continues the first pass's count
+    native = segment(image, diameter=None)
+    assert auto.settings["zoom"] < 0.7 and native.settings["zoom"] == 1.0
+    assert auto.labels.shape == auto.probability.shape == auto.uncertainty.shape == image.shape
+    assert auto.table["area"].median() > 2000  # measured at full resolution
+    ap_auto = evaluate_image(truth, auto.labels)["ap50"]
+    ap_native = evaluate_image(truth, native.labels)["ap50"]
+    assert ap_auto >= 0.95 and ap_auto > ap_native
+
+
+def test_segment_leaves_training_sized_nuclei_alone(sample_dir):
+    import tifffile
+
+    image = tifffile.imread(sample_dir / "touching_nuclei.tif")
+    steps = []
+    seg = segment(image, progress=lambda done, total: steps.append((done, total)))
+    assert seg.settings["zoom"] == 1.0 and seg.settings["diameter"] == AUTO
+    assert steps[-1][0] == steps[-1][1]
