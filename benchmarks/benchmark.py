@@ -22,7 +22,7 @@ from napari_nucleiseg.io import read_image, read_labels
 from napari_nucleiseg.metrics import evaluate_image, summarize
 from napari_nucleiseg.postprocess import classical_instances
 from napari_nucleiseg.preprocess import KINDS, image_kind, prepare
-from napari_nucleiseg.zoo import list_models
+from napari_nucleiseg.zoo import list_models, target_diameter
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -66,6 +66,9 @@ def main():
         for kind in KINDS:  # load and warm up the model, and its specialists
             segment(next((im for im, _, k in data if k == kind), data[0][0]), model=e.name)
         results.append(run(e.name, lambda im, n=e.name: segment(im, model=n).labels, data))
+        if target_diameter(e):  # the same model without nucleus-size normalisation (sizing.py)
+            results.append(run(e.name + " (diameter off)",
+                               lambda im, n=e.name: segment(im, model=n, diameter=None).labels, data))
         if args.tta:
             results.append(run(e.name + " + TTA", lambda im, n=e.name: segment(im, model=n, tta=True).labels, data))
     counts = {k: sum(d[2] == k for d in data) for k in KINDS}
@@ -100,7 +103,9 @@ def main():
             f"per-nucleus table), no test-time augmentation. AP@0.5 is TP/(TP+FP+FN) at IoU 0.5, "
             f"as in the DSB score; the last columns split it by image kind (`preprocess.image_kind`). "
             f"A model whose card names specialists hands those kinds of image to them, as `segment()` "
-            f"does, so its row is the whole routed result.\n\nReproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
+            f"does, so its row is the whole routed result. Images whose nuclei are larger than the model's "
+            f"training size are segmented shrunk to it (`sizing.py`, `diameter=\"auto\"`); the "
+            f"\"diameter off\" rows are the same models without that.\n\nReproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
         )
         for extra in ("stain_input.md", "batch_benchmark.md"):
             report = DOCS.parent / extra

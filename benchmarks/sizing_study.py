@@ -1,0 +1,97 @@
+"""How the nucleus-size normalisation (``sizing.py``) changes a model's scores, by target diameter.
+
+For each target diameter, every image is segmented as ``segment()`` does (first pass, then a
+shrunk second pass when the first finds nuclei larger than target / 0.9), on the 60 training
+images that tune post-processing and on the 58 validation images. The shipped target is not
+chosen here: it is the median diameter of the training nuclei (``sizing.pooled_diameter``,
+written by ``ship_model.py``); this sweep shows how much the choice matters. Writes
+docs/sizing.md.
+
+    python benchmarks/sizing_study.py [--model resunet32]
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_nucleiseg import zoo
+from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.metrics import evaluate_image
+from napari_nucleiseg.predict import predict_maps
+from napari_nucleiseg.preprocess import KINDS
+from napari_nucleiseg.sizing import sized_prediction
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "sizing.md"
+TARGETS = [None, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 35.0]
+
+
+def sweep(entry, samples, targets) -> dict:
+    """target -> per-image (ap50, dsb, zoom, kind); each image's predictions are cached by size."""
+    post = zoo.postprocess_settings(entry)
+    out = {t: [] for t in targets}
+    for s in samples:
+        model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind), "cpu")
+        cache = {}
+
+        def predict(im):
+            if im.shape not in cache:
+                with torch.inference_mode():
+                    cache[im.shape] = predict_maps(model, im, dev)
+            return cache[im.shape]
+
+        for t in targets:
+            _, labels, zoom = sized_prediction(predict, s.image, post, t)
+            r = evaluate_image(s.labels, labels)
+            out[t].append((r["ap50"], r["dsb_score"], zoom, s.kind))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="resunet32")
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    entry = zoo.get_entry(args.model)
+    shipped = zoo.target_diameter(entry)
+    targets = sorted(set(TARGETS[1:] + ([shipped] if shipped else [])))
+    targets = [None] + targets
+    train, val = split_dsb(args.data)
+    rng = np.random.default_rng(0)
+    tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
+    res = {"training (60 tuning images)": sweep(entry, tune, targets), "validation (58)": sweep(entry, val, targets)}
+    head = ("| target diameter (px) | set | images shrunk | DSB | AP@0.5 | "
+            + " | ".join(f"AP@0.5 {k}" for k in KINDS) + " |\n|" + "---|" * (5 + len(KINDS)))
+    lines = []
+    for t in targets:
+        for name, r in res.items():
+            rows = r[t]
+            label = "off" if t is None else f"{t:g}" + (" (shipped)" if t == shipped else "")
+            kinds = " | ".join(f"{np.mean([a for a, _, _, k in rows if k == kind]):.3f}" for kind in KINDS)
+            lines.append(f"| {label} | {name} | {sum(z < 1 for _, _, z, _ in rows)} | "
+                         f"{np.mean([d for _, d, _, _ in rows]):.4f} | {np.mean([a for a, _, _, _ in rows]):.4f} | {kinds} |")
+    table = "\n".join([head, *lines])
+    print(table)
+    diffs = {name: np.array([a for a, *_ in r[shipped]]) - np.array([a for a, *_ in r[None]])
+             for name, r in res.items()} if shipped else {}
+    paired = "\n".join(f"- {name}: {int((d > 1e-3).sum())} images better, {int((d < -1e-3).sum())} worse, "
+                       f"mean change {d.mean():+.4f}" for name, d in diffs.items())
+    DOCS.write_text(
+        f"# Nucleus-size normalisation ({args.model})\n\n"
+        "`segment()` measures the median nucleus diameter of a first pass and, when it is larger than "
+        "the model's target / 0.9, segments the image again shrunk to the target, with the maps scaled "
+        "back up so outlines and measurements stay at full resolution (`sizing.py`). The shipped target "
+        f"({shipped} px) is the median diameter of the training nuclei, not a tuned value.\n\n"
+        f"`python benchmarks/sizing_study.py --model {args.model}`\n\n{table}\n\n"
+        f"Per image, shipped target vs off (AP@0.5):\n\n{paired}\n\n"
+        "Reading: on the training images (which the model has learnt at their own scale) shrinking is "
+        "neutral at every target; on the unseen validation images every target from 16 to 35 px gains, "
+        "mostly on high-magnification fluorescence (nuclei 35-50 px across merged or missed at their own "
+        "scale). Enlarging small nuclei did not help in an earlier sweep, so `sizing` only shrinks.\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
