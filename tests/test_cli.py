@@ -53,7 +53,7 @@ def test_unsupported_and_missing_files(tmp_path, capsys):
 def test_zoo_lists_models(capsys):
     assert main(["zoo"]) == 0
     out = capsys.readouterr().out
-    assert "(default)" in out and "val DSB" in out
+    assert "(default)" in out and "val DSB" in out and "nucleus px" in out and "19.5" in out
 
 
 def test_evaluate_folders(tmp_path, sample_dir, capsys):

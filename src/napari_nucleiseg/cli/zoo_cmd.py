@@ -9,9 +9,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..zoo import list_models
+    from ..zoo import list_models, target_diameter
 
-    rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "kind")]
+    rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "nucleus px", "kind")]
     for e in list_models():
         c = e.card
         v = c.get("validation", {})
@@ -23,6 +23,7 @@ def run(args) -> int:
             fmt(v.get("dsb_score")),
             fmt(v.get("ap50")),
             fmt(c.get("speed", {}).get("seconds_per_mp")),
+            f"{target_diameter(e):g}" if target_diameter(e) else "-",
             "user" if e.user else "shipped",
         ))
     notes = [f"{e.name}: used by {e.card['specialist'].get('parent')} for {e.card['specialist'].get('kind')} "
@@ -33,4 +34,6 @@ def run(args) -> int:
         print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
     for n in notes:
         print(n)
+    print("nucleus px: the nucleus diameter a model was trained at; images with larger nuclei are "
+          "segmented shrunk to it (--diameter off: never)")
     return 0
