@@ -71,8 +71,9 @@ def shrink_labels(labels: np.ndarray, zoom: float) -> np.ndarray:
 
 
 def resize_maps(maps: dict[str, np.ndarray], shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Every map of ``maps`` resized (bilinear) to ``shape``, float32."""
-    return {k: resize(v, shape, order=1, preserve_range=True).astype(np.float32) for k, v in maps.items()}
+    """Every map of ``maps`` resized (bilinear) to ``shape``, float32 (all-zero maps stay zeros)."""
+    return {k: resize(v, shape, order=1, preserve_range=True).astype(np.float32) if v.any()
+            else np.zeros(shape, np.float32) for k, v in maps.items()}
 
 
 def sized_prediction(
