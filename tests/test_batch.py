@@ -321,3 +321,15 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_dead_runs_lock_is_take
     res = run_batch(src, out)
     assert res.status == "completed" and res.n_ok == 2
     assert not lock.exists()  # released when the run ends
+
+
+def test_a_changed_model_card_setting_redoes_finished_images(tmp_path, monkeypatch):
+    from napari_nucleiseg import zoo
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 2)
+    run_batch(src, out)
+    assert run_batch(src, out).summary["from_previous_run"].all()
+    # same weights and options, but the card's training nucleus size changed (e.g. an upgrade)
+    monkeypatch.setattr(zoo, "target_diameter", lambda entry: 12.0)
+    assert not run_batch(src, out).summary["from_previous_run"].any()

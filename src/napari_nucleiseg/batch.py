@@ -220,9 +220,19 @@ def weights_sha256(model: str = "default") -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def options_fingerprint(options: BatchOptions, model_sha256: str) -> str:
-    """Short hash of everything that changes an image's outputs (options + exact weights)."""
-    blob = json.dumps({"options": dataclasses.asdict(options), "weights": model_sha256}, sort_keys=True)
+def model_settings(model: str = "default") -> dict:
+    """What a zoo model's card adds to the options: tuned post-processing and training nucleus size."""
+    from . import zoo
+
+    entry = zoo.get_entry(model)
+    return {"postprocess": zoo.postprocess_settings(entry), "target_diameter": zoo.target_diameter(entry)}
+
+
+def options_fingerprint(options: BatchOptions, model_sha256: str, settings: dict | None = None) -> str:
+    """Short hash of everything that changes an image's outputs (options, the model card's
+    settings and the exact weights): a finished image is only reused when it is unchanged."""
+    blob = json.dumps({"options": dataclasses.asdict(options), "weights": model_sha256,
+                       "settings": settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -290,7 +300,7 @@ def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*",
     """One :class:`ImageTask` per image found in ``input_dir``."""
     root, out = Path(input_dir), Path(output_dir)
     sha = model_sha256 if model_sha256 is not None else weights_sha256(options.model)
-    fp = options_fingerprint(options, sha)
+    fp = options_fingerprint(options, sha, model_settings(options.model))
     files = find_images(root, pattern, recursive, exclude_dir=out)
     return [ImageTask(str(p), p.relative_to(root).as_posix(), stem, str(out / stem),
                       str(out / STATE_DIR / f"{stem}.json"), fp, sha)
