@@ -61,6 +61,7 @@ def test_fine_tune_through_the_widget_makes_a_user_model_that_segments(qtbot, se
     assert widget._progress.value == 1000
     entry = zoo.get_entry(res.name)
     assert entry.user and entry.card["parent"] == "tiny"
+    assert entry.card["finetune"]["settings"]["blend"] == widget._blend.value == 0.5  # the default
     assert entry.card["finetune"]["images"][0]["name"] == "cells / cells nuclei"
     assert res.name in widget._base.choices and res.name in widget.manager.model.choices
     seg = segment(small_field[0], model=res.name, device="cpu")
@@ -202,3 +203,12 @@ def test_keep_working_on_hands_other_images_to_the_replay(qtbot, setup, monkeypa
     _wait_done(qtbot, widget)
     assert widget.last_error is None
     assert len(captured["replay_images"]) == 1 and captured["replay_images"][0].shape == (64, 80)
+
+
+def test_keep_of_the_change_reaches_fine_tuning(qtbot, setup):
+    _, widget, _, _ = setup
+    widget._blend.value = 1.0
+    widget.start()
+    _wait_done(qtbot, widget)
+    assert widget.last_error is None
+    assert zoo.get_entry(widget.last_result.name).card["finetune"]["settings"]["blend"] == 1.0

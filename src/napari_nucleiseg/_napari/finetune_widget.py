@@ -25,7 +25,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .. import zoo
 from ..device import describe, resolve_device
-from ..finetune import DEFAULT_LR, FinetuneError, FinetuneProgress, default_name
+from ..finetune import DEFAULT_BLEND, DEFAULT_LR, FinetuneError, FinetuneProgress, default_name
 from ._common import ProgressRelay, hint
 from ._loss_plot import LossPlot
 from ._model_manager import ModelManager
@@ -99,6 +99,11 @@ class FinetuneWidget(Container):
         self._steps = SpinBox(label="Steps", min=1, max=100000, value=200)
         self._minutes = FloatSpinBox(label="Minutes", min=0.1, max=600.0, step=0.5, value=5.0)
         self._lr = ComboBox(label="Learning rate", choices=LEARNING_RATES, value=DEFAULT_LR)
+        self._blend = FloatSpinBox(label="Keep of the change", min=0.05, max=1.0, step=0.05, value=DEFAULT_BLEND,
+                                   tooltip="How much of what fine-tuning learnt the new model keeps "
+                                           "(base + keep x change). 0.5 keeps most of the gain on your kind "
+                                           "of image and little of the loss on other kinds; 1 keeps all of it "
+                                           "(docs/finetuning_repeats.md).")
         self._device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self._device_info = hint("")
         self._name = LineEdit(label="New model name")
@@ -121,7 +126,7 @@ class FinetuneWidget(Container):
         self.extend([self._intro, self._image, self._labels, pair_btns, self._pair_list, self._pair_hint,
                      self._shapes, self._val_image, self._val_labels, self._keep, self._base,
                      self._budget, self._steps,
-                     self._minutes, self._lr, self._device, self._device_info, self._name, run_btns,
+                     self._minutes, self._lr, self._blend, self._device, self._device_info, self._name, run_btns,
                      self._progress, self._status, plot_box, self._again_btn, self.manager])
 
     def _connect(self) -> None:
@@ -254,7 +259,7 @@ class FinetuneWidget(Container):
         kwargs = dict(
             steps=self._steps.value if self._budget.value == STEPS else None,
             time_budget_s=self._minutes.value * 60 if self._budget.value == MINUTES else None,
-            lr=self._lr.value, device=self._device.value, name=self._name.value.strip() or None,
+            lr=self._lr.value, blend=self._blend.value, device=self._device.value, name=self._name.value.strip() or None,
             replay_images=replay,
         )
         self._cancel.clear()
@@ -284,7 +289,7 @@ class FinetuneWidget(Container):
         self._again_btn.enabled = not busy and self.last_result is not None
         for w in (self._image, self._labels, self._add_pair_btn, self._remove_pair_btn, self._shapes,
                   self._val_image, self._val_labels, self._base, self._budget, self._steps, self._minutes,
-                  self._lr, self._device, self._name, self.manager):
+                  self._lr, self._blend, self._device, self._name, self.manager):
             w.enabled = not busy
 
     def _on_progress(self, p: FinetuneProgress) -> None:
