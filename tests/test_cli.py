@@ -87,7 +87,9 @@ def test_diameter_option(tmp_path, sample_dir, capsys):
     assert not (tmp_path / "o").exists()
     assert main(["segment", image, "--out", str(tmp_path / "o"), "--diameter", "off"]) == 0
     off = tifffile.imread(tmp_path / "o" / "sparse_nuclei_labels.tif")
+    capsys.readouterr()
     assert main(["segment", image, "--out", str(tmp_path / "a"), "--diameter", "60"]) == 0
+    assert "large nuclei: segmented at 0.33x" in capsys.readouterr().out
     shrunk = tifffile.imread(tmp_path / "a" / "sparse_nuclei_labels.tif")
     assert shrunk.shape == off.shape and shrunk.max() > 0  # predicted at a third of the size, written full size
     assert not np.array_equal(shrunk, off)

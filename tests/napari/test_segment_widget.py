@@ -196,6 +196,7 @@ def test_diameter_field_reads_auto_and_shrinks_large_nuclei(viewer, qtbot, notif
     _run_and_wait(qtbot, widget)
     meta = viewer.layers["big nuclei"].metadata["nucleiseg"]
     assert meta["diameter"] == "auto" and meta["zoom"] < 0.7
+    assert f"segmented at {meta['zoom']:.2f}x" in widget._status.value
     assert viewer.layers["big nuclei"].data.shape == image.shape
 
     widget._diameter.value = 15  # at or below the model's size: never rescaled

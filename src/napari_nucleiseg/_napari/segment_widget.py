@@ -236,6 +236,9 @@ class SegmentWidget(Container):
             self._progress.value = 100
             self._status.value = (f"Found {outcome.n_nuclei} nuclei in {outcome.seconds:.1f} s "
                                   f"with {outcome.model} on {outcome.device}.")
+            if outcome.zoom < 1:
+                self._status.value += (f" The nuclei are larger than the model's training size: segmented at "
+                                       f"{outcome.zoom:.2f}x, results at full size.")
             show_info(self._status.value)
             self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."
 

@@ -58,13 +58,17 @@ class ImageInput:
 
 @dataclass
 class SegmentOutcome:
-    """Result of one run: ``layers`` on success, else ``cancelled`` or an ``error`` message."""
+    """Result of one run: ``layers`` on success, else ``cancelled`` or an ``error`` message.
+
+    ``zoom`` < 1: the image (the most shrunk plane of a stack) was segmented shrunk because its
+    nuclei were larger than the model's training size (``sizing``)."""
 
     layers: list = field(default_factory=list)
     n_nuclei: int = 0
     model: str = ""
     device: str = ""
     seconds: float = 0.0
+    zoom: float = 1.0
     cancelled: bool = False
     error: str | None = None
 
@@ -259,7 +263,8 @@ def segment_image(
         layers = layer_tuples(inp.name, labels, prob, unc, table, scale, translate, meta)
         if progress is not None:
             progress(1.0, "done")
-        return SegmentOutcome(layers, len(table), model_used, device_used, time.perf_counter() - t0)
+        zoom = float(np.min(settings.get("zoom", 1.0)))
+        return SegmentOutcome(layers, len(table), model_used, device_used, time.perf_counter() - t0, zoom)
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError) as exc:
