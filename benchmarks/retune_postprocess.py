@@ -11,14 +11,13 @@ specialists' cards then get the new settings and are re-measured on their kind's
 import argparse
 import json
 
-import numpy as np
 import torch
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
 from napari_nucleiseg.device import resolve_device
 from napari_nucleiseg.evaluation import tune_postprocess
-from ship_model import routed_maps, specialist_models, validate
+from ship_model import routed_maps, specialist_models, tuning_images, validate
 
 VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "confidence_auroc", "tp", "fp", "fn", "n_images")
 
@@ -30,8 +29,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     train, val = split_dsb(args.data)
-    rng = np.random.default_rng(0)
-    tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
+    tune = tuning_images(train)
     device = resolve_device("cpu")
     for name in args.names:
         entry = zoo.get_entry(name)

@@ -66,6 +66,12 @@ def validate(model, val, device, post, specialists=None, target=None):
     return out
 
 
+def tuning_images(train, n: int = 60) -> list:
+    """The seeded pick of training images that post-processing is tuned on (never validation)."""
+    rng = np.random.default_rng(0)
+    return [train[i] for i in rng.choice(len(train), n, replace=False)]
+
+
 def training_sizing(train) -> dict:
     """Card ``sizing`` for a model trained on ``train``: the nucleus size it saw most."""
     n = sum(len(np.unique(s.labels[s.labels > 0])) for s in train)
@@ -141,8 +147,7 @@ def main():
         train = [s for s in train if s.kind == args.specialist_for]
         val = [s for s in val if s.kind == args.specialist_for]
     else:
-        rng = np.random.default_rng(0)
-        tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
+        tune = tuning_images(train)
         first = previous.get("postprocess") or zoo.DEFAULT_POSTPROCESS  # decides the scale of the tuning maps
         post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists, first, target), tune)
         print("post-processing", post, "tuning-set DSB", round(tune_score, 4))

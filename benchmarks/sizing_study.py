@@ -22,6 +22,7 @@ from napari_nucleiseg.metrics import evaluate_image
 from napari_nucleiseg.predict import predict_maps
 from napari_nucleiseg.preprocess import KINDS
 from napari_nucleiseg.sizing import sized_prediction
+from ship_model import tuning_images
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "sizing.md"
 TARGETS = [None, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 35.0]
@@ -59,8 +60,7 @@ def main():
     targets = sorted(set(TARGETS[1:] + ([shipped] if shipped else [])))
     targets = [None] + targets
     train, val = split_dsb(args.data)
-    rng = np.random.default_rng(0)
-    tune = [train[i] for i in rng.choice(len(train), 60, replace=False)]
+    tune = tuning_images(train)
     res = {"training (60 tuning images)": sweep(entry, tune, targets), "validation (58)": sweep(entry, val, targets)}
     head = ("| target diameter (px) | set | images shrunk | DSB | AP@0.5 | "
             + " | ".join(f"AP@0.5 {k}" for k in KINDS) + " |\n|" + "---|" * (5 + len(KINDS)))
