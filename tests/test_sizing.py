@@ -41,9 +41,12 @@ def test_parse_diameter():
     assert parse_diameter("auto") == AUTO and parse_diameter("AUTO") == AUTO
     assert parse_diameter("35") == 35.0
     assert parse_diameter("off") is None and parse_diameter("0") is None
-    for bad in ("big", "-3", "nan"):
+    assert parse_diameter(None) is None and parse_diameter(0) is None and parse_diameter(12) == 12.0
+    for bad in ("big", "-3", "nan", -3):
         with pytest.raises(ValueError, match="diameter"):
             parse_diameter(bad)
+    with pytest.raises(ValueError, match="diameter"):
+        segment(np.zeros((32, 32), np.float32), diameter="large")
 
 
 def _recording_predict(calls):

@@ -11,7 +11,7 @@ import pandas as pd
 from .measure import measure
 from .predict import predict_maps, tile_starts, uncertainty_map
 from .preprocess import check_image, image_kind, prepare, to_grey
-from .sizing import sized_prediction
+from .sizing import parse_diameter, sized_prediction
 
 
 @dataclass
@@ -89,7 +89,7 @@ def segment(
         Typical nucleus diameter in pixels. Nuclei larger than the size the model was
         trained on (its card's ``sizing.target_diameter``) are segmented on a shrunken copy
         of the image, with outputs at full size (``sizing``). ``"auto"`` measures it on a
-        first pass; None (or 0) never rescales.
+        first pass; None (or 0, ``"off"``) never rescales. Anything else raises ValueError.
     tile, overlap : int
         Tiling for large images (memory stays bounded by the tile).
     scale : (float, float), optional
@@ -107,6 +107,7 @@ def segment(
     from .device import describe
 
     check_image(image)
+    diameter = parse_diameter(diameter)
     entry = zoo.get_entry(model)
     kind = image_kind(image, invert)
     net, used, dev = zoo.load_model(zoo.for_kind(entry, kind), device)
@@ -127,11 +128,11 @@ def segment(
         passes["done"] += len(tile_starts(im.shape[0], tile, overlap)) * len(tile_starts(im.shape[1], tile, overlap))
         return out
 
-    maps, labels, zoom = sized_prediction(predict, x, post, zoo.target_diameter(entry), diameter or None)
+    maps, labels, zoom = sized_prediction(predict, x, post, zoo.target_diameter(entry), diameter)
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": tta, "invert": invert,
-                "tile": tile, "overlap": overlap, "diameter": diameter or None, "zoom": round(zoom, 4), **post}
+                "tile": tile, "overlap": overlap, "diameter": diameter, "zoom": round(zoom, 4), **post}
     return Segmentation(labels, maps["foreground"], unc, table, maps["border"], used.name,
                         describe(dev), settings)
 

@@ -21,24 +21,21 @@ AUTO = "auto"
 MIN_CHANGE = 0.9
 
 
-def median_diameter(labels: np.ndarray) -> float | None:
-    """Median equivalent-circle diameter (pixels) of the nuclei in ``labels``; None if empty."""
-    areas = np.bincount(np.asarray(labels).ravel())[1:]
-    areas = areas[areas > 0]
-    if not len(areas):
-        return None
-    return float(np.sqrt(4.0 * np.median(areas) / np.pi))
-
-
-def pooled_diameter(label_images) -> float:
-    """Median equivalent-circle diameter (pixels) over all nuclei of ``label_images``.
+def pooled_diameter(label_images) -> float | None:
+    """Median equivalent-circle diameter (pixels) over all nuclei of ``label_images``; None if
+    there are none.
 
     For the training data this is the nucleus size a model saw most: its card's
     ``sizing.target_diameter``.
     """
     areas = np.concatenate([np.bincount(np.asarray(lab).ravel())[1:] for lab in label_images])
     areas = areas[areas > 0]
-    return float(np.sqrt(4.0 * np.median(areas) / np.pi))
+    return float(np.sqrt(4.0 * np.median(areas) / np.pi)) if len(areas) else None
+
+
+def median_diameter(labels: np.ndarray) -> float | None:
+    """Median equivalent-circle diameter (pixels) of the nuclei in ``labels``; None if empty."""
+    return pooled_diameter([labels])
 
 
 def zoom_for(diameter: float | None, target: float | None) -> float:
@@ -98,7 +95,7 @@ def sized_prediction(
         None never rescales.
     diameter : float, "auto" or None
         Typical nucleus diameter in ``image`` (pixels); ``"auto"`` measures it on a first
-        pass; None never rescales.
+        pass; None never rescales (``parse_diameter`` spellings are accepted).
 
     Returns
     -------
@@ -109,6 +106,7 @@ def sized_prediction(
     zoom : float
         The factor the image was predicted at (1.0: not rescaled).
     """
+    diameter = parse_diameter(diameter)
     maps = labels = None
     if diameter == AUTO:
         maps = predict(image)
@@ -125,8 +123,13 @@ def sized_prediction(
     return maps, labels, zoom
 
 
-def parse_diameter(text: str) -> float | str | None:
-    """``"auto"``, a diameter in pixels, or None for ``"0"``/``"off"``/``"none"`` (command lines)."""
+def parse_diameter(text) -> float | str | None:
+    """``"auto"``, a diameter in pixels, or None for ``"0"``/``"off"``/``"none"``/None.
+
+    Takes command-line text or a value from Python; raises ValueError for anything else.
+    """
+    if text is None:
+        return None
     value = str(text).strip().lower()
     if value == AUTO:
         return AUTO
