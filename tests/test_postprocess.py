@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from napari_nucleiseg.postprocess import classical_instances, instances_from_maps
 from napari_nucleiseg.metrics import evaluate_image
@@ -65,3 +66,25 @@ def test_unsure_nuclei_are_dropped_by_mean_foreground():
     assert kept.max() == 2
     filtered = instances_from_maps(fg, border, threshold=0.5, min_size=4, min_mean_foreground=0.9)
     assert filtered.max() == 1 and (filtered[5:15, 5:15] == 1).all() and not filtered[:, 30:40].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_outline_markers_give_the_same_watershed_as_whole_seeds(seed):
+    from scipy import ndimage as ndi
+    from skimage.segmentation import find_boundaries, watershed
+
+    from napari_nucleiseg.postprocess import seed_outlines
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    _, truth = synthetic_nuclei((192, 192), n_nuclei=40, touching=0.6, seed=seed)[:2]
+    rng = np.random.default_rng(seed)
+    fg = np.clip(ndi.gaussian_filter((truth > 0).astype(np.float32), 1.5) + rng.normal(0, 0.1, truth.shape), 0, 1)
+    border = np.clip(ndi.gaussian_filter(find_boundaries(truth).astype(np.float32), 1.0) * 3
+                     + rng.normal(0, 0.1, truth.shape), 0, 1)
+    mask = fg > 0.5
+    markers, n = ndi.label(mask & (border < 0.4))
+    assert n > 10
+    elevation = (border - fg).astype(np.float32)
+    outlines = seed_outlines(markers)
+    assert (outlines > 0).sum() < (markers > 0).sum()  # inner pixels were dropped
+    np.testing.assert_array_equal(watershed(elevation, outlines, mask=mask), watershed(elevation, markers, mask=mask))
