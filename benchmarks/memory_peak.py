@@ -1,0 +1,50 @@
+"""Peak memory and time of ``segment()`` on a 4000x4000 synthetic image, in a fresh process.
+
+Two cases: nuclei at the training size (one pass), and nuclei 60-80 px across (a first pass,
+then a pass shrunk to the model's nucleus size, ``sizing.py``). Each case runs in its own
+process so that the peak resident memory (``ru_maxrss``) is its own.
+
+    python benchmarks/memory_peak.py
+"""
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def one(case: str) -> dict:
+    import numpy as np
+    import torch
+
+    from napari_nucleiseg import segment
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    torch.set_num_threads(2)
+    large = case == "large nuclei"
+    tile = synthetic_nuclei((1000, 1000), n_nuclei=150 if large else 1500,
+                            radius=(30, 40) if large else (7, 12), seed=0)[0]
+    image = np.tile(tile, (4, 4))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    seg = segment(image)
+    return {"case": case, "shape": list(image.shape), "zoom": seg.settings["zoom"], "nuclei": int(seg.labels.max()),
+            "seconds": round(time.perf_counter() - t0, 1), "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "before_mb": round(before)}
+
+
+def main():
+    if len(sys.argv) > 1:
+        print(json.dumps(one(sys.argv[1])))
+        return
+    print("| case | image | zoom | nuclei | seconds | peak RSS (MB) | before segment() (MB) |\n|---|---|---|---|---|---|---|")
+    for case in ("training-size nuclei", "large nuclei"):
+        out = subprocess.run([sys.executable, __file__, case], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {r['case']} | {r['shape'][0]}x{r['shape'][1]} | {r['zoom']} | {r['nuclei']} | {r['seconds']} | "
+              f"{r['peak_mb']} | {r['before_mb']} |")
+
+
+if __name__ == "__main__":
+    main()
