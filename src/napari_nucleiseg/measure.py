@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from skimage.measure import regionprops_table
+from skimage.segmentation import relabel_sequential
+
+from .shape import shape_table
 
 COLUMNS = ["label", "area", "centroid_y", "centroid_x", "mean_intensity", "perimeter",
            "eccentricity", "solidity", "mean_probability", "confidence"]
@@ -40,14 +42,14 @@ def measure(labels: np.ndarray, intensity: np.ndarray, probability: np.ndarray,
     """
     if labels.max() == 0:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
-    props = regionprops_table(
-        labels, intensity_image=intensity,
-        properties=("label", "area", "centroid", "intensity_mean", "perimeter", "eccentricity", "solidity"),
-    )
-    df = pd.DataFrame(props).rename(columns={
-        "centroid-0": "centroid_y", "centroid-1": "centroid_x", "intensity_mean": "mean_intensity",
-    })
+    if labels.max() > labels.size:  # sparse ids: shape_table indexes arrays by id
+        dense, _, back = relabel_sequential(labels)
+        table = measure(dense, intensity, probability, uncertainty, scale)
+        table["label"] = np.asarray(back[table["label"].to_numpy().copy()], np.int64)
+        return table
+    df = shape_table(labels)
     idx = df["label"].to_numpy()
+    df.insert(4, "mean_intensity", np.asarray(ndi.mean(intensity, labels=labels, index=idx), np.float64))
     df["mean_probability"] = np.asarray(ndi.mean(probability, labels=labels, index=idx), np.float32)
     df["confidence"] = nucleus_confidence(labels, uncertainty, idx)
     if scale is not None:
