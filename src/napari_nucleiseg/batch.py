@@ -220,19 +220,12 @@ def weights_sha256(model: str = "default") -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def model_settings(model: str = "default") -> dict:
-    """What a zoo model's card adds to the options: tuned post-processing and training nucleus size."""
-    from . import zoo
-
-    entry = zoo.get_entry(model)
-    return {"postprocess": zoo.postprocess_settings(entry), "target_diameter": zoo.target_diameter(entry)}
-
-
-def options_fingerprint(options: BatchOptions, model_sha256: str, settings: dict | None = None) -> str:
-    """Short hash of everything that changes an image's outputs (options, the model card's
-    settings and the exact weights): a finished image is only reused when it is unchanged."""
+def options_fingerprint(options: BatchOptions, model_sha256: str, target_diameter: float | None = None) -> str:
+    """Short hash of everything that changes an image's outputs: the options (``run_batch`` spells
+    out the card's post-processing in them), the exact weights and the card's training nucleus
+    size (``zoo.target_diameter``); a finished image is only reused when all are unchanged."""
     blob = json.dumps({"options": dataclasses.asdict(options), "weights": model_sha256,
-                       "settings": settings}, sort_keys=True)
+                       "target_diameter": target_diameter}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -300,7 +293,9 @@ def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*",
     """One :class:`ImageTask` per image found in ``input_dir``."""
     root, out = Path(input_dir), Path(output_dir)
     sha = model_sha256 if model_sha256 is not None else weights_sha256(options.model)
-    fp = options_fingerprint(options, sha, model_settings(options.model))
+    from . import zoo
+
+    fp = options_fingerprint(options, sha, zoo.target_diameter(zoo.get_entry(options.model)))
     files = find_images(root, pattern, recursive, exclude_dir=out)
     return [ImageTask(str(p), p.relative_to(root).as_posix(), stem, str(out / stem),
                       str(out / STATE_DIR / f"{stem}.json"), fp, sha)

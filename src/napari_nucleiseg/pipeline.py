@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .measure import measure
-from .predict import predict_maps, tile_starts, uncertainty_map
+from .predict import predict_maps, uncertainty_map
 from .preprocess import check_image, image_kind, prepare, to_grey
 from .sizing import parse_diameter, sized_prediction
 
@@ -47,6 +47,12 @@ class Segmentation:
     model: str
     device: str
     settings: dict = field(default_factory=dict)
+
+    @property
+    def zoom(self) -> float:
+        """Scale the image was segmented at (the smallest over a stack's planes); < 1 when its
+        nuclei were larger than the model's training size (``sizing``)."""
+        return float(np.min(self.settings.get("zoom", 1.0)))
 
 
 def segment(
@@ -117,15 +123,16 @@ def segment(
         if val is not None:
             post[key] = val
     x = prepare(image, invert=kind != "fluorescence")
-    passes = {"done": 0}
+    earlier = {"tiles": 0, "last": 0}  # a second (shrunk) pass continues the count of the first
+
+    def tiles(done, total):
+        earlier["last"] = total
+        if progress is not None:
+            progress(earlier["tiles"] + done, earlier["tiles"] + total)
 
     def predict(im):
-        def tiles(done, total):  # a second (shrunken) pass continues the count of the first
-            if progress is not None:
-                progress(passes["done"] + done, passes["done"] + total)
-
         out = predict_maps(net, im, dev, tile=tile, overlap=overlap, tta=tta, progress=tiles, cancel=cancel)
-        passes["done"] += len(tile_starts(im.shape[0], tile, overlap)) * len(tile_starts(im.shape[1], tile, overlap))
+        earlier["tiles"] += earlier["last"]
         return out
 
     maps, labels, zoom = sized_prediction(predict, x, post, zoo.target_diameter(entry), diameter)

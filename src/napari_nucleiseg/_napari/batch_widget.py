@@ -158,8 +158,8 @@ class BatchWidget(Container):
         """The segmentation and output options chosen in the widget."""
         return BatchOptions(model=self._model.value or "default", tta=self._tta.value, device=self._device.value,
                             threshold=self._threshold.value, min_size=self._min_size.value,
-                            diameter=diameter_value(self._diameter), probability=self._probability.value, uncertainty=self._uncertainty.value,
-                            overlay=self._overlay.value)
+                            diameter=diameter_value(self._diameter), probability=self._probability.value,
+                            uncertainty=self._uncertainty.value, overlay=self._overlay.value)
 
     # ----- running -------------------------------------------------------------------------------
     @property

@@ -259,7 +259,8 @@ class FinetuneWidget(Container):
         kwargs = dict(
             steps=self._steps.value if self._budget.value == STEPS else None,
             time_budget_s=self._minutes.value * 60 if self._budget.value == MINUTES else None,
-            lr=self._lr.value, blend=self._blend.value, device=self._device.value, name=self._name.value.strip() or None,
+            lr=self._lr.value, blend=self._blend.value, device=self._device.value,
+            name=self._name.value.strip() or None,
             replay_images=replay,
         )
         self._cancel.clear()

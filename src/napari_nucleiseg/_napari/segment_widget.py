@@ -93,8 +93,8 @@ class SegmentWidget(Container):
         buttons = Container(layout="horizontal", labels=False, widgets=[self._run_btn, self._cancel_btn])
         buttons.margins = (0, 0, 0, 0)
         self.extend([self._intro, self._image, self._model, self._model_info, self._device,
-                     self._device_info, self._threshold, self._min_size, self._diameter, self._tta, self._stacks, buttons,
-                     self._progress, self._status])
+                     self._device_info, self._threshold, self._min_size, self._diameter, self._tta, self._stacks,
+                     buttons, self._progress, self._status])
         self.native.layout().addStretch(1)  # keep the controls together at the top of the dock
 
         self._model.changed.connect(self._on_model_changed)

@@ -263,8 +263,7 @@ def segment_image(
         layers = layer_tuples(inp.name, labels, prob, unc, table, scale, translate, meta)
         if progress is not None:
             progress(1.0, "done")
-        zoom = float(np.min(settings.get("zoom", 1.0)))
-        return SegmentOutcome(layers, len(table), model_used, device_used, time.perf_counter() - t0, zoom)
+        return SegmentOutcome(layers, len(table), model_used, device_used, time.perf_counter() - t0, seg.zoom)
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError) as exc:

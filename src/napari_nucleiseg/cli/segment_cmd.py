@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import InvalidImageError, NucleisegError
 from . import add_diameter_option
 
@@ -79,7 +77,6 @@ def run(args) -> int:
             failures += 1
             continue
         write_outputs(seg, image, out, path.stem, overlay=args.overlay)
-        zoom = float(np.min(seg.settings.get("zoom", 1.0)))
-        shrunk = f", large nuclei: segmented at {zoom:.2f}x" if zoom < 1 else ""
+        shrunk = f", large nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom < 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")
     return 1 if failures else 0

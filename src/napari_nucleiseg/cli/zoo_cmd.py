@@ -15,6 +15,7 @@ def run(args) -> int:
     for e in list_models():
         c = e.card
         v = c.get("validation", {})
+        target = target_diameter(e)
         fmt = lambda x: f"{x:.3f}" if isinstance(x, (int, float)) else "-"  # noqa: E731
         rows.append((
             e.name + (" (default)" if c.get("default") else ""),
@@ -23,7 +24,7 @@ def run(args) -> int:
             fmt(v.get("dsb_score")),
             fmt(v.get("ap50")),
             fmt(c.get("speed", {}).get("seconds_per_mp")),
-            f"{target_diameter(e):g}" if target_diameter(e) else "-",
+            f"{target:g}" if target else "-",
             "user" if e.user else "shipped",
         ))
     notes = [f"{e.name}: used by {e.card['specialist'].get('parent')} for {e.card['specialist'].get('kind')} "
