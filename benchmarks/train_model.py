@@ -40,17 +40,20 @@ def main(argv=None):
                     help='JSON options of augment.Augmenter, e.g. \'{"dim_nuclei": 0.5}\'')
     ap.add_argument("--kinds", default=None,
                     help="train and validate on these image kinds only, e.g. 'stained' (a specialist)")
+    ap.add_argument("--test-file", default=None,
+                    help="held-out test ids (splits/dsb2018_test.txt) left out of training and validation")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    train, val = split_dsb(args.data)
+    config = json.loads(args.config)
+    train, val = split_dsb(args.data, test_file=args.test_file, channels=config.get("in_channels", 1))
     if args.kinds:
         kinds = set(args.kinds.split(","))
         train, val = [s for s in train if s.kind in kinds], [s for s in val if s.kind in kinds]
     if args.val_limit:
         val = val[: args.val_limit]
     print(f"{len(train)} training, {len(val)} validation images", flush=True)
-    res = fit(args.arch, json.loads(args.config), train, val, args.out, epochs=args.epochs,
+    res = fit(args.arch, config, train, val, args.out, epochs=args.epochs,
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
               loss=args.loss, val_every=args.val_every, log=lambda s: print(s, flush=True),
               init=args.init, shares=json.loads(args.shares) if args.shares else None,

@@ -15,15 +15,38 @@ import torch.nn.functional as F
 
 
 def _crop(arr: np.ndarray, cy: int, cx: int, size: int) -> np.ndarray:
-    """Square crop centred at (cy, cx), zero-padded where it leaves the array."""
-    h, w = arr.shape
+    """Square crop of the last two axes centred at (cy, cx), zero-padded where it leaves the array."""
+    h, w = arr.shape[-2:]
     half = size // 2
-    out = np.zeros((size, size), arr.dtype)
+    out = np.zeros(arr.shape[:-2] + (size, size), arr.dtype)
     y0, x0 = cy - half, cx - half
     sy0, sx0 = max(y0, 0), max(x0, 0)
     sy1, sx1 = min(y0 + size, h), min(x0 + size, w)
-    out[sy0 - y0: sy1 - y0, sx0 - x0: sx1 - x0] = arr[sy0:sy1, sx0:sx1]
+    out[..., sy0 - y0: sy1 - y0, sx0 - x0: sx1 - x0] = arr[..., sy0:sy1, sx0:sx1]
     return out
+
+
+def distance_from_labels(labels: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) float labels -> (N, 1, H, W) distance to the nucleus outline, 1 at each
+    nucleus' deepest pixel (its own maximum) and 0 outside nuclei.
+
+    The outline of a nucleus includes where it touches another, so the map dips between
+    touching nuclei and its peaks seed one watershed basin per nucleus.
+    """
+    from scipy import ndimage as ndi
+
+    out = np.zeros(labels.shape, np.float32)
+    for i, lab in enumerate(labels[:, 0].numpy().astype(np.int64)):
+        if lab.max() == 0:
+            continue
+        mx = ndi.maximum_filter(lab, 3)
+        mn = ndi.minimum_filter(lab, 3)
+        inner = (lab > 0) & (mx == lab) & (mn == lab)
+        dist = ndi.distance_transform_edt(inner) + (lab > 0)
+        peak = ndi.maximum(dist, lab, np.arange(lab.max() + 1))
+        peak = np.asarray(peak, np.float64)
+        out[i, 0] = np.where(lab > 0, dist / np.maximum(peak[lab], 1.0), 0.0)
+    return torch.from_numpy(out)
 
 
 def targets_from_labels(labels: torch.Tensor) -> torch.Tensor:
@@ -83,7 +106,7 @@ class Augmenter:
         s = math.exp(rng.uniform(math.log(self.scale[0]), math.log(self.scale[1])))
         span = self.size * s
         src = int(math.ceil(span * 1.5)) + 4  # room for any rotation
-        h, w = image.shape
+        h, w = image.shape[-2:]
         if region is None:
             region = (0, 0, h, w)
         ry0, rx0, ry1, rx1 = region
@@ -93,14 +116,15 @@ class Augmenter:
             cy, cx = ry0 + idx // (rx1 - rx0), rx0 + idx % (rx1 - rx0)
         else:
             cy, cx = rng.integers(ry0, ry1), rng.integers(rx0, rx1)
-        img = torch.from_numpy(_crop(image, cy, cx, src))[None, None]
+        crop = _crop(image, cy, cx, src)
+        img = torch.from_numpy(crop)[None] if crop.ndim == 3 else torch.from_numpy(crop)[None, None]
         lab = torch.from_numpy(_crop(labels.astype(np.float32), cy, cx, src))[None, None]
         angle = rng.uniform(0, 2 * math.pi)
         flip = -1.0 if rng.random() < 0.5 else 1.0
         k = span / src
         c, sn = math.cos(angle) * k, math.sin(angle) * k
         theta = torch.tensor([[c * flip, -sn, 0.0], [sn * flip, c, 0.0]], dtype=torch.float32)[None]
-        grid = F.affine_grid(theta, (1, 1, self.size, self.size), align_corners=False)
+        grid = F.affine_grid(theta, (1, img.shape[1], self.size, self.size), align_corners=False)
         if self.elastic > 0:
             coarse = torch.randn((1, 2, 5, 5), generator=self.gen) * (2 * self.elastic / src)
             disp = F.interpolate(coarse, size=(self.size, self.size), mode="bicubic",
@@ -138,6 +162,18 @@ class Augmenter:
             out.append(b + (xi - b) * (1 - d))
         return torch.stack(out)
 
+    def _stain_jitter(self, x: torch.Tensor, stained: np.ndarray) -> torch.Tensor:
+        """Scale and shift each channel of stained crops on its own (HED jitter: the channels are
+        the nucleus signal and the haematoxylin density), as computational pathology does."""
+        n, c = x.shape[:2]
+        if c == 1 or not stained.any():
+            return x
+        rng = self.rng
+        scale = np.exp(rng.uniform(-0.3, 0.3, (n, c))) * stained[:, None] + (1 - stained[:, None])
+        shift = rng.uniform(-0.1, 0.1, (n, c)) * stained[:, None]
+        return (x * torch.tensor(scale, dtype=torch.float32).view(n, c, 1, 1)
+                + torch.tensor(shift, dtype=torch.float32).view(n, c, 1, 1))
+
     def _intensity(self, x: torch.Tensor) -> torch.Tensor:
         rng = self.rng
         n = x.shape[0]
@@ -152,21 +188,23 @@ class Augmenter:
             t = torch.arange(-r, r + 1, dtype=torch.float32)
             g = torch.exp(-(t**2) / (2 * sigma**2))
             g = g / g.sum()
-            x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1))
-            x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1))
+            c = x.shape[1]
+            x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+            x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
         noise = torch.tensor(rng.uniform(0, 0.06, n) * (rng.random(n) < 0.4), dtype=torch.float32)
         x = x + torch.randn(x.shape, generator=self.gen) * noise.view(n, 1, 1, 1)
         return x
 
     def batch(self, samples, batch_size: int, regions=None, weights=None,
-              contact: bool = False) -> tuple[torch.Tensor, ...]:
-        """A batch ``(x, y)``: x ``(B, 1, S, S)`` images, y ``(B, 2, S, S)`` foreground/border targets.
+              contact: bool = False, distance: bool = False) -> tuple[torch.Tensor, ...]:
+        """A batch ``(x, y)``: x ``(B, C, S, S)`` images, y ``(B, 2, S, S)`` foreground/border targets.
 
         ``regions`` (one ``(y0, x0, y1, x1)`` or None per sample) restricts crop centres;
         ``weights`` (probabilities per sample) replaces uniform choice of samples;
-        ``contact=True`` adds a third item, the ``(B, 1, S, S)`` mask of ``contact_from_labels``.
+        ``contact=True`` adds a third item, the ``(B, 1, S, S)`` mask of ``contact_from_labels``;
+        ``distance=True`` adds a third target channel, ``distance_from_labels``.
         """
-        xs, labs = [], []
+        xs, labs, stained = [], [], []
         for _ in range(batch_size):
             if weights is None:
                 i = int(self.rng.integers(len(samples)))
@@ -174,6 +212,7 @@ class Augmenter:
                 i = int(self.rng.choice(len(samples), p=weights))
             region = regions[i] if regions is not None else None
             xi, li = self._sample_one(samples[i].image, samples[i].labels, region)
+            stained.append(getattr(samples[i], "kind", "") == "stained")
             xs.append(xi)
             labs.append(li)
         x = torch.cat(xs)
@@ -181,7 +220,10 @@ class Augmenter:
         if self.dim_nuclei > 0:
             x = self._dim(x, labs)
         if self.intensity:
-            x = self._intensity(x)
+            x = self._stain_jitter(self._intensity(x), np.array(stained, np.float64))
+        y = targets_from_labels(labs)
+        if distance:
+            y = torch.cat([y, distance_from_labels(labs)], dim=1)
         if contact:
-            return x, targets_from_labels(labs), contact_from_labels(labs)
-        return x, targets_from_labels(labs)
+            return x, y, contact_from_labels(labs)
+        return x, y

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import IMAGE_SUFFIXES, read_image, read_labels
-from .preprocess import image_kind, prepare
+from .preprocess import image_kind, prepare_channels
 
 
 
@@ -61,8 +61,9 @@ def read_ids(path) -> list[str]:
 
 
 def load_samples(root, include: set[str] | None = None, exclude: set[str] | None = None,
-                 limit: int | None = None) -> list[Sample]:
-    """Load and prepare image/label pairs from ``root`` (see ``find_pairs``)."""
+                 limit: int | None = None, channels: int = 1) -> list[Sample]:
+    """Load and prepare image/label pairs from ``root`` (see ``find_pairs``); ``channels`` is
+    the model's input channels (``preprocess.prepare_channels``)."""
     out = []
     for name, ip, lp in find_pairs(root):
         if include is not None and name not in include:
@@ -71,18 +72,25 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
             continue
         img = read_image(ip)
         kind = image_kind(img)
-        out.append(Sample(prepare(img, invert=kind != "fluorescence"), read_labels(lp), name, kind))
+        x = prepare_channels(img, invert=kind != "fluorescence", channels=channels)
+        out.append(Sample(x, read_labels(lp), name, kind))
         if limit is not None and len(out) >= limit:
             break
     return out
 
 
-def split_dsb(root=DEFAULT_DATA, val_file=None) -> tuple[list[Sample], list[Sample]]:
-    """The shared DSB training split and the 58 validation images of ``val.txt``."""
+def split_dsb(root=DEFAULT_DATA, val_file=None, test_file=None,
+              channels: int = 1) -> tuple[list[Sample], list[Sample]]:
+    """The shared DSB training split and the 58 validation images of ``val.txt``.
+
+    ``test_file`` lists held-out test ids that neither split contains.
+    """
     root = Path(root)
     val_ids = set(read_ids(val_file or root / "val.txt"))
+    test_ids = set(read_ids(test_file)) if test_file else set()
     train_root = root / "train" if (root / "train").is_dir() else root
-    return (load_samples(train_root, exclude=val_ids), load_samples(train_root, include=val_ids))
+    return (load_samples(train_root, exclude=val_ids | test_ids, channels=channels),
+            load_samples(train_root, include=val_ids, channels=channels))
 
 
 def sampling_weights(samples, shares: dict[str, float] | None) -> np.ndarray | None:

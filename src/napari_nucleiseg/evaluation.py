@@ -34,7 +34,7 @@ def evaluate_model(model, samples: Iterable, device, post: dict | None = None,
         t0 = time.perf_counter()
         _, labels = predict_instances(model, s.image, device, post, tta)
         seconds += time.perf_counter() - t0
-        pixels += s.image.size
+        pixels += s.labels.size
         rows.append(evaluate_image(s.labels, labels))
     model.train(was_training)
     out = summarize(rows)

@@ -60,7 +60,8 @@ def _predict_tile(model, tile: np.ndarray, device, tta: bool) -> tuple[np.ndarra
     Views run one at a time: transposed views of a non-square tile have another shape,
     and memory stays that of one tile.
     """
-    x = torch.from_numpy(np.ascontiguousarray(tile))[None, None].to(device)
+    x = torch.from_numpy(np.ascontiguousarray(tile))
+    x = (x[None] if x.ndim == 3 else x[None, None]).to(device)
     amp = autocast_dtype(device)
     probs = []
     for k in range(8) if tta else range(1):
@@ -109,11 +110,11 @@ def predict_maps(
         ``foreground``, ``border``: float32 probabilities; ``variance``: float32 TTA
         variance of the foreground (zeros without TTA).
     """
-    h, w = image.shape
+    h, w = image.shape[-2:]
     ys = tile_starts(h, tile, overlap)
     xs = tile_starts(w, tile, overlap)
     total = len(ys) * len(xs)
-    acc = np.zeros((3, h, w), np.float32)
+    acc = None
     weight = np.zeros((h, w), np.float32)
     done = 0
     for y0 in ys:
@@ -121,16 +122,21 @@ def predict_maps(
             if cancel is not None and cancel():
                 raise Cancelled()
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            mean, var = _predict_tile(model, image[y0:y1, x0:x1], device, tta)
+            mean, var = _predict_tile(model, image[..., y0:y1, x0:x1], device, tta)
+            if acc is None:
+                acc = np.zeros((len(mean) + 1, h, w), np.float32)
             win = _blend_window(y1 - y0, x1 - x0, overlap // 2) if total > 1 else 1.0
-            acc[0:2, y0:y1, x0:x1] += mean * win
-            acc[2, y0:y1, x0:x1] += var[0] * win
+            acc[:-1, y0:y1, x0:x1] += mean * win
+            acc[-1, y0:y1, x0:x1] += var[0] * win
             weight[y0:y1, x0:x1] += win
             done += 1
             if progress is not None:
                 progress(done, total)
     acc /= weight
-    return {"foreground": acc[0], "border": acc[1], "variance": acc[2]}
+    maps = {"foreground": acc[0], "border": acc[1], "variance": acc[-1]}
+    if len(acc) > 3:
+        maps["distance"] = acc[2]
+    return maps
 
 
 def uncertainty_map(foreground: np.ndarray, variance: np.ndarray) -> np.ndarray:

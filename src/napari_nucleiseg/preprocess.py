@@ -139,3 +139,32 @@ def prepare(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
     if invert is None:
         invert = looks_brightfield(image)
     return normalize(nucleus_signal(image, invert))
+
+
+def haematoxylin(image: np.ndarray) -> np.ndarray:
+    """Haematoxylin density of a colour bright-field image (colour deconvolution, ``rgb2hed``).
+
+    Nuclei are bright; brown DAB and pink eosin, which also absorb light, are not.
+    """
+    from skimage.color import rgb2hed
+
+    rgb = np.asarray(image)[..., :3].astype(np.float32)
+    top = max(float(rgb.max()), 1.0)
+    return rgb2hed(np.clip(rgb / top, 0.0, 1.0))[..., 0].astype(np.float32)
+
+
+def prepare_channels(image: np.ndarray, invert: bool | None = None, channels: int = 1) -> np.ndarray:
+    """Model input with ``channels`` planes: ``prepare`` alone (1) or ``(2, Y, X)``.
+
+    The second plane is the normalised haematoxylin density of stained colour images
+    (``haematoxylin``), so the model can tell a haematoxylin-stained nucleus from DAB or eosin,
+    which are just as dark in the nucleus signal; every other image repeats the nucleus signal.
+    """
+    first = prepare(image, invert)
+    if channels == 1:
+        return first
+    if channels != 2:
+        raise ValueError(f"models take 1 or 2 input channels, not {channels}")
+    kind = image_kind(image, invert)
+    second = normalize(haematoxylin(image)) if kind == "stained" else first
+    return np.stack([first, second]).astype(np.float32)

@@ -16,7 +16,7 @@ from .augment import Augmenter
 from .dataset import sampling_weights
 from .device import autocast_dtype, resolve_device
 from .evaluation import evaluate_model
-from .losses import get_loss
+from .losses import bce, get_loss
 from .models import build
 from .predict import Cancelled
 
@@ -56,6 +56,7 @@ class Trainer:
             self.opt,
             lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)),
         )
+        self.distance = getattr(getattr(model, "head", None), "out_channels", 2) >= 3
         self.amp = autocast_dtype(device)
         self.channels_last = device.type == "cpu"
         if self.channels_last:
@@ -68,17 +69,21 @@ class Trainer:
         weight = None
         if self.contact_weight > 0:
             x, y, contact = self.aug.batch(self.samples, self.batch_size, self.regions, self.weights,
-                                           contact=True)
+                                           contact=True, distance=self.distance)
             weight = (1 + self.contact_weight * contact).to(self.device)
         else:
-            x, y = self.aug.batch(self.samples, self.batch_size, self.regions, self.weights)
+            x, y = self.aug.batch(self.samples, self.batch_size, self.regions, self.weights,
+                                  distance=self.distance)
         x, y = x.to(self.device), y.to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         ctx = torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
         with ctx:
             logits = self.model(x)
-        loss = self.loss_fn(logits.float(), y, weight)
+        logits = logits.float()
+        loss = self.loss_fn(logits[:, :2], y[:, :2], weight)
+        if self.distance:
+            loss = loss + bce(logits[:, 2:3], y[:, 2:3]).sum()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
