@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from napari_nucleiseg.train import save_weights
+from napari_nucleiseg.zoo.weights_file import save_weights
 from napari_nucleiseg.zoo import load_weights_file
 
 

@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_nucleiseg.batch import BatchOptions, run_batch
-from napari_nucleiseg.dataset import default_data_dir
-from napari_nucleiseg.io import is_image_file
+from napari_nucleiseg.batch.run import BatchOptions, run_batch
+from napari_nucleiseg.training.dataset import default_data_dir
+from napari_nucleiseg.io.images import is_image_file
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "batch_benchmark.md"
 
 
 def link_images(src: Path, dst: Path, n: int) -> int:
     """Symlink the first ``n`` images of ``src`` into ``dst``; returns the total megapixels."""
-    from napari_nucleiseg.io import read_image
+    from napari_nucleiseg.io.images import read_image
 
     dst.mkdir(parents=True, exist_ok=True)
     mp = 0.0

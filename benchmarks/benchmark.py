@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from napari_nucleiseg import segment
-from napari_nucleiseg.dataset import default_data_dir, find_pairs, read_ids
-from napari_nucleiseg.io import read_image, read_labels
-from napari_nucleiseg.metrics import evaluate_image, summarize
-from napari_nucleiseg.postprocess import classical_instances
-from napari_nucleiseg.preprocess import KINDS, image_kind, prepare
+from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
+from napari_nucleiseg.io.images import read_image, read_labels
+from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
+from napari_nucleiseg.inference.postprocess import classical_instances
+from napari_nucleiseg.inference.preprocess import KINDS, image_kind, prepare
 from napari_nucleiseg.zoo import list_models, target_diameter
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"

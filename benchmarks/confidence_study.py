@@ -11,12 +11,12 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.dataset import split_dsb
-from napari_nucleiseg.evaluation import kind_maps
-from napari_nucleiseg.measure import nucleus_confidence
-from napari_nucleiseg.metrics import auroc, match_status
-from napari_nucleiseg.postprocess import instances_from_maps
-from napari_nucleiseg.predict import uncertainty_map
+from napari_nucleiseg.training.dataset import split_dsb
+from napari_nucleiseg.evaluation.evaluate import kind_maps
+from napari_nucleiseg.inference.measure import nucleus_confidence
+from napari_nucleiseg.evaluation.metrics import auroc, match_status
+from napari_nucleiseg.inference.postprocess import instances_from_maps
+from napari_nucleiseg.inference.predict import uncertainty_map
 
 
 def candidates(labels, maps):
@@ -41,7 +41,7 @@ def main():
     ap.add_argument("--tta", action="store_true")
     args = ap.parse_args()
     entry = zoo.get_entry(args.model)
-    post = zoo.postprocess_settings(entry)
+    post = entry.postprocess()
     _, val = split_dsb()
     scores, correct = {}, []
     for s, maps in zip(val, kind_maps(entry, val, "cpu", tta=args.tta)):

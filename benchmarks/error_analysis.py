@@ -20,10 +20,10 @@ import torch
 from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
-from napari_nucleiseg.dataset import DEFAULT_DATA, load_samples, read_ids
-from napari_nucleiseg.evaluation import kind_maps
-from napari_nucleiseg.metrics import evaluate_image, iou_matrix
-from napari_nucleiseg.postprocess import instances_from_maps
+from napari_nucleiseg.training.dataset import DEFAULT_DATA, load_samples, read_ids
+from napari_nucleiseg.evaluation.evaluate import kind_maps
+from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix
+from napari_nucleiseg.inference.postprocess import instances_from_maps
 from napari_nucleiseg.zoo import get_entry, postprocess_settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "error_analysis.md"

@@ -5,7 +5,7 @@
    ``fluorescence`` (grey, dark background).
 2. Scores the shipped default model on the validation split, per type, and picks the type
    it does worst on (at least two validation images; ``--type`` overrides).
-3. Fine-tunes it with :func:`napari_nucleiseg.finetune.fine_tune` (the function behind the
+3. Fine-tunes it with :func:`napari_nucleiseg.training.finetune.fine_tune` (the function behind the
    widget and ``nucleiseg finetune``) on 1-2 corrected (ground-truth) images of that type
    from the *training* split, for at most 5 minutes.
 4. Reports the DSB score before and after on the *other* images of that type (the
@@ -59,15 +59,15 @@ def add_low_light(items: list[dict]) -> list[dict]:
 
 def image_type(image: np.ndarray) -> str:
     """Type of a DSB image from its pixels (``preprocess.image_kind``), in this report's words."""
-    from napari_nucleiseg.preprocess import image_kind
+    from napari_nucleiseg.inference.preprocess import image_kind
 
     return {"stained": "stained tissue", "brightfield": "bright-field grey"}.get(image_kind(image), "fluorescence")
 
 
 def load_split(data: Path):
     """Raw images, labels and types of the DSB training folder, split by ``val.txt``."""
-    from napari_nucleiseg.dataset import find_pairs, read_ids
-    from napari_nucleiseg.io import read_image, read_labels
+    from napari_nucleiseg.training.dataset import find_pairs, read_ids
+    from napari_nucleiseg.io.images import read_image, read_labels
 
     val_ids = set(read_ids(data / "val.txt"))
     items = []
@@ -81,7 +81,7 @@ def load_split(data: Path):
 def score(model_name: str, items, device) -> list[float]:
     """DSB score of a zoo model on each item, segmented by ``segment`` (specialists included)."""
     from napari_nucleiseg import segment
-    from napari_nucleiseg.metrics import evaluate_image
+    from napari_nucleiseg.evaluation.metrics import evaluate_image
 
     return [float(evaluate_image(it["labels"], segment(it["image"], model=model_name, device=device).labels)
                   ["dsb_score"]) for it in items]
@@ -90,7 +90,7 @@ def score(model_name: str, items, device) -> list[float]:
 def blend_row(b: float, res, same, rest, device) -> dict:
     """Mean DSB change on the type and on the rest for the fine-tuned weights blended back by ``b``."""
     from napari_nucleiseg import zoo
-    from napari_nucleiseg.finetune import blend_states
+    from napari_nucleiseg.training.finetune import blend_states
 
     start = next(e for e in zoo.list_models() if e.weights.name == res.entry.card["parent_weights"])
     base_model, _ = zoo.load_weights_file(start.weights)  # where fine-tuning started
@@ -111,9 +111,9 @@ def blend_row(b: float, res, same, rest, device) -> dict:
 
 def main(argv=None) -> int:
     from napari_nucleiseg import zoo
-    from napari_nucleiseg.dataset import default_data_dir
+    from napari_nucleiseg.training.dataset import default_data_dir
     from napari_nucleiseg.device import describe, resolve_device
-    from napari_nucleiseg.finetune import DEFAULT_LR, fine_tune
+    from napari_nucleiseg.training.finetune import DEFAULT_LR, fine_tune
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_data_dir())

@@ -2,7 +2,7 @@
 
 Tuning uses the same 60 *training* images as ``ship_model.py`` (never validation); the
 weights and training record are left as they are. Images of a kind the model has a
-specialist for (``zoo.for_kind``) are predicted by the specialist, as ``segment`` does; the
+specialist for (``ModelEntry.for_kind``) are predicted by the specialist, as ``segment`` does; the
 specialists' cards then get the new settings and are re-measured on their kind's images.
 
     python benchmarks/retune_postprocess.py resunet32 unet16
@@ -14,9 +14,9 @@ import json
 import torch
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
 from napari_nucleiseg.device import resolve_device
-from napari_nucleiseg.evaluation import tune_postprocess
+from napari_nucleiseg.evaluation.evaluate import tune_postprocess
 from ship_model import routed_maps, specialist_models, tuning_images, validate
 
 VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "confidence_auroc", "tp", "fp", "fn", "n_images")
@@ -36,8 +36,8 @@ def main():
         model, _ = zoo.load_weights_file(entry.weights)
         model = model.to(memory_format=torch.channels_last)
         specialists = specialist_models(entry.card)
-        target = zoo.target_diameter(entry)
-        maps = routed_maps(model, tune, device, specialists, zoo.postprocess_settings(entry), target)
+        target = entry.target_diameter()
+        maps = routed_maps(model, tune, device, specialists, entry.postprocess(), target)
         post, tune_score = tune_postprocess(maps, tune)
         m = validate(model, val, device, post, specialists, target)
         print(name, post, "tuning-set DSB", round(tune_score, 4), "validation DSB", round(m["dsb_score"], 4),
@@ -45,7 +45,7 @@ def main():
         note = "images of the kinds in `specialists` were segmented by those models, as segment() does"
         write_figures(entry.weights.with_suffix(".json"), post, m, note=note if specialists else None)
         for kind, spec in specialists.items():
-            path = zoo.for_kind(entry, kind).weights.with_suffix(".json")
+            path = entry.for_kind(kind).weights.with_suffix(".json")
             m = validate(spec, [s for s in val if s.kind == kind], device, post, target=target)
             print(" ", path.stem, kind, "validation DSB", round(m["dsb_score"], 4), "AP@0.5", round(m["ap50"], 4))
             write_figures(path, post, m, speed=True)

@@ -20,14 +20,14 @@ import numpy as np
 import torch
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
 from napari_nucleiseg.device import describe, resolve_device
-from napari_nucleiseg.evaluation import sized_maps, tune_postprocess
-from napari_nucleiseg.measure import measure
-from napari_nucleiseg.metrics import auroc, evaluate_image, match_status, summarize
-from napari_nucleiseg.postprocess import instances_from_maps
-from napari_nucleiseg.predict import uncertainty_map
-from napari_nucleiseg.sizing import pooled_diameter
+from napari_nucleiseg.evaluation.evaluate import sized_maps, tune_postprocess
+from napari_nucleiseg.inference.measure import measure
+from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_status, summarize
+from napari_nucleiseg.inference.postprocess import instances_from_maps
+from napari_nucleiseg.inference.predict import uncertainty_map
+from napari_nucleiseg.inference.sizing import pooled_diameter
 
 
 def specialist_models(card: dict) -> dict:

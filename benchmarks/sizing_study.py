@@ -19,11 +19,11 @@ import torch
 from skimage.transform import resize
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
-from napari_nucleiseg.metrics import evaluate_image
-from napari_nucleiseg.predict import predict_maps
-from napari_nucleiseg.preprocess import KINDS
-from napari_nucleiseg.sizing import median_diameter, sized_prediction
+from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.evaluation.metrics import evaluate_image
+from napari_nucleiseg.inference.predict import predict_maps
+from napari_nucleiseg.inference.preprocess import KINDS
+from napari_nucleiseg.inference.sizing import median_diameter, sized_prediction
 from ship_model import tuning_images
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "sizing.md"
@@ -32,10 +32,10 @@ TARGETS = [None, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 35.0]
 
 def sweep(entry, samples, targets) -> dict:
     """target -> per-image (ap50, dsb, zoom, kind); each image's predictions are cached by size."""
-    post = zoo.postprocess_settings(entry)
+    post = entry.postprocess()
     out = {t: [] for t in targets}
     for s in samples:
-        model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind), "cpu")
+        model, _, dev = zoo.load_model(entry.for_kind(s.kind), "cpu")
         cache = {}
 
         def predict(im):
@@ -58,12 +58,12 @@ def magnified(entry, samples, factors, target) -> list[tuple]:
     nuclei outside the scale augmentation (0.6-1.6), with known ground truth, without
     touching the validation split.
     """
-    post = zoo.postprocess_settings(entry)
+    post = entry.postprocess()
     out = []
     for f in factors:
         rows = []
         for s in samples:
-            model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind), "cpu")
+            model, _, dev = zoo.load_model(entry.for_kind(s.kind), "cpu")
             shape = tuple(round(n * f) for n in s.image.shape)
             image = resize(s.image, shape, order=1, preserve_range=True).astype(np.float32)
             truth = resize(s.labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
@@ -82,7 +82,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     entry = zoo.get_entry(args.model)
-    shipped = zoo.target_diameter(entry)
+    shipped = entry.target_diameter()
     targets = sorted(set(TARGETS[1:] + ([shipped] if shipped else [])))
     targets = [None] + targets
     train, val = split_dsb(args.data)

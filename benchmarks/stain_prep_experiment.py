@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from skimage.color import rgb2hed
 
-from napari_nucleiseg.dataset import DEFAULT_DATA, Sample, read_ids
-from napari_nucleiseg.evaluation import evaluate_model
-from napari_nucleiseg.io import read_image, read_labels
-from napari_nucleiseg.preprocess import image_kind, normalize, to_grey
-from napari_nucleiseg.train import Trainer
+from napari_nucleiseg.training.dataset import DEFAULT_DATA, Sample, read_ids
+from napari_nucleiseg.evaluation.evaluate import evaluate_model
+from napari_nucleiseg.io.images import read_image, read_labels
+from napari_nucleiseg.inference.preprocess import image_kind, normalize, to_grey
+from napari_nucleiseg.training.trainer import Trainer
 from napari_nucleiseg.zoo import load_model, load_weights_file, postprocess_settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "stain_input.md"

@@ -11,8 +11,8 @@ import sys
 
 import torch
 
-from napari_nucleiseg.dataset import DEFAULT_DATA, split_dsb
-from napari_nucleiseg.train import fit
+from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.training.trainer import fit
 
 
 def main(argv=None):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from napari_nucleiseg.dataset import default_data_dir
+from napari_nucleiseg.training.dataset import default_data_dir
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import tifffile
 
-from napari_nucleiseg import batch
-from napari_nucleiseg.batch import BatchOptions, run_batch, weights_sha256
+from napari_nucleiseg.batch import run as batch
+from napari_nucleiseg.batch.run import BatchOptions, run_batch, weights_sha256
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
@@ -75,7 +75,7 @@ def test_manifest_records_model_options_versions_and_times(bad_folder, tmp_path)
     assert man["model"]["name"] == entry.name
     files = man["model"]["weight_files"]
     assert files[entry.weights.name] == hashlib.sha256(entry.weights.read_bytes()).hexdigest()
-    assert set(files) == {p.name for p in zoo.weight_files(entry)}
+    assert set(files) == {p.name for p in entry.weight_files()}
     assert man["model"]["weights_sha256"] == weights_sha256(entry.name)
     assert man["options"]["min_size"] == 12 and man["options"]["uncertainty"] is False
     assert {"numpy", "torch", "napari-nucleiseg", "python"} <= set(man["versions"])
@@ -273,7 +273,7 @@ def test_model_defaults_spelled_out_resume_a_run_that_left_them_unset(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _write_images(src, 2)
     run_batch(src, out, BatchOptions())
-    post = zoo.postprocess_settings(zoo.get_entry("default"))
+    post = zoo.get_entry("default").postprocess()
     res = run_batch(src, out, BatchOptions(model=zoo.get_entry("default").name, **post))
     assert res.summary["from_previous_run"].all()
     man = json.loads(res.manifest_path.read_text())
@@ -302,7 +302,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_dead_runs_lock_is_take
     import subprocess
     import sys
 
-    from napari_nucleiseg.folder_lock import FolderInUseError
+    from napari_nucleiseg.batch.lock import FolderInUseError
 
     src, out = tmp_path / "in", tmp_path / "out"
     _write_images(src, 2, size=96)
@@ -331,5 +331,5 @@ def test_a_changed_model_card_setting_redoes_finished_images(tmp_path, monkeypat
     run_batch(src, out)
     assert run_batch(src, out).summary["from_previous_run"].all()
     # same weights and options, but the card's training nucleus size changed (e.g. an upgrade)
-    monkeypatch.setattr(zoo, "target_diameter", lambda entry: 12.0)
+    monkeypatch.setattr(zoo.ModelEntry, "target_diameter", lambda self: 12.0)
     assert not run_batch(src, out).summary["from_previous_run"].any()

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_nucleiseg import finetune, zoo
+from napari_nucleiseg import zoo
+from napari_nucleiseg.training import finetune
 from napari_nucleiseg.cli import main
-from napari_nucleiseg.finetune import (
+from napari_nucleiseg.training.finetune import (
     EmptyLabelsError,
     FinetuneCancelled,
     ModelNameError,
@@ -18,7 +19,7 @@ from napari_nucleiseg.finetune import (
     prepare_pairs,
 )
 from napari_nucleiseg.models import build
-from napari_nucleiseg.pipeline import segment
+from napari_nucleiseg.inference.pipeline import segment
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 FAST = dict(batch_size=2, crop=64, device="cpu", replay=0.0)
@@ -112,7 +113,7 @@ def test_validation_picks_the_weights_and_starts_from_the_base_score(tiny, field
 
 
 def test_replay_mixes_synthetic_fields_into_the_batches(monkeypatch, tiny, field):
-    from napari_nucleiseg import train
+    from napari_nucleiseg.training import trainer as train
 
     seen = []
     real_init = train.Trainer.__init__
@@ -133,7 +134,7 @@ def test_replay_mixes_synthetic_fields_into_the_batches(monkeypatch, tiny, field
 
 
 def test_replay_fields_labelled_by_the_base_model(tiny):
-    from napari_nucleiseg.finetune import _teacher_labels, replay_samples
+    from napari_nucleiseg.training.finetune import _teacher_labels, replay_samples
 
     class Blobs(torch.nn.Module):  # a "model" whose foreground is the bright pixels, no border
         def forward(self, x):
@@ -269,7 +270,7 @@ def test_user_model_rename_export_import_delete(tiny, tmp_path):
 
 
 def test_out_of_memory_halves_the_batch_and_goes_on(monkeypatch, tiny, field):
-    from napari_nucleiseg import train
+    from napari_nucleiseg.training import trainer as train
 
     real_step = train.Trainer.step
     seen = []
@@ -288,7 +289,7 @@ def test_out_of_memory_halves_the_batch_and_goes_on(monkeypatch, tiny, field):
 
 
 def test_other_errors_during_training_are_not_swallowed(monkeypatch, tiny, field):
-    from napari_nucleiseg import train
+    from napari_nucleiseg.training import trainer as train
 
     def step(self):
         raise RuntimeError("something else")
@@ -312,8 +313,8 @@ def test_blend_keeps_a_fraction_of_the_learnt_change(tiny, field):
 
 
 def test_user_replay_images_are_labelled_by_the_base_model_and_mixed_in(monkeypatch, tiny, field):
-    from napari_nucleiseg import train
-    from napari_nucleiseg.dataset import Sample
+    from napari_nucleiseg.training import trainer as train
+    from napari_nucleiseg.training.dataset import Sample
 
     teacher_inputs, seen = [], []
 

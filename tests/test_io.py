@@ -4,7 +4,7 @@ import tifffile
 import imageio.v3 as iio
 
 from napari_nucleiseg.errors import ImageReadError
-from napari_nucleiseg.io import read_dsb_folder, read_image, read_labels, write_tiff
+from napari_nucleiseg.io.images import read_dsb_folder, read_image, read_labels, write_tiff
 
 
 def test_png_grey_rgb_rgba_and_jpeg(tmp_path):

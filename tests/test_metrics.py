@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_nucleiseg.metrics import auroc, evaluate_image, iou_matrix, match_status, summarize
+from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, iou_matrix, match_status, summarize
 
 
 def _square(shape, y, x, size, value, out=None):

@@ -3,10 +3,10 @@ import pytest
 import tifffile
 
 from napari_nucleiseg import segment
-from napari_nucleiseg.dataset import load_samples, read_ids
+from napari_nucleiseg.training.dataset import load_samples, read_ids
 from napari_nucleiseg.errors import InvalidImageError
-from napari_nucleiseg.metrics import evaluate_image, summarize
-from napari_nucleiseg.pipeline import is_stack
+from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
+from napari_nucleiseg.inference.pipeline import is_stack
 from napari_nucleiseg.zoo import default_model_name, list_models
 
 
@@ -52,7 +52,7 @@ def test_every_shipped_model_has_a_complete_card():
 def test_default_model_accuracy_on_validation_images(dsb_dir):
     ids = read_ids(dsb_dir / "val.txt")[:8]
     samples = load_samples(dsb_dir / "train", include=set(ids))
-    from napari_nucleiseg.io import read_image
+    from napari_nucleiseg.io.images import read_image
 
     rows = []
     for s in samples:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from napari_nucleiseg.postprocess import classical_instances, instances_from_maps
-from napari_nucleiseg.metrics import evaluate_image
+from napari_nucleiseg.inference.postprocess import classical_instances, instances_from_maps
+from napari_nucleiseg.evaluation.metrics import evaluate_image
 
 
 def _two_touching_discs(shape=(64, 96), r=14, gap=26):
@@ -73,7 +73,7 @@ def test_outline_markers_give_the_same_watershed_as_whole_seeds(seed):
     from scipy import ndimage as ndi
     from skimage.segmentation import find_boundaries, watershed
 
-    from napari_nucleiseg.postprocess import seed_outlines
+    from napari_nucleiseg.inference.postprocess import seed_outlines
     from napari_nucleiseg.synthetic import synthetic_nuclei
 
     _, truth = synthetic_nuclei((192, 192), n_nuclei=40, touching=0.6, seed=seed)[:2]

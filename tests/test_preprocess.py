@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_nucleiseg.errors import InvalidImageError
-from napari_nucleiseg.preprocess import (
+from napari_nucleiseg.inference.preprocess import (
     check_image,
     image_kind,
     looks_brightfield,

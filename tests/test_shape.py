@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from skimage.measure import regionprops_table
 
-from napari_nucleiseg.measure import measure
-from napari_nucleiseg.shape import shape_table
+from napari_nucleiseg.inference.measure import measure
+from napari_nucleiseg.inference.shape import shape_table
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 PROPS = ("label", "area", "centroid", "perimeter", "eccentricity", "solidity")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from napari_nucleiseg import segment
-from napari_nucleiseg.metrics import evaluate_image
-from napari_nucleiseg.sizing import (
+from napari_nucleiseg.evaluation.metrics import evaluate_image
+from napari_nucleiseg.inference.sizing import (
     AUTO,
     median_diameter,
     parse_diameter,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_nucleiseg import segment, zoo
-from napari_nucleiseg.batch import weights_sha256
+from napari_nucleiseg.batch.run import weights_sha256
 from napari_nucleiseg.models import build
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
@@ -33,17 +33,17 @@ def _stained(seed=0):
 
 
 def test_for_kind_picks_the_named_specialist(parent):
-    assert zoo.for_kind(parent, "stained").name == "tiny-stained"
-    assert zoo.for_kind(parent, "fluorescence").name == "tiny"
-    assert zoo.for_kind(parent, None).name == "tiny"
-    assert [p.name for p in zoo.weight_files(parent)] == ["tiny.pt", "tiny-stained.pt"]
+    assert parent.for_kind("stained").name == "tiny-stained"
+    assert parent.for_kind("fluorescence").name == "tiny"
+    assert parent.for_kind(None).name == "tiny"
+    assert [p.name for p in parent.weight_files()] == ["tiny.pt", "tiny-stained.pt"]
 
 
 def test_missing_specialist_falls_back_to_the_model_itself(parent):
     zoo.delete_user_model("tiny-stained")
     entry = zoo.get_entry("tiny")
-    assert zoo.for_kind(entry, "stained").name == "tiny"
-    assert [p.name for p in zoo.weight_files(entry)] == ["tiny.pt"]
+    assert entry.for_kind("stained").name == "tiny"
+    assert [p.name for p in entry.weight_files()] == ["tiny.pt"]
 
 
 def test_segment_routes_stained_images_to_the_specialist(parent):
@@ -68,7 +68,7 @@ def test_batch_fingerprint_changes_with_the_specialist_weights(parent):
 
 
 def test_fine_tuning_on_stained_images_starts_from_the_specialist(parent):
-    from napari_nucleiseg.finetune import fine_tune
+    from napari_nucleiseg.training.finetune import fine_tune
 
     _, labels = synthetic_nuclei((96, 96), n_nuclei=8, seed=0)
     res = fine_tune("tiny", [(_stained(), labels)], steps=2, batch_size=2, crop=64, device="cpu",
@@ -84,7 +84,7 @@ def test_fine_tuning_on_stained_images_starts_from_the_specialist(parent):
 
 
 def test_fine_tuning_on_fluorescence_keeps_the_parents_specialists(parent):
-    from napari_nucleiseg.finetune import fine_tune
+    from napari_nucleiseg.training.finetune import fine_tune
 
     grey, labels = synthetic_nuclei((96, 96), n_nuclei=8, seed=0)
     res = fine_tune("tiny", [(grey, labels)], steps=2, batch_size=2, crop=64, device="cpu",

@@ -1,13 +1,13 @@
 import pytest
 import torch
 
-from napari_nucleiseg.augment import Augmenter, contact_from_labels, targets_from_labels
-from napari_nucleiseg.losses import bce_dice
-from napari_nucleiseg.dataset import Sample
+from napari_nucleiseg.training.augment import Augmenter, contact_from_labels, targets_from_labels
+from napari_nucleiseg.training.losses import bce_dice
+from napari_nucleiseg.training.dataset import Sample
 from napari_nucleiseg.models import build
-from napari_nucleiseg.preprocess import prepare
+from napari_nucleiseg.inference.preprocess import prepare
 from napari_nucleiseg.synthetic import synthetic_nuclei
-from napari_nucleiseg.train import Trainer, fit
+from napari_nucleiseg.training.trainer import Trainer, fit
 
 
 def _samples(n=3, shape=(96, 96)):
@@ -119,7 +119,7 @@ def test_fit_checkpoints_and_resumes(tmp_path):
 
 
 def test_fit_can_start_from_trained_weights(tmp_path):
-    from napari_nucleiseg.train import save_weights
+    from napari_nucleiseg.zoo.weights_file import save_weights
 
     torch.manual_seed(1)
     start = build("unet", base=4, depth=3)
@@ -136,7 +136,7 @@ def test_fit_can_start_from_trained_weights(tmp_path):
 
 
 def test_shares_give_a_rare_image_kind_its_fraction_of_the_crops():
-    from napari_nucleiseg.dataset import sampling_weights
+    from napari_nucleiseg.training.dataset import sampling_weights
 
     samples = _samples(4, (48, 48))
     samples[0].kind = "stained"

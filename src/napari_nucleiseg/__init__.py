@@ -10,7 +10,7 @@ __all__ = ["__version__", "segment", "Segmentation"]
 
 def __getattr__(name):
     if name in ("segment", "Segmentation"):
-        from . import pipeline
+        from .inference import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'napari_nucleiseg' has no attribute {name!r}")

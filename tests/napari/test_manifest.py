@@ -36,7 +36,7 @@ def test_importing_the_package_does_not_import_qt():
     import subprocess
     import sys
 
-    code = ("import sys, napari_nucleiseg, napari_nucleiseg.pipeline, napari_nucleiseg.zoo; "
+    code = ("import sys, napari_nucleiseg, napari_nucleiseg.inference.pipeline, napari_nucleiseg.zoo; "
             "bad = [m for m in ('qtpy', 'PyQt6', 'PyQt5', 'PySide6', 'napari', 'magicgui') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -25,7 +25,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QAbstractItemView
 
 from .. import zoo
-from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
+from ..batch.run import BatchOptions, BatchProgress, BatchResult, run_batch
 from ..errors import NucleisegError
 from ._common import ProgressRelay, diameter_box, diameter_value, hint
 from .layer_output import put_layers
@@ -65,7 +65,7 @@ class BatchWidget(Container):
     -----
     :meth:`run` starts the batch in a napari thread worker (napari stays usable) and returns
     the worker; :meth:`cancel` stops it after the current image. When it ends, ``result``
-    holds the :class:`~napari_nucleiseg.batch.BatchResult` and the table lists every image;
+    holds the :class:`~napari_nucleiseg.batch.run.BatchResult` and the table lists every image;
     :meth:`open_row` opens one image with its labels (what a click on a row does).
     """
 
@@ -143,7 +143,7 @@ class BatchWidget(Container):
         if self._model.value is None:
             return
         try:
-            post = zoo.postprocess_settings(zoo.get_entry(self._model.value))
+            post = zoo.get_entry(self._model.value).postprocess()
         except (KeyError, FileNotFoundError):
             return
         self._threshold.value = float(post["threshold"])
@@ -264,7 +264,7 @@ class BatchWidget(Container):
             return []
         import tifffile
 
-        from ..io import read_image
+        from ..io.images import read_image
 
         rec = self.result.summary.iloc[row]
         if rec["status"] != "ok":

@@ -10,7 +10,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
-from ..metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels
+from ..evaluation.metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels
 from ._common import hint
 
 ERROR_NAMES = {FALSE_POSITIVE: "false positive", MISSED: "missed nucleus", CORRECT: "correct"}

@@ -1,6 +1,6 @@
 """Fine-tune Model dock widget: correct labels in napari, retrain a zoo model on them, segment again.
 
-The training itself is :func:`napari_nucleiseg.finetune.fine_tune` (the same function as
+The training itself is :func:`napari_nucleiseg.training.finetune.fine_tune` (the same function as
 ``nucleiseg finetune``), run in a napari thread worker so that napari stays responsive.
 """
 
@@ -25,7 +25,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .. import zoo
 from ..device import describe, resolve_device
-from ..finetune import DEFAULT_BLEND, DEFAULT_LR, FinetuneError, FinetuneProgress, default_name
+from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, FinetuneError, FinetuneProgress, default_name
 from ._common import ProgressRelay, hint
 from ._loss_plot import LossPlot
 from ._model_manager import ModelManager
@@ -48,7 +48,7 @@ class FinetuneWidget(Container):
     -----
     Public API (used by tests and scripts): :meth:`add_pair`, :meth:`start` (returns the
     worker), :meth:`cancel`, :meth:`segment_again`, :meth:`refresh_models`; ``last_result``
-    holds the last :class:`~napari_nucleiseg.finetune.FinetuneResult`, ``last_error`` the
+    holds the last :class:`~napari_nucleiseg.training.finetune.FinetuneResult`, ``last_error`` the
     last error message, ``worker`` the running worker or None; ``manager`` is the
     user-model manager (rename, export, import, delete).
     """

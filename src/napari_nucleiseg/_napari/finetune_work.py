@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NucleisegError
-from .. import finetune as _finetune
-from ..finetune import FinetuneError, FinetuneResult, ShapeMismatchError
+from ..training import finetune as _finetune
+from ..training.finetune import FinetuneError, FinetuneResult, ShapeMismatchError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NucleisegError
-from ..io import is_dsb_folder, is_image_file, read_dsb_folder, read_image
+from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image
 
 
 def _tiff_pixel_size(path: Path) -> tuple[float, ...] | None:

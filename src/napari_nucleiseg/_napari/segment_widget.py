@@ -146,7 +146,7 @@ class SegmentWidget(Container):
     def _on_model_changed(self, _value=None):
         entry = self._show_model_info()
         if entry is not None:  # start from the post-processing tuned for this model
-            post = zoo.postprocess_settings(entry)
+            post = entry.postprocess()
             self._threshold.value = float(post["threshold"])
             self._min_size.value = int(post["min_size"])
 

@@ -210,8 +210,8 @@ def segment_image(
     SegmentOutcome
         Never raises: user errors come back as ``outcome.error``.
     """
-    from ..pipeline import combine_planes, segment
-    from ..predict import Cancelled
+    from ..inference.pipeline import combine_planes, segment
+    from ..inference.predict import Cancelled
 
     t0 = time.perf_counter()
     try:

@@ -12,7 +12,7 @@ SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "finetune", "batch"]
 
 
 def _diameter(text: str):
-    from ..sizing import parse_diameter
+    from ..inference.sizing import parse_diameter
 
     try:
         return parse_diameter(text)

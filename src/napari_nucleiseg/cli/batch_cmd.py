@@ -72,7 +72,7 @@ def progress_line(ev) -> str:
 
 def run(args) -> int:
     """Run ``batch.run_batch`` with the parsed options; 0 unless ``--strict`` and an image failed."""
-    from ..batch import BatchOptions, run_batch
+    from ..batch.run import BatchOptions, run_batch
 
     options = BatchOptions(
         model=args.model, tta=args.tta, device=args.device, threshold=args.threshold,

@@ -34,7 +34,7 @@ def _stem(p: Path) -> str:
 
 
 def _files(path: Path) -> dict:
-    from ..io import is_image_file
+    from ..io.images import is_image_file
 
     if path.is_file():
         return {_stem(path): path}
@@ -44,8 +44,8 @@ def _files(path: Path) -> dict:
 
 
 def _score_folders(pred: Path, truth: Path) -> list[dict]:
-    from ..io import read_labels
-    from ..metrics import evaluate_image
+    from ..io.images import read_labels
+    from ..evaluation.metrics import evaluate_image
 
     pf, tf = _files(pred), _files(truth)
     common = sorted(set(pf) & set(tf))
@@ -55,10 +55,10 @@ def _score_folders(pred: Path, truth: Path) -> list[dict]:
 
 
 def _score_model(args) -> list[dict]:
-    from ..dataset import find_pairs, read_ids
-    from ..io import read_image, read_labels
-    from ..metrics import evaluate_image
-    from ..pipeline import segment
+    from ..training.dataset import find_pairs, read_ids
+    from ..io.images import read_image, read_labels
+    from ..evaluation.metrics import evaluate_image
+    from ..inference.pipeline import segment
 
     ids = set(read_ids(args.ids)) if args.ids else None
     rows = []
@@ -74,7 +74,7 @@ def _score_model(args) -> list[dict]:
 
 
 def run(args) -> int:
-    from ..metrics import summarize
+    from ..evaluation.metrics import summarize
 
     if args.data:
         rows = _score_model(args)

@@ -55,7 +55,7 @@ def _parse_region(text: str):
 
 
 def _read_pairs(images, labels, what):
-    from ..io import read_image, read_labels
+    from ..io.images import read_image, read_labels
 
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} {what}image(s) but {len(labels)} {what}labels: give one "
@@ -66,8 +66,8 @@ def _read_pairs(images, labels, what):
 def run(args) -> int:
     from pathlib import Path
 
-    from ..finetune import DEFAULT_BLEND, DEFAULT_LR, fine_tune
-    from ..io import read_image
+    from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, fine_tune
+    from ..io.images import read_image
 
     pairs = _read_pairs(args.image, args.labels, "")
     val = _read_pairs(args.val_image, args.val_labels, "validation ") if (args.val_image or args.val_labels) else None

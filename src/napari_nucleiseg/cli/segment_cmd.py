@@ -25,8 +25,8 @@ def register(sub) -> None:
 
 def write_outputs(seg, image, out: Path, stem: str, overlay: bool = False) -> list[Path]:
     """Write the four result files (and an overlay PNG) for one image; returns their paths."""
-    from ..io import write_csv, write_png, write_tiff
-    from ..overlay import overlay_png
+    from ..io.images import write_csv, write_png, write_tiff
+    from ..io.overlay import overlay_png
 
     paths = {
         "labels": out / f"{stem}_labels.tif",
@@ -51,8 +51,8 @@ def write_outputs(seg, image, out: Path, stem: str, overlay: bool = False) -> li
 
 
 def _segment_file(path: Path, args):
-    from ..io import read_image
-    from ..pipeline import combine_planes, is_stack, segment, segment_stack
+    from ..io.images import read_image
+    from ..inference.pipeline import combine_planes, is_stack, segment, segment_stack
 
     image = read_image(path)
     opts = dict(model=args.model, tta=args.tta, device=args.device,

@@ -27,8 +27,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..dataset import DEFAULT_DATA, split_dsb
-    from ..train import fit
+    from ..training.dataset import DEFAULT_DATA, split_dsb
+    from ..training.trainer import fit
 
     data = Path(args.data) if args.data else DEFAULT_DATA
     if not data.is_dir():

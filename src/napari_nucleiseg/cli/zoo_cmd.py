@@ -9,13 +9,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..zoo import list_models, target_diameter
+    from ..zoo import list_models
 
     rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "nucleus px", "kind")]
     for e in list_models():
         c = e.card
         v = c.get("validation", {})
-        target = target_diameter(e)
+        target = e.target_diameter()
         fmt = lambda x: f"{x:.3f}" if isinstance(x, (int, float)) else "-"  # noqa: E731
         rows.append((
             e.name + (" (default)" if c.get("default") else ""),

@@ -8,7 +8,7 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import NucleisegError
+from ..errors import NucleisegError
 
 
 class FolderInUseError(NucleisegError):

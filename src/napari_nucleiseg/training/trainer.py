@@ -14,11 +14,12 @@ import torch
 
 from .augment import Augmenter
 from .dataset import sampling_weights
-from .device import autocast_dtype, resolve_device
-from .evaluation import evaluate_model
+from ..device import autocast_dtype, resolve_device
+from ..evaluation.evaluate import evaluate_model
 from .losses import bce, get_loss
-from .models import build
-from .predict import Cancelled
+from ..models import build
+from ..zoo.weights_file import load_weights_file, save_weights
+from ..inference.predict import Cancelled
 
 
 class Trainer:
@@ -111,16 +112,6 @@ class Trainer:
         self.aug.gen.set_state(st["gen"])
 
 
-def save_weights(path, model, arch: str, config: dict, extra: dict | None = None) -> None:
-    """Save a compact fp16 state dict with the architecture needed to rebuild it."""
-    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    torch.save({"architecture": arch, "config": config, "state_dict": sd, **(extra or {})}, tmp)
-    tmp.replace(path)
-
-
 def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: int = 50,
         steps_per_epoch: int | None = None, batch_size: int = 8, lr: float = 1e-3,
         loss: str = "bce_dice", crop: int = 256, val_every: int = 2, device=None,
@@ -150,8 +141,6 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     steps_per_epoch = steps_per_epoch or max(1, len(train_samples) // batch_size)
     model = build(arch, **config)
     if init is not None:
-        from .zoo import load_weights_file
-
         model.load_state_dict(load_weights_file(init)[0].state_dict())
     trainer = Trainer(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
                       batch_size=batch_size, crop=crop, loss=loss, seed=seed,
@@ -160,7 +149,7 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     history, best, start_epoch, seconds = [], None, 0, 0.0
     last = out / "last.pt"
     if resume and last.exists():
-        st = torch.load(last, map_location=device, weights_only=False)
+        st = torch.load(last, map_location=device, weights_only=True)
         trainer.load_state(st["trainer"])
         history, best, start_epoch, seconds = st["history"], st["best"], st["epoch"], st["seconds"]
         log(f"resumed from {last} at epoch {start_epoch}")

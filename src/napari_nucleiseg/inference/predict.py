@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .device import autocast_dtype
+from ..device import autocast_dtype
 
 
 class Cancelled(Exception):

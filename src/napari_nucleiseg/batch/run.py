@@ -44,9 +44,9 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from .errors import NucleisegError
-from .folder_lock import FolderLock
-from .io import atomic_write_text, is_image_file
+from ..errors import NucleisegError
+from .lock import FolderLock
+from ..io.images import atomic_write_text, is_image_file
 
 STATE_DIR = ".nucleiseg_batch"
 LOCK_NAME = "run.lock"
@@ -208,12 +208,12 @@ def file_sha256(path) -> str:
 def weights_sha256(model: str = "default") -> str:
     """SHA-256 of the weights a zoo model's results depend on.
 
-    The weights file's own hash; for a model with specialists (``zoo.weight_files``), the hash
+    The weights file's own hash; for a model with specialists (``ModelEntry.weight_files``), the hash
     of the files' names and hashes, one per line.
     """
-    from . import zoo
+    from .. import zoo
 
-    files = zoo.weight_files(zoo.get_entry(model))
+    files = zoo.get_entry(model).weight_files()
     if len(files) == 1:
         return file_sha256(files[0])
     lines = "".join(f"{p.name} {file_sha256(p)}\n" for p in files)
@@ -223,7 +223,7 @@ def weights_sha256(model: str = "default") -> str:
 def options_fingerprint(options: BatchOptions, model_sha256: str, target_diameter: float | None = None) -> str:
     """Short hash of everything that changes an image's outputs: the options (``run_batch`` spells
     out the card's post-processing in them), the exact weights and the card's training nucleus
-    size (``zoo.target_diameter``); a finished image is only reused when all are unchanged."""
+    size (``ModelEntry.target_diameter``); a finished image is only reused when all are unchanged."""
     blob = json.dumps({"options": dataclasses.asdict(options), "weights": model_sha256,
                        "target_diameter": target_diameter}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -293,9 +293,9 @@ def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*",
     """One :class:`ImageTask` per image found in ``input_dir``."""
     root, out = Path(input_dir), Path(output_dir)
     sha = model_sha256 if model_sha256 is not None else weights_sha256(options.model)
-    from . import zoo
+    from .. import zoo
 
-    fp = options_fingerprint(options, sha, zoo.target_diameter(zoo.get_entry(options.model)))
+    fp = options_fingerprint(options, sha, zoo.get_entry(options.model).target_diameter())
     files = find_images(root, pattern, recursive, exclude_dir=out)
     return [ImageTask(str(p), p.relative_to(root).as_posix(), stem, str(out / stem),
                       str(out / STATE_DIR / f"{stem}.json"), fp, sha)
@@ -352,7 +352,7 @@ def remove_partial_files(output_dir) -> int:
 
 def _segment_array(image: np.ndarray, options: BatchOptions, cancel):
     """Segment a 2D image, or each plane of a stack (labels unique across planes, as the CLI does)."""
-    from .pipeline import combine_planes, is_stack, segment, segment_stack
+    from ..inference.pipeline import combine_planes, is_stack, segment, segment_stack
 
     if is_stack(image):
         return combine_planes(segment_stack(image, cancel=cancel, **options.segment_kwargs()))
@@ -361,8 +361,8 @@ def _segment_array(image: np.ndarray, options: BatchOptions, cancel):
 
 def _write_image_outputs(image, seg, out_stem: str, options: BatchOptions) -> list[Path]:
     """Write one image's outputs atomically; returns their paths."""
-    from .io import write_csv, write_png, write_tiff
-    from .overlay import overlay_png
+    from ..io.images import write_csv, write_png, write_tiff
+    from ..io.overlay import overlay_png
 
     base = Path(out_stem)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -385,7 +385,7 @@ def _write_image_outputs(image, seg, out_stem: str, options: BatchOptions) -> li
 
 
 def _error_text(exc: BaseException) -> str:
-    from .errors import ImageReadError
+    from ..errors import ImageReadError
 
     if isinstance(exc, ImageReadError):  # the summary row names the file already
         return exc.reason
@@ -416,8 +416,8 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
         The summary row: file, status (``"ok"``/``"error"``), nuclei, mean_area,
         mean_confidence, error, seconds, from_previous_run, labels.
     """
-    from .io import read_image
-    from .predict import Cancelled
+    from ..io.images import read_image
+    from ..inference.predict import Cancelled
 
     t0 = time.perf_counter()
     row = {"file": task.rel, "status": ERROR, "nuclei": 0, "mean_area": np.nan, "mean_confidence": np.nan,
@@ -585,7 +585,7 @@ def _summary_frame(tasks: list[ImageTask], rows: dict[str, dict]) -> pd.DataFram
 
 
 def _write_summary(path: Path, tasks, rows) -> pd.DataFrame:
-    from .io import write_csv
+    from ..io.images import write_csv
 
     df = _summary_frame(tasks, rows)
     write_csv(path, df)
@@ -603,7 +603,7 @@ def _now() -> str:
 def _new_manifest(input_dir: Path, output_dir: Path, pattern: str, recursive: bool, entry, sha: str,
                   options: BatchOptions, fingerprint: str, execution: dict, manifest_path: Path) -> dict:
     """The run's manifest as it starts (status "running")."""
-    from . import zoo
+    from .. import zoo
 
     return {
         "tool": "napari-nucleiseg batch",
@@ -615,7 +615,7 @@ def _new_manifest(input_dir: Path, output_dir: Path, pattern: str, recursive: bo
         "pattern": pattern,
         "recursive": recursive,
         "model": {"name": entry.name, "weights_file": entry.weights.name, "weights_sha256": sha,
-                  "weight_files": {p.name: file_sha256(p) for p in zoo.weight_files(entry)},
+                  "weight_files": {p.name: file_sha256(p) for p in entry.weight_files()},
                   "user_model": entry.user, "card": entry.card},
         "options": dataclasses.asdict(options),
         "options_fingerprint": fingerprint,
@@ -700,8 +700,8 @@ def run_batch(
         For fatal problems only (missing input folder, output = input, unknown model, no images).
         Problems with single images are recorded in the summary.
     """
-    from . import zoo
-    from .predict import Cancelled
+    from .. import zoo
+    from ..inference.predict import Cancelled
 
     options = options or BatchOptions()
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -712,7 +712,7 @@ def run_batch(
         raise NucleisegError(str(exc.args[0] if exc.args else exc)) from None
     # record the concrete model and post-processing values, so that a run with the model's own
     # values spelled out (the widget) resumes a run that left them at None (the CLI), and back
-    post = zoo.postprocess_settings(entry)
+    post = entry.postprocess()
     options = dataclasses.replace(
         options, model=entry.name,
         **{k: post[k] if getattr(options, k) is None else getattr(options, k)

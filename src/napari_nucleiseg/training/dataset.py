@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import IMAGE_SUFFIXES, read_image, read_labels
-from .preprocess import image_kind, prepare_channels
+from ..io.images import IMAGE_SUFFIXES, read_image, read_labels
+from ..inference.preprocess import image_kind, prepare_channels
 
 
 
@@ -20,7 +20,7 @@ def default_data_dir() -> Path:
     env = os.environ.get("NUCLEISEG_DATA")
     if env:
         return Path(env)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
         cand = base.parent / "shared" / "data" / "dsb2018"
         if cand.is_dir():
             return cand

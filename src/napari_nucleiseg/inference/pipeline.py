@@ -81,7 +81,7 @@ def segment(
     model : str
         Zoo model name; ``"default"`` is the shipped default. A model whose card names
         specialists for an image kind (e.g. stained tissue) hands such images to them
-        (``zoo.for_kind``); the post-processing stays the named model's.
+        (``ModelEntry.for_kind``); the post-processing stays the named model's.
     tta : bool
         Average the 8 flips/rotations (slower, a little more accurate, better uncertainty).
     device : str, optional
@@ -109,15 +109,15 @@ def segment(
     -------
     Segmentation
     """
-    from . import zoo
-    from .device import describe
+    from .. import zoo
+    from ..device import describe
 
     check_image(image)
     diameter = parse_diameter(diameter)
     entry = zoo.get_entry(model)
     kind = image_kind(image, invert)
-    net, used, dev = zoo.load_model(zoo.for_kind(entry, kind), device)
-    post = zoo.postprocess_settings(entry)
+    net, used, dev = zoo.load_model(entry.for_kind(kind), device)
+    post = entry.postprocess()
     for key, val in (("threshold", threshold), ("border_threshold", border_threshold), ("min_size", min_size),
                      ("min_mean_foreground", min_mean_foreground)):
         if val is not None:
@@ -135,7 +135,7 @@ def segment(
         earlier["tiles"] += earlier["last"]
         return out
 
-    maps, labels, zoom = sized_prediction(predict, x, post, zoo.target_diameter(entry), diameter)
+    maps, labels, zoom = sized_prediction(predict, x, post, entry.target_diameter(), diameter)
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": tta, "invert": invert,

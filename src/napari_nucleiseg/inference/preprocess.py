@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InvalidImageError
+from ..errors import InvalidImageError
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:

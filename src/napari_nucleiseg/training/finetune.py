@@ -35,8 +35,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import NucleisegError
-from .preprocess import KINDS, image_kind
+from ..errors import NucleisegError
+from ..inference.preprocess import KINDS, image_kind
 
 DEFAULT_LR = 3e-4
 # half of the learnt change: on three picks of corrected images it kept nearly all of the gain on
@@ -194,8 +194,8 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
     from skimage.measure import label as cc_label
 
     from .dataset import Sample
-    from .preprocess import prepare
-    from .sizing import median_diameter, shrink, shrink_labels, zoom_for
+    from ..inference.preprocess import prepare
+    from ..inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
 
     if not pairs:
         raise FinetuneError(f"no {kind} pairs given: choose at least one image and its labels")
@@ -243,7 +243,7 @@ def start_and_routes(entry, kinds: set[str]):
     """Where fine-tuning starts, and which models keep the image kinds it was not shown.
 
     Images of one kind start from the model ``entry`` uses for that kind (its specialist, if
-    any: ``zoo.for_kind``). The new model then segments the kinds it was trained on; every
+    any: ``ModelEntry.for_kind``). The new model then segments the kinds it was trained on; every
     other kind stays with the model that segmented it before (``specialists`` of the new card),
     so corrections on one kind of image cannot make the others worse.
 
@@ -252,15 +252,15 @@ def start_and_routes(entry, kinds: set[str]):
     (ModelEntry, dict)
         The start model and the new card's ``specialists`` (kind -> model name).
     """
-    from . import zoo
+    from .. import zoo
 
-    start = zoo.for_kind(entry, next(iter(kinds))) if len(kinds) == 1 else entry
-    return start, {k: zoo.for_kind(entry, k).name for k in KINDS if k not in kinds}
+    start = entry.for_kind(next(iter(kinds))) if len(kinds) == 1 else entry
+    return start, {k: entry.for_kind(k).name for k in KINDS if k not in kinds}
 
 
 def unique_name(base: str) -> str:
     """A free, valid model name derived from ``base`` (``base``, ``base-2``, ...)."""
-    from . import zoo
+    from .. import zoo
 
     stem = "".join(c if (c.isalnum() or c in "_.-") else "-" for c in base).strip("-._")[:56] or "model"
     for k in range(1, 1000):
@@ -279,7 +279,7 @@ def default_name(base_model: str) -> str:
 
 
 def _check_name(name: str) -> None:
-    from . import zoo
+    from .. import zoo
 
     try:
         zoo.check_name(name)
@@ -308,8 +308,8 @@ def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
         Cached: the same fields each call (do not modify them).
     """
     from .dataset import Sample
-    from .preprocess import prepare
-    from .synthetic import synthetic_nuclei
+    from ..inference.preprocess import prepare
+    from ..synthetic import synthetic_nuclei
 
     rng = np.random.default_rng(seed)
     radii = [(5, 9), (7, 12), (10, 18), (6, 14)]
@@ -327,7 +327,7 @@ def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
 def _teacher_labels(model, samples, device, post) -> list:
     """The same images labelled by ``model`` (instances after post-processing); empty results dropped."""
     from .dataset import Sample
-    from .evaluation import predict_instances
+    from ..evaluation.evaluate import predict_instances
 
     model.to(device).eval()
     if device.type == "cpu":
@@ -466,10 +466,10 @@ def fine_tune(
     FinetuneError
         Out of memory even with the smallest batch and crop.
     """
-    from . import zoo
-    from .device import describe, resolve_device
-    from .evaluation import evaluate_model
-    from .train import Trainer
+    from .. import zoo
+    from ..device import describe, resolve_device
+    from ..evaluation.evaluate import evaluate_model
+    from .trainer import Trainer
 
     say = log or (lambda _s: None)
     if replay_labels not in ("base model", "truth"):
@@ -488,7 +488,7 @@ def fine_tune(
     if name is None:
         name = default_name(entry.name)
     _check_name(name)
-    target = zoo.target_diameter(entry)
+    target = entry.target_diameter()
     samples, info = prepare_pairs(pairs, regions, image_names, invert, target=target)
     val_samples, val_info = ([], [])
     if validation:
@@ -499,14 +499,14 @@ def fine_tune(
     start, routes = start_and_routes(entry, {s.kind for s in samples})
     model, blob = zoo.load_weights_file(start.weights)  # a fresh copy: the cached one stays intact
     arch, config = blob["architecture"], blob.get("config", {})
-    post = zoo.postprocess_settings(entry)
+    post = entry.postprocess()
     largest = max(max(s.image.shape) for s in samples)
     crop = int(min(crop, max(64, 32 * math.ceil(largest / 32))))
     torch.manual_seed(seed)
     mixed = samples
     if replay > 0:
         from .dataset import Sample
-        from .preprocess import prepare
+        from ..inference.preprocess import prepare
 
         extra = list(replay_samples())
         if replay_labels == "base model":

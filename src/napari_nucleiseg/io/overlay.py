@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.segmentation import find_boundaries
 
-from .preprocess import normalize, to_grey
+from ..inference.preprocess import normalize, to_grey
 
 
 def overlay_png(image: np.ndarray, labels: np.ndarray, color=(255, 220, 0)) -> np.ndarray:

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from .metrics import evaluate_image, summarize
-from .postprocess import instances_from_maps
-from .predict import predict_maps
-from .sizing import sized_prediction
+from ..inference.postprocess import instances_from_maps
+from ..inference.predict import predict_maps
+from ..inference.sizing import sized_prediction
 
 
 def predict_instances(model, image: np.ndarray, device, post: dict | None = None, tta: bool = False):
@@ -110,12 +110,12 @@ def sized_maps(model, image: np.ndarray, device, post: dict, target: float | Non
 
 def kind_maps(entry, samples, device=None, tta=False, diameter="auto") -> list[dict]:
     """Maps of each sample as ``segment`` makes them: from the model it uses for the sample's
-    kind (``zoo.for_kind``), at the scale it chooses (``sizing``)."""
-    from . import zoo
+    kind (``ModelEntry.for_kind``), at the scale it chooses (``sizing``)."""
+    from .. import zoo
 
-    post, target = zoo.postprocess_settings(entry), zoo.target_diameter(entry)
+    post, target = entry.postprocess(), entry.target_diameter()
     out = []
     for s in samples:
-        model, _, dev = zoo.load_model(zoo.for_kind(entry, s.kind), device)
+        model, _, dev = zoo.load_model(entry.for_kind(s.kind), device)
         out.append(sized_maps(model, s.image, dev, post, target, tta, diameter))
     return out

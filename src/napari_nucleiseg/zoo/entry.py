@@ -1,0 +1,67 @@
+"""One zoo model: its name, weights file and card, with the card's settings as methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_POSTPROCESS = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 8, "min_mean_foreground": 0.0}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A zoo model: its name, weights file, card and whether the user made it."""
+
+    name: str
+    weights: Path
+    card: dict
+    user: bool
+
+    @property
+    def description(self) -> str:
+        """One line for model pickers: description and validation DSB score."""
+        d = self.card.get("description", self.card.get("architecture", ""))
+        v = self.card.get("validation", {}).get("dsb_score")
+        tag = " [user]" if self.user else ""
+        kinds = sorted(self.card.get("specialists", {}))
+        via = f"; {' and '.join(kinds)} images go to its specialists" if kinds else ""
+        return f"{d}{tag}{via}" + (f" (val DSB {v:.3f})" if v is not None else "")
+
+    def postprocess(self) -> dict:
+        """The post-processing settings tuned for this model (falls back to defaults)."""
+        return {**DEFAULT_POSTPROCESS, **self.card.get("postprocess", {})}
+
+    def target_diameter(self) -> float | None:
+        """Nucleus diameter (pixels) the model segments best (card ``sizing.target_diameter``).
+
+        ``segment()`` shrinks images whose nuclei are larger (``inference.sizing``); None: never
+        rescale.
+        """
+        value = self.card.get("sizing", {}).get("target_diameter")
+        return float(value) if value else None
+
+    def input_channels(self) -> int:
+        """Input planes the network takes (``inference.preprocess.prepare_channels``)."""
+        return int(self.card.get("config", {}).get("in_channels", 1))
+
+    def for_kind(self, kind: str | None) -> ModelEntry:
+        """The model that segments images of ``kind`` for this one.
+
+        A card may name specialists by image kind (``"specialists": {"stained": "resunet32-stained"}``,
+        kinds of ``preprocess.image_kind``); any other kind, or a specialist that is not
+        installed, gets this entry itself.
+        """
+        from .registry import list_models
+
+        name = self.card.get("specialists", {}).get(kind) if kind else None
+        if name:
+            for e in list_models():
+                if e.name == name:
+                    return e
+        return self
+
+    def weight_files(self) -> list[Path]:
+        """Every weights file this model's results depend on: its own, then its specialists'."""
+        kinds = sorted(self.card.get("specialists", {}))
+        files = [self.weights] + [self.for_kind(k).weights for k in kinds]
+        return list(dict.fromkeys(files))
