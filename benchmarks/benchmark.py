@@ -22,7 +22,7 @@ from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
 from napari_nucleiseg.inference.postprocess import classical_instances
 from napari_nucleiseg.inference.preprocess import KINDS, image_kind, prepare
-from napari_nucleiseg.zoo import list_models, target_diameter
+from napari_nucleiseg.zoo import list_models
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -66,7 +66,7 @@ def main():
         for kind in KINDS:  # load and warm up the model, and its specialists
             segment(next((im for im, _, k in data if k == kind), data[0][0]), model=e.name)
         results.append(run(e.name, lambda im, n=e.name: segment(im, model=n).labels, data))
-        if target_diameter(e):  # the same model without nucleus-size normalisation (sizing.py)
+        if e.target_diameter():  # the same model without nucleus-size normalisation (sizing.py)
             results.append(run(e.name + " (diameter off)",
                                lambda im, n=e.name: segment(im, model=n, diameter=None).labels, data))
         if args.tta:

@@ -302,7 +302,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_dead_runs_lock_is_take
     import subprocess
     import sys
 
-    from napari_nucleiseg.batch.lock import FolderInUseError
+    from napari_nucleiseg.errors import FolderInUseError
 
     src, out = tmp_path / "in", tmp_path / "out"
     _write_images(src, 2, size=96)

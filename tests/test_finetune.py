@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from napari_nucleiseg import zoo
+from napari_nucleiseg.errors import FinetuneError
 from napari_nucleiseg.training import finetune
 from napari_nucleiseg.cli import main
 from napari_nucleiseg.training.finetune import (
@@ -129,7 +130,7 @@ def test_replay_mixes_synthetic_fields_into_the_batches(monkeypatch, tiny, field
     assert names.count("mine") == sum(n.startswith("synthetic") for n in names) == 8
     settings = zoo.get_entry(res.name).card["finetune"]["settings"]
     assert settings["replay"] == 0.5 and settings["replay_labels"] == "truth"
-    with pytest.raises(finetune.FinetuneError, match="replay"):
+    with pytest.raises(FinetuneError, match="replay"):
         fine_tune("tiny", [field], steps=2, **{**FAST, "replay": 1.0})
 
 
@@ -308,7 +309,7 @@ def test_blend_keeps_a_fraction_of_the_learnt_change(tiny, field):
     expected = sd["base"][key] + 0.5 * (sd["full"][key] - sd["base"][key])
     assert not torch.allclose(sd["full"][key], sd["base"][key])
     assert torch.allclose(sd["half"][key], expected, atol=2e-3)
-    with pytest.raises(finetune.FinetuneError, match="blend"):
+    with pytest.raises(FinetuneError, match="blend"):
         fine_tune("tiny", [field], steps=1, blend=0.0, **FAST)
 
 

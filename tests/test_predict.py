@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from napari_nucleiseg.models import build
-from napari_nucleiseg.inference.predict import Cancelled, predict_maps, tile_starts, uncertainty_map
+from napari_nucleiseg.errors import Cancelled
+from napari_nucleiseg.inference.predict import predict_maps, tile_starts, uncertainty_map
 from napari_nucleiseg.synthetic import synthetic_nuclei
 from napari_nucleiseg.inference.preprocess import prepare
 

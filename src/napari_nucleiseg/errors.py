@@ -16,3 +16,31 @@ class ImageReadError(NucleisegError):
 
 class InvalidImageError(NucleisegError):
     """An image array cannot be segmented (wrong dimensions, empty, NaNs...)."""
+
+
+class Cancelled(Exception):
+    """Raised inside prediction or training when the caller's ``cancel()`` returns True."""
+
+
+class FolderInUseError(NucleisegError):
+    """Another live run holds the lock; the message names the folder, the run and the remedy."""
+
+
+class FinetuneError(NucleisegError):
+    """Fine-tuning cannot start or cannot go on; the message says why."""
+
+
+class ShapeMismatchError(FinetuneError):
+    """An image and its labels have different shapes."""
+
+
+class EmptyLabelsError(FinetuneError):
+    """A labels image (or its rectangle) contains no nuclei."""
+
+
+class ModelNameError(FinetuneError):
+    """The new model's name is invalid or used already."""
+
+
+class FinetuneCancelled(FinetuneError):
+    """Cancelled before the first training step: nothing was learnt, nothing saved."""

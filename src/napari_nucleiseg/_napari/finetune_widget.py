@@ -25,7 +25,8 @@ from napari.utils.notifications import show_error, show_info
 
 from .. import zoo
 from ..device import describe, resolve_device
-from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, FinetuneError, FinetuneProgress, default_name
+from ..errors import FinetuneError
+from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, FinetuneProgress, default_name
 from ._common import ProgressRelay, hint
 from ._loss_plot import LossPlot
 from ._model_manager import ModelManager

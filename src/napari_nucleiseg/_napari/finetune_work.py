@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import NucleisegError
 from ..training import finetune as _finetune
-from ..training.finetune import FinetuneError, FinetuneResult, ShapeMismatchError
+from ..errors import FinetuneError, ShapeMismatchError
+from ..training.finetune import FinetuneResult
 
 log = logging.getLogger(__name__)
 

@@ -211,7 +211,7 @@ def segment_image(
         Never raises: user errors come back as ``outcome.error``.
     """
     from ..inference.pipeline import combine_planes, segment
-    from ..inference.predict import Cancelled
+    from ..errors import Cancelled
 
     t0 = time.perf_counter()
     try:

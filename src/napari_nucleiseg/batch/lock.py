@@ -8,11 +8,7 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import NucleisegError
-
-
-class FolderInUseError(NucleisegError):
-    """Another live run holds the lock; the message names the folder, the run and the remedy."""
+from ..errors import FolderInUseError
 
 
 def _alive(pid: int) -> bool:

@@ -417,7 +417,7 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
         mean_confidence, error, seconds, from_previous_run, labels.
     """
     from ..io.images import read_image
-    from ..inference.predict import Cancelled
+    from ..errors import Cancelled
 
     t0 = time.perf_counter()
     row = {"file": task.rel, "status": ERROR, "nuclei": 0, "mean_area": np.nan, "mean_confidence": np.nan,
@@ -701,7 +701,7 @@ def run_batch(
         Problems with single images are recorded in the summary.
     """
     from .. import zoo
-    from ..inference.predict import Cancelled
+    from ..errors import Cancelled
 
     options = options or BatchOptions()
     input_dir, output_dir = Path(input_dir), Path(output_dir)

@@ -27,10 +27,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..training.dataset import DEFAULT_DATA, split_dsb
+    from ..training.dataset import default_data_dir, split_dsb
     from ..training.trainer import fit
 
-    data = Path(args.data) if args.data else DEFAULT_DATA
+    data = Path(args.data) if args.data else default_data_dir()
     if not data.is_dir():
         raise FileNotFoundError(f"{data}: training data folder not found")
     train, val = split_dsb(data)

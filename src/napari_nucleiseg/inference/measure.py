@@ -16,7 +16,7 @@ COLUMNS = ["label", "area", "centroid_y", "centroid_x", "mean_intensity", "perim
 def nucleus_confidence(labels: np.ndarray, uncertainty: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Confidence in [0, 1] per nucleus: 1 minus its mean per-pixel uncertainty.
 
-    Of the candidates in ``benchmarks/confidence_study.py`` this separated correct
+    Of the candidates in ``experiments/confidence_study.py`` this separated correct
     from wrong nuclei best on the validation split (AUROC in the model cards).
     """
     if len(index) == 0:

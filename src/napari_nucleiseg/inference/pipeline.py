@@ -182,7 +182,7 @@ def segment_stack(stack: np.ndarray, progress: Callable[[int, int], None] | None
 
     Use ``combine_planes`` on the result for one stacked ``Segmentation``.
     """
-    from .predict import Cancelled
+    from ..errors import Cancelled
 
     out = []
     for i, plane in enumerate(stack):

@@ -9,10 +9,7 @@ import numpy as np
 import torch
 
 from ..device import autocast_dtype
-
-
-class Cancelled(Exception):
-    """Raised inside prediction when the caller's ``cancel()`` returns True."""
+from ..errors import Cancelled
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

@@ -27,8 +27,6 @@ def default_data_dir() -> Path:
     return Path.cwd().parent / "shared" / "data" / "dsb2018"
 
 
-DEFAULT_DATA = default_data_dir()
-
 
 @dataclass
 class Sample:
@@ -79,13 +77,13 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
     return out
 
 
-def split_dsb(root=DEFAULT_DATA, val_file=None, test_file=None,
+def split_dsb(root=None, val_file=None, test_file=None,
               channels: int = 1) -> tuple[list[Sample], list[Sample]]:
     """The shared DSB training split and the 58 validation images of ``val.txt``.
 
     ``test_file`` lists held-out test ids that neither split contains.
     """
-    root = Path(root)
+    root = Path(root) if root is not None else default_data_dir()
     val_ids = set(read_ids(val_file or root / "val.txt"))
     test_ids = set(read_ids(test_file)) if test_file else set()
     train_root = root / "train" if (root / "train").is_dir() else root

@@ -35,7 +35,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import NucleisegError
+from ..errors import (EmptyLabelsError, FinetuneCancelled, FinetuneError, ModelNameError,
+                      ShapeMismatchError)
 from ..inference.preprocess import KINDS, image_kind
 
 DEFAULT_LR = 3e-4
@@ -43,26 +44,6 @@ DEFAULT_LR = 3e-4
 # their image type and most of what the base model did on the others (docs/finetuning_repeats.md)
 DEFAULT_BLEND = 0.5
 DEFAULT_STEPS = 200
-
-
-class FinetuneError(NucleisegError):
-    """Fine-tuning cannot start or cannot go on; the message says why."""
-
-
-class ShapeMismatchError(FinetuneError):
-    """An image and its labels have different shapes."""
-
-
-class EmptyLabelsError(FinetuneError):
-    """A labels image (or its rectangle) contains no nuclei."""
-
-
-class ModelNameError(FinetuneError):
-    """The new model's name is invalid or used already."""
-
-
-class FinetuneCancelled(FinetuneError):
-    """Cancelled before the first training step: nothing was learnt, nothing saved."""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ..evaluation.evaluate import evaluate_model
 from .losses import bce, get_loss
 from ..models import build
 from ..zoo.weights_file import load_weights_file, save_weights
-from ..inference.predict import Cancelled
+from ..errors import Cancelled
 
 
 class Trainer:

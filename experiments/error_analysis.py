@@ -8,9 +8,10 @@ predicted nucleus that also covers most of another true nucleus, a *miss* otherw
 true nucleus, a *spurious* object on background, or a *bad outline* (over a true nucleus but
 below IoU 0.5). Writes docs/error_analysis.md.
 
-    python benchmarks/error_analysis.py [--model resunet32]
+    python experiments/error_analysis.py [--model resunet32]
 """
 
+import sys
 import argparse
 from collections import Counter
 from pathlib import Path
@@ -20,11 +21,12 @@ import torch
 from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
-from napari_nucleiseg.training.dataset import DEFAULT_DATA, load_samples, read_ids
-from napari_nucleiseg.evaluation.evaluate import kind_maps
+from napari_nucleiseg.training.dataset import default_data_dir, load_samples, read_ids
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from devtools import kind_maps
 from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix
 from napari_nucleiseg.inference.postprocess import instances_from_maps
-from napari_nucleiseg.zoo import get_entry, postprocess_settings
+from napari_nucleiseg.zoo import get_entry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "error_analysis.md"
 CAUSES = ["merge", "blind", "weak", "strong", "split", "spurious", "bad outline"]
@@ -61,13 +63,13 @@ def causes(gt: np.ndarray, pred: np.ndarray, foreground: np.ndarray) -> Counter:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--data", default=str(default_data_dir()))
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     root = Path(args.data)
     val = load_samples(root / "train", include=set(read_ids(root / "val.txt")))
     entry = get_entry(args.model)
-    post = postprocess_settings(entry)
+    post = entry.postprocess()
     per_kind: dict[str, dict] = {}
     for s, maps in zip(val, kind_maps(entry, val)):
         labels = instances_from_maps(maps["foreground"], maps["border"], **post)
@@ -93,7 +95,7 @@ def main(argv=None):
     print(table)
     DOCS.write_text(
         f"# Where AP@0.5 is lost ({entry.name}, {len(val)} validation images)\n\n"
-        f"`python benchmarks/error_analysis.py --model {entry.name}`; post-processing {post}"
+        f"`python experiments/error_analysis.py --model {entry.name}`; post-processing {post}"
         + "".join(f"; {k} images by `{n}`" for k, n in entry.card.get("specialists", {}).items())
         + ".\n\n"
         f"{table}\n\n" + __doc__.split("\n\n")[1].replace("\n", " ") + "\n")

@@ -2,7 +2,7 @@
 
 Example::
 
-    python benchmarks/train_model.py --arch unet --config '{"base": 16}' --out runs/unet16 --epochs 60
+    python scripts/train_model.py --arch unet --config '{"base": 16}' --out runs/unet16 --epochs 60
 """
 
 import argparse
@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.training.trainer import fit
 
 
@@ -19,7 +19,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--arch", required=True)
     ap.add_argument("--config", default="{}")
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--data", default=str(default_data_dir()))
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--steps-per-epoch", type=int, default=None)

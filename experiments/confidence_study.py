@@ -2,9 +2,11 @@
 
 Prints the AUROC of each candidate on the validation split (model default: the zoo default).
 
-    python benchmarks/confidence_study.py [--model NAME] [--tta]
+    python experiments/confidence_study.py [--model NAME] [--tta]
 """
 
+import sys
+from pathlib import Path
 import argparse
 
 import numpy as np
@@ -12,7 +14,8 @@ from scipy import ndimage as ndi
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.training.dataset import split_dsb
-from napari_nucleiseg.evaluation.evaluate import kind_maps
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from devtools import kind_maps
 from napari_nucleiseg.inference.measure import nucleus_confidence
 from napari_nucleiseg.evaluation.metrics import auroc, match_status
 from napari_nucleiseg.inference.postprocess import instances_from_maps

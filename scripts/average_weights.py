@@ -3,7 +3,7 @@
 Snapshots come from ``train_model.py --snapshots`` (``RUN/epoch_NNN.pt``). Batch-norm running
 statistics are averaged like the other tensors.
 
-    python benchmarks/average_weights.py runs/resunet32d/epoch_{080,090,100,110,120}.pt --out runs/resunet32d/avg.pt
+    python scripts/average_weights.py runs/resunet32d/epoch_{080,090,100,110,120}.pt --out runs/resunet32d/avg.pt
 """
 
 import argparse

@@ -3,7 +3,7 @@
 Post-processing is tuned on 60 *training* images (never on validation); the card's
 figures are measured on the 58 validation images of ``val.txt``.
 
-    python benchmarks/ship_model.py runs/unet16 --name unet16 --description "..." [--default]
+    python scripts/ship_model.py runs/unet16 --name unet16 --description "..." [--default]
 
 A specialist for one image kind (``--specialist-for stained --continues resunet32``) keeps
 its parent's post-processing (``segment`` applies the named model's), is measured on the
@@ -20,56 +20,15 @@ import numpy as np
 import torch
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.device import describe, resolve_device
-from napari_nucleiseg.evaluation.evaluate import sized_maps, tune_postprocess
 from napari_nucleiseg.inference.measure import measure
 from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_status, summarize
 from napari_nucleiseg.inference.postprocess import instances_from_maps
 from napari_nucleiseg.inference.predict import uncertainty_map
 from napari_nucleiseg.inference.sizing import pooled_diameter
 
-
-def specialist_models(card: dict) -> dict:
-    """Kind -> loaded model, for the specialists a card names."""
-    out = {}
-    for kind, name in card.get("specialists", {}).items():
-        m, _ = zoo.load_weights_file(zoo.get_entry(name).weights)
-        out[kind] = m.to(memory_format=torch.channels_last)
-    return out
-
-
-def routed_maps(model, samples, device, specialists: dict, post: dict, target: float | None) -> list[dict]:
-    """Predicted maps of each sample by the model ``segment`` would use for its kind, at the
-    scale it would choose (``target``: the card's ``sizing.target_diameter``)."""
-    return [sized_maps(specialists.get(s.kind, model), s.image, device, post, target) for s in samples]
-
-
-def validate(model, val, device, post, specialists=None, target=None):
-    """Card figures of ``model`` on ``val``; ``specialists`` (kind -> model) take their kind's images."""
-    rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
-    for s in val:
-        t0 = time.perf_counter()
-        maps = routed_maps(model, [s], device, specialists or {}, post, target)[0]
-        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
-        seconds += time.perf_counter() - t0
-        pixels += s.image.size
-        rows.append(evaluate_image(s.labels, labels))
-        unc = uncertainty_map(maps["foreground"], maps["variance"])
-        table = measure(labels, s.image, maps["foreground"], unc)
-        ok, _ = match_status(s.labels, labels)
-        conf.extend(table["confidence"].tolist())
-        correct.extend(ok[table["label"].to_numpy().astype(int)].tolist())
-    out = summarize(rows)
-    out["confidence_auroc"] = auroc(conf, correct)
-    out["seconds_per_mp"] = seconds / (pixels / 1e6)
-    return out
-
-
-def tuning_images(train, n: int = 60) -> list:
-    """The seeded pick of training images that post-processing is tuned on (never validation)."""
-    rng = np.random.default_rng(0)
-    return [train[i] for i in rng.choice(len(train), n, replace=False)]
+from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate  # noqa: E402
 
 
 def training_sizing(train) -> dict:
@@ -118,7 +77,7 @@ def main():
     ap.add_argument("--description", required=True)
     ap.add_argument("--command", default="", help="the training command, recorded in the card")
     ap.add_argument("--default", action="store_true")
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--data", default=str(default_data_dir()))
     ap.add_argument("--continues", default=None,
                     help="shipped model this run warm-restarted from: its card's stages are kept")
     ap.add_argument("--lr", type=float, default=None, help="this run's learning rate, for the card")
@@ -184,7 +143,7 @@ def main():
     }
     if "averaged" in blob:
         card["training"]["weights"] = (f"mean of the snapshots {', '.join(blob['averaged'])} "
-                                       "(benchmarks/average_weights.py)")
+                                       "(scripts/average_weights.py)")
     if args.continues:
         card["training"] = staged_training(previous, card["training"], run, hist, args.lr)
     if previous.get("specialists") and not args.specialist_for:

@@ -4,7 +4,7 @@ For each conversion, the default model is scored on the stained validation image
 for a few hundred steps on the stained training images, and scored again. Writes
 docs/stain_input.md (appended to docs/benchmarks.md by benchmark.py); it chose the darkest channel (``preprocess.nucleus_signal``).
 
-    python benchmarks/stain_prep_experiment.py --steps 250
+    python experiments/stain_prep_experiment.py --steps 250
 """
 
 import argparse
@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from skimage.color import rgb2hed
 
-from napari_nucleiseg.training.dataset import DEFAULT_DATA, Sample, read_ids
+from napari_nucleiseg.training.dataset import default_data_dir, Sample, read_ids
 from napari_nucleiseg.evaluation.evaluate import evaluate_model
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.inference.preprocess import image_kind, normalize, to_grey
 from napari_nucleiseg.training.trainer import Trainer
-from napari_nucleiseg.zoo import load_model, load_weights_file, postprocess_settings
+from napari_nucleiseg.zoo import load_model, load_weights_file
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "stain_input.md"
 
@@ -33,8 +33,8 @@ CONVERSIONS = {
 
 
 def stained_samples(convert):
-    val_ids = set(read_ids(DEFAULT_DATA / "val.txt"))
-    root = DEFAULT_DATA / "train"
+    val_ids = set(read_ids(default_data_dir() / "val.txt"))
+    root = default_data_dir() / "train"
     train, val = [], []
     for p in sorted((root / "images").iterdir()):
         im = read_image(p)
@@ -61,7 +61,7 @@ def main():
         model = copy.deepcopy(model)  # load_model's copy is cached
         if args.weights:
             model.load_state_dict(load_weights_file(args.weights)[0].state_dict())
-        post = postprocess_settings(entry)
+        post = entry.postprocess()
         before = evaluate_model(model, val, dev, post)["dsb_score"]
         trainer = Trainer(model, train, dev, args.steps, lr=3e-4, seed=1)
         t0 = time.time()
@@ -80,7 +80,7 @@ def main():
         f"images as is, then after {args.steps} adaptation steps (learning rate 3e-4) on the training "
         "images in that conversion, and scored again. The shipped models use the darkest channel for "
         "stained images (`preprocess.nucleus_signal`).\n\n"
-        f"Reproduce: `python benchmarks/stain_prep_experiment.py --steps {args.steps} --model {args.model}"
+        f"Reproduce: `python experiments/stain_prep_experiment.py --steps {args.steps} --model {args.model}"
         + (f" --weights {args.weights}" if args.weights else "") + "`\n\n"
         + "\n".join(lines) + "\n"
     )

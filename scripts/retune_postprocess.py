@@ -5,7 +5,7 @@ weights and training record are left as they are. Images of a kind the model has
 specialist for (``ModelEntry.for_kind``) are predicted by the specialist, as ``segment`` does; the
 specialists' cards then get the new settings and are re-measured on their kind's images.
 
-    python benchmarks/retune_postprocess.py resunet32 unet16
+    python scripts/retune_postprocess.py resunet32 unet16
 """
 
 import argparse
@@ -14,10 +14,9 @@ import json
 import torch
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.device import resolve_device
-from napari_nucleiseg.evaluation.evaluate import tune_postprocess
-from ship_model import routed_maps, specialist_models, tuning_images, validate
+from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate
 
 VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "confidence_auroc", "tp", "fp", "fn", "n_images")
 
@@ -25,7 +24,7 @@ VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "confidence_
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("names", nargs="+")
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--data", default=str(default_data_dir()))
     args = ap.parse_args()
     torch.set_num_threads(2)
     train, val = split_dsb(args.data)

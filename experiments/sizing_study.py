@@ -7,9 +7,10 @@ chosen here: it is the median diameter of the training nuclei (``sizing.pooled_d
 written by ``ship_model.py``); this sweep shows how much the choice matters. Writes
 docs/sizing.md.
 
-    python benchmarks/sizing_study.py [--model resunet32]
+    python experiments/sizing_study.py [--model resunet32]
 """
 
+import sys
 import argparse
 import functools
 from pathlib import Path
@@ -19,12 +20,13 @@ import torch
 from skimage.transform import resize
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.training.dataset import DEFAULT_DATA, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.evaluation.metrics import evaluate_image
 from napari_nucleiseg.inference.predict import predict_maps
 from napari_nucleiseg.inference.preprocess import KINDS
 from napari_nucleiseg.inference.sizing import median_diameter, sized_prediction
-from ship_model import tuning_images
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from devtools import tuning_images
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "sizing.md"
 TARGETS = [None, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 35.0]
@@ -78,7 +80,7 @@ def magnified(entry, samples, factors, target) -> list[tuple]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="resunet32")
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--data", default=str(default_data_dir()))
     args = ap.parse_args()
     torch.set_num_threads(2)
     entry = zoo.get_entry(args.model)
@@ -115,7 +117,7 @@ def main():
         "the model's target / 0.9, segments the image again shrunk to the target, with the maps scaled "
         "back up so outlines and measurements stay at full resolution (`sizing.py`). The shipped target "
         f"({shipped} px) is the median diameter of the training nuclei, not a tuned value.\n\n"
-        f"`python benchmarks/sizing_study.py --model {args.model}`\n\n{table}\n\n"
+        f"`python experiments/sizing_study.py --model {args.model}`\n\n{table}\n\n"
         f"Per image, shipped target vs off (AP@0.5):\n\n{paired}\n\n"
         "## Higher magnification, without the validation split\n\n"
         "The first 20 tuning images whose nuclei are at most the target size, enlarged (bilinear; labels "

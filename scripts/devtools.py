@@ -1,0 +1,119 @@
+"""Helpers shared by the release scripts and the experiments (not shipped in the package):
+post-processing search, maps predicted the way ``segment()`` predicts them, card figures.
+
+Scripts in ``scripts/`` import it directly; ``experiments/`` put this folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from napari_nucleiseg import zoo
+from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_status, summarize
+from napari_nucleiseg.inference.measure import measure
+from napari_nucleiseg.inference.postprocess import instances_from_maps
+from napari_nucleiseg.inference.predict import predict_maps, uncertainty_map
+from napari_nucleiseg.inference.sizing import sized_prediction
+
+
+def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
+                     min_mean_foreground=(0.0, 0.8, 0.85, 0.9, 0.93, 0.95)) -> tuple[dict, float]:
+    """Grid-search post-processing settings for the best mean DSB score on ``samples``.
+
+    Threshold, border threshold and minimum size are searched jointly; the filter on a
+    nucleus's mean foreground probability is then chosen for the best of those.
+    """
+    grid = grid or {
+        "threshold": [0.4, 0.5, 0.6],
+        "border_threshold": [0.3, 0.4, 0.5, 0.6],
+        "min_size": [4, 8, 16],
+    }
+
+    def score(post):
+        return float(np.mean([
+            evaluate_image(s.labels, instances_from_maps(mp["foreground"], mp["border"], **post))["dsb_score"]
+            for mp, s in zip(maps, samples)
+        ]))
+
+    best, best_score = None, -1.0
+    for t in grid["threshold"]:
+        for b in grid["border_threshold"]:
+            for m in grid["min_size"]:
+                post = {"threshold": t, "border_threshold": b, "min_size": m}
+                sc = score(post)
+                if sc > best_score:
+                    best, best_score = post, sc
+    best = {**best, "min_mean_foreground": 0.0}
+    for f in min_mean_foreground:
+        if f > 0:
+            sc = score({**best, "min_mean_foreground": f})
+            if sc > best_score:
+                best, best_score = {**best, "min_mean_foreground": f}, sc
+    return best, best_score
+
+
+@torch.inference_mode()
+def sized_maps(model, image: np.ndarray, device, post: dict, target: float | None, tta: bool = False,
+               diameter="auto") -> dict:
+    """Maps of a prepared image at its full size, predicted at the scale ``segment`` would use
+    (``sizing.sized_prediction``; ``target`` None: at the image's own scale)."""
+    model.eval()
+    return sized_prediction(lambda im: predict_maps(model, im, device, tta=tta), image, post, target, diameter)[0]
+
+
+def kind_maps(entry, samples, device=None, tta=False, diameter="auto") -> list[dict]:
+    """Maps of each sample as ``segment`` makes them: from the model it uses for the sample's
+    kind (``ModelEntry.for_kind``), at the scale it chooses (``sizing``)."""
+    from .. import zoo
+
+    post, target = entry.postprocess(), entry.target_diameter()
+    out = []
+    for s in samples:
+        model, _, dev = zoo.load_model(entry.for_kind(s.kind), device)
+        out.append(sized_maps(model, s.image, dev, post, target, tta, diameter))
+    return out
+
+
+def specialist_models(card: dict) -> dict:
+    """Kind -> loaded model, for the specialists a card names."""
+    out = {}
+    for kind, name in card.get("specialists", {}).items():
+        m, _ = zoo.load_weights_file(zoo.get_entry(name).weights)
+        out[kind] = m.to(memory_format=torch.channels_last)
+    return out
+
+
+def routed_maps(model, samples, device, specialists: dict, post: dict, target: float | None) -> list[dict]:
+    """Predicted maps of each sample by the model ``segment`` would use for its kind, at the
+    scale it would choose (``target``: the card's ``sizing.target_diameter``)."""
+    return [sized_maps(specialists.get(s.kind, model), s.image, device, post, target) for s in samples]
+
+
+def validate(model, val, device, post, specialists=None, target=None):
+    """Card figures of ``model`` on ``val``; ``specialists`` (kind -> model) take their kind's images."""
+    rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
+    for s in val:
+        t0 = time.perf_counter()
+        maps = routed_maps(model, [s], device, specialists or {}, post, target)[0]
+        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        seconds += time.perf_counter() - t0
+        pixels += s.image.size
+        rows.append(evaluate_image(s.labels, labels))
+        unc = uncertainty_map(maps["foreground"], maps["variance"])
+        table = measure(labels, s.image, maps["foreground"], unc)
+        ok, _ = match_status(s.labels, labels)
+        conf.extend(table["confidence"].tolist())
+        correct.extend(ok[table["label"].to_numpy().astype(int)].tolist())
+    out = summarize(rows)
+    out["confidence_auroc"] = auroc(conf, correct)
+    out["seconds_per_mp"] = seconds / (pixels / 1e6)
+    return out
+
+
+def tuning_images(train, n: int = 60) -> list:
+    """The seeded pick of training images that post-processing is tuned on (never validation)."""
+    rng = np.random.default_rng(0)
+    return [train[i] for i in rng.choice(len(train), n, replace=False)]
