@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_nucleiseg.batch.run import BatchOptions, run_batch
-from napari_nucleiseg.training.dataset import default_data_dir
+from napari_nucleiseg.batch import BatchOptions, run_batch
 from napari_nucleiseg.io.images import is_image_file
+from napari_nucleiseg.training.dataset import default_data_dir
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "batch_benchmark.md"
 

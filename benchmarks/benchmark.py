@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from napari_nucleiseg import segment
-from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
-from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
 from napari_nucleiseg.inference.postprocess import classical_instances
 from napari_nucleiseg.inference.preprocess import KINDS, image_kind, prepare
+from napari_nucleiseg.io.images import read_image, read_labels
+from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
 from napari_nucleiseg.zoo import list_models
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -105,7 +105,8 @@ def main():
             f"A model whose card names specialists hands those kinds of image to them, as `segment()` "
             f"does, so its row is the whole routed result. Images whose nuclei are larger than the model's "
             f"training size are segmented shrunk to it (`sizing.py`, `diameter=\"auto\"`); the "
-            f"\"diameter off\" rows are the same models without that.\n\nReproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
+            f"\"diameter off\" rows are the same models without that.\n\n"
+            f"Reproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
         )
         for extra in ("stain_input.md", "batch_benchmark.md"):
             report = DOCS.parent / extra

@@ -30,7 +30,8 @@ def one(case: str) -> dict:
     t0 = time.perf_counter()
     seg = segment(image)
     return {"case": case, "shape": list(image.shape), "zoom": seg.settings["zoom"], "nuclei": int(seg.labels.max()),
-            "seconds": round(time.perf_counter() - t0, 1), "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "before_mb": round(before)}
 
 
@@ -38,7 +39,8 @@ def main():
     if len(sys.argv) > 1:
         print(json.dumps(one(sys.argv[1])))
         return
-    print("| case | image | zoom | nuclei | seconds | peak RSS (MB) | before segment() (MB) |\n|---|---|---|---|---|---|---|")
+    print("| case | image | zoom | nuclei | seconds | peak RSS (MB) | before segment() (MB) |\n"
+          "|---|---|---|---|---|---|---|")
     for case in ("training-size nuclei", "large nuclei"):
         out = subprocess.run([sys.executable, __file__, case], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])

@@ -5,19 +5,21 @@ Prints the AUROC of each candidate on the validation split (model default: the z
     python experiments/confidence_study.py [--model NAME] [--tta]
 """
 
+import argparse
 import sys
 from pathlib import Path
-import argparse
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.training.dataset import split_dsb
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from devtools import kind_maps
-from napari_nucleiseg.inference.measure import nucleus_confidence
+
 from napari_nucleiseg.evaluation.metrics import auroc, match_status
+from napari_nucleiseg.inference.measure import nucleus_confidence
 from napari_nucleiseg.inference.postprocess import instances_from_maps
 from napari_nucleiseg.inference.predict import uncertainty_map
 
@@ -31,7 +33,8 @@ def candidates(labels, maps):
     area = ndi.sum(np.ones_like(fg), labels, idx)
     return {
         "1 - mean uncertainty (nucleus) [shipped]": nucleus_confidence(labels, unc, idx),
-        "1 - mean uncertainty (nucleus + 1 px ring)": 1 - np.asarray(ndi.mean(unc, np.where(labels > 0, labels, ndi.grey_dilation(labels, size=3)), idx)),
+        "1 - mean uncertainty (nucleus + 1 px ring)": 1 - np.asarray(
+            ndi.mean(unc, np.where(labels > 0, labels, ndi.grey_dilation(labels, size=3)), idx)),
         "mean foreground probability": np.asarray(ndi.mean(fg, labels, idx)),
         "1 - mean border prob. inside": 1 - np.nan_to_num(np.asarray(ndi.mean(border, inner, idx)), nan=0.0),
         "log area": np.log(area),

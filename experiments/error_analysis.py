@@ -4,15 +4,15 @@ A missed true nucleus (no prediction with IoU > 0.5) is a *merge* when most of i
 predicted nucleus that also covers most of another true nucleus, a *miss* otherwise; a miss is
 *blind* when the model's mean foreground probability over it is below 0.5 (it saw nothing),
 *weak* below 0.9 (it saw something unsure, often dropped by the post-processing), else
-*strong* (it saw the nucleus, but the outline is wrong: cut into pieces or spilling over). A false positive is a *split* piece of a
-true nucleus, a *spurious* object on background, or a *bad outline* (over a true nucleus but
-below IoU 0.5). Writes docs/error_analysis.md.
+*strong* (it saw the nucleus, but the outline is wrong: cut into pieces or spilling over). A
+false positive is a *split* piece of a true nucleus, a *spurious* object on background, or a
+*bad outline* (over a true nucleus but below IoU 0.5). Writes docs/error_analysis.md.
 
     python experiments/error_analysis.py [--model resunet32]
 """
 
-import sys
 import argparse
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,8 +22,10 @@ from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
 from napari_nucleiseg.training.dataset import default_data_dir, load_samples, read_ids
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from devtools import kind_maps
+
 from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix
 from napari_nucleiseg.inference.postprocess import instances_from_maps
 from napari_nucleiseg.zoo import get_entry

@@ -10,9 +10,9 @@ docs/sizing.md.
     python experiments/sizing_study.py [--model resunet32]
 """
 
-import sys
 import argparse
 import functools
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +20,12 @@ import torch
 from skimage.transform import resize
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.evaluation.metrics import evaluate_image
 from napari_nucleiseg.inference.predict import predict_maps
 from napari_nucleiseg.inference.preprocess import KINDS
 from napari_nucleiseg.inference.sizing import median_diameter, sized_prediction
+from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from devtools import tuning_images
 

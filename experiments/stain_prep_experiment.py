@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from skimage.color import rgb2hed
 
-from napari_nucleiseg.training.dataset import default_data_dir, Sample, read_ids
 from napari_nucleiseg.evaluation.evaluate import evaluate_model
-from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.inference.preprocess import image_kind, normalize, to_grey
+from napari_nucleiseg.io.images import read_image, read_labels
+from napari_nucleiseg.training.dataset import Sample, default_data_dir, read_ids
 from napari_nucleiseg.training.trainer import Trainer
 from napari_nucleiseg.zoo import load_model, load_weights_file
 

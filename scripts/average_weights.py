@@ -10,8 +10,8 @@ import argparse
 
 import torch
 
-from napari_nucleiseg.zoo.weights_file import save_weights
 from napari_nucleiseg.zoo import load_weights_file
+from napari_nucleiseg.zoo.weights_file import save_weights
 
 
 def average(paths) -> tuple[torch.nn.Module, dict]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
-from napari_nucleiseg.io.images import read_image
 from napari_nucleiseg.inference.preprocess import image_kind
+from napari_nucleiseg.io.images import read_image
+from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
 
 OUT = Path(__file__).resolve().parents[1] / "splits"
 

@@ -12,11 +12,11 @@ import argparse
 import json
 
 import torch
+from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.device import resolve_device
-from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate
+from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 
 VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "confidence_auroc", "tp", "fp", "fn", "n_images")
 

@@ -13,22 +13,16 @@ validation images of its kind only, and is named in the parent's card (``special
 import argparse
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate  # noqa: E402
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.device import describe, resolve_device
-from napari_nucleiseg.inference.measure import measure
-from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_status, summarize
-from napari_nucleiseg.inference.postprocess import instances_from_maps
-from napari_nucleiseg.inference.predict import uncertainty_map
 from napari_nucleiseg.inference.sizing import pooled_diameter
-
-from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate  # noqa: E402
+from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 
 
 def training_sizing(train) -> dict:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import tifffile
 
-from napari_nucleiseg.batch import run as batch
-from napari_nucleiseg.batch.run import BatchOptions, run_batch, weights_sha256
+from napari_nucleiseg import batch
+from napari_nucleiseg.batch import BatchOptions, run_batch, weights_sha256
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
@@ -258,7 +258,7 @@ def test_dask_cluster_gives_the_same_labels_as_a_local_run(tmp_path):
 
 
 def test_the_summary_on_disk_is_kept_up_to_date_during_a_long_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "_SUMMARY_EVERY_S", -1.0)  # rewrite after every image
+    monkeypatch.setattr(batch.run, "_SUMMARY_EVERY_S", -1.0)  # rewrite after every image
     src, out = tmp_path / "in", tmp_path / "out"
     _write_images(src, 3)
     on_disk = []

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from napari_nucleiseg.batch import run as batch
+from napari_nucleiseg import batch
 from napari_nucleiseg.cli import main
 from napari_nucleiseg.synthetic import synthetic_nuclei
 

@@ -1,10 +1,11 @@
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
-import imageio.v3 as iio
 
 from napari_nucleiseg.errors import ImageReadError
-from napari_nucleiseg.io.images import read_dsb_folder, read_image, read_labels, write_tiff
+from napari_nucleiseg.io.images import read_dsb_folder, read_image, read_labels
+from napari_nucleiseg.io.writers import write_tiff
 
 
 def test_png_grey_rgb_rgba_and_jpeg(tmp_path):

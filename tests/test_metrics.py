@@ -56,7 +56,8 @@ def test_empty_images():
 
 
 def test_summarize_is_mean_over_images():
-    a = {"dsb_score": 1.0, "ap50": 1.0, "f1": 1.0, "pq": 1.0, "semantic_iou": 1.0, "tp": 1, "fp": 0, "fn": 0, "n_true": 1, "n_pred": 1}
+    a = {"dsb_score": 1.0, "ap50": 1.0, "f1": 1.0, "pq": 1.0, "semantic_iou": 1.0, "tp": 1, "fp": 0, "fn": 0,
+         "n_true": 1, "n_pred": 1}
     b = {**a, "dsb_score": 0.0, "tp": 0, "fn": 1}
     s = summarize([a, b])
     assert s["dsb_score"] == 0.5 and s["tp"] == 1 and s["fn"] == 1 and s["n_images"] == 2

@@ -6,7 +6,7 @@ from napari_nucleiseg import segment
 from napari_nucleiseg.training.dataset import load_samples, read_ids
 from napari_nucleiseg.errors import InvalidImageError
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
-from napari_nucleiseg.inference.pipeline import is_stack
+from napari_nucleiseg.inference.stack import is_stack
 from napari_nucleiseg.zoo import default_model_name, list_models
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from napari_nucleiseg.inference.postprocess import classical_instances, instances_from_maps
 from napari_nucleiseg.evaluation.metrics import evaluate_image
+from napari_nucleiseg.inference.postprocess import classical_instances, instances_from_maps
 
 
 def _two_touching_discs(shape=(64, 96), r=14, gap=26):

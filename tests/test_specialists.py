@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_nucleiseg import segment, zoo
-from napari_nucleiseg.batch.run import weights_sha256
+from napari_nucleiseg.batch import weights_sha256
 from napari_nucleiseg.models import build
 from napari_nucleiseg.synthetic import synthetic_nuclei
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -135,16 +136,37 @@ def test_fit_can_start_from_trained_weights(tmp_path):
     assert res["history"][0]["epoch"] == 1
 
 
-def test_shares_give_a_rare_image_kind_its_fraction_of_the_crops():
-    from napari_nucleiseg.training.dataset import sampling_weights
+KIND_VALUE = {"fluorescence": 1.0, "stained": 2.0, "brightfield": 3.0}
 
-    samples = _samples(4, (48, 48))
-    samples[0].kind = "stained"
-    w = sampling_weights(samples, {"stained": 0.5})
-    assert abs(w[0] - 0.5) < 1e-9 and abs(w.sum() - 1) < 1e-9
-    assert sampling_weights(samples, None) is None
-    aug = Augmenter(size=32, seed=0)
-    picks = [int(aug.rng.choice(4, p=w)) for _ in range(2000)]
-    assert 0.45 < picks.count(0) / 2000 < 0.55  # uniform would give 0.25
-    x, _ = aug.batch(samples, 3, weights=w)
-    assert x.shape == (3, 1, 32, 32)
+
+def _kind_of_each_crop(monkeypatch, tmp_path, shares, steps=40, batch_size=50):
+    """The image kind of every crop that ``fit`` trains on: each kind's images are one constant value."""
+    kinds = ["fluorescence"] * 6 + ["stained", "brightfield"]
+    samples = [Sample(np.full((40, 40), KIND_VALUE[k], np.float32), np.zeros((40, 40), np.int32), f"s{i}", k)
+               for i, k in enumerate(kinds)]
+    drawn = []
+    batch = Augmenter.batch
+
+    def recording(self, *args, **kwargs):
+        out = batch(self, *args, **kwargs)
+        drawn.extend(out[0].amax(dim=(1, 2, 3)).round().tolist())
+        return out
+
+    monkeypatch.setattr(Augmenter, "batch", recording)
+    fit("unet", {"base": 4, "depth": 2}, samples, [], tmp_path, epochs=1, steps_per_epoch=steps,
+        batch_size=batch_size, crop=16, log=lambda s: None, shares=shares, augment={"intensity": False})
+    by_value = {v: k for k, v in KIND_VALUE.items()}
+    assert len(drawn) == steps * batch_size and set(drawn) <= set(by_value)
+    return [by_value[v] for v in drawn]
+
+
+@pytest.mark.parametrize("shares, expected", [
+    ({"stained": 0.4, "brightfield": 0.25}, {"fluorescence": 0.35, "stained": 0.4, "brightfield": 0.25}),
+    (None, {"fluorescence": 0.75, "stained": 0.125, "brightfield": 0.125}),  # uniform over the 8 images
+])
+def test_shares_give_each_image_kind_its_fraction_of_the_crops(monkeypatch, tmp_path, shares, expected):
+    drawn = _kind_of_each_crop(monkeypatch, tmp_path, shares)
+    n = len(drawn)
+    for kind, p in expected.items():
+        spread = 4 * (p * (1 - p) / n) ** 0.5  # 4 binomial standard deviations
+        assert abs(drawn.count(kind) / n - p) < spread, (kind, drawn.count(kind) / n, p)

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from napari_nucleiseg._napari.evaluate_widget import EvaluateWidget
-from napari_nucleiseg.evaluation.metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels
 from napari_nucleiseg._napari.review_widget import ReviewWidget, review_order
+from napari_nucleiseg.evaluation.metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels
 
 
 def _truth_and_prediction():

@@ -25,7 +25,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QAbstractItemView
 
 from .. import zoo
-from ..batch.run import BatchOptions, BatchProgress, BatchResult, run_batch
+from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
 from ..errors import NucleisegError
 from ._common import ProgressRelay, diameter_box, diameter_value, hint
 from .layer_output import put_layers

@@ -6,8 +6,8 @@ import napari
 import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, Label, PushButton
-from napari.utils.colormaps import DirectLabelColormap
 from napari.qt.threading import create_worker
+from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info
 
 from ..evaluation.metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels

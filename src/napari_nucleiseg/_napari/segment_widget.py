@@ -20,6 +20,7 @@ from qtpy.QtCore import QObject, Signal
 from .. import zoo
 from ..device import describe, resolve_device
 from ..errors import NucleisegError
+from ..options import SegmentOptions
 from ._common import diameter_box, diameter_value, hint
 from .layer_output import put_layers
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
@@ -187,9 +188,10 @@ class SegmentWidget(Container):
         if self._model.value is None:
             show_error("No segmentation model is installed.")
             return None
-        kwargs = dict(model=self._model.value, device=self._device.value, tta=self._tta.value,
-                      threshold=self._threshold.value, min_size=self._min_size.value,
-                      diameter=diameter_value(self._diameter), stacks=self._stacks.value,
+        options = SegmentOptions(model=self._model.value, device=self._device.value, tta=self._tta.value,
+                                 threshold=self._threshold.value, min_size=self._min_size.value,
+                                 diameter=diameter_value(self._diameter))
+        kwargs = dict(options=options, stacks=self._stacks.value,
                       current_slice=self._current_slice(layer) if inp.is_stack else 0)
         self._cancel_requested = False
         self.worker = create_worker(segment_image, inp, progress=self._relay.progressed.emit,

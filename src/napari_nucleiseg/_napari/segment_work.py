@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InvalidImageError, NucleisegError
+from ..options import SegmentOptions
 
 log = logging.getLogger(__name__)
 
@@ -170,32 +171,21 @@ def layer_tuples(name: str, labels, probability, uncertainty, table: pd.DataFram
 
 def segment_image(
     inp: ImageInput,
-    model: str = "default",
-    device: str = "auto",
-    tta: bool = False,
-    threshold: float | None = None,
-    min_size: int | None = None,
-    diameter: float | str | None = "auto",
+    options: SegmentOptions | None = None,
     stacks: str = EACH_SLICE,
     current_slice: int = 0,
     progress: Callable[[float, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    **changes,
 ) -> SegmentOutcome:
     """Segment an image (or every / the current plane of a stack) and build the output layers.
 
     Parameters
     ----------
     inp : ImageInput
-    model : str
-        Zoo model name (``"default"``: the shipped default).
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    tta : bool
-        Test-time augmentation.
-    threshold, min_size : optional
-        Probability threshold and smallest nucleus in pixels; None keeps the model's values.
-    diameter : float, "auto" or None
-        Typical nucleus diameter in pixels (``pipeline.segment``).
+    options : SegmentOptions, optional
+        Model, device, post-processing, diameter (``options.SegmentOptions``); ``**changes``
+        (any of its fields, e.g. ``model="unet16"``) are applied over it.
     stacks : str
         ``"each slice"`` or ``"current slice only"`` (for 3D stacks).
     current_slice : int
@@ -210,66 +200,54 @@ def segment_image(
     SegmentOutcome
         Never raises: user errors come back as ``outcome.error``.
     """
-    from ..inference.pipeline import combine_planes, segment
     from ..errors import Cancelled
+    from ..inference.stack import segment_any
 
     t0 = time.perf_counter()
     try:
         check_input_shape(inp)
+        opts = SegmentOptions.build(options, **changes)
         ndim = inp.spatial_ndim
-        scale = _spatial(inp.scale, ndim, 1.0)
-        translate = _spatial(inp.translate, ndim, 0.0)
-        kw = dict(model=model, device=device, tta=tta, threshold=threshold, min_size=min_size,
-                  diameter=diameter, scale=_pixel_size(scale))
-        if inp.is_stack:
-            n = int(np.shape(inp.data)[0])
-            if stacks == CURRENT_SLICE:
-                if not 0 <= current_slice < n:
-                    raise InvalidImageError(f"slice {current_slice} is outside the stack (0..{n - 1})")
-                planes = [current_slice]
-            else:
-                planes = list(range(n))
-        else:
-            planes = [None]
-
-        segs = []
-        for k, z in enumerate(planes):
-            where = f"slice {z + 1}/{np.shape(inp.data)[0]}, " if z is not None else ""
-
-            def tile_progress(done, total, k=k, where=where):
-                if progress is not None:
-                    progress((k + done / max(total, 1)) / len(planes), f"{where}tile {done}/{total}")
-
-            plane = np.asarray(inp.data if z is None else inp.data[z])
-            if progress is not None:
-                progress(k / len(planes), f"{where}starting")
-            segs.append(segment(plane, progress=tile_progress, cancel=cancel, **kw))
-            if cancel is not None and cancel():
-                raise Cancelled()
-
-        # stacks: labels unique across planes, the table gains a "plane" column
-        seg = combine_planes(segs) if inp.is_stack else segs[0]
-        if inp.is_stack and stacks == CURRENT_SLICE:  # outputs keep the stack's shape, other planes empty
-            z, shape = planes[0], tuple(np.shape(inp.data)[:3])
-            for attr, dtype in (("labels", np.int32), ("probability", np.float32), ("uncertainty", np.float32)):
-                full = np.zeros(shape, dtype)
-                full[z] = getattr(seg, attr)[0]
-                setattr(seg, attr, full)
-            seg.table["plane"] = z
-        labels, prob, unc, table = seg.labels, seg.probability, seg.uncertainty, seg.table
-        device_used, model_used, settings = seg.device, seg.model, seg.settings
-        meta = {**settings, "device": device_used, "stacks": stacks if inp.is_stack else None,
-                "slices": None if planes == [None] else planes}
-        layers = layer_tuples(inp.name, labels, prob, unc, table, scale, translate, meta)
+        scale, translate = _spatial(inp.scale, ndim, 1.0), _spatial(inp.translate, ndim, 0.0)
+        planes = _planes(inp, stacks, current_slice)
+        seg = segment_any(inp.data, opts, planes=planes, scale=_pixel_size(scale), progress=progress,
+                          cancel=cancel)
+        if inp.is_stack and stacks == CURRENT_SLICE:
+            _fill_stack(seg, planes[0], tuple(np.shape(inp.data)[:3]))
+        meta = {**seg.settings, "device": seg.device, "stacks": stacks if inp.is_stack else None,
+                "slices": planes}
+        layers = layer_tuples(inp.name, seg.labels, seg.probability, seg.uncertainty, seg.table, scale,
+                              translate, meta)
         if progress is not None:
             progress(1.0, "done")
-        return SegmentOutcome(layers, len(table), model_used, device_used, time.perf_counter() - t0, seg.zoom)
+        return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom)
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
-    except (NucleisegError, ValueError, KeyError, FileNotFoundError) as exc:
+    except (NucleisegError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return SegmentOutcome(error=f"Cannot segment '{inp.name}': {msg}", seconds=time.perf_counter() - t0)
     except Exception as exc:  # an unexpected failure must still reach the user, not kill the worker
         log.exception("segmentation failed")
         return SegmentOutcome(error=f"Segmentation of '{inp.name}' failed: {type(exc).__name__}: {exc}",
                               seconds=time.perf_counter() - t0)
+
+
+def _planes(inp: ImageInput, stacks: str, current_slice: int) -> list[int] | None:
+    """The planes to segment: None for a 2D image, all planes, or the current one."""
+    if not inp.is_stack:
+        return None
+    n = int(np.shape(inp.data)[0])
+    if stacks != CURRENT_SLICE:
+        return list(range(n))
+    if not 0 <= current_slice < n:
+        raise InvalidImageError(f"slice {current_slice} is outside the stack (0..{n - 1})")
+    return [current_slice]
+
+
+def _fill_stack(seg, z: int, shape: tuple[int, ...]) -> None:
+    """Give a one-plane result the stack's shape, other planes empty (outputs keep the layer's shape)."""
+    for attr, dtype in (("labels", np.int32), ("probability", np.float32), ("uncertainty", np.float32)):
+        full = np.zeros(shape, dtype)
+        full[z] = getattr(seg, attr)[0]
+        setattr(seg, attr, full)
+    seg.table["plane"] = z

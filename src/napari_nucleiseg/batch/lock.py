@@ -78,7 +78,7 @@ class FolderLock:
             self.path.unlink(missing_ok=True)
             self._held = False
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         self.acquire()
         return self
 

@@ -11,22 +11,6 @@ from ..errors import NucleisegError
 SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "finetune", "batch"]
 
 
-def _diameter(text: str):
-    from ..inference.sizing import parse_diameter
-
-    try:
-        return parse_diameter(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_diameter_option(parser: argparse.ArgumentParser) -> None:
-    """``--diameter PX|auto|off``: typical nucleus size, for ``segment(diameter=...)``."""
-    parser.add_argument("--diameter", type=_diameter, default="auto", metavar="PX|auto|off",
-                        help="typical nucleus diameter in pixels; larger nuclei than the model was trained "
-                             "on are segmented on a shrunken image (default: auto, measured; off: never)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 

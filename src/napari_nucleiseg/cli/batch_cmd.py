@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import add_diameter_option
+from .options import add_output_options, add_segment_options, segment_options
 
 _BAR = 24
 
@@ -21,22 +21,8 @@ def register(sub) -> None:
     p.add_argument("output_dir", help="folder for the results (not the input folder unless --force)")
     p.add_argument("--pattern", default="*", help="glob pattern for input files (default: all images)")
     p.add_argument("--recursive", "-r", action="store_true", help="also process sub-folders")
-    p.add_argument("--model", default="default", help="zoo model name (see `nucleiseg zoo`)")
-    p.add_argument("--tta", action="store_true", help="test-time augmentation (8 flips/rotations)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    p.add_argument("--threshold", type=float, default=None, help="foreground threshold (model default)")
-    p.add_argument("--border-threshold", type=float, default=None)
-    p.add_argument("--min-size", type=int, default=None, help="smallest nucleus in pixels")
-    contrast = p.add_mutually_exclusive_group()
-    contrast.add_argument("--invert", dest="invert", action="store_true", default=None,
-                          help="dark nuclei on a bright background (default: detect)")
-    contrast.add_argument("--no-invert", dest="invert", action="store_false")
-    add_diameter_option(p)
-    p.add_argument("--tile", type=int, default=1024, help="tile size in pixels (bounds memory)")
-    p.add_argument("--overlap", type=int, default=64)
-    p.add_argument("--no-probability", action="store_true", help="do not write <stem>_probability.tif")
-    p.add_argument("--no-uncertainty", action="store_true", help="do not write <stem>_uncertainty.tif")
-    p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    add_segment_options(p)
+    add_output_options(p)
     p.add_argument("--workers", "-j", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per worker (default: cores/workers; with 1 worker: unchanged); "
@@ -72,13 +58,10 @@ def progress_line(ev) -> str:
 
 def run(args) -> int:
     """Run ``batch.run_batch`` with the parsed options; 0 unless ``--strict`` and an image failed."""
-    from ..batch.run import BatchOptions, run_batch
+    from ..batch import BatchOptions, run_batch
 
-    options = BatchOptions(
-        model=args.model, tta=args.tta, device=args.device, threshold=args.threshold,
-        border_threshold=args.border_threshold, min_size=args.min_size, invert=args.invert, diameter=args.diameter,
-        tile=args.tile, overlap=args.overlap, probability=not args.no_probability,
-        uncertainty=not args.no_uncertainty, overlay=args.overlay)
+    options = BatchOptions(**vars(segment_options(args)), probability=not args.no_probability,
+                           uncertainty=not args.no_uncertainty, overlay=args.overlay)
 
     def show(ev) -> None:
         print(progress_line(ev), file=sys.stderr, flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import add_diameter_option
+from .options import add_segment_options, segment_options
 
 
 def register(sub) -> None:
@@ -20,10 +20,7 @@ def register(sub) -> None:
     p.add_argument("truth", nargs="?", help="folder (or file) of ground-truth label images")
     p.add_argument("--data", help="a folder with images/ and labels/ to segment and score")
     p.add_argument("--ids", help="file listing the ids to use from --data (e.g. val.txt)")
-    p.add_argument("--model", default="default")
-    p.add_argument("--tta", action="store_true")
-    add_diameter_option(p)
-    p.add_argument("--device", default="auto")
+    add_segment_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -44,8 +41,8 @@ def _files(path: Path) -> dict:
 
 
 def _score_folders(pred: Path, truth: Path) -> list[dict]:
-    from ..io.images import read_labels
     from ..evaluation.metrics import evaluate_image
+    from ..io.images import read_labels
 
     pf, tf = _files(pred), _files(truth)
     common = sorted(set(pf) & set(tf))
@@ -55,18 +52,17 @@ def _score_folders(pred: Path, truth: Path) -> list[dict]:
 
 
 def _score_model(args) -> list[dict]:
-    from ..training.dataset import find_pairs, read_ids
-    from ..io.images import read_image, read_labels
     from ..evaluation.metrics import evaluate_image
     from ..inference.pipeline import segment
+    from ..io.images import read_image, read_labels
+    from ..training.dataset import find_pairs, read_ids
 
     ids = set(read_ids(args.ids)) if args.ids else None
     rows = []
     for name, ip, lp in find_pairs(args.data):
         if ids is not None and name not in ids:
             continue
-        seg = segment(read_image(ip), model=args.model, tta=args.tta, device=args.device,
-                      diameter=args.diameter)
+        seg = segment(read_image(ip), segment_options(args))
         rows.append(evaluate_image(read_labels(lp), seg.labels))
     if not rows:
         raise ValueError(f"no labelled images selected in {args.data}")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
-import torch
 
-from .metrics import evaluate_image, summarize
 from ..inference.postprocess import instances_from_maps
 from ..inference.predict import predict_maps
+from .metrics import evaluate_image, summarize
 
 
 def predict_instances(model, image: np.ndarray, device, post: dict | None = None, tta: bool = False):

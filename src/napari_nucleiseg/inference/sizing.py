@@ -9,7 +9,7 @@ scales the maps back up, so post-processing and measurements stay at full resolu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from skimage.transform import resize
@@ -56,7 +56,10 @@ def shrunk_shape(shape: tuple[int, ...], zoom: float) -> tuple[int, int]:
 
 
 def shrink(image: np.ndarray, zoom: float) -> np.ndarray:
-    """A prepared float image shrunk by ``zoom`` (anti-aliased bilinear), float32."""
+    """A prepared float image ``(Y, X)`` or ``(C, Y, X)`` shrunk by ``zoom`` (anti-aliased bilinear),
+    float32."""
+    if image.ndim == 3:
+        return np.stack([shrink(plane, zoom) for plane in image])
     return resize(image, shrunk_shape(image.shape, zoom), order=1, preserve_range=True,
                   anti_aliasing=True).astype(np.float32)
 
@@ -87,7 +90,7 @@ def sized_prediction(
     predict : callable
         ``predict(prepared_image) -> maps`` (``predict.predict_maps`` with model and device bound).
     image : numpy.ndarray
-        float32 ``(Y, X)`` prepared image.
+        float32 ``(Y, X)`` or ``(C, Y, X)`` prepared image.
     post : dict
         Post-processing settings (``postprocess.instances_from_maps``).
     target : float or None
@@ -114,7 +117,7 @@ def sized_prediction(
         diameter = median_diameter(labels) if target else None
     zoom = zoom_for(diameter, target)
     if zoom < 1.0:
-        maps = resize_maps(predict(shrink(image, zoom)), image.shape)
+        maps = resize_maps(predict(shrink(image, zoom)), image.shape[-2:])
         labels = None
     elif maps is None:
         maps = predict(image)

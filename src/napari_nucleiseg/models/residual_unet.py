@@ -37,7 +37,7 @@ class ResidualUNet(PaddedModel):
         widths = [base * 2**i for i in range(depth)]
         self.enc = nn.ModuleList()
         cin = base
-        for i, w in enumerate(widths):
+        for w in widths:
             self.enc.append(nn.Sequential(ResBlock(cin, w, stride=2), ResBlock(w, w)))
             cin = w
         self.up = nn.ModuleList()

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.images import IMAGE_SUFFIXES, read_image, read_labels
 from ..inference.preprocess import image_kind, prepare_channels
-
+from ..io.images import IMAGE_SUFFIXES, read_image, read_labels
 
 
 def default_data_dir() -> Path:

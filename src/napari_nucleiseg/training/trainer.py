@@ -5,21 +5,30 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from .augment import Augmenter
-from .dataset import sampling_weights
 from ..device import autocast_dtype, resolve_device
+from ..errors import Cancelled
 from ..evaluation.evaluate import evaluate_model
-from .losses import bce, get_loss
 from ..models import build
 from ..zoo.weights_file import load_weights_file, save_weights
-from ..errors import Cancelled
+from .augment import Augmenter
+from .dataset import sampling_weights
+from .losses import bce, get_loss
+
+
+def warmup_cosine(total_steps: int, warmup: int = 50) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear warm-up, then cosine decay to 0 at ``total_steps``.
+
+    The warm-up lasts ``warmup`` steps, but at most a tenth of the run.
+    """
+    warm = max(1, min(warmup, total_steps // 10))
+    return lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
 
 
 class Trainer:
@@ -29,19 +38,24 @@ class Trainer:
     ----------
     model : torch.nn.Module
     samples : list of dataset.Sample
-    total_steps : int
-        Length of the cosine learning-rate schedule.
+    total_steps : int, optional
+        Length of the default schedule (:func:`warmup_cosine`); needed unless ``schedule`` is given.
     regions : list, optional
         Per sample ``(y0, x0, y1, x1)`` where crops are centred (partly corrected images).
     contact_weight : float
         Extra BCE weight on pixels where two nuclei touch (``augment.contact_from_labels``),
         as in U-Net's weight map: 0 = plain loss.
+    schedule : callable, optional
+        ``steps_done -> factor``: the learning rate of the step about to be taken is ``lr * factor``.
+        It is asked at the start of every step, so it may also follow something the caller
+        updates between steps (fine-tuning follows its time budget). Default: ``warmup_cosine(
+        total_steps, warmup)``.
     """
 
-    def __init__(self, model, samples, device, total_steps: int, lr: float = 1e-3,
+    def __init__(self, model, samples, device, total_steps: int | None = None, lr: float = 1e-3,
                  batch_size: int = 8, crop: int = 256, loss: str = "bce_dice",
                  augment: dict | None = None, seed: int = 0, regions=None, warmup: int = 50,
-                 weights=None, contact_weight: float = 0.0):
+                 weights=None, contact_weight: float = 0.0, schedule: Callable[[int], float] | None = None):
         self.model = model.to(device)
         self.contact_weight = contact_weight
         self.device = device
@@ -52,11 +66,12 @@ class Trainer:
         self.loss_fn = get_loss(loss)
         self.aug = Augmenter(size=crop, seed=seed, **(augment or {}))
         self.opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-        warm = max(1, min(warmup, total_steps // 10))
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt,
-            lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)),
-        )
+        if schedule is None:
+            if total_steps is None:
+                raise ValueError("Trainer needs total_steps or a schedule")
+            schedule = warmup_cosine(total_steps, warmup)
+        self.schedule = schedule
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, schedule)
         self.distance = getattr(getattr(model, "head", None), "out_channels", 2) >= 3
         self.amp = autocast_dtype(device)
         self.channels_last = device.type == "cpu"
@@ -66,6 +81,7 @@ class Trainer:
 
     def step(self) -> float:
         """One optimisation step on a fresh augmented batch; returns the loss."""
+        self._apply_schedule()
         self.model.train()
         weight = None
         if self.contact_weight > 0:
@@ -92,6 +108,12 @@ class Trainer:
         self.sched.step()
         self.steps_done += 1
         return float(loss.detach())
+
+    def _apply_schedule(self) -> None:
+        # the same value LambdaLR set after the previous step, unless the schedule follows more than the step
+        factor = self.schedule(self.steps_done)
+        for group, base in zip(self.opt.param_groups, self.sched.base_lrs):
+            group["lr"] = base * factor
 
     def state(self) -> dict:
         return {

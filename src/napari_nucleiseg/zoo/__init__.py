@@ -3,8 +3,15 @@
 
 from .entry import DEFAULT_POSTPROCESS, ModelEntry
 from .registry import SHIPPED_DIR, default_model_name, get_entry, list_models, load_model
-from .user_models import (check_name, delete_user_model, export_model, import_model, rename_user_model,
-                          save_user_model, user_models_dir)
+from .user_models import (
+                          check_name,
+                          delete_user_model,
+                          export_model,
+                          import_model,
+                          rename_user_model,
+                          save_user_model,
+                          user_models_dir,
+)
 from .weights_file import load_weights_file, read_blob, save_weights
 
 __all__ = [

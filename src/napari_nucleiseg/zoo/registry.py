@@ -68,7 +68,7 @@ def _cached(path: str, mtime: float, device: str):
     return model
 
 
-def load_model(name: "str | ModelEntry | None" = "default", device=None
+def load_model(name: str | ModelEntry | None = "default", device=None
                ) -> tuple[torch.nn.Module, ModelEntry, torch.device]:
     """Model (eval mode, on its device), its zoo entry and the device used; cached.
 

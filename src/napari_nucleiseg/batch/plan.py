@@ -1,0 +1,102 @@
+"""Planning a run: which images, where their outputs go, what a finished marker must say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NucleisegError
+from ..io.images import is_image_file
+from .fingerprint import options_fingerprint, weights_sha256
+from .options import MANIFEST_NAME, OUTPUT_SUFFIXES, STATE_DIR, SUMMARY_NAME, BatchOptions
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One image of a batch: where it is, where its outputs go and what a finished marker must say.
+
+    All fields are plain strings so that tasks travel to process-pool and Dask workers.
+    """
+
+    source: str
+    rel: str
+    stem: str
+    out_stem: str
+    marker: str
+    fingerprint: str
+    weights_sha256: str
+
+
+def _is_our_output(path: Path, out_dir: Path) -> bool:
+    """True for files this module wrote (when the output folder lies inside the input folder)."""
+    try:
+        path.relative_to(out_dir)
+    except ValueError:
+        return False
+    return path.name.endswith(OUTPUT_SUFFIXES) or path.name in (SUMMARY_NAME, MANIFEST_NAME)
+
+
+def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_dir=None) -> list[Path]:
+    """Image files of a folder, sorted by relative path.
+
+    Parameters
+    ----------
+    input_dir : str or Path
+    pattern : str
+        Glob pattern (``"*.tif"``, ``"plate1_*"``); only files with an image suffix
+        (``io.IMAGE_SUFFIXES``, any case) are kept, hidden files are skipped.
+    recursive : bool
+        Also search sub-folders.
+    exclude_dir : str or Path, optional
+        The output folder: our own output files inside it are never taken as inputs.
+
+    Returns
+    -------
+    list of Path
+    """
+    root = Path(input_dir)
+    out = Path(exclude_dir).resolve() if exclude_dir is not None else None
+    found = root.rglob(pattern) if recursive else root.glob(pattern)
+    files = []
+    for p in found:
+        rel_parts = p.relative_to(root).parts
+        if any(part.startswith(".") for part in rel_parts) or not p.is_file() or not is_image_file(p):
+            continue
+        if out is not None and _is_our_output(p.resolve(), out):
+            continue
+        files.append(p)
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _stems(files: list[Path], root: Path) -> list[str]:
+    """Output stems (relative path without suffix); ``a.tif`` and ``a.png`` become ``a_tif``, ``a_png``."""
+    stems = [p.relative_to(root).with_suffix("").as_posix() for p in files]
+    counts: dict[str, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    return [s if counts[s] == 1 else f"{s}_{p.suffix.lstrip('.').lower()}" for s, p in zip(stems, files)]
+
+
+def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*", recursive: bool = False,
+               model_sha256: str | None = None) -> list[ImageTask]:
+    """One :class:`ImageTask` per image found in ``input_dir``."""
+    root, out = Path(input_dir), Path(output_dir)
+    sha = model_sha256 if model_sha256 is not None else weights_sha256(options.model)
+    from .. import zoo
+
+    fp = options_fingerprint(options, sha, zoo.get_entry(options.model).target_diameter())
+    files = find_images(root, pattern, recursive, exclude_dir=out)
+    return [ImageTask(str(p), p.relative_to(root).as_posix(), stem, str(out / stem),
+                      str(out / STATE_DIR / f"{stem}.json"), fp, sha)
+            for p, stem in zip(files, _stems(files, root))]
+
+
+def check_folders(input_dir: Path, output_dir: Path, force: bool) -> None:
+    if not input_dir.is_dir():
+        raise NucleisegError(f"input folder {input_dir} does not exist or is not a folder")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NucleisegError(f"output {output_dir} exists and is not a folder")
+    if input_dir.resolve() == output_dir.resolve() and not force:
+        raise NucleisegError(
+            f"the output folder is the input folder ({input_dir}); choose another output folder "
+            "or insist with force=True (--force)")

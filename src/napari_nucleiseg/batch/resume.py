@@ -1,0 +1,54 @@
+"""Resuming: which images an earlier run finished, and cleaning what a killed run left."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .fingerprint import source_stamp
+from .plan import ImageTask
+
+
+def finished_row(task: ImageTask) -> dict | None:
+    """The summary row stored by an earlier run if ``task`` is finished and complete, else None.
+
+    Finished means: the done marker exists and is valid JSON, was written with the same options
+    and model weights, for the same input file (size and modification time), and every output
+    file it lists exists with the size it had when it was written.
+    """
+    try:
+        marker = json.loads(Path(task.marker).read_text())
+        if marker.get("fingerprint") != task.fingerprint or marker.get("source") != source_stamp(task.source):
+            return None
+        for name, size in marker["outputs"].items():
+            if os.path.getsize(os.path.join(os.path.dirname(task.out_stem), name)) != size:
+                return None
+        return {**marker["row"], "from_previous_run": True}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def remove_partial_files(output_dir) -> int:
+    """Delete temporary ``.<name>.<random>.part`` files left by a killed run; returns how many."""
+    n = 0
+    for p in Path(output_dir).rglob(".*.part"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def split_finished(tasks: list, redo: bool) -> tuple[dict[str, dict], list]:
+    """Summary rows of the images an earlier run finished, and the tasks still to do."""
+    rows: dict[str, dict] = {}
+    todo = []
+    for task in tasks:
+        row = None if redo else finished_row(task)
+        if row is None:
+            todo.append(task)
+        else:
+            rows[task.rel] = row
+    return rows, todo
+
+

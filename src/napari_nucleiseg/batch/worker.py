@@ -1,0 +1,92 @@
+"""The unit of work: one image read, segmented, written whole, then marked done."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ..errors import Cancelled, ImageReadError, NucleisegError
+from ..inference.stack import segment_any
+from ..io.images import read_image
+from ..io.results import write_results
+from ..io.writers import atomic_write_text
+from .fingerprint import source_stamp, weights_sha256
+from .options import ERROR, OK, BatchOptions
+from .plan import ImageTask
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, ImageReadError):  # the summary row names the file already
+        return exc.reason
+    if isinstance(exc, NucleisegError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory (MemoryError); try a smaller tile size"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], bool] | None = None) -> dict:
+    """Segment one image of a batch and write its outputs, then its done marker.
+
+    Pure and picklable: it can run in this process, in a process-pool worker or as a Dask task
+    (the model is loaded once per process and cached). Errors of the image (unreadable,
+    empty, wrong dimensions, ...) are returned in the row, never raised.
+
+    Parameters
+    ----------
+    task : ImageTask
+    options : BatchOptions
+    cancel : callable, optional
+        Checked between tiles; ``predict.Cancelled`` is raised (and nothing is marked done).
+
+    Returns
+    -------
+    dict
+        The summary row: file, status (``"ok"``/``"error"``), nuclei, mean_area,
+        mean_confidence, error, seconds, from_previous_run, labels.
+    """
+    t0 = time.perf_counter()
+    row = {"file": task.rel, "status": ERROR, "nuclei": 0, "mean_area": np.nan, "mean_confidence": np.nan,
+           "error": "", "seconds": 0.0, "from_previous_run": False, "labels": ""}
+    try:
+        if task.weights_sha256 and weights_sha256(options.model) != task.weights_sha256:
+            raise NucleisegError(f"the weights of model {options.model!r} on this worker differ from "
+                                 "the ones the run was started with")
+        stamp = source_stamp(task.source)
+        image = read_image(task.source)
+        seg = segment_any(image, options.segment_options(), cancel=cancel)
+        table = seg.table
+        paths = write_results(seg, image, task.out_stem, options.probability, options.uncertainty,
+                              options.overlay)
+        row.update(status=OK, nuclei=int(len(table)),
+                   mean_area=float(table["area"].mean()) if len(table) else np.nan,
+                   mean_confidence=float(table["confidence"].mean()) if len(table) else np.nan,
+                   labels=f"{task.stem}_labels.tif")
+    except Cancelled:
+        raise
+    except Exception as exc:  # one bad image must never stop an overnight run
+        row["error"] = error_text(exc)
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        return row
+    row["seconds"] = round(time.perf_counter() - t0, 3)
+    marker = {"fingerprint": task.fingerprint, "source": stamp, "row": jsonable(row),
+              "outputs": {p.name: p.stat().st_size for p in paths},
+              "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_text(task.marker, json.dumps(marker, indent=1))
+    return row
+
+
+def jsonable(row: dict) -> dict:
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+
+
+def crash_row(task: ImageTask, exc: BaseException) -> dict:
+    return {"file": task.rel, "status": ERROR, "nuclei": 0, "mean_area": np.nan, "mean_confidence": np.nan,
+            "error": f"the worker process died while processing this image ({type(exc).__name__}; "
+                     "out of memory?)", "seconds": 0.0, "from_previous_run": False, "labels": ""}
+
+

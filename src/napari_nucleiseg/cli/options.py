@@ -1,0 +1,55 @@
+"""The segmentation options of ``options.SegmentOptions``, added the same way to every command
+that segments (``segment``, ``batch``, ``evaluate``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..options import SegmentOptions
+
+
+def _diameter(text: str):
+    from ..inference.sizing import parse_diameter
+
+    try:
+        return parse_diameter(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_segment_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--tta``, ``--device``, post-processing, ``--invert``, ``--diameter``, tiling."""
+    d = SegmentOptions()
+    g = parser.add_argument_group("segmentation")
+    g.add_argument("--model", default=d.model, help="zoo model name (see `nucleiseg zoo`)")
+    g.add_argument("--tta", action="store_true", help="test-time augmentation (8 flips/rotations)")
+    g.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
+    g.add_argument("--threshold", type=float, default=None,
+                   help="foreground probability above which a pixel is nucleus (default: the model's)")
+    g.add_argument("--border-threshold", type=float, default=None,
+                   help="border probability below which a nucleus pixel may seed a nucleus (default: the model's)")
+    g.add_argument("--min-size", type=int, default=None, help="smallest nucleus in pixels (default: the model's)")
+    g.add_argument("--min-mean-foreground", type=float, default=None,
+                   help="drop nuclei whose mean foreground probability is lower (default: the model's)")
+    contrast = g.add_mutually_exclusive_group()
+    contrast.add_argument("--invert", dest="invert", action="store_true", default=None,
+                          help="dark nuclei on a bright background (default: detect)")
+    contrast.add_argument("--no-invert", dest="invert", action="store_false")
+    g.add_argument("--diameter", type=_diameter, default=d.diameter, metavar="PX|auto|off",
+                   help="typical nucleus diameter in pixels; larger nuclei than the model was trained "
+                        "on are segmented on a shrunken image (default: auto, measured; off: never)")
+    g.add_argument("--tile", type=int, default=d.tile, help="tile size in pixels (bounds memory)")
+    g.add_argument("--overlap", type=int, default=d.overlap, help="tile overlap in pixels")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-probability``, ``--no-uncertainty``, ``--overlay``: which optional files to write."""
+    g = parser.add_argument_group("outputs")
+    g.add_argument("--no-probability", action="store_true", help="do not write <stem>_probability.tif")
+    g.add_argument("--no-uncertainty", action="store_true", help="do not write <stem>_uncertainty.tif")
+    g.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+
+
+def segment_options(args: argparse.Namespace) -> SegmentOptions:
+    """The ``SegmentOptions`` of parsed arguments (``add_segment_options``)."""
+    return SegmentOptions(**{name: getattr(args, name) for name in SegmentOptions.names()})

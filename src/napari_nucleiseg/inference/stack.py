@@ -1,0 +1,88 @@
+"""Stacks: segment a 2D image or the planes of a ``(Z, Y, X[, C])`` stack, the one loop every
+entry point uses; labels stay unique across planes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Cancelled
+from ..options import SegmentOptions
+from .pipeline import Segmentation, segment
+
+
+def is_stack(image: np.ndarray) -> bool:
+    """True for ``(Z, Y, X)`` or ``(Z, Y, X, C)`` data.
+
+    A 3D array is a stack unless its last axis holds colour (3 or 4) or two channels
+    (``(Y, X, 2)``, which ``segment`` refuses with a message).
+    """
+    return image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4))
+
+
+def combine_planes(results: list[Segmentation]) -> Segmentation:
+    """Stack per-plane results into one ``(Z, Y, X)`` Segmentation; the table gains a ``plane`` column.
+
+    Labels stay unique across planes (plane ``z`` labels are offset by the nuclei of earlier planes).
+    """
+    offset, labels, tables = 0, [], []
+    for z, r in enumerate(results):
+        lab = np.where(r.labels > 0, r.labels + offset, 0).astype(np.int32)
+        t = r.table.copy()
+        t.insert(0, "plane", z)
+        t["label"] = t["label"] + offset
+        offset += int(r.labels.max())
+        labels.append(lab)
+        tables.append(t)
+    first = results[0]
+    return Segmentation(
+        np.stack(labels), np.stack([r.probability for r in results]),
+        np.stack([r.uncertainty for r in results]), pd.concat(tables, ignore_index=True),
+        np.stack([r.border for r in results]), first.model, first.device,
+        {**first.settings, "per_plane": True, "zoom": [r.settings.get("zoom") for r in results]},
+    )
+
+
+def segment_any(
+    image: np.ndarray,
+    options: SegmentOptions | None = None,
+    planes: list[int] | None = None,
+    scale: tuple[float, float] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Segmentation:
+    """Segment a 2D image, or planes of a stack (``is_stack``) combined by ``combine_planes``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or array-like
+        A 2D image or a stack (planes are read one at a time).
+    options : SegmentOptions, optional
+    planes : list of int, optional
+        The planes of a stack to segment (default: all).
+    scale : (float, float), optional
+        Pixel size (for ``area_physical``).
+    progress : callable, optional
+        ``progress(fraction, message)`` with fraction in [0, 1], per tile and plane.
+    cancel : callable, optional
+        Returns True to stop; ``errors.Cancelled`` is raised.
+    """
+    stack = is_stack(image)
+    todo = (list(range(np.shape(image)[0])) if planes is None else planes) if stack else [None]
+    segs = []
+    for k, z in enumerate(todo):
+        where = f"slice {z + 1}/{np.shape(image)[0]}, " if z is not None else ""
+
+        def tiles(done, total, k=k, where=where):
+            if progress is not None:
+                progress((k + done / max(total, 1)) / len(todo), f"{where}tile {done}/{total}")
+
+        if progress is not None:
+            progress(k / len(todo), f"{where}starting")
+        plane = np.asarray(image if z is None else image[z])
+        segs.append(segment(plane, options, scale=scale, progress=tiles, cancel=cancel))
+        if cancel is not None and cancel():
+            raise Cancelled()
+    return combine_planes(segs) if stack else segs[0]

@@ -1,0 +1,139 @@
+"""Corrected (image, labels) pairs made ready for training, and the models a run starts from and hands back to."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ...errors import EmptyLabelsError, FinetuneError, ShapeMismatchError
+from ...inference.preprocess import KINDS, image_kind
+
+
+def _label_name(names, i, kind="image"):
+    if names is not None and i < len(names) and names[i]:
+        return str(names[i])
+    return f"{kind} {i + 1}"
+
+
+def _clip_region(region, shape):
+    """``(region, ok)``: integer ``(y0, x0, y1, x1)`` clipped to ``shape`` (None stays None);
+    ``ok`` is False when less than 8x8 pixels remain."""
+    if region is None:
+        return None, True
+    y0, x0, y1, x1 = (int(round(float(v))) for v in region)
+    y0, y1 = sorted((y0, y1))
+    x0, x1 = sorted((x0, x1))
+    y0, x0 = max(y0, 0), max(x0, 0)
+    y1, x1 = min(y1, shape[0]), min(x1, shape[1])
+    if y1 - y0 < 8 or x1 - x0 < 8:
+        return (y0, x0, y1, x1), False
+    return (y0, x0, y1, x1), True
+
+
+def _checked_arrays(image, labels, nm):
+    """``image`` and ``labels`` as arrays; raises when they cannot be a training pair."""
+    image = np.asarray(image)
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ShapeMismatchError(f"{nm}: labels must be a 2D image, got shape {labels.shape}")
+    if image.shape[:2] != labels.shape or image.ndim not in (2, 3):
+        raise ShapeMismatchError(
+            f"{nm}: image shape {image.shape} does not match labels shape {labels.shape}; "
+            "the labels must be drawn on the same image (same height and width)"
+        )
+    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise FinetuneError(f"{nm}: labels must be whole numbers (0 = background)")
+    return image, labels
+
+
+def _prepare_one(image, labels, region, nm, invert, target):
+    """One checked pair -> ``(Sample, info)``: prepared as ``segment()`` does, cut to ``region``,
+    relabelled into connected components and shrunk to the model's nucleus size."""
+    from skimage.measure import label as cc_label
+
+    from ..dataset import Sample
+    from ...inference.preprocess import prepare
+    from ...inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
+
+    image_type = image_kind(image, invert)
+    x = prepare(image, invert=image_type != "fluorescence")
+    region, ok = _clip_region(region, labels.shape)
+    if not ok:
+        raise FinetuneError(f"{nm}: the rectangle {region} is smaller than 8x8 pixels inside the image")
+    if region is not None:
+        y0, x0, y1, x1 = region
+        x = x[y0:y1, x0:x1]
+        labels = labels[y0:y1, x0:x1]
+    lab = cc_label(labels.astype(np.int64), background=0, connectivity=1).astype(np.int32)
+    n = int(lab.max())
+    if n == 0:
+        where = " inside the rectangle" if region is not None else ""
+        raise EmptyLabelsError(f"{nm}: the labels contain no nuclei{where}; draw or correct some first")
+    zoom = zoom_for(median_diameter(lab), target)
+    if zoom < 1.0:
+        x, lab = shrink(x, zoom), shrink_labels(lab, zoom)
+    info = {"name": nm, "shape": list(image.shape), "region": list(region) if region else None,
+            "nuclei": n, "kind": image_type, "zoom": round(zoom, 4)}
+    return Sample(np.ascontiguousarray(x, np.float32), lab, nm, image_type), info
+
+
+def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="image", target=None):
+    """Check and prepare (image, labels) pairs for training.
+
+    Parameters
+    ----------
+    pairs : sequence of (image, labels)
+        ``image`` is ``(Y, X)`` grey or ``(Y, X, 3|4)`` RGB(A) in any dtype; ``labels`` is
+        ``(Y, X)`` (0 = background). Labels painted with a single value are split into
+        connected components.
+    regions : sequence, optional
+        Per pair ``(y0, x0, y1, x1)`` or None: only this rectangle of the pair is used.
+    names : sequence of str, optional
+        Names for messages and for the model card.
+    invert : bool, optional
+        Passed to ``preprocess.prepare`` (None: detect bright-field).
+    target : float, optional
+        The model's ``sizing.target_diameter``: pairs whose corrected nuclei are larger are
+        shrunk to it, as ``segment()`` shrinks such images before predicting (``sizing``).
+
+    Returns
+    -------
+    samples : list of dataset.Sample
+    info : list of dict
+        Per pair: name, shape, region and number of nuclei (for the model card).
+
+    Raises
+    ------
+    ShapeMismatchError, EmptyLabelsError, FinetuneError
+    """
+    if not pairs:
+        raise FinetuneError(f"no {kind} pairs given: choose at least one image and its labels")
+    if regions is not None and len(regions) != len(pairs):
+        raise FinetuneError(f"{len(regions)} regions for {len(pairs)} {kind} pairs")
+    samples, info = [], []
+    for i, (image, labels) in enumerate(pairs):
+        nm = _label_name(names, i, kind)
+        image, labels = _checked_arrays(image, labels, nm)
+        sample, one = _prepare_one(image, labels, regions[i] if regions is not None else None, nm, invert, target)
+        samples.append(sample)
+        info.append(one)
+    return samples, info
+
+
+def start_and_routes(entry, kinds: set[str]):
+    """Where fine-tuning starts, and which models keep the image kinds it was not shown.
+
+    Images of one kind start from the model ``entry`` uses for that kind (its specialist, if
+    any: ``ModelEntry.for_kind``). The new model then segments the kinds it was trained on; every
+    other kind stays with the model that segmented it before (``specialists`` of the new card),
+    so corrections on one kind of image cannot make the others worse.
+
+    Returns
+    -------
+    (ModelEntry, dict)
+        The start model and the new card's ``specialists`` (kind -> model name).
+    """
+    start = entry.for_kind(next(iter(kinds))) if len(kinds) == 1 else entry
+    return start, {k: entry.for_kind(k).name for k in KINDS if k not in kinds}
