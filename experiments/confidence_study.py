@@ -20,7 +20,7 @@ from devtools import kind_maps
 
 from napari_nucleiseg.evaluation.metrics import auroc, match_status
 from napari_nucleiseg.inference.measure import nucleus_confidence
-from napari_nucleiseg.inference.postprocess import instances_from_maps
+from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.inference.predict import uncertainty_map
 
 
@@ -51,7 +51,7 @@ def main():
     _, val = split_dsb()
     scores, correct = {}, []
     for s, maps in zip(val, kind_maps(entry, val, "cpu", tta=args.tta)):
-        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        labels = instances(maps, post)
         if labels.max() == 0:
             continue
         ok, _ = match_status(s.labels, labels)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from devtools import kind_maps
 
 from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix
-from napari_nucleiseg.inference.postprocess import instances_from_maps
+from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.zoo import get_entry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "error_analysis.md"
@@ -74,7 +74,7 @@ def main(argv=None):
     post = entry.postprocess()
     per_kind: dict[str, dict] = {}
     for s, maps in zip(val, kind_maps(entry, val)):
-        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        labels = instances(maps, post)
         k = per_kind.setdefault(s.kind, {"images": 0, "ap50": [], "true": 0, "counts": Counter()})
         r = evaluate_image(s.labels, labels)
         k["images"] += 1

@@ -14,7 +14,7 @@ import torch
 from napari_nucleiseg import zoo
 from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_status, summarize
 from napari_nucleiseg.inference.measure import measure
-from napari_nucleiseg.inference.postprocess import instances_from_maps
+from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.inference.predict import predict_maps, uncertainty_map
 from napari_nucleiseg.inference.sizing import sized_prediction
 
@@ -34,7 +34,7 @@ def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
 
     def score(post):
         return float(np.mean([
-            evaluate_image(s.labels, instances_from_maps(mp["foreground"], mp["border"], **post))["dsb_score"]
+            evaluate_image(s.labels, instances(mp, post))["dsb_score"]
             for mp, s in zip(maps, samples)
         ]))
 
@@ -98,7 +98,7 @@ def validate(model, val, device, post, specialists=None, target=None):
     for s in val:
         t0 = time.perf_counter()
         maps = routed_maps(model, [s], device, specialists or {}, post, target)[0]
-        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        labels = instances(maps, post)
         seconds += time.perf_counter() - t0
         pixels += s.image.size
         rows.append(evaluate_image(s.labels, labels))

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from napari_nucleiseg.evaluation.metrics import evaluate_image
 from napari_nucleiseg.inference.postprocess import classical_instances, instances_from_maps
@@ -88,3 +89,33 @@ def test_outline_markers_give_the_same_watershed_as_whole_seeds(seed):
     outlines = seed_outlines(markers)
     assert (outlines > 0).sum() < (markers > 0).sum()  # inner pixels were dropped
     np.testing.assert_array_equal(watershed(elevation, outlines, mask=mask), watershed(elevation, markers, mask=mask))
+
+
+def test_a_mostly_unsure_image_keeps_its_nuclei_for_the_confidence_column():
+    fg = np.zeros((40, 90), np.float32)
+    fg[5:15, 5:15] = 0.95
+    for x in (30, 50, 70):  # three of four nuclei unsure: an unfamiliar image, not false positives
+        fg[5:15, x:x + 10] = 0.7
+    labels = instances_from_maps(fg, np.zeros_like(fg), min_size=4, min_mean_foreground=0.9)
+    assert labels.max() == 4
+    strict = instances_from_maps(fg, np.zeros_like(fg), min_size=4, min_mean_foreground=0.9,
+                                 max_unsure_fraction=1.0)
+    assert strict.max() == 1
+
+
+def test_distance_seeds_split_touching_nuclei_that_the_border_map_misses():
+    from napari_nucleiseg.training.augment import distance_from_labels
+
+    gt = np.zeros((40, 70), np.int32)
+    yy, xx = np.mgrid[:40, :70]
+    gt[(yy - 20) ** 2 + (xx - 22) ** 2 < 144] = 1
+    gt[((yy - 20) ** 2 + (xx - 44) ** 2 < 144) & (gt == 0)] = 2
+    fg = (gt > 0).astype(np.float32)
+    dist = distance_from_labels(torch.from_numpy(gt[None, None].astype(np.float32)))[0, 0].numpy()
+    no_border = np.zeros_like(fg)
+    assert instances_from_maps(fg, no_border, min_size=4).max() == 1  # one merged blob
+    split = instances_from_maps(fg, no_border, min_size=4, distance=dist, seed="distance")
+    assert split.max() == 2
+    assert evaluate_image(gt, split)["ap50"] == 1.0
+    with pytest.raises(ValueError, match="seed"):
+        instances_from_maps(fg, no_border, seed="distance")

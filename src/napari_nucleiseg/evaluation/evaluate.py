@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..inference.postprocess import instances_from_maps
+from ..inference.postprocess import instances
 from ..inference.predict import predict_maps
 from .metrics import evaluate_image, summarize
 
@@ -15,7 +15,7 @@ from .metrics import evaluate_image, summarize
 def predict_instances(model, image: np.ndarray, device, post: dict | None = None, tta: bool = False):
     """Maps and labels for a prepared image with a model in eval mode."""
     maps = predict_maps(model, image, device, tta=tta)
-    labels = instances_from_maps(maps["foreground"], maps["border"], **(post or {}))
+    labels = instances(maps, post or {})
     return maps, labels
 
 

@@ -39,8 +39,15 @@ def instances_from_maps(
     min_size: int = 8,
     seed_min_size: int = 3,
     min_mean_foreground: float = 0.0,
+    distance: np.ndarray | None = None,
+    seed: str = "border",
+    distance_threshold: float = 0.5,
+    max_unsure_fraction: float = 0.5,
 ) -> np.ndarray:
-    """Split the foreground into nuclei with a watershed seeded by foreground-minus-border.
+    """Split the foreground into nuclei with a marker-controlled watershed.
+
+    Seeds are nucleus pixels away from the predicted border (``seed="border"``), or, for models
+    that also predict a distance-to-outline map, the cores of that map (``seed="distance"``).
 
     Parameters
     ----------
@@ -56,18 +63,32 @@ def instances_from_maps(
         Seeds smaller than this are ignored (noise between touching nuclei).
     min_mean_foreground : float
         Nuclei whose mean foreground probability is lower are dropped (unsure detections,
-        mostly false positives).
+        mostly false positives), unless that would drop more than ``max_unsure_fraction`` of
+        the image's nuclei: on an unfamiliar image the whole map is unsure, and the nuclei are
+        kept for the confidence column and the uncertainty map to flag.
+    distance : numpy.ndarray, optional
+        Predicted distance to the nucleus outline, 1 at each nucleus' centre.
+    seed : str
+        ``"border"`` or ``"distance"`` (needs ``distance``).
+    distance_threshold : float
+        With ``seed="distance"``: distance above which a nucleus pixel seeds a nucleus.
 
     Returns
     -------
     numpy.ndarray
         int32 labels, 0 = background, 1..N sequential.
     """
+    if seed not in ("border", "distance") or (seed == "distance" and distance is None):
+        raise ValueError(f"seed must be 'border' or 'distance' (with a distance map), not {seed!r}")
     mask = ndi.binary_fill_holes(foreground > threshold)
-    seeds = mask & (border < border_threshold)
+    if seed == "distance":
+        seeds = mask & (distance > distance_threshold)
+        elevation = -distance.astype(np.float32)
+    else:
+        seeds = mask & (border < border_threshold)
+        elevation = border.astype(np.float32) - foreground.astype(np.float32)
     markers, _ = ndi.label(seeds)
     markers = remove_small(markers, seed_min_size)
-    elevation = border.astype(np.float32) - foreground.astype(np.float32)
     labels = watershed(elevation, seed_outlines(markers), mask=mask)
     # foreground blobs that got no seed (tiny or all-border nuclei) become nuclei of their own
     orphans, n_orphans = ndi.label(mask & (labels == 0))
@@ -75,12 +96,27 @@ def instances_from_maps(
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
     labels = remove_small(labels, min_size)
     if min_mean_foreground > 0 and labels.max():
-        sums = np.bincount(labels.ravel(), weights=foreground.ravel())
-        counts = np.bincount(labels.ravel())
-        unsure = sums < min_mean_foreground * counts  # ids without pixels: 0 < 0, kept as nothing
-        unsure[0] = False
-        labels = np.where(unsure[labels], 0, labels)
+        labels = drop_unsure(labels, foreground, min_mean_foreground, max_unsure_fraction)
     return relabel_sequential(labels.astype(np.int32))[0]
+
+
+def drop_unsure(labels: np.ndarray, foreground: np.ndarray, min_mean: float, max_fraction: float) -> np.ndarray:
+    """Drop nuclei whose mean foreground probability is below ``min_mean``, unless more than
+    ``max_fraction`` of the nuclei would go (then all are kept)."""
+    sums = np.bincount(labels.ravel(), weights=foreground.ravel())
+    counts = np.bincount(labels.ravel())
+    present = counts > 0
+    present[0] = False
+    unsure = present & (sums < min_mean * counts)
+    if unsure.sum() > max_fraction * present.sum():
+        return labels
+    return np.where(unsure[labels], 0, labels)
+
+
+def instances(maps: dict, post: dict) -> np.ndarray:
+    """``instances_from_maps`` on a dict of maps (``inference.predict.predict_maps``): the
+    distance map is used when the model predicts one."""
+    return instances_from_maps(maps["foreground"], maps["border"], distance=maps.get("distance"), **post)
 
 
 def classical_instances(image: np.ndarray, min_size: int = 8, footprint: int = 7) -> np.ndarray:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from skimage.transform import resize
 
-from .postprocess import instances_from_maps
+from .postprocess import instances
 
 AUTO = "auto"
 # rescaling by less than this changes results by less than the noise, and costs a second pass
@@ -113,7 +113,7 @@ def sized_prediction(
     maps = labels = None
     if diameter == AUTO:
         maps = predict(image)
-        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        labels = instances(maps, post)
         diameter = median_diameter(labels) if target else None
     zoom = zoom_for(diameter, target)
     if zoom < 1.0:
@@ -122,7 +122,7 @@ def sized_prediction(
     elif maps is None:
         maps = predict(image)
     if labels is None:
-        labels = instances_from_maps(maps["foreground"], maps["border"], **post)
+        labels = instances(maps, post)
     return maps, labels, zoom
 
 
