@@ -1,6 +1,7 @@
 """Seeded held-out test splits of the shared data sets, written to ``splits/``.
 
-No training, checkpoint, snapshot window, input or post-processing choice may look at a
+Also the splits of the non-commercial sets under ``nc/`` (MoNuSeg 2018, DeepLIIF). No
+training, checkpoint, snapshot window, input or post-processing choice may look at a
 test split; they are scored once, for the model cards and README. Each split is stratified
 by image kind (``preprocess.image_kind``) so that the rare kinds are represented.
 
@@ -10,6 +11,7 @@ Example::
 """
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +48,30 @@ def main(argv=None):
             by_kind.setdefault(image_kind(read_image(ip)), []).append(name)
     test = stratified(by_kind, args.fraction, rng)
     OUT.mkdir(exist_ok=True)
-    (OUT / "dsb2018_test.txt").write_text("\n".join(test) + "\n")
-    print({k: len(v) for k, v in by_kind.items()}, "->", len(test), "test ids")
+    _write("dsb2018_test", test)
+    print("dsb2018:", {k: len(v) for k, v in by_kind.items()}, "->", len(test), "test ids")
+    nc = root.parent / "nc"
+    if nc.is_dir():
+        nc_splits(nc, np.random.default_rng(args.seed + 1))
+
+
+def _write(name: str, ids: list[str]) -> None:
+    (OUT / f"{name}.txt").write_text("\n".join(sorted(ids)) + "\n")
+
+
+def nc_splits(nc: Path, rng) -> None:
+    """MoNuSeg: the 14 challenge-test tiles are the test split (the split the field reports on),
+    3 of the 13 challenge-train tiles validate. DeepLIIF: 2 of 6 tiles test, 1 validates."""
+    log = json.loads((nc / "monuseg2018" / "convert_log.json").read_text())
+    test = [r["id"] for r in log if r["split"] == "test"]
+    train = sorted(r["id"] for r in log if r["split"] != "test")
+    _write("monuseg2018_test", test)
+    _write("monuseg2018_val", list(rng.choice(train, 3, replace=False)))
+    ids = sorted(name for name, _, _ in find_pairs(nc / "deepliif_sample"))
+    picked = list(rng.choice(ids, 3, replace=False))
+    _write("deepliif_test", picked[:2])
+    _write("deepliif_val", picked[2:])
+    print(f"monuseg2018: {len(test)} test, 3 val of {len(train)}; deepliif: 2 test, 1 val of {len(ids)}")
 
 
 if __name__ == "__main__":

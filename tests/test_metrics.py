@@ -68,3 +68,18 @@ def test_auroc():
     assert auroc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
     assert auroc([0.5, 0.5], [True, False]) == 0.5
     assert np.isnan(auroc([0.5], [True]))
+
+
+def test_aji_by_hand():
+    from napari_nucleiseg.evaluation.metrics import aji
+
+    gt = np.zeros((10, 10), int)
+    gt[0:4, 0:4] = 1  # 16 px
+    gt[6:10, 6:10] = 2  # 16 px, missed
+    pred = np.zeros_like(gt)
+    pred[0:4, 0:2] = 1  # 8 px inside nucleus 1
+    pred[0:2, 6:8] = 2  # 4 px spurious
+    # pairs: (1, 1): I 8, U 16; nucleus 2 unmatched: U += 16; spurious prediction: U += 4
+    assert np.isclose(aji(gt, pred), 8 / (16 + 16 + 4))
+    assert aji(gt, gt) == 1.0
+    assert aji(gt, np.zeros_like(gt)) == 0.0

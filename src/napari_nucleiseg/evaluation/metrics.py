@@ -1,4 +1,5 @@
-"""Instance metrics: DSB 2018 score, AP@t (TP/(TP+FP+FN)), F1, panoptic quality, semantic IoU.
+"""Instance metrics: DSB 2018 score, AP@t (TP/(TP+FP+FN)), F1, panoptic quality, aggregated
+Jaccard index (AJI, the pathology papers' metric), semantic IoU.
 
 Matching is one-to-one: at IoU thresholds >= 0.5 a predicted nucleus can overlap at
 most one ground-truth nucleus by more than half, so thresholding the IoU matrix is an
@@ -13,20 +14,47 @@ from skimage.segmentation import relabel_sequential
 DSB_THRESHOLDS = np.arange(0.5, 1.0, 0.05)
 
 
-def iou_matrix(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """IoU between every ground-truth (rows) and predicted (columns) object, background excluded."""
+def _overlaps(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Pixel counts of every (ground truth, prediction) label pair, background row and column first."""
     if gt.shape != pred.shape:
         raise ValueError(f"shape mismatch: ground truth {gt.shape} vs prediction {pred.shape}")
     g = relabel_sequential(np.asarray(gt, np.int64))[0]
     p = relabel_sequential(np.asarray(pred, np.int64))[0]
     ng, np_ = int(g.max()), int(p.max())
     overlap = np.bincount((g * (np_ + 1) + p).ravel(), minlength=(ng + 1) * (np_ + 1))
-    overlap = overlap.reshape(ng + 1, np_ + 1)
+    return overlap.reshape(ng + 1, np_ + 1)
+
+
+def iou_matrix(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """IoU between every ground-truth (rows) and predicted (columns) object, background excluded."""
+    overlap = _overlaps(gt, pred)
     area_g = overlap.sum(axis=1, keepdims=True)
     area_p = overlap.sum(axis=0, keepdims=True)
     union = area_g + area_p - overlap
     iou = overlap / np.maximum(union, 1)
     return iou[1:, 1:]
+
+
+def aji(gt: np.ndarray, pred: np.ndarray) -> float:
+    """Aggregated Jaccard index (Kumar et al. 2017): each true nucleus is paired with the
+    prediction of highest IoU; intersections and unions are summed, and predictions paired with
+    no true nucleus add their area to the union."""
+    overlap = _overlaps(gt, pred).astype(np.float64)
+    area_g, area_p = overlap.sum(axis=1)[1:], overlap.sum(axis=0)[1:]
+    inter = overlap[1:, 1:]
+    if inter.shape[0] == 0:
+        return 1.0 if inter.shape[1] == 0 else 0.0
+    if inter.shape[1] == 0:
+        return 0.0
+    union = area_g[:, None] + area_p[None, :] - inter
+    best = np.argmax(inter / np.maximum(union, 1), axis=1)
+    rows = np.arange(len(best))
+    total_i = inter[rows, best].sum()
+    total_u = np.where(inter[rows, best] > 0, union[rows, best], area_g).sum()
+    used = np.zeros(len(area_p), bool)
+    used[best[inter[rows, best] > 0]] = True
+    total_u += area_p[~used].sum()
+    return float(total_i / total_u) if total_u else 1.0
 
 
 def _counts(iou: np.ndarray, t: float) -> tuple[int, int, int]:
@@ -40,7 +68,7 @@ def evaluate_image(gt: np.ndarray, pred: np.ndarray) -> dict:
     Returns
     -------
     dict
-        ``dsb_score``, ``ap50``, ``f1``, ``pq``, ``semantic_iou``, ``tp``, ``fp``, ``fn``
+        ``dsb_score``, ``ap50``, ``f1``, ``pq``, ``semantic_iou``, ``aji``, ``tp``, ``fp``, ``fn``
         (counts at IoU 0.5), ``n_true``, ``n_pred``.
     """
     iou = iou_matrix(gt, pred)
@@ -63,6 +91,7 @@ def evaluate_image(gt: np.ndarray, pred: np.ndarray) -> dict:
         "f1": 2 * tp / f1_denom if f1_denom else 1.0,
         "pq": float(matched.sum() / pq_denom) if pq_denom else 1.0,
         "semantic_iou": float(np.logical_and(fg_g, fg_p).sum() / union) if union else 1.0,
+        "aji": aji(gt, pred),
         "tp": tp,
         "fp": fp,
         "fn": fn,
@@ -76,8 +105,9 @@ def summarize(per_image: list[dict]) -> dict:
     if not per_image:
         return {}
     out = {}
-    for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou"):
-        out[k] = float(np.mean([r[k] for r in per_image]))
+    for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "aji"):
+        if all(k in r for r in per_image):
+            out[k] = float(np.mean([r[k] for r in per_image]))
     for k in ("tp", "fp", "fn", "n_true", "n_pred"):
         out[k] = int(sum(r[k] for r in per_image))
     out["n_images"] = len(per_image)
@@ -133,7 +163,7 @@ def evaluate_labels(gt: np.ndarray, pred: np.ndarray) -> tuple[dict, np.ndarray]
     Returns
     -------
     metrics : dict
-        ``dsb_score``, ``ap50``, ``f1``, ``pq``, ``semantic_iou``, ``tp``, ``fp``, ``fn``,
+        ``dsb_score``, ``ap50``, ``f1``, ``pq``, ``semantic_iou``, ``aji``, ``tp``, ``fp``, ``fn``,
         ``n_true``, ``n_pred`` (matching at IoU > 0.5).
     errors : numpy.ndarray
         uint8 map, same shape: 1 false-positive nucleus, 2 missed true nucleus, 3 correct.
