@@ -115,3 +115,25 @@ def test_grey_fluorescence_with_a_camera_offset_is_not_brightfield():
     assert not looks_brightfield(dim)
     x = prepare(dim)
     assert x[lab > 0].mean() > x[lab == 0].mean() + 0.3
+
+
+def test_a_dense_dark_he_field_is_stained_not_fluorescence(monkeypatch):
+    from napari_nucleiseg.inference import preprocess
+
+    rng = np.random.default_rng(0)
+    img = np.empty((128, 128, 3), np.float32)
+    img[:] = (120, 45, 110)  # dark purple tissue nearly everywhere (a dense MoNuSeg-like tile)
+    img[:8] = (240, 225, 235)  # a little pale background
+    yy, xx = np.mgrid[:128, :128]
+    for cy, cx in rng.integers(10, 118, (60, 2)):
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < 40] = (70, 30, 65)
+    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    assert image_kind(img) == "stained"
+    monkeypatch.setattr(preprocess, "_stain_coloured", lambda rgb, top: False)
+    assert image_kind(img) == "fluorescence"  # what the floor and median rules alone said
+    monkeypatch.undo()
+    fluo = np.zeros((128, 128, 3), np.uint8)
+    fluo[..., 2] = 40  # blue dye on black, a hazy background
+    fluo[40:60, 40:60, 2] = 250
+    fluo[..., 0] = 5
+    assert image_kind(fluo) == "fluorescence"
