@@ -1,6 +1,8 @@
 """Fine-tuning core, its safeguards, the ``nucleiseg finetune`` command and user-model management."""
 
 import hashlib
+import math
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,20 +10,19 @@ import pytest
 import torch
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.errors import FinetuneError
-from napari_nucleiseg.training import finetune
 from napari_nucleiseg.cli import main
-from napari_nucleiseg.training.finetune import (
+from napari_nucleiseg.errors import (
     EmptyLabelsError,
     FinetuneCancelled,
+    FinetuneError,
     ModelNameError,
     ShapeMismatchError,
-    fine_tune,
-    prepare_pairs,
 )
-from napari_nucleiseg.models import build
 from napari_nucleiseg.inference.pipeline import segment
+from napari_nucleiseg.models import build
 from napari_nucleiseg.synthetic import synthetic_nuclei
+from napari_nucleiseg.training import finetune
+from napari_nucleiseg.training.finetune import fine_tune, prepare_pairs
 
 FAST = dict(batch_size=2, crop=64, device="cpu", replay=0.0)
 
@@ -113,6 +114,50 @@ def test_validation_picks_the_weights_and_starts_from_the_base_score(tiny, field
     assert zoo.get_entry(res.name).card["finetune"]["selected_by"] == "validation DSB score"
 
 
+def _fp16(state):
+    """A state dict as a saved model holds it (floating-point tensors through fp16)."""
+    return {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def test_validation_keeps_the_weights_of_the_best_step_not_the_last(monkeypatch, tiny, field):
+    from napari_nucleiseg.evaluation import evaluate
+
+    scores = iter([0.2, 0.4, 0.9, 0.5, 0.3])  # the base model, then steps 2, 4, 6 and 8
+    weights_at = []
+
+    def scripted(model, *_args, **_kwargs):
+        weights_at.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return {"dsb_score": next(scores)}
+
+    monkeypatch.setattr(evaluate, "evaluate_model", scripted)
+    val = synthetic_nuclei((128, 128), n_nuclei=12, radius=(6, 10), seed=2)
+    res = fine_tune("tiny", [field], steps=8, lr=3e-3, validation=[val], validate_every=2, blend=1.0, **FAST)
+    assert res.validation == [(0, 0.2), (2, 0.4), (4, 0.9), (6, 0.5), (8, 0.3)]
+    assert (res.best_step, res.best_score, res.base_score) == (4, 0.9, 0.2)
+    assert "0.200 -> 0.900 (step 4)" in res.message
+    saved = zoo.load_weights_file(res.entry.weights)[0].state_dict()
+    base, best, last = (_fp16(weights_at[i]) for i in (0, 2, 4))
+    assert all(torch.equal(saved[k], best[k]) for k in saved)
+    assert not all(torch.equal(saved[k], last[k]) for k in saved)
+    assert not all(torch.equal(saved[k], base[k]) for k in saved)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero_over_the_steps(monkeypatch, tiny, field):
+    lrs = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    fine_tune("tiny", [field], steps=40, lr=1e-3, **FAST)
+    # warm-up over a tenth of the steps or 5% of the run, whichever ends first, then cosine decay
+    warm = [min(1.0, max((k + 1) / 4, k / 40 / 0.05)) for k in range(40)]
+    expected = [1e-3 * w * 0.5 * (1 + math.cos(math.pi * k / 40)) for k, w in enumerate(warm)]
+    assert lrs == pytest.approx(expected, rel=1e-12)
+
+
 def test_replay_mixes_synthetic_fields_into_the_batches(monkeypatch, tiny, field):
     from napari_nucleiseg.training import trainer as train
 
@@ -135,23 +180,40 @@ def test_replay_mixes_synthetic_fields_into_the_batches(monkeypatch, tiny, field
 
 
 def test_replay_fields_labelled_by_the_base_model(tiny):
-    from napari_nucleiseg.training.finetune import _teacher_labels, replay_samples
+    from napari_nucleiseg.training.finetune.replay import replay_samples, teacher_labels
 
     class Blobs(torch.nn.Module):  # a "model" whose foreground is the bright pixels, no border
         def forward(self, x):
             return torch.cat([(x - 0.5) * 40, torch.full_like(x, -20.0)], dim=1)
 
     fields = list(replay_samples())[:2]
-    out = _teacher_labels(Blobs(), fields, torch.device("cpu"), {"threshold": 0.5, "border_threshold": 0.5,
+    out = teacher_labels(Blobs(), fields, torch.device("cpu"), {"threshold": 0.5, "border_threshold": 0.5,
                                                                   "min_size": 8})
     assert len(out) == 2 and all(o.labels.max() > 0 for o in out)
     assert all(o.image is f.image for o, f in zip(out, fields))  # same images, new labels
 
 
-def test_time_budget_stops_the_run(tiny, field):
-    res = fine_tune("tiny", [field], time_budget_s=0.5, **FAST)
-    assert res.steps_done >= 1
-    assert zoo.get_entry(res.name).card["finetune"]["settings"]["time_budget_s"] == 0.5
+@pytest.mark.parametrize("steps", [None, 10_000])
+def test_time_budget_stops_the_run(monkeypatch, tiny, field, steps):
+    budget, lrs = 1.0, []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    t_start = time.perf_counter()
+    # an ignored budget fails here (cancelled after 20 budgets) instead of hanging for 10 000 steps
+    res = fine_tune("tiny", [field], steps=steps, time_budget_s=budget,
+                    cancel=lambda: time.perf_counter() - t_start > 20 * budget, **FAST)
+    assert not res.cancelled
+    assert budget <= res.seconds < 3 * budget
+    assert 1 <= res.steps_done == len(lrs)
+    if steps is not None:
+        assert res.steps_done < steps
+    assert lrs[-1] < 0.5 * max(lrs)  # the learning rate decays with the time used
+    assert zoo.get_entry(res.name).card["finetune"]["settings"]["time_budget_s"] == budget
 
 
 def test_shape_mismatch_is_refused_before_training(tiny, field):
@@ -329,7 +391,7 @@ def test_user_replay_images_are_labelled_by_the_base_model_and_mixed_in(monkeypa
         seen.append([s.name for s in samples])
         real_init(self, model, samples, *args, **kwargs)
 
-    monkeypatch.setattr(finetune, "_teacher_labels", fake_teacher)
+    monkeypatch.setattr(finetune.replay, "teacher_labels", fake_teacher)
     monkeypatch.setattr(train.Trainer, "__init__", init)
     other, _ = synthetic_nuclei((96, 96), n_nuclei=6, seed=7, brightfield=True)
     res = fine_tune("tiny", [field], steps=2, **{**FAST, "replay": 0.5}, replay_images=[other])

@@ -107,5 +107,6 @@ def train(trainer, schedule: RunSchedule, best: BestWeights, anchor_weights: lis
         if progress is not None:
             elapsed = schedule.elapsed()
             frac = schedule.fraction(step, elapsed)
-            progress(FinetuneProgress(step, schedule.steps, min(frac, 1.0), elapsed, loss, smoothed, score, best.step))
+            progress(FinetuneProgress(step, schedule.steps, min(frac, 1.0), elapsed, loss, smoothed, score,
+                                      best.step))
     return losses, False

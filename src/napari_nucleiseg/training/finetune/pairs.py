@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -53,9 +53,9 @@ def _prepare_one(image, labels, region, nm, invert, target):
     relabelled into connected components and shrunk to the model's nucleus size."""
     from skimage.measure import label as cc_label
 
-    from ..dataset import Sample
     from ...inference.preprocess import prepare
     from ...inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
+    from ..dataset import Sample
 
     image_type = image_kind(image, invert)
     x = prepare(image, invert=image_type != "fluorescence")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,9 +29,9 @@ def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
     tuple of dataset.Sample
         Cached: the same fields each call (do not modify them).
     """
-    from ..dataset import Sample
     from ...inference.preprocess import prepare
     from ...synthetic import synthetic_nuclei
+    from ..dataset import Sample
 
     rng = np.random.default_rng(seed)
     radii = [(5, 9), (7, 12), (10, 18), (6, 14)]
@@ -48,8 +48,8 @@ def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
 
 def teacher_labels(model, samples, device, post) -> list:
     """The same images labelled by ``model`` (instances after post-processing); empty results dropped."""
-    from ..dataset import Sample
     from ...evaluation.evaluate import predict_instances
+    from ..dataset import Sample
 
     model.to(device).eval()
     if device.type == "cpu":
@@ -88,8 +88,8 @@ def mix_replay(samples: list, model, device, post, replay: float, replay_labels:
     -------
     list of dataset.Sample
     """
-    from ..dataset import Sample
     from ...inference.preprocess import prepare
+    from ..dataset import Sample
 
     extra = list(replay_samples())
     if replay_labels == "base model":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -147,7 +147,6 @@ def fine_tune(
     intro = _intro(entry, start, len(samples), describe(dev), crop, steps, time_budget_s)
     trainer, best, losses, cancelled, seconds = _train_and_keep(
         model, mixed, dev, post, val_samples, settings, validate_every, progress, cancel, say, intro)
-
     result = FinetuneResult(None, losses, best.curve, best.step, best.score, best.base_score,
                             trainer.steps_done, seconds, cancelled, describe(dev))
     card = model_card(entry, start, post, info, val_info, settings.for_card(describe(dev)), routes, result)

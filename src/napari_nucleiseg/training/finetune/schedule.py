@@ -46,7 +46,7 @@ class RunSchedule:
                    elapsed / self.budget_s if self.budget_s else 0.0)
 
     def advance(self, step: int) -> float:
-        """Progress now, before step ``step + 1``; also the fraction :meth:`lr_factor` follows until the next call."""
+        """Progress now, before step ``step + 1``; :meth:`lr_factor` follows it until the next call."""
         self.fraction_now = self.fraction(step)
         return self.fraction_now
 
