@@ -8,11 +8,32 @@ Example::
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
 from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 from napari_nucleiseg.training.trainer import fit
+
+SPLITS = Path(__file__).resolve().parents[1] / "splits"
+
+
+def extra_samples(spec: str, channels: int, target: float) -> tuple[list, list]:
+    """Training and validation samples of ``DIR:SPLIT`` (``--extra``), shrunk where their nuclei
+    are larger than ``target`` / 0.9 (as ``segment()`` shrinks such images)."""
+    from napari_nucleiseg.inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
+    from napari_nucleiseg.training.dataset import Sample, load_samples, read_ids
+
+    folder, _, split = spec.partition(":")
+    test, val = (set(read_ids(SPLITS / f"{split}_{part}.txt")) for part in ("test", "val"))
+    out = {"train": [], "val": []}
+    for s in load_samples(folder, exclude=test, channels=channels):
+        zoom = zoom_for(median_diameter(s.labels), target)
+        if zoom < 1:
+            s = Sample(shrink(s.image, zoom), shrink_labels(s.labels, zoom), s.name, s.kind)
+        out["val" if s.name in val else "train"].append(s)
+    print(f"{folder}: {len(out['train'])} training, {len(out['val'])} validation images", flush=True)
+    return out["train"], out["val"]
 
 
 def main(argv=None):
@@ -42,6 +63,10 @@ def main(argv=None):
                     help="train and validate on these image kinds only, e.g. 'stained' (a specialist)")
     ap.add_argument("--test-file", default=None,
                     help="held-out test ids (splits/dsb2018_test.txt) left out of training and validation")
+    ap.add_argument("--extra", action="append", default=[], metavar="DIR:SPLIT",
+                    help="another data set (images/ + labels/) whose seeded splits are in splits/: "
+                         "'../shared/data/nc/monuseg2018:monuseg2018' trains on every tile not in "
+                         "splits/monuseg2018_test.txt or _val.txt and validates on the _val ones")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -52,6 +77,9 @@ def main(argv=None):
         train, val = [s for s in train if s.kind in kinds], [s for s in val if s.kind in kinds]
     if args.val_limit:
         val = val[: args.val_limit]
+    for spec in args.extra:
+        more_train, more_val = extra_samples(spec, config.get("in_channels", 1), target=19.5)
+        train, val = train + more_train, val + more_val
     print(f"{len(train)} training, {len(val)} validation images", flush=True)
     res = fit(args.arch, config, train, val, args.out, epochs=args.epochs,
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
