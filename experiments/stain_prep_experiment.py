@@ -2,7 +2,9 @@
 
 For each conversion, the default model is scored on the stained validation images, adapted
 for a few hundred steps on the stained training images, and scored again. Writes
-docs/stain_input.md (appended to docs/benchmarks.md by benchmark.py); it chose the darkest channel (``preprocess.nucleus_signal``).
+docs/stain_input.md (appended to docs/benchmarks.md by benchmark.py), with the numbers of stained
+training and validation images each conversion actually used (``preprocess.image_kind`` picks
+them); it chose the darkest channel (``preprocess.nucleus_signal``).
 
     python experiments/stain_prep_experiment.py --steps 250
 """
@@ -53,10 +55,13 @@ def main():
                     help="weights file to start from instead of the model's own (e.g. an earlier version)")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    lines = ["| conversion | DSB before | DSB after | AP@0.5 after | seconds |", "|---|---|---|---|---|"]
+    lines = ["| conversion | training images | validation images | DSB before | DSB after | AP@0.5 after | seconds |",
+             "|---|---|---|---|---|---|---|"]
     print("\n".join(lines))
+    counts = {}  # conversion -> (training, validation) images it used
     for name, convert in CONVERSIONS.items():
         train, val = stained_samples(convert)
+        counts[name] = (len(train), len(val))
         model, entry, dev = load_model(args.model)
         model = copy.deepcopy(model)  # load_model's copy is cached
         if args.weights:
@@ -68,23 +73,31 @@ def main():
         for _ in range(args.steps):
             trainer.step()
         after = evaluate_model(trainer.model, val, dev, post)
-        lines.append(f"| {name} | {before:.3f} | {after['dsb_score']:.3f} | {after['ap50']:.3f} | "
-                     f"{time.time() - t0:.0f} |")
+        lines.append(f"| {name} | {len(train)} | {len(val)} | {before:.3f} | {after['dsb_score']:.3f} | "
+                     f"{after['ap50']:.3f} | {time.time() - t0:.0f} |")
         print(lines[-1], flush=True)
-    n_train, n_val = len(train), len(val)
-    DOCS.write_text(
+    DOCS.write_text(report_text(lines, counts, args.model, args.weights, args.steps))
+
+
+def report_text(lines: list[str], counts: dict, model: str, weights: str | None, steps: int) -> str:
+    """docs/stain_input.md from the table ``lines`` and ``counts`` (conversion -> training, validation images)."""
+    if len(set(counts.values())) == 1:
+        n_train, n_val = next(iter(counts.values()))
+        used = f"{n_train} training, {n_val} validation"
+    else:  # cannot happen while image_kind looks at the raw image, but then say so rather than pick one
+        used = "per conversion, " + "; ".join(f"{k}: {t} training, {v} validation" for k, (t, v) in counts.items())
+    return (
         "# Input channel for stained images\n\n"
-        f"Stained (colour bright-field) images of the DSB split: {n_train} training, {n_val} validation. "
-        f"Each conversion to one nucleus-bright channel: the `{args.model}` model"
-        + (f" (weights `{args.weights}`)" if args.weights else "") + " scored on the validation "
-        f"images as is, then after {args.steps} adaptation steps (learning rate 3e-4) on the training "
+        f"Stained (colour bright-field) images of the DSB split (`preprocess.image_kind`): {used}. "
+        f"Each conversion to one nucleus-bright channel: the `{model}` model"
+        + (f" (weights `{weights}`)" if weights else "") + " scored on the validation "
+        f"images as is, then after {steps} adaptation steps (learning rate 3e-4) on the training "
         "images in that conversion, and scored again. The shipped models use the darkest channel for "
         "stained images (`preprocess.nucleus_signal`).\n\n"
-        f"Reproduce: `python experiments/stain_prep_experiment.py --steps {args.steps} --model {args.model}"
-        + (f" --weights {args.weights}" if args.weights else "") + "`\n\n"
+        f"Reproduce: `python experiments/stain_prep_experiment.py --steps {steps} --model {model}"
+        + (f" --weights {weights}" if weights else "") + "`\n\n"
         + "\n".join(lines) + "\n"
     )
-
 
 if __name__ == "__main__":
     main()

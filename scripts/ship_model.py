@@ -12,6 +12,7 @@ validation images of its kind only, and is named in the parent's card (``special
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -64,7 +65,14 @@ def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -
     return training
 
 
+def speed_device(device, load_start: float) -> str:
+    """The card's ``speed.device``: what this run knows of the conditions of its timing."""
+    return (f"{describe(device)}; {os.cpu_count()} CPU cores, 1-minute load average {load_start:.2f} "
+            "at the start of the run")
+
+
 def main():
+    load_start = os.getloadavg()[0]  # the host may be shared: other jobs slow the timing down
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
     ap.add_argument("--name", required=True)
@@ -132,7 +140,7 @@ def main():
         "sizing": sizing,
         "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
                                          "confidence_auroc", "tp", "fp", "fn", "n_images")},
-        "speed": {"seconds_per_mp": m["seconds_per_mp"], "device": describe(device),
+        "speed": {"seconds_per_mp": m["seconds_per_mp"], "device": speed_device(device, load_start),
                   "includes": "preprocessing excluded; prediction + watershed, no TTA"},
     }
     if "averaged" in blob:

@@ -1,16 +1,24 @@
-"""The model zoo: shipped and user models, their cards (``entry``), weights files
-(``weights_file``) and the user's own models (``user_models``)."""
+"""The model zoo: the catalogue of shipped and user models and their cards (``catalog``), the
+weights-file format (``weights_file``), loading networks (``loading``) and managing the user's
+own models (``user_models``)."""
 
-from .entry import DEFAULT_POSTPROCESS, ModelEntry
-from .registry import SHIPPED_DIR, default_model_name, get_entry, list_models, load_model
+from .catalog import (
+    DEFAULT_POSTPROCESS,
+    SHIPPED_DIR,
+    ModelEntry,
+    default_model_name,
+    get_entry,
+    list_models,
+    user_models_dir,
+)
+from .loading import load_model
 from .user_models import (
-                          check_name,
-                          delete_user_model,
-                          export_model,
-                          import_model,
-                          rename_user_model,
-                          save_user_model,
-                          user_models_dir,
+    check_name,
+    delete_user_model,
+    export_model,
+    import_model,
+    rename_user_model,
+    save_user_model,
 )
 from .weights_file import load_weights_file, read_blob, save_weights
 

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import torch
 
-from .entry import ModelEntry
+from .catalog import ModelEntry, get_entry, list_models, user_models_dir
 from .weights_file import read_blob, save_weights
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def user_models_dir() -> Path:
-    """Folder of user models: ``$NUCLEISEG_USER_DIR`` or the platform's user data folder."""
-    env = os.environ.get("NUCLEISEG_USER_DIR")
-    if env:
-        return Path(env) / "models"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("napari-nucleiseg", appauthor=False)) / "models"
-
-
 def check_name(name: str) -> None:
     """Raise ValueError unless ``name`` is a valid, unused model name."""
-    from .registry import list_models
-
     if not _NAME_RE.match(name or ""):
         raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' or '.' (max 64)")
     if any(e.name == name for e in list_models()):
@@ -44,8 +31,6 @@ def _write_card(folder: Path, name: str, card: dict) -> None:
 
 def save_user_model(name: str, model: torch.nn.Module, architecture: str, config: dict, card: dict) -> ModelEntry:
     """Save a new user model (never overwrites any model) and return its entry."""
-    from .registry import get_entry
-
     check_name(name)
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,8 +41,6 @@ def save_user_model(name: str, model: torch.nn.Module, architecture: str, config
 
 
 def _user_entry(name: str, verb: str) -> ModelEntry:
-    from .registry import get_entry
-
     e = get_entry(name)
     if not e.user:
         raise ValueError(f"{name!r} is a shipped model and cannot be {verb}")
@@ -73,8 +56,6 @@ def delete_user_model(name: str) -> None:
 
 def rename_user_model(old: str, new: str) -> ModelEntry:
     """Rename a user model."""
-    from .registry import get_entry
-
     e = _user_entry(old, "renamed")
     check_name(new)
     folder = e.weights.parent
@@ -86,8 +67,6 @@ def rename_user_model(old: str, new: str) -> ModelEntry:
 
 def export_model(name: str, path) -> Path:
     """Write a model to one portable file (weights + card inside)."""
-    from .registry import get_entry
-
     e = get_entry(name)
     blob = read_blob(e.weights)
     blob["card"] = e.card
@@ -98,8 +77,6 @@ def export_model(name: str, path) -> Path:
 
 def import_model(path, name: str | None = None) -> ModelEntry:
     """Add a model file written by ``export_model`` to the user models (read without running code)."""
-    from .registry import get_entry
-
     blob = read_blob(path)
     if "architecture" not in blob or "state_dict" not in blob:
         raise ValueError(f"{path}: not a napari-nucleiseg model file")

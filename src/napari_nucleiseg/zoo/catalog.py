@@ -1,10 +1,14 @@
-"""One zoo model: its name, weights file and card, with the card's settings as methods."""
+"""The catalogue of zoo models: each one an entry (name, weights file, card, with the card's
+settings as methods), shipped first, then the user's own."""
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_POSTPROCESS = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 8, "min_mean_foreground": 0.0}
 
 
@@ -51,8 +55,6 @@ class ModelEntry:
         kinds of ``preprocess.image_kind``); any other kind, or a specialist that is not
         installed, gets this entry itself.
         """
-        from .registry import list_models
-
         name = self.card.get("specialists", {}).get(kind) if kind else None
         if name:
             for e in list_models():
@@ -65,3 +67,55 @@ class ModelEntry:
         kinds = sorted(self.card.get("specialists", {}))
         files = [self.weights] + [self.for_kind(k).weights for k in kinds]
         return list(dict.fromkeys(files))
+
+
+def user_models_dir() -> Path:
+    """Folder of user models: ``$NUCLEISEG_USER_DIR`` or the platform's user data folder."""
+    env = os.environ.get("NUCLEISEG_USER_DIR")
+    if env:
+        return Path(env) / "models"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("napari-nucleiseg", appauthor=False)) / "models"
+
+
+def _entries(folder: Path, user: bool) -> list[ModelEntry]:
+    out = []
+    if not folder.is_dir():
+        return out
+    for card_path in sorted(folder.glob("*.json")):
+        weights = card_path.with_suffix(".pt")
+        if not weights.exists():
+            continue
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, ValueError):
+            continue
+        out.append(ModelEntry(card.get("name", card_path.stem), weights, card, user))
+    return out
+
+
+def list_models() -> list[ModelEntry]:
+    """All models: shipped first (default model first), then user models."""
+    shipped = _entries(SHIPPED_DIR, user=False)
+    shipped.sort(key=lambda e: (not e.card.get("default", False), e.name))
+    return shipped + _entries(user_models_dir(), user=True)
+
+
+def default_model_name() -> str:
+    """Name of the shipped model marked ``default`` in its card."""
+    models = list_models()
+    if not models:
+        raise FileNotFoundError(f"no model weights found in {SHIPPED_DIR}")
+    return models[0].name
+
+
+def get_entry(name: str | None = "default") -> ModelEntry:
+    """Look up a model by name (``"default"`` or None: the default model)."""
+    if name in (None, "default"):
+        name = default_model_name()
+    for e in list_models():
+        if e.name == name:
+            return e
+    known = ", ".join(e.name for e in list_models())
+    raise KeyError(f"unknown model {name!r}; available: {known}")

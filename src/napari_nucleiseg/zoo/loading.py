@@ -1,0 +1,33 @@
+"""Loading a zoo model's network onto a device (cached)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from ..device import resolve_device
+from .catalog import ModelEntry, get_entry
+from .weights_file import load_weights_file
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(path: str, mtime: float, device: str):
+    model, _ = load_weights_file(path)
+    dev = torch.device(device)
+    model = model.to(dev)
+    if dev.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def load_model(name: str | ModelEntry | None = "default", device=None
+               ) -> tuple[torch.nn.Module, ModelEntry, torch.device]:
+    """Model (eval mode, on its device), its zoo entry and the device used; cached.
+
+    ``name`` may also be a ``ModelEntry`` (e.g. from ``ModelEntry.for_kind``).
+    """
+    entry = name if isinstance(name, ModelEntry) else get_entry(name)
+    dev = resolve_device(device)
+    model = _cached(str(entry.weights), entry.weights.stat().st_mtime, str(dev))
+    return model, entry, dev
