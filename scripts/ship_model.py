@@ -43,14 +43,13 @@ def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -
     shipped weights are the sum of the stages' best epochs.
     """
     old = previous["training"]
-    stages = old.get("stages") or [{k: old.get(k) for k in ("epochs_run", "seconds", "device", "history")}
+    stages = old.get("stages") or [{k: old.get(k) for k in ("epochs_run", "seconds", "device")}
                                     | {"best_epoch": old.get("epochs")}]
     stages = stages + [{
         "run": f"{run} (warm restart from the shipped {previous['name']} weights)",
         "epochs_run": training["epochs_run"], "best_epoch": training["epochs"],
         "seconds": training["seconds"], "lr": lr, "device": training["device"],
         "weights": training.pop("weights", "the best validation checkpoint"),
-        "history": training.pop("history"),
     }]
     training.update({
         "command": f"{old['command']}; then: {training['command']}",
@@ -134,7 +133,7 @@ def main():
             "epochs_run": len(hist["history"]),
             "seconds": hist["history"][-1]["seconds"],
             "device": args.device_note,
-            "history": hist["history"],
+            "history": f"docs/training_history/{args.name}.json (per-epoch loss and validation scores)",
         },
         "postprocess": post,
         "sizing": sizing,
@@ -157,7 +156,22 @@ def main():
         previous.setdefault("specialists", {})[args.specialist_for] = args.name
         (dest / f"{args.continues}.json").write_text(json.dumps(previous, indent=1))
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
+    write_history(args.name, args.continues, run, hist)
     print("wrote", dest / f"{args.name}.pt")
+
+
+def write_history(name: str, continues: str | None, run: Path, hist: dict) -> None:
+    """Per-epoch history in docs/training_history/NAME.json (kept out of the shipped card): the
+    parent's stages, then this run."""
+    folder = Path(__file__).resolve().parents[1] / "docs" / "training_history"
+    parent = folder / f"{continues}.json" if continues else None
+    record = json.loads(parent.read_text()) if parent is not None and parent.exists() else {}
+    stages = record.get("stages", {})
+    if "history" in record:
+        stages[continues] = record.pop("history")
+    stages[str(run)] = hist["history"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps({"stages": stages}, indent=1))
 
 
 if __name__ == "__main__":
