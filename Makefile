@@ -29,6 +29,7 @@ demo: install
 	$(BIN)/nucleiseg evaluate results sample_data/ground_truth
 
 test: install-test
+	$(BIN)/ruff check .
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 samples: install

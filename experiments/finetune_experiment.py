@@ -66,8 +66,8 @@ def image_type(image: np.ndarray) -> str:
 
 def load_split(data: Path):
     """Raw images, labels and types of the DSB training folder, split by ``val.txt``."""
-    from napari_nucleiseg.training.dataset import find_pairs, read_ids
     from napari_nucleiseg.io.images import read_image, read_labels
+    from napari_nucleiseg.training.dataset import find_pairs, read_ids
 
     val_ids = set(read_ids(data / "val.txt"))
     items = []
@@ -238,8 +238,8 @@ def build_result(args, base, res, kind, chosen, others, load, rows, same, per_ty
 
 def main(argv=None) -> int:
     from napari_nucleiseg import zoo
-    from napari_nucleiseg.training.dataset import default_data_dir
     from napari_nucleiseg.device import describe, resolve_device
+    from napari_nucleiseg.training.dataset import default_data_dir
     from napari_nucleiseg.training.finetune import DEFAULT_LR, fine_tune
 
     args = parse_args(argv, default_data_dir(), DEFAULT_LR)

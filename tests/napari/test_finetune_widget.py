@@ -8,8 +8,8 @@ from napari_nucleiseg import zoo
 from napari_nucleiseg._napari import finetune_widget as fw
 from napari_nucleiseg._napari.finetune_widget import FinetuneWidget
 from napari_nucleiseg._napari.finetune_work import rectangles_on, training_set
-from napari_nucleiseg.models import build
 from napari_nucleiseg.inference.pipeline import segment
+from napari_nucleiseg.models import build
 
 WAIT_MS = 120_000
 

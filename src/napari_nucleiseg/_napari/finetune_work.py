@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import NucleisegError
+from ..errors import FinetuneError, NucleisegError, ShapeMismatchError
 from ..training import finetune as _finetune
-from ..errors import FinetuneError, ShapeMismatchError
 from ..training.finetune import FinetuneResult
 
 log = logging.getLogger(__name__)

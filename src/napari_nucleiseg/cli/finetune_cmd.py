@@ -66,8 +66,8 @@ def _read_pairs(images, labels, what):
 def run(args) -> int:
     from pathlib import Path
 
-    from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, fine_tune
     from ..io.images import read_image
+    from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, fine_tune
 
     pairs = _read_pairs(args.image, args.labels, "")
     val = _read_pairs(args.val_image, args.val_labels, "validation ") if (args.val_image or args.val_labels) else None

@@ -148,8 +148,9 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     a fixed share of the training crops (``dataset.sampling_weights``); ``contact_weight``
     see ``Trainer``; ``snapshots`` also keeps the fp16 weights of every validated epoch
     (``out_dir/epoch_NNN.pt``, for checkpoint averaging); ``augment`` passes options to
-    ``augment.Augmenter`` (e.g. ``{"dim_nuclei": 0.5}``). Writes ``out_dir/last.pt`` (full state, to resume), ``out_dir/best.pt`` (fp16 weights
-    of the best validation DSB score) and ``out_dir/history.json`` (loss and score per epoch).
+    ``augment.Augmenter`` (e.g. ``{"dim_nuclei": 0.5}``). Writes ``out_dir/last.pt`` (full state,
+    to resume), ``out_dir/best.pt`` (fp16 weights of the best validation DSB score) and
+    ``out_dir/history.json`` (loss and score per epoch).
 
     Returns
     -------
