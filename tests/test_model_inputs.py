@@ -65,3 +65,18 @@ def test_segment_runs_a_two_channel_model_with_a_distance_output(tmp_path, monke
     seg = segment(img, model="tiny-2ch", device="cpu", diameter=None)
     assert seg.labels.shape == (64, 64)
     assert seg.settings["seed"] == "distance"
+
+
+def test_fine_tuning_a_two_channel_model_prepares_two_channels(tmp_path, monkeypatch):
+    from napari_nucleiseg.training.finetune import fine_tune
+
+    monkeypatch.setenv("NUCLEISEG_USER_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    net = build("residual_unet", base=8, depth=2, in_channels=2, out_channels=3)
+    zoo.save_user_model("tiny-2ch", net, "residual_unet",
+                        {"base": 8, "depth": 2, "in_channels": 2, "out_channels": 3}, {})
+    img, lab = synthetic_nuclei((96, 96), n_nuclei=8, seed=5)
+    res = fine_tune("tiny-2ch", [(img, lab)], steps=2, batch_size=2, crop=64, device="cpu",
+                    name="tiny-2ch-ft", replay=0.25)
+    assert res.entry.name == "tiny-2ch-ft" and res.steps_done == 2
+    assert zoo.load_model("tiny-2ch-ft", "cpu")[0].full[0].in_channels == 2

@@ -48,23 +48,23 @@ def _checked_arrays(image, labels, nm):
     return image, labels
 
 
-def _prepare_one(image, labels, region, nm, invert, target):
+def _prepare_one(image, labels, region, nm, invert, target, channels=1):
     """One checked pair -> ``(Sample, info)``: prepared as ``segment()`` does, cut to ``region``,
     relabelled into connected components and shrunk to the model's nucleus size."""
     from skimage.measure import label as cc_label
 
-    from ...inference.preprocess import prepare
+    from ...inference.preprocess import prepare_channels
     from ...inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
     from ..dataset import Sample
 
     image_type = image_kind(image, invert)
-    x = prepare(image, invert=image_type != "fluorescence")
+    x = prepare_channels(image, invert=image_type != "fluorescence", channels=channels)
     region, ok = _clip_region(region, labels.shape)
     if not ok:
         raise FinetuneError(f"{nm}: the rectangle {region} is smaller than 8x8 pixels inside the image")
     if region is not None:
         y0, x0, y1, x1 = region
-        x = x[y0:y1, x0:x1]
+        x = x[..., y0:y1, x0:x1]
         labels = labels[y0:y1, x0:x1]
     lab = cc_label(labels.astype(np.int64), background=0, connectivity=1).astype(np.int32)
     n = int(lab.max())
@@ -79,7 +79,8 @@ def _prepare_one(image, labels, region, nm, invert, target):
     return Sample(np.ascontiguousarray(x, np.float32), lab, nm, image_type), info
 
 
-def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="image", target=None):
+def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="image", target=None,
+                  channels: int = 1):
     """Check and prepare (image, labels) pairs for training.
 
     Parameters
@@ -93,10 +94,12 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
     names : sequence of str, optional
         Names for messages and for the model card.
     invert : bool, optional
-        Passed to ``preprocess.prepare`` (None: detect bright-field).
+        Passed to ``preprocess.prepare_channels`` (None: detect bright-field).
     target : float, optional
         The model's ``sizing.target_diameter``: pairs whose corrected nuclei are larger are
         shrunk to it, as ``segment()`` shrinks such images before predicting (``sizing``).
+    channels : int
+        The model's input channels (``preprocess.prepare_channels``).
 
     Returns
     -------
@@ -116,7 +119,8 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
     for i, (image, labels) in enumerate(pairs):
         nm = _label_name(names, i, kind)
         image, labels = _checked_arrays(image, labels, nm)
-        sample, one = _prepare_one(image, labels, regions[i] if regions is not None else None, nm, invert, target)
+        region = regions[i] if regions is not None else None
+        sample, one = _prepare_one(image, labels, region, nm, invert, target, channels)
         samples.append(sample)
         info.append(one)
     return samples, info

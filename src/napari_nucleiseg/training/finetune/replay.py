@@ -10,7 +10,7 @@ import torch
 
 
 @functools.lru_cache(maxsize=2)
-def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
+def replay_samples(n: int = 8, size: int = 256, seed: int = 1234, channels: int = 1) -> tuple:
     """Built-in synthetic fluorescence fields with exact labels, mixed into fine-tuning batches.
 
     They remind the model of what nuclei look like in general while it adapts to a few
@@ -29,7 +29,7 @@ def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
     tuple of dataset.Sample
         Cached: the same fields each call (do not modify them).
     """
-    from ...inference.preprocess import prepare
+    from ...inference.preprocess import prepare_channels
     from ...synthetic import synthetic_nuclei
     from ..dataset import Sample
 
@@ -42,7 +42,7 @@ def replay_samples(n: int = 8, size: int = 256, seed: int = 1234) -> tuple:
         count = max(4, int(density * size * size / (np.pi * np.mean(r) ** 2)))
         img, lab = synthetic_nuclei((size, size), n_nuclei=count, radius=r, touching=rng.uniform(0.1, 0.3),
                                     noise=rng.uniform(0.02, 0.08), seed=int(rng.integers(2**31)))
-        out.append(Sample(prepare(img, invert=False), lab, f"synthetic {i + 1}"))
+        out.append(Sample(prepare_channels(img, invert=False, channels=channels), lab, f"synthetic {i + 1}"))
     return tuple(out)
 
 
@@ -63,7 +63,8 @@ def teacher_labels(model, samples, device, post) -> list:
 
 
 def mix_replay(samples: list, model, device, post, replay: float, replay_labels: str,
-               replay_images: Sequence[np.ndarray] | None = None, invert: bool | None = None) -> list:
+               replay_images: Sequence[np.ndarray] | None = None, invert: bool | None = None,
+               channels: int = 1) -> list:
     """The training list: the user's samples plus replay samples, about ``replay`` of each batch.
 
     Parameters
@@ -82,21 +83,23 @@ def mix_replay(samples: list, model, device, post, replay: float, replay_labels:
     replay_images : sequence of numpy.ndarray, optional
         The user's other images, always labelled by ``model``.
     invert : bool, optional
-        Passed to ``preprocess.prepare`` for ``replay_images``.
+        Passed to ``preprocess.prepare_channels`` for ``replay_images``.
+    channels : int
+        The model's input channels.
 
     Returns
     -------
     list of dataset.Sample
     """
-    from ...inference.preprocess import prepare
+    from ...inference.preprocess import prepare_channels
     from ..dataset import Sample
 
-    extra = list(replay_samples())
+    extra = list(replay_samples(channels=channels))
     if replay_labels == "base model":
         extra = teacher_labels(model, extra, device, post)
     if replay_images:
-        own = [Sample(prepare(im, invert=invert), np.zeros(im.shape[:2], np.int32), f"replay image {i + 1}")
-               for i, im in enumerate(replay_images)]
+        own = [Sample(prepare_channels(im, invert=invert, channels=channels), np.zeros(im.shape[:2], np.int32),
+                      f"replay image {i + 1}") for i, im in enumerate(replay_images)]
         extra += teacher_labels(model, own, device, post)
     # the augmenter draws list entries uniformly: repeat the user's samples to get the mix asked for
     reps = max(1, round(len(extra) * (1 - replay) / (replay * len(samples))))

@@ -141,7 +141,8 @@ def fine_tune(
     torch.manual_seed(seed)
     mixed = samples
     if replay > 0:
-        mixed = mix_replay(samples, model, dev, post, replay, replay_labels, replay_images, invert)
+        mixed = mix_replay(samples, model, dev, post, replay, replay_labels, replay_images, invert,
+                           channels=entry.input_channels())
     settings = RunSettings(steps, time_budget_s, lr, batch_size, crop, freeze_bn, anchor, replay, replay_labels,
                            len(replay_images or []), blend, invert, seed)
     intro = _intro(entry, start, len(samples), describe(dev), crop, steps, time_budget_s)
@@ -177,12 +178,12 @@ def _checked_length(steps, time_budget_s, blend, replay, replay_labels) -> int |
 
 def _prepare_data(entry, pairs, regions, names, validation, validation_regions, validation_names, invert):
     """``(samples, info, val_samples, val_info)`` from ``prepare_pairs``, at ``entry``'s nucleus size."""
-    target = entry.target_diameter()
-    samples, info = prepare_pairs(pairs, regions, names, invert, target=target)
+    target, channels = entry.target_diameter(), entry.input_channels()
+    samples, info = prepare_pairs(pairs, regions, names, invert, target=target, channels=channels)
     val_samples, val_info = [], []
     if validation:
         val_samples, val_info = prepare_pairs(validation, validation_regions, validation_names, invert,
-                                              kind="validation image", target=target)
+                                              kind="validation image", target=target, channels=channels)
     return samples, info, val_samples, val_info
 
 
