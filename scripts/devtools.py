@@ -20,17 +20,21 @@ from napari_nucleiseg.inference.sizing import sized_prediction
 
 
 def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
-                     min_mean_foreground=(0.0, 0.8, 0.85, 0.9, 0.93, 0.95)) -> tuple[dict, float]:
+                     min_mean_foreground=(0.0, 0.8, 0.85, 0.9, 0.93, 0.95),
+                     seed: str = "border") -> tuple[dict, float]:
     """Grid-search post-processing settings for the best mean DSB score on ``samples``.
 
-    Threshold, border threshold and minimum size are searched jointly; the filter on a
-    nucleus's mean foreground probability is then chosen for the best of those.
+    Threshold, seed threshold (the border threshold, or with ``seed="distance"`` the distance
+    threshold) and minimum size are searched jointly; the filter on a nucleus's mean
+    foreground probability is then chosen for the best of those.
     """
+    key = "distance_threshold" if seed == "distance" else "border_threshold"
     grid = grid or {
         "threshold": [0.4, 0.5, 0.6],
-        "border_threshold": [0.3, 0.4, 0.5, 0.6],
+        key: [0.3, 0.4, 0.5, 0.6],
         "min_size": [4, 8, 16],
     }
+    fixed = {"seed": "distance"} if seed == "distance" else {}
 
     def score(post):
         return float(np.mean([
@@ -40,9 +44,9 @@ def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
 
     best, best_score = None, -1.0
     for t in grid["threshold"]:
-        for b in grid["border_threshold"]:
+        for b in grid[key]:
             for m in grid["min_size"]:
-                post = {"threshold": t, "border_threshold": b, "min_size": m}
+                post = {"threshold": t, key: b, "min_size": m, **fixed}
                 sc = score(post)
                 if sc > best_score:
                     best, best_score = post, sc
@@ -100,10 +104,10 @@ def validate(model, val, device, post, specialists=None, target=None):
         maps = routed_maps(model, [s], device, specialists or {}, post, target)[0]
         labels = instances(maps, post)
         seconds += time.perf_counter() - t0
-        pixels += s.image.size
+        pixels += s.labels.size
         rows.append(evaluate_image(s.labels, labels))
         unc = uncertainty_map(maps["foreground"], maps["variance"])
-        table = measure(labels, s.image, maps["foreground"], unc)
+        table = measure(labels, s.image if s.image.ndim == 2 else s.image[0], maps["foreground"], unc)
         ok, _ = match_status(s.labels, labels)
         conf.extend(table["confidence"].tolist())
         correct.extend(ok[table["label"].to_numpy().astype(int)].tolist())

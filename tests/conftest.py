@@ -1,10 +1,52 @@
-"""Shared test fixtures: an isolated user-model folder and the shared DSB data (skipped when absent)."""
+"""Shared test fixtures: an isolated user-model folder and the shared DSB data (skipped when absent).
+
+A skip for any other reason fails the run: a missing dependency or a broken install must
+not pass as green.
+"""
 
 from pathlib import Path
 
 import pytest
 
 from napari_nucleiseg.training.dataset import default_data_dir
+
+#: The one reason a test may skip (``dsb_dir``).
+DATA_ABSENT = "shared DSB data not found (set NUCLEISEG_DATA, or put it at ../shared/data/dsb2018)"
+ALLOWED_SKIPS = {DATA_ABSENT}
+
+_unexpected_skips: list[str] = []
+
+
+def _note_skip(report) -> None:
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    if reason not in ALLOWED_SKIPS:
+        _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_collectreport(report):
+    _note_skip(report)
+
+
+def pytest_runtest_logreport(report):
+    _note_skip(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    if _unexpected_skips and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _unexpected_skips:
+        terminalreporter.section("unexpected skips", red=True, bold=True)
+        terminalreporter.line(f"{len(_unexpected_skips)} skipped for a reason other than {DATA_ABSENT!r}, "
+                              "so the run fails:", red=True)
+        for line in _unexpected_skips:
+            terminalreporter.line(f"  {line}")
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +60,7 @@ def dsb_dir() -> Path:
     """The shared DSB 2018 data; tests using it are skipped cleanly when it is absent."""
     d = default_data_dir()
     if not (d / "train" / "images").is_dir():
-        pytest.skip(f"shared DSB data not found at {d}")
+        pytest.skip(DATA_ABSENT)
     return d
 
 

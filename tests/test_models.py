@@ -26,8 +26,16 @@ def test_full_resolution_output_for_odd_sizes(name, shape):
     assert torch.isfinite(y).all()
 
 
-def test_resnet_bottleneck_depths_build():
-    m = build("resnet_unet", base=4, resnet_depth=50).eval()
+#: Residual blocks of each ResNet: (depth - 2) / 2 basic blocks or (depth - 2) / 3 bottlenecks.
+RESNET_BLOCKS = {18: 8, 34: 16, 50: 16, 101: 33, 152: 50}
+
+
+@pytest.mark.parametrize("depth", sorted(RESNET_BLOCKS))
+def test_every_resnet_depth_builds(depth):
+    m = build("resnet_unet", base=4, resnet_depth=depth).eval()
+    blocks = [type(block).__name__ for stage in m.stages for block in stage]
+    assert len(blocks) == RESNET_BLOCKS[depth]
+    assert set(blocks) == {"Bottleneck" if depth >= 50 else "ResBlock"}
     with torch.no_grad():
         assert m(torch.randn(1, 1, 40, 40)).shape == (1, 2, 40, 40)
 

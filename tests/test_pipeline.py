@@ -3,10 +3,12 @@ import pytest
 import tifffile
 
 from napari_nucleiseg import segment
-from napari_nucleiseg.training.dataset import load_samples, read_ids
 from napari_nucleiseg.errors import InvalidImageError
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
+from napari_nucleiseg.inference.preprocess import image_kind
 from napari_nucleiseg.inference.stack import is_stack
+from napari_nucleiseg.io.images import read_image, read_labels
+from napari_nucleiseg.training.dataset import find_pairs, read_ids
 from napari_nucleiseg.zoo import default_model_name, list_models
 
 
@@ -49,14 +51,20 @@ def test_every_shipped_model_has_a_complete_card():
         assert "command" in e.card["training"] and e.card["training"]["command"]
 
 
-def test_default_model_accuracy_on_validation_images(dsb_dir):
-    ids = read_ids(dsb_dir / "val.txt")[:8]
-    samples = load_samples(dsb_dir / "train", include=set(ids))
-    from napari_nucleiseg.io.images import read_image
+#: DSB score floors per image kind on the 58 images of val.txt (measured 0.676, 0.415, 0.501).
+FLOORS = {"fluorescence": 0.65, "stained": 0.38, "brightfield": 0.46}
 
-    rows = []
-    for s in samples:
-        raw = read_image(dsb_dir / "train" / "images" / f"{s.name}.png")
-        rows.append(evaluate_image(s.labels, segment(raw).labels))
-    score = summarize(rows)["dsb_score"]
-    assert score >= 0.55, score
+
+@pytest.mark.slow
+def test_default_model_accuracy_on_validation_images(dsb_dir):
+    ids = set(read_ids(dsb_dir / "val.txt"))
+    rows = {kind: [] for kind in FLOORS}
+    for name, image_path, label_path in find_pairs(dsb_dir / "train"):
+        if name in ids:
+            raw = read_image(image_path)
+            rows[image_kind(raw)].append(evaluate_image(read_labels(label_path), segment(raw).labels))
+    assert sum(map(len, rows.values())) == len(ids) and all(rows.values())
+    scores = {kind: summarize(r)["dsb_score"] for kind, r in rows.items()}
+    assert summarize(sum(rows.values(), []))["dsb_score"] >= 0.61, scores  # measured 0.634
+    for kind, floor in FLOORS.items():
+        assert scores[kind] >= floor, (kind, scores)

@@ -6,11 +6,11 @@ import torch
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.device import autocast_dtype
-from napari_nucleiseg.models import build
 from napari_nucleiseg.errors import Cancelled
 from napari_nucleiseg.inference.predict import predict_maps, tile_starts, uncertainty_map
-from napari_nucleiseg.synthetic import synthetic_nuclei
 from napari_nucleiseg.inference.preprocess import prepare
+from napari_nucleiseg.models import build
+from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from napari_nucleiseg import segment, zoo
 from napari_nucleiseg.batch import weights_sha256
@@ -12,7 +13,6 @@ POST = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 8, "min_mean_fore
 
 
 def _save(name, seed, card):
-    torch = pytest.importorskip("torch")
     torch.manual_seed(seed)
     model = build("unet", base=4, depth=2)
     return zoo.save_user_model(name, model, "unet", {"base": 4, "depth": 2}, {"postprocess": POST, **card})

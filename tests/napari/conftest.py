@@ -1,11 +1,10 @@
 """Fixtures for the napari (Qt) tests: they run under Xvfb (pytest-xvfb) with napari's fixtures."""
 
+import napari  # noqa: F401  (required by the tests: a broken install fails, never skips)
 import pytest
+import qtpy  # noqa: F401
 
-pytest.importorskip("napari")
-pytest.importorskip("qtpy")
-
-from napari_nucleiseg.synthetic import synthetic_nuclei  # noqa: E402
+from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
 def pytest_collection_modifyitems(items):

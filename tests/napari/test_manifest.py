@@ -2,13 +2,18 @@
 
 import importlib
 
+import npe2
 import pytest
-
-npe2 = pytest.importorskip("npe2")
 
 OURS = ["reader:get_reader", "samples:make_sparse_sample", "samples:make_crowded_sample",
         "samples:make_brightfield_sample", "segment_widget:SegmentWidget",
-        "evaluate_widget:EvaluateWidget", "review_widget:ReviewWidget"]
+        "evaluate_widget:EvaluateWidget", "review_widget:ReviewWidget",
+        "finetune_widget:FinetuneWidget", "batch_widget:BatchWidget"]
+
+#: Every widget of napari.yaml: display name -> class.
+WIDGETS = {"Segment Nuclei": "SegmentWidget", "Evaluate Against Ground Truth": "EvaluateWidget",
+           "Review Least Certain Nuclei": "ReviewWidget", "Fine-tune Model": "FinetuneWidget",
+           "Batch Segment Folder": "BatchWidget"}
 
 
 def test_manifest_is_found_and_valid():
@@ -18,9 +23,12 @@ def test_manifest_is_found_and_valid():
     assert manifest.display_name == "NucleiSeg"
     ids = {c.id for c in manifest.contributions.commands}
     assert all(i.startswith("napari-nucleiseg.") for i in ids)
+    assert {c.python_name for c in manifest.contributions.commands} == {
+        f"napari_nucleiseg._napari.{name}" for name in OURS}
+    widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
+    assert set(widgets) == set(WIDGETS)
     menu = {m.command for m in manifest.contributions.menus["napari/layers/segment"]}
-    assert {"napari-nucleiseg.make_segment_widget", "napari-nucleiseg.make_evaluate_widget",
-            "napari-nucleiseg.make_review_widget"} <= menu
+    assert menu == set(widgets.values())
     keys = {s.key for s in manifest.contributions.sample_data}
     assert {"synthetic_nuclei", "crowded_nuclei", "brightfield_tissue"} <= keys
 
@@ -30,6 +38,12 @@ def test_our_commands_import(python_name):
     module, attr = python_name.split(":")
     mod = importlib.import_module(f"napari_nucleiseg._napari.{module}")
     assert callable(getattr(mod, attr))
+
+
+@pytest.mark.parametrize("display_name", sorted(WIDGETS))
+def test_every_widget_opens_from_the_manifest(viewer, display_name):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-nucleiseg", display_name)
+    assert type(widget).__name__ == WIDGETS[display_name]
 
 
 def test_importing_the_package_does_not_import_qt():
