@@ -26,15 +26,16 @@ def file_sha256(path) -> str:
     return _sha256_cached(str(path), st.st_size, st.st_mtime_ns)
 
 
-def weights_sha256(model: str = "default") -> str:
-    """SHA-256 of the weights a zoo model's results depend on.
+def weights_sha256(model="default") -> str:
+    """SHA-256 of the weights a zoo model (a name or a ``zoo.ModelEntry``) depends on.
 
     The weights file's own hash; for a model with specialists (``ModelEntry.weight_files``), the hash
     of the files' names and hashes, one per line.
     """
     from .. import zoo
 
-    files = zoo.get_entry(model).weight_files()
+    entry = model if isinstance(model, zoo.ModelEntry) else zoo.get_entry(model)
+    files = entry.weight_files()
     if len(files) == 1:
         return file_sha256(files[0])
     lines = "".join(f"{p.name} {file_sha256(p)}\n" for p in files)

@@ -78,13 +78,15 @@ def _stems(files: list[Path], root: Path) -> list[str]:
 
 
 def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*", recursive: bool = False,
-               model_sha256: str | None = None) -> list[ImageTask]:
-    """One :class:`ImageTask` per image found in ``input_dir``."""
-    root, out = Path(input_dir), Path(output_dir)
-    sha = model_sha256 if model_sha256 is not None else weights_sha256(options.model)
+               model_sha256: str | None = None, entry=None) -> list[ImageTask]:
+    """One :class:`ImageTask` per image found in ``input_dir`` (``entry``: the options' model,
+    when the caller has looked it up already)."""
     from .. import zoo
 
-    fp = options_fingerprint(options, sha, zoo.get_entry(options.model).target_diameter())
+    root, out = Path(input_dir), Path(output_dir)
+    entry = entry if entry is not None else zoo.get_entry(options.model)
+    sha = model_sha256 if model_sha256 is not None else weights_sha256(entry)
+    fp = options_fingerprint(options, sha, entry.target_diameter())
     files = find_images(root, pattern, recursive, exclude_dir=out)
     return [ImageTask(str(p), p.relative_to(root).as_posix(), stem, str(out / stem),
                       str(out / STATE_DIR / f"{stem}.json"), fp, sha)

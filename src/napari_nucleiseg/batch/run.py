@@ -149,14 +149,11 @@ def run_batch(
         For fatal problems only (missing input folder, output = input, unknown model, no
         images); problems with single images are recorded in the summary.
     """
-    from .. import zoo
-
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_folders(input_dir, output_dir, force)
-    options = _resolved_options(options or BatchOptions())
-    entry = zoo.get_entry(options.model)
-    sha = weights_sha256(entry.name)
-    tasks = plan_tasks(input_dir, output_dir, options, pattern, recursive, model_sha256=sha)
+    entry, options = _resolved(options or BatchOptions())
+    sha = weights_sha256(entry)
+    tasks = plan_tasks(input_dir, output_dir, options, pattern, recursive, model_sha256=sha, entry=entry)
     if not tasks:
         raise NucleisegError(f"no image files matching {pattern!r} in {input_dir}"
                              + ("" if recursive else " (use recursive to search sub-folders)"))
@@ -193,16 +190,17 @@ def _executor(todo, options, cancel, dask, workers: int, threads: int, threads_p
     return run_local(todo, options, cancel, threads_per_worker)
 
 
-def _resolved_options(options: BatchOptions) -> BatchOptions:
-    """The options with the concrete model name and post-processing values spelt out, so that a run
-    with the model's own values given (the widget) resumes a run that left them at None (the CLI)."""
+def _resolved(options: BatchOptions):
+    """The model's zoo entry (looked up once for the run), and the options with its concrete name
+    and post-processing values spelt out, so that a run with the model's own values given (the
+    widget) resumes a run that left them at None (the CLI)."""
     from .. import zoo
 
     try:
         entry = zoo.get_entry(options.model)
     except (KeyError, FileNotFoundError) as exc:
         raise NucleisegError(str(exc.args[0] if exc.args else exc)) from None
-    return dataclasses.replace(options.with_postprocess(entry.postprocess()), model=entry.name)
+    return entry, dataclasses.replace(options.with_postprocess(entry.postprocess()), model=entry.name)
 
 
 @contextlib.contextmanager
