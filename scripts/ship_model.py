@@ -1,7 +1,10 @@
 """Turn a training run into a shipped zoo model: weights, tuned post-processing and a model card.
 
-Post-processing is tuned on 60 *training* images (never on validation); the card's
-figures are measured on the 58 validation images of ``val.txt``.
+Post-processing is tuned on 60 *training* images (never on validation or test images); for
+models with a distance output both seedings are tuned and the one with the better validation
+score is kept (both are recorded in the card). The card's figures are measured on the 58
+validation images of ``val.txt`` (and the validation tiles of ``--extra`` sets); the held-out
+test splits are scored by ``benchmarks/benchmark.py --update-cards``.
 
     python scripts/ship_model.py runs/unet16 --name unet16 --description "..." [--default]
 
@@ -23,7 +26,7 @@ from devtools import routed_maps, specialist_models, tune_postprocess, tuning_im
 from napari_nucleiseg import zoo
 from napari_nucleiseg.device import describe, resolve_device
 from napari_nucleiseg.inference.sizing import pooled_diameter
-from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir, read_ids, split_dsb
 
 
 def training_sizing(train) -> dict:
@@ -70,8 +73,7 @@ def speed_device(device, load_start: float) -> str:
             "at the start of the run")
 
 
-def main():
-    load_start = os.getloadavg()[0]  # the host may be shared: other jobs slow the timing down
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
     ap.add_argument("--name", required=True)
@@ -87,46 +89,114 @@ def main():
     ap.add_argument("--device-note", default="CPU, 2 cores (1 thread, shared with a second training run)")
     ap.add_argument("--specialist-for", default=None, metavar="KIND",
                     help="ship a specialist of the --continues model for this image kind")
+    ap.add_argument("--test-file", default=None,
+                    help="held-out DSB test ids the run left out (splits/dsb2018_test.txt): kept out of tuning too")
+    ap.add_argument("--extra", action="append", default=[], metavar="DIR:SPLIT",
+                    help="the extra data sets the run trained on (as train_model.py --extra)")
+    ap.add_argument("--licence", default="BSD-3-Clause (trained on CC0 data only)",
+                    help="licence of the weights, stated in the card and wherever the model is offered")
+    ap.add_argument("--training-data", default=None, help="the card's training.data text")
+    ap.add_argument("--dest", default=str(zoo.SHIPPED_DIR), help="where the weights and card go")
     args = ap.parse_args()
     if args.specialist_for and not args.continues:
         ap.error("--specialist-for needs --continues PARENT")
+    return args
+
+
+def load_data(args, channels: int):
+    """DSB training and validation samples (without the test split), plus the extra sets'; the
+    extra sets' validation tiles by set, for the card."""
+    from train_model import extra_samples
+
+    train, val = split_dsb(args.data, test_file=args.test_file, channels=channels)
+    extra_val = {}
+    for spec in args.extra:
+        more_train, more_val = extra_samples(spec, channels, target=19.5)
+        train = train + more_train
+        extra_val[spec.partition(":")[2]] = more_val
+    return train, val, extra_val
+
+
+def choose_postprocess(model, tune, val, device, specialists, first, target, distance: bool):
+    """Post-processing tuned on training images for each seeding (border, and distance for models
+    that predict it); the seeding kept is the one with the better validation DSB score. Returns
+    ``(post, seeding)``, ``seeding`` the tuning and validation figures of each."""
+    maps = routed_maps(model, tune, device, specialists, first, target)
+    seeding = {}
+    for seed in ("border", "distance") if distance else ("border",):
+        post, tune_score = tune_postprocess(maps, tune, seed=seed)
+        m = validate(model, val, device, post, specialists, target)
+        seeding[seed] = {"postprocess": post, "tuning_dsb": round(tune_score, 4),
+                         "validation_dsb": round(m["dsb_score"], 4), "validation_ap50": round(m["ap50"], 4)}
+        print(seed, seeding[seed], flush=True)
+    chosen = max(seeding, key=lambda k: seeding[k]["validation_dsb"])
+    return seeding[chosen]["postprocess"], {**seeding, "chosen": chosen}
+
+
+def main():
+    load_start = os.getloadavg()[0]  # the host may be shared: other jobs slow the timing down
+    args = parse_args()
     run = Path(args.run)
     hist = json.loads((run / "history.json").read_text())
     weights = Path(args.weights) if args.weights else run / "best.pt"
     model, blob = zoo.load_weights_file(weights)
     device = resolve_device("cpu")
     model = model.to(memory_format=torch.channels_last)
-    train, val = split_dsb(args.data)
-    dest = zoo.SHIPPED_DIR
-    previous = json.loads((dest / f"{args.continues}.json").read_text()) if args.continues else {}
+    config = blob.get("config", {})
+    train, val, extra_val = load_data(args, config.get("in_channels", 1))
+    dest = Path(args.dest)
+    previous = json.loads((zoo.SHIPPED_DIR / f"{args.continues}.json").read_text()) if args.continues else {}
     specialists = {} if args.specialist_for else specialist_models(previous)
     sizing = previous.get("sizing") or training_sizing(train)
     target = sizing["target_diameter"]
+    seeding = None
     if args.specialist_for:
         post = previous["postprocess"]
         train = [s for s in train if s.kind == args.specialist_for]
         val = [s for s in val if s.kind == args.specialist_for]
     else:
-        tune = tuning_images(train)
         first = previous.get("postprocess") or zoo.DEFAULT_POSTPROCESS  # decides the scale of the tuning maps
-        post, tune_score = tune_postprocess(routed_maps(model, tune, device, specialists, first, target), tune)
-        print("post-processing", post, "tuning-set DSB", round(tune_score, 4))
+        post, seeding = choose_postprocess(model, tuning_images(train), val, device, specialists, first, target,
+                                           config.get("out_channels", 2) >= 3)
     m = validate(model, val, device, post, specialists, target)
     print(json.dumps(m, indent=1))
+    card = make_card(args, blob, model, train, val, hist, post, sizing, m, device, load_start)
+    if seeding:
+        card["seeding"] = seeding
+    for split, samples in extra_val.items():
+        em = validate(model, samples, device, post, specialists, target)
+        card.setdefault("validation_sets", {})[split] = {k: em[k] for k in ("dsb_score", "ap50", "f1", "pq",
+                                                                          "aji", "n_images")}
+    finish_card(card, args, previous, run, hist, dest)
     shutil.copyfile(weights, dest / f"{args.name}.pt")
-    card = {
+    (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
+    write_history(args.name, args.continues, run, hist)
+    print("wrote", dest / f"{args.name}.pt")
+
+
+def make_card(args, blob, model, train, val, hist, post, sizing, m, device, load_start) -> dict:
+    """The model card of a run: architecture, training record, post-processing, validation, speed."""
+    config = blob.get("config", {})
+    outputs = ["foreground", "border"] + (["distance"] if config.get("out_channels", 2) >= 3 else [])
+    data = args.training_data or ("DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018"
+                                  + (f", {args.specialist_for} images only" if args.specialist_for else ""))
+    held_out = f"; the {len(read_ids(args.test_file))} ids of {args.test_file} held out" if args.test_file else ""
+    return {
         "name": args.name,
         "description": args.description,
         "default": args.default,
+        "licence": args.licence,
         "architecture": blob["architecture"],
-        "config": blob["config"],
+        "config": config,
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "outputs": ["foreground", "border"],
+        "inputs": ["nucleus signal", "haematoxylin density (stained images; else the nucleus signal again)"]
+        if config.get("in_channels", 1) == 2 else ["nucleus signal"],
+        "outputs": outputs,
         "training": {
-            "data": "DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018"
-                    + (f", {args.specialist_for} images only" if args.specialist_for else ""),
+            "data": data,
             "split": f"{len(train)} training images; validation = the {len(val)} "
-                     + (f"{args.specialist_for} images of val.txt" if args.specialist_for else "ids of val.txt"),
+                     + (f"{args.specialist_for} images of val.txt" if args.specialist_for else "ids of val.txt")
+                     + held_out,
             "command": args.command,
             # the weights file knows its epoch (best checkpoint, or latest averaged snapshot)
             "epochs": blob.get("epoch") or (hist["best"]["epoch"] if hist.get("best") else len(hist["history"])),
@@ -137,13 +207,17 @@ def main():
         },
         "postprocess": post,
         "sizing": sizing,
-        "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou",
+        "validation": {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "aji", "semantic_iou",
                                          "confidence_auroc", "tp", "fp", "fn", "n_images")},
         "speed": {"seconds_per_mp": m["seconds_per_mp"], "device": speed_device(device, load_start),
                   "includes": "preprocessing excluded; prediction + watershed, no TTA"},
     }
-    if "averaged" in blob:
-        card["training"]["weights"] = (f"mean of the snapshots {', '.join(blob['averaged'])} "
+
+
+def finish_card(card: dict, args, previous: dict, run: Path, hist: dict, dest: Path) -> None:
+    """Averaged weights, warm-restart stages and specialist links."""
+    if args.weights and "averaged" in zoo.read_blob(args.weights):
+        card["training"]["weights"] = (f"mean of the snapshots {', '.join(zoo.read_blob(args.weights)['averaged'])} "
                                        "(scripts/average_weights.py)")
     if args.continues:
         card["training"] = staged_training(previous, card["training"], run, hist, args.lr)
@@ -155,9 +229,6 @@ def main():
         card["specialist"] = {"kind": args.specialist_for, "parent": args.continues}
         previous.setdefault("specialists", {})[args.specialist_for] = args.name
         (dest / f"{args.continues}.json").write_text(json.dumps(previous, indent=1))
-    (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
-    write_history(args.name, args.continues, run, hist)
-    print("wrote", dest / f"{args.name}.pt")
 
 
 def write_history(name: str, continues: str | None, run: Path, hist: dict) -> None:

@@ -93,3 +93,19 @@ def test_fine_tuning_on_fluorescence_keeps_the_parents_specialists(parent):
     assert res.entry.card["specialists"] == {"brightfield": "tiny", "stained": "tiny-stained"}
     assert segment(_stained(), model="tiny-fl", device="cpu").model == "tiny-stained"
     assert segment(grey, model="tiny-fl", device="cpu").model == "tiny-fl"
+
+
+def test_an_opt_in_model_states_its_licence_and_is_suggested_for_its_kind(tmp_path, monkeypatch):
+    from napari_nucleiseg._napari.segment_widget import suggestion
+
+    monkeypatch.setenv("NUCLEISEG_USER_DIR", str(tmp_path))
+    net = build("unet", base=4, depth=2)
+    card = {"licence": "CC BY-NC-SA 4.0 (non-commercial: trained on MoNuSeg 2018)", "suggest_for": ["stained"]}
+    zoo.save_user_model("tissue-nc", net, "unet", {"base": 4, "depth": 2}, card)
+    entry = zoo.get_entry("tissue-nc")
+    assert "non-commercial" in entry.description
+    assert [e.name for e in zoo.suggested_for("stained")] == ["tissue-nc"]
+    assert zoo.suggested_for("fluorescence") == []
+    hint = suggestion("stained", "default")
+    assert "tissue-nc" in hint and "non-commercial" in hint
+    assert suggestion("stained", "tissue-nc") == "" and suggestion("fluorescence", "default") == ""

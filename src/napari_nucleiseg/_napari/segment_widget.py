@@ -34,6 +34,18 @@ class _ProgressRelay(QObject):
     progressed = Signal(float, str)
 
 
+def suggestion(kind: str, model: str | None) -> str:
+    """A hint naming the opt-in models made for this kind of image (with their licence), if any."""
+    from .. import zoo
+
+    chosen = zoo.get_entry(model).name if model else ""
+    better = [e for e in zoo.suggested_for(kind) if e.name != chosen]
+    if not better:
+        return ""
+    names = ", ".join(f"{e.name} ({e.card.get('licence', 'licence not stated')})" for e in better)
+    return f" For {kind} images, try the opt-in model {names}."
+
+
 class SegmentWidget(Container):
     """Find every nucleus in an image layer and add ``<image> nuclei``, ``probability`` and ``uncertainty``.
 
@@ -243,6 +255,7 @@ class SegmentWidget(Container):
                                        f"{outcome.zoom:.2f}x, results at full size.")
             show_info(self._status.value)
             self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."
+            self._status.value += suggestion(outcome.image_kind, self._model.value)
 
     def _on_finished(self) -> None:
         self.worker = None

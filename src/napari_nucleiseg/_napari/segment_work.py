@@ -72,6 +72,7 @@ class SegmentOutcome:
     zoom: float = 1.0
     cancelled: bool = False
     error: str | None = None
+    image_kind: str = ""
 
     @property
     def ok(self) -> bool:
@@ -220,7 +221,8 @@ def segment_image(
                               translate, meta)
         if progress is not None:
             progress(1.0, "done")
-        return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom)
+        return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom,
+                              image_kind=seg.settings.get("image_kind", ""))
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:

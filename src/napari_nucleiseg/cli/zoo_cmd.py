@@ -11,7 +11,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..zoo import list_models
 
-    rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "nucleus px", "kind")]
+    rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "nucleus px", "kind", "licence")]
     for e in list_models():
         c = e.card
         v = c.get("validation", {})
@@ -26,6 +26,7 @@ def run(args) -> int:
             fmt(c.get("speed", {}).get("seconds_per_mp")),
             f"{target:g}" if target else "-",
             "user" if e.user else "shipped",
+            e.licence or "-",
         ))
     notes = [f"{e.name}: used by {e.card['specialist'].get('parent')} for {e.card['specialist'].get('kind')} "
              "images (its figures are on those validation images only)"

@@ -29,7 +29,13 @@ class ModelEntry:
         tag = " [user]" if self.user else ""
         kinds = sorted(self.card.get("specialists", {}))
         via = f"; {' and '.join(kinds)} images go to its specialists" if kinds else ""
-        return f"{d}{tag}{via}" + (f" (val DSB {v:.3f})" if v is not None else "")
+        licence = f"; licence: {self.licence}" if "non-commercial" in self.licence.lower() else ""
+        return f"{d}{tag}{via}{licence}" + (f" (val DSB {v:.3f})" if v is not None else "")
+
+    @property
+    def licence(self) -> str:
+        """The weights' licence (card ``licence``; models trained on non-commercial data say so)."""
+        return self.card.get("licence", "")
 
     def postprocess(self) -> dict:
         """The post-processing settings tuned for this model (falls back to defaults)."""
@@ -119,3 +125,8 @@ def get_entry(name: str | None = "default") -> ModelEntry:
             return e
     known = ", ".join(e.name for e in list_models())
     raise KeyError(f"unknown model {name!r}; available: {known}")
+
+
+def suggested_for(kind: str) -> list[ModelEntry]:
+    """Opt-in models whose card suggests them for this image kind (card ``suggest_for``)."""
+    return [e for e in list_models() if kind in e.card.get("suggest_for", [])]
