@@ -50,7 +50,9 @@ def test_importing_the_package_does_not_import_qt():
     import subprocess
     import sys
 
-    code = ("import sys, napari_nucleiseg, napari_nucleiseg.inference.pipeline, napari_nucleiseg.zoo; "
+    code = ("import sys, napari_nucleiseg, napari_nucleiseg.inference.stack, napari_nucleiseg.zoo, "
+            "napari_nucleiseg.batch, napari_nucleiseg.training.finetune, napari_nucleiseg.evaluation.metrics, "
+            "napari_nucleiseg.io.results, napari_nucleiseg.cli; "
             "bad = [m for m in ('qtpy', 'PyQt6', 'PyQt5', 'PySide6', 'napari', 'magicgui') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
