@@ -112,8 +112,8 @@ def load_data(args, channels: int):
     extra_val = {}
     for spec in args.extra:
         more_train, more_val = extra_samples(spec, channels, target=19.5)
-        train = train + more_train
-        extra_val[spec.partition(":")[2]] = more_val
+        train = train + list({id(s): s for s in more_train}.values())
+        extra_val[spec.split(":")[1]] = more_val
     return train, val, extra_val
 
 

@@ -25,6 +25,7 @@ def extra_samples(spec: str, channels: int, target: float) -> tuple[list, list]:
     from napari_nucleiseg.training.dataset import Sample, load_samples, read_ids
 
     folder, _, split = spec.partition(":")
+    split, _, repeat = split.partition(":")
     test, val = (set(read_ids(SPLITS / f"{split}_{part}.txt")) for part in ("test", "val"))
     out = {"train": [], "val": []}
     for s in load_samples(folder, exclude=test, channels=channels):
@@ -32,8 +33,9 @@ def extra_samples(spec: str, channels: int, target: float) -> tuple[list, list]:
         if zoom < 1:
             s = Sample(shrink(s.image, zoom), shrink_labels(s.labels, zoom), s.name, s.kind)
         out["val" if s.name in val else "train"].append(s)
-    print(f"{folder}: {len(out['train'])} training, {len(out['val'])} validation images", flush=True)
-    return out["train"], out["val"]
+    print(f"{folder}: {len(out['train'])} training (x{repeat or 1} in the draw), {len(out['val'])} validation "
+          "images", flush=True)
+    return out["train"] * int(repeat or 1), out["val"]
 
 
 def main(argv=None):
@@ -63,10 +65,11 @@ def main(argv=None):
                     help="train and validate on these image kinds only, e.g. 'stained' (a specialist)")
     ap.add_argument("--test-file", default=None,
                     help="held-out test ids (splits/dsb2018_test.txt) left out of training and validation")
-    ap.add_argument("--extra", action="append", default=[], metavar="DIR:SPLIT",
+    ap.add_argument("--extra", action="append", default=[], metavar="DIR:SPLIT[:REPEAT]",
                     help="another data set (images/ + labels/) whose seeded splits are in splits/: "
-                         "'../shared/data/nc/monuseg2018:monuseg2018' trains on every tile not in "
-                         "splits/monuseg2018_test.txt or _val.txt and validates on the _val ones")
+                         "'../shared/data/nc/monuseg2018:monuseg2018:6' trains on every tile not in "
+                         "splits/monuseg2018_test.txt or _val.txt, each drawn as often as 6 images, and "
+                         "validates on the _val ones")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
