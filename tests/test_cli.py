@@ -98,3 +98,18 @@ def test_diameter_option(tmp_path, sample_dir, capsys):
     shrunk = tifffile.imread(tmp_path / "a" / "sparse_nuclei_labels.tif")
     assert shrunk.shape == off.shape and shrunk.max() > 0  # predicted at a third of the size, written full size
     assert not np.array_equal(shrunk, off)
+
+
+def test_segment_batch_and_evaluate_take_the_same_segmentation_options():
+    from napari_nucleiseg.cli import build_parser
+    from napari_nucleiseg.options import SegmentOptions
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for command in ("segment", "batch", "evaluate"):
+        dests = {a.dest for a in sub.choices[command]._actions}
+        assert set(SegmentOptions.names()) <= dests, command
+    args = sub.choices["segment"].parse_args(["x.tif", "--out", "o", "--tile", "512", "--invert", "--min-size", "9"])
+    from napari_nucleiseg.cli.options import segment_options
+
+    opts = segment_options(args)
+    assert (opts.tile, opts.invert, opts.min_size, opts.diameter) == (512, True, 9, "auto")
