@@ -109,3 +109,29 @@ def test_an_opt_in_model_states_its_licence_and_is_suggested_for_its_kind(tmp_pa
     hint = suggestion("stained", "default")
     assert "tissue-nc" in hint and "non-commercial" in hint
     assert suggestion("stained", "tissue-nc") == "" and suggestion("fluorescence", "default") == ""
+
+
+def test_bad_files_in_the_user_models_folder_never_break_the_shipped_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUCLEISEG_USER_DIR", str(tmp_path))
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shipped = zoo.get_entry("default").name
+    for name, card in (("list", "[1, 2]"), ("badnum", '{"validation": {"dsb_score": [1]}}'),
+                       ("shadow", '{"name": "%s"}' % shipped), ("broken", "{not json")):
+        (folder / f"{name}.json").write_text(card)
+        (folder / f"{name}.pt").write_bytes(b"")
+    (folder / "truncated.json").write_text('{"name": "truncated"}')
+    (folder / "truncated.pt").write_bytes(b"PK\x03\x04 not a whole file")
+    with pytest.warns(UserWarning) as caught:
+        names = [e.name for e in zoo.list_models()]
+    assert names.count(shipped) == 1 and zoo.get_entry("default").user is False
+    assert "truncated" in names and not {"list", "badnum", "shadow", "broken"} & set(names)
+    messages = " ".join(str(w.message) for w in caught)
+    for name in ("list", "badnum", "shadow", "broken"):
+        assert f"{name}.json" in messages
+    from napari_nucleiseg.errors import NucleisegError
+
+    with pytest.raises(NucleisegError, match="truncated.pt: cannot load"):
+        zoo.load_model("truncated", "cpu")
+    image, _ = synthetic_nuclei((64, 64), n_nuclei=3, seed=1)
+    assert segment(image, device="cpu").labels.max() > 0

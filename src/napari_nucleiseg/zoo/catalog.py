@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +86,27 @@ def user_models_dir() -> Path:
     return Path(platformdirs.user_data_dir("napari-nucleiseg", appauthor=False)) / "models"
 
 
-def _entries(folder: Path, user: bool) -> list[ModelEntry]:
+def _card_problem(card) -> str | None:
+    """Why a card cannot be used (None when it can): not an object, or fields of the wrong type."""
+    if not isinstance(card, dict):
+        return f"the card is a JSON {type(card).__name__}, not an object"
+    for key in ("validation", "postprocess", "sizing", "specialists", "config"):
+        if key in card and not isinstance(card[key], dict):
+            return f"'{key}' is not an object"
+    numbers = [card.get("validation", {}).get(k) for k in ("dsb_score", "ap50")]
+    numbers += list(card.get("postprocess", {}).values()) + [card.get("sizing", {}).get("target_diameter")]
+    if any(v is not None and not isinstance(v, (int, float, str)) for v in numbers):
+        return "a score or setting is not a number"
+    if any(isinstance(v, str) and k != "seed" for k, v in card.get("postprocess", {}).items()):
+        return "a post-processing setting is not a number"
+    if not isinstance(card.get("name", ""), str):
+        return "'name' is not text"
+    return None
+
+
+def _entries(folder: Path, user: bool, taken: set[str] = frozenset()) -> list[ModelEntry]:
+    """The models of a folder; a bad card, or a user model named like a shipped one, is skipped
+    with one warning naming the file, so that it never hides or breaks the other models."""
     out = []
     if not folder.is_dir():
         return out
@@ -95,17 +116,29 @@ def _entries(folder: Path, user: bool) -> list[ModelEntry]:
             continue
         try:
             card = json.loads(card_path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            _skip(card_path, f"not readable as JSON ({exc})")
             continue
-        out.append(ModelEntry(card.get("name", card_path.stem), weights, card, user))
+        problem = _card_problem(card)
+        name = card.get("name", card_path.stem) if problem is None else None
+        if problem is None and name in taken:
+            problem = f"it is named like the shipped model {name!r}"
+        if problem is not None:
+            _skip(card_path, problem)
+            continue
+        out.append(ModelEntry(name, weights, card, user))
     return out
+
+
+def _skip(card_path: Path, why: str) -> None:
+    warnings.warn(f"{card_path}: model skipped: {why}", stacklevel=3)
 
 
 def list_models() -> list[ModelEntry]:
     """All models: shipped first (default model first), then user models."""
     shipped = _entries(SHIPPED_DIR, user=False)
     shipped.sort(key=lambda e: (not e.card.get("default", False), e.name))
-    return shipped + _entries(user_models_dir(), user=True)
+    return shipped + _entries(user_models_dir(), user=True, taken={e.name for e in shipped})
 
 
 def default_model_name() -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import pickle
 
 import torch
 
 from ..device import resolve_device
+from ..errors import NucleisegError
 from .catalog import ModelEntry, get_entry
 from .weights_file import load_weights_file
 
@@ -29,5 +31,10 @@ def load_model(name: str | ModelEntry | None = "default", device=None
     """
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     dev = resolve_device(device)
-    model = _cached(str(entry.weights), entry.weights.stat().st_mtime, str(dev))
+    try:
+        model = _cached(str(entry.weights), entry.weights.stat().st_mtime, str(dev))
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise NucleisegError(f"{entry.weights}: cannot load the weights of model {entry.name!r} "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'})"
+                             ) from None
     return model, entry, dev
