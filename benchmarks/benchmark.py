@@ -11,6 +11,7 @@ watershed, measurements) per megapixel on this machine's CPU, no TTA, on DSB val
 import argparse
 import os
 import platform
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -200,7 +201,7 @@ def write_report(table: str, sets: dict, machine: str) -> None:
         f"larger than the model's training size are segmented shrunk to it (`sizing.py`); the "
         f"\"diameter off\" rows are the same models without that. The classical baseline thresholds "
         f"the haematoxylin plane of stained images.\n\n"
-        f"Reproduce: `python benchmarks/benchmark.py --tta`\n\n{table}\n"
+        f"Reproduce: `python benchmarks/{' '.join(['benchmark.py'] + sys.argv[1:])}`\n\n{table}\n"
     )
     for extra in ("stain_input.md", "batch_benchmark.md"):
         report = DOCS.parent / extra

@@ -97,6 +97,8 @@ def parse_args():
                     help="licence of the weights, stated in the card and wherever the model is offered")
     ap.add_argument("--training-data", default=None, help="the card's training.data text")
     ap.add_argument("--dest", default=str(zoo.SHIPPED_DIR), help="where the weights and card go")
+    ap.add_argument("--suggest-for", action="append", default=[], metavar="KIND",
+                    help="an opt-in model the Segment widget names after segmenting images of this kind")
     args = ap.parse_args()
     if args.specialist_for and not args.continues:
         ap.error("--specialist-for needs --continues PARENT")
@@ -163,6 +165,8 @@ def main():
     card = make_card(args, blob, model, train, val, hist, post, sizing, m, device, load_start)
     if seeding:
         card["seeding"] = seeding
+    if args.suggest_for:
+        card["suggest_for"] = args.suggest_for
     for split, samples in extra_val.items():
         em = validate(model, samples, device, post, specialists, target)
         card.setdefault("validation_sets", {})[split] = {k: em[k] for k in ("dsb_score", "ap50", "f1", "pq",
