@@ -1,5 +1,7 @@
 """A model's card can hand one image kind (e.g. stained tissue) to a specialist model."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -104,11 +106,20 @@ def test_an_opt_in_model_states_its_licence_and_is_suggested_for_its_kind(tmp_pa
     zoo.save_user_model("tissue-nc", net, "unet", {"base": 4, "depth": 2}, card)
     entry = zoo.get_entry("tissue-nc")
     assert "non-commercial" in entry.description
-    assert [e.name for e in zoo.suggested_for("stained")] == ["tissue-nc"]
+    shipped = [e.name for e in zoo.list_models() if not e.user and "stained" in e.card.get("suggest_for", [])]
+    assert [e.name for e in zoo.suggested_for("stained")] == shipped + ["tissue-nc"]
     assert zoo.suggested_for("fluorescence") == []
     hint = suggestion("stained", "default")
     assert "tissue-nc" in hint and "non-commercial" in hint
-    assert suggestion("stained", "tissue-nc") == "" and suggestion("fluorescence", "default") == ""
+    assert " tissue-nc (" not in suggestion("stained", "tissue-nc") and suggestion("fluorescence", "default") == ""
+
+
+def test_the_shipped_tissue_model_is_opt_in_and_says_it_is_non_commercial():
+    entry = zoo.get_entry("resunet32-tissue-nc")
+    assert not entry.card.get("default") and zoo.get_entry("default").name != entry.name
+    assert "non-commercial" in entry.licence.lower() and "non-commercial" in entry.description
+    assert "stained" in entry.card["suggest_for"]
+    assert entry.input_channels() == 2 and "distance" in entry.card["outputs"]
 
 
 def test_bad_files_in_the_user_models_folder_never_break_the_shipped_models(tmp_path, monkeypatch):
@@ -117,7 +128,7 @@ def test_bad_files_in_the_user_models_folder_never_break_the_shipped_models(tmp_
     folder.mkdir()
     shipped = zoo.get_entry("default").name
     for name, card in (("list", "[1, 2]"), ("badnum", '{"validation": {"dsb_score": [1]}}'),
-                       ("shadow", '{"name": "%s"}' % shipped), ("broken", "{not json")):
+                       ("shadow", json.dumps({"name": shipped})), ("broken", "{not json")):
         (folder / f"{name}.json").write_text(card)
         (folder / f"{name}.pt").write_bytes(b"")
     (folder / "truncated.json").write_text('{"name": "truncated"}')
@@ -131,7 +142,8 @@ def test_bad_files_in_the_user_models_folder_never_break_the_shipped_models(tmp_
         assert f"{name}.json" in messages
     from napari_nucleiseg.errors import NucleisegError
 
-    with pytest.raises(NucleisegError, match="truncated.pt: cannot load"):
+    with pytest.raises(NucleisegError, match="truncated.pt: cannot load"), pytest.warns(UserWarning):
         zoo.load_model("truncated", "cpu")
     image, _ = synthetic_nuclei((64, 64), n_nuclei=3, seed=1)
-    assert segment(image, device="cpu").labels.max() > 0
+    with pytest.warns(UserWarning):
+        assert segment(image, device="cpu").labels.max() > 0
