@@ -113,8 +113,8 @@ def load_data(args, channels: int):
     train, val = split_dsb(args.data, test_file=args.test_file, channels=channels)
     extra_val = {}
     for spec in args.extra:
-        more_train, more_val = extra_samples(spec, channels, target=19.5)
-        train = train + list({id(s): s for s in more_train}.values())
+        more_train, more_val = extra_samples(spec, channels, target=19.5, repeat=False)
+        train = train + more_train
         extra_val[spec.split(":")[1]] = more_val
     return train, val, extra_val
 
@@ -171,7 +171,7 @@ def main():
         em = validate(model, samples, device, post, specialists, target)
         card.setdefault("validation_sets", {})[split] = {k: em[k] for k in ("dsb_score", "ap50", "f1", "pq",
                                                                           "aji", "n_images")}
-    finish_card(card, args, previous, run, hist, dest)
+    finish_card(card, args, blob, previous, run, hist, dest)
     shutil.copyfile(weights, dest / f"{args.name}.pt")
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     write_history(args.name, args.continues, run, hist)
@@ -218,10 +218,10 @@ def make_card(args, blob, model, train, val, hist, post, sizing, m, device, load
     }
 
 
-def finish_card(card: dict, args, previous: dict, run: Path, hist: dict, dest: Path) -> None:
+def finish_card(card: dict, args, blob: dict, previous: dict, run: Path, hist: dict, dest: Path) -> None:
     """Averaged weights, warm-restart stages and specialist links."""
-    if args.weights and "averaged" in zoo.read_blob(args.weights):
-        card["training"]["weights"] = (f"mean of the snapshots {', '.join(zoo.read_blob(args.weights)['averaged'])} "
+    if "averaged" in blob:
+        card["training"]["weights"] = (f"mean of the snapshots {', '.join(blob['averaged'])} "
                                        "(scripts/average_weights.py)")
     if args.continues:
         card["training"] = staged_training(previous, card["training"], run, hist, args.lr)

@@ -18,14 +18,15 @@ from napari_nucleiseg.training.trainer import fit
 SPLITS = Path(__file__).resolve().parents[1] / "splits"
 
 
-def extra_samples(spec: str, channels: int, target: float) -> tuple[list, list]:
-    """Training and validation samples of ``DIR:SPLIT`` (``--extra``), shrunk where their nuclei
-    are larger than ``target`` / 0.9 (as ``segment()`` shrinks such images)."""
+def extra_samples(spec: str, channels: int, target: float, repeat: bool = True) -> tuple[list, list]:
+    """Training and validation samples of ``DIR:SPLIT[:REPEAT]`` (``--extra``), shrunk where their
+    nuclei are larger than ``target`` / 0.9 (as ``segment()`` shrinks such images); the training
+    samples ``REPEAT`` times over unless ``repeat`` is False."""
     from napari_nucleiseg.inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
     from napari_nucleiseg.training.dataset import Sample, load_samples, read_ids
 
     folder, _, split = spec.partition(":")
-    split, _, repeat = split.partition(":")
+    split, _, times = split.partition(":")
     test, val = (set(read_ids(SPLITS / f"{split}_{part}.txt")) for part in ("test", "val"))
     out = {"train": [], "val": []}
     for s in load_samples(folder, exclude=test, channels=channels):
@@ -33,9 +34,9 @@ def extra_samples(spec: str, channels: int, target: float) -> tuple[list, list]:
         if zoom < 1:
             s = Sample(shrink(s.image, zoom), shrink_labels(s.labels, zoom), s.name, s.kind)
         out["val" if s.name in val else "train"].append(s)
-    print(f"{folder}: {len(out['train'])} training (x{repeat or 1} in the draw), {len(out['val'])} validation "
+    print(f"{folder}: {len(out['train'])} training (x{times or 1} in the draw), {len(out['val'])} validation "
           "images", flush=True)
-    return out["train"] * int(repeat or 1), out["val"]
+    return out["train"] * (int(times or 1) if repeat else 1), out["val"]
 
 
 def main(argv=None):

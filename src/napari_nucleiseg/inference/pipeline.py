@@ -100,7 +100,7 @@ def segment(
     kind = image_kind(image, opts.invert)
     net, used, dev = zoo.load_model(entry.for_kind(kind), opts.device)
     post = opts.postprocess(entry.postprocess())
-    x = prepare_channels(image, invert=kind != "fluorescence", channels=used.input_channels())
+    x = prepare_channels(image, channels=used.input_channels(), kind=kind)
     predict = _tile_counter(net, dev, opts, progress, cancel)
     maps, labels, zoom = sized_prediction(predict, x, post, entry.target_diameter(), diameter)
     unc = uncertainty_map(maps["foreground"], maps["variance"])

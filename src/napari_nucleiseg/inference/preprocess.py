@@ -164,18 +164,20 @@ def haematoxylin(image: np.ndarray) -> np.ndarray:
     return rgb2hed(np.clip(rgb / top, 0.0, 1.0))[..., 0].astype(np.float32)
 
 
-def prepare_channels(image: np.ndarray, invert: bool | None = None, channels: int = 1) -> np.ndarray:
+def prepare_channels(image: np.ndarray, invert: bool | None = None, channels: int = 1,
+                     kind: str | None = None) -> np.ndarray:
     """Model input with ``channels`` planes: ``prepare`` alone (1) or ``(2, Y, X)``.
 
     The second plane is the normalised haematoxylin density of stained colour images
     (``haematoxylin``), so the model can tell a haematoxylin-stained nucleus from DAB or eosin,
     which are just as dark in the nucleus signal; every other image repeats the nucleus signal.
+    ``kind`` (``image_kind``, when the caller knows it already) decides ``invert`` too.
     """
-    first = prepare(image, invert)
+    if channels not in (1, 2):
+        raise ValueError(f"models take 1 or 2 input channels, not {channels}")
+    kind = kind or image_kind(image, invert)
+    first = prepare(image, invert=kind != "fluorescence")
     if channels == 1:
         return first
-    if channels != 2:
-        raise ValueError(f"models take 1 or 2 input channels, not {channels}")
-    kind = image_kind(image, invert)
     second = normalize(haematoxylin(image)) if kind == "stained" else first
     return np.stack([first, second]).astype(np.float32)

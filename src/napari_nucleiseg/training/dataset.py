@@ -69,7 +69,7 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
             continue
         img = read_image(ip)
         kind = image_kind(img)
-        x = prepare_channels(img, invert=kind != "fluorescence", channels=channels)
+        x = prepare_channels(img, channels=channels, kind=kind)
         out.append(Sample(x, read_labels(lp), name, kind))
         if limit is not None and len(out) >= limit:
             break

@@ -58,7 +58,7 @@ def _prepare_one(image, labels, region, nm, invert, target, channels=1):
     from ..dataset import Sample
 
     image_type = image_kind(image, invert)
-    x = prepare_channels(image, invert=image_type != "fluorescence", channels=channels)
+    x = prepare_channels(image, channels=channels, kind=image_type)
     region, ok = _clip_region(region, labels.shape)
     if not ok:
         raise FinetuneError(f"{nm}: the rectangle {region} is smaller than 8x8 pixels inside the image")
