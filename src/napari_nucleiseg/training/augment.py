@@ -87,17 +87,21 @@ class Augmenter:
         (``dim_range``), so that faint nuclei beside bright ones are learnt as nuclei.
     dim_range : tuple of float
         Range of the remaining brightness (above background) of a dimmed nucleus.
+    stain_jitter : float
+        Half-width of the log-scale range of the per-channel jitter of stained crops (the shift
+        range is a third of it).
     """
 
     def __init__(self, size: int = 256, scale=(0.6, 1.6), elastic: float = 6.0,
                  intensity: bool = True, seed: int | None = None, dim_nuclei: float = 0.0,
-                 dim_range=(0.2, 0.7)):
+                 dim_range=(0.2, 0.7), stain_jitter: float = 0.3):
         self.size = size
         self.scale = scale
         self.elastic = elastic
         self.intensity = intensity
         self.dim_nuclei = dim_nuclei
         self.dim_range = dim_range
+        self.stain_jitter = stain_jitter
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
 
@@ -169,8 +173,9 @@ class Augmenter:
         if c == 1 or not stained.any():
             return x
         rng = self.rng
-        scale = np.exp(rng.uniform(-0.3, 0.3, (n, c))) * stained[:, None] + (1 - stained[:, None])
-        shift = rng.uniform(-0.1, 0.1, (n, c)) * stained[:, None]
+        j = self.stain_jitter
+        scale = np.exp(rng.uniform(-j, j, (n, c))) * stained[:, None] + (1 - stained[:, None])
+        shift = rng.uniform(-j / 3, j / 3, (n, c)) * stained[:, None]
         return (x * torch.tensor(scale, dtype=torch.float32).view(n, c, 1, 1)
                 + torch.tensor(shift, dtype=torch.float32).view(n, c, 1, 1))
 
