@@ -71,11 +71,14 @@ def main(argv=None):
                          "'../shared/data/nc/monuseg2018:monuseg2018:6' trains on every tile not in "
                          "splits/monuseg2018_test.txt or _val.txt, each drawn as often as 6 images, and "
                          "validates on the _val ones")
+    ap.add_argument("--stain-signal", default="darkest", choices=("darkest", "red"),
+                    help="nucleus signal of stained colour images (preprocess.nucleus_signal)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = json.loads(args.config)
-    train, val = split_dsb(args.data, test_file=args.test_file, channels=config.get("in_channels", 1))
+    train, val = split_dsb(args.data, test_file=args.test_file, channels=config.get("in_channels", 1),
+                           stain_signal=args.stain_signal)
     if args.kinds:
         kinds = set(args.kinds.split(","))
         train, val = [s for s in train if s.kind in kinds], [s for s in val if s.kind in kinds]

@@ -112,26 +112,34 @@ def check_image(image: np.ndarray) -> None:
         raise InvalidImageError(f"the image is too small ({img.shape[0]}x{img.shape[1]} pixels)")
 
 
-def nucleus_signal(image: np.ndarray, invert: bool) -> np.ndarray:
+STAIN_SIGNALS = ("darkest", "red")
+
+
+def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest") -> np.ndarray:
     """One channel in which nuclei are bright.
 
     Fluorescence: the brightest channel (a nucleus stain may sit in any one colour).
-    Bright-field: the darkness of the darkest channel (the strongest absorption). On the
-    stained DSB images it did as well as inverted luminance, within noise, and better than a
-    hematoxylin channel from colour deconvolution (docs/stain_input.md); the shipped models
-    were trained with it.
-    Grey images get plain (inverted) intensities.
+    Bright-field: the darkness of the darkest channel (the strongest absorption), or with
+    ``stain_signal="red"`` the darkness of the red channel: haematoxylin absorbs red light
+    strongly, eosin and DAB hardly, so pink cytoplasm and brown DAB stay dark there while
+    nuclei are bright (``docs/stain_input.md``). A model's card says which one it was trained
+    with (``ModelEntry.stain_signal``). Grey images get plain (inverted) intensities.
     """
+    if stain_signal not in STAIN_SIGNALS:
+        raise ValueError(f"stain_signal must be one of {STAIN_SIGNALS}, not {stain_signal!r}")
     img = np.asarray(image)
     if img.ndim == 3:
         rgb = img[..., :3].astype(np.float32)
-        channel = rgb.min(axis=-1) if invert else rgb.max(axis=-1)
+        if invert and stain_signal == "red":
+            channel = rgb[..., 0]
+        else:
+            channel = rgb.min(axis=-1) if invert else rgb.max(axis=-1)
     else:
         channel = img.astype(np.float32)
     return channel.max() - channel if invert else channel
 
 
-def prepare(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
+def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "darkest") -> np.ndarray:
     """Model input for one 2D image: nucleus signal (see ``nucleus_signal``), percentile-normalised.
 
     Parameters
@@ -140,6 +148,8 @@ def prepare(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
         ``(Y, X)`` or ``(Y, X, 3|4)``.
     invert : bool or None
         Dark nuclei on a bright background; None detects it.
+    stain_signal : str
+        ``"darkest"`` or ``"red"`` channel for dark nuclei in colour images (``nucleus_signal``).
 
     Returns
     -------
@@ -149,7 +159,7 @@ def prepare(image: np.ndarray, invert: bool | None = None) -> np.ndarray:
     check_image(image)
     if invert is None:
         invert = looks_brightfield(image)
-    return normalize(nucleus_signal(image, invert))
+    return normalize(nucleus_signal(image, invert, stain_signal))
 
 
 def haematoxylin(image: np.ndarray) -> np.ndarray:
@@ -165,18 +175,19 @@ def haematoxylin(image: np.ndarray) -> np.ndarray:
 
 
 def prepare_channels(image: np.ndarray, invert: bool | None = None, channels: int = 1,
-                     kind: str | None = None) -> np.ndarray:
+                     kind: str | None = None, stain_signal: str = "darkest") -> np.ndarray:
     """Model input with ``channels`` planes: ``prepare`` alone (1) or ``(2, Y, X)``.
 
     The second plane is the normalised haematoxylin density of stained colour images
     (``haematoxylin``), so the model can tell a haematoxylin-stained nucleus from DAB or eosin,
     which are just as dark in the nucleus signal; every other image repeats the nucleus signal.
-    ``kind`` (``image_kind``, when the caller knows it already) decides ``invert`` too.
+    ``kind`` (``image_kind``, when the caller knows it already) decides ``invert`` too;
+    ``stain_signal`` (``nucleus_signal``) applies to stained images only.
     """
     if channels not in (1, 2):
         raise ValueError(f"models take 1 or 2 input channels, not {channels}")
     kind = kind or image_kind(image, invert)
-    first = prepare(image, invert=kind != "fluorescence")
+    first = prepare(image, invert=kind != "fluorescence", stain_signal=stain_signal if kind == "stained" else "darkest")
     if channels == 1:
         return first
     second = normalize(haematoxylin(image)) if kind == "stained" else first

@@ -58,9 +58,9 @@ def read_ids(path) -> list[str]:
 
 
 def load_samples(root, include: set[str] | None = None, exclude: set[str] | None = None,
-                 limit: int | None = None, channels: int = 1) -> list[Sample]:
-    """Load and prepare image/label pairs from ``root`` (see ``find_pairs``); ``channels`` is
-    the model's input channels (``preprocess.prepare_channels``)."""
+                 limit: int | None = None, channels: int = 1, stain_signal: str = "darkest") -> list[Sample]:
+    """Load and prepare image/label pairs from ``root`` (see ``find_pairs``); ``channels`` and
+    ``stain_signal`` are the model's input (``preprocess.prepare_channels``)."""
     out = []
     for name, ip, lp in find_pairs(root):
         if include is not None and name not in include:
@@ -69,7 +69,7 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
             continue
         img = read_image(ip)
         kind = image_kind(img)
-        x = prepare_channels(img, channels=channels, kind=kind)
+        x = prepare_channels(img, channels=channels, kind=kind, stain_signal=stain_signal)
         out.append(Sample(x, read_labels(lp), name, kind))
         if limit is not None and len(out) >= limit:
             break
@@ -77,7 +77,7 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
 
 
 def split_dsb(root=None, val_file=None, test_file=None,
-              channels: int = 1) -> tuple[list[Sample], list[Sample]]:
+              channels: int = 1, stain_signal: str = "darkest") -> tuple[list[Sample], list[Sample]]:
     """The shared DSB training split and the 58 validation images of ``val.txt``.
 
     ``test_file`` lists held-out test ids that neither split contains.
@@ -86,8 +86,9 @@ def split_dsb(root=None, val_file=None, test_file=None,
     val_ids = set(read_ids(val_file or root / "val.txt"))
     test_ids = set(read_ids(test_file)) if test_file else set()
     train_root = root / "train" if (root / "train").is_dir() else root
-    return (load_samples(train_root, exclude=val_ids | test_ids, channels=channels),
-            load_samples(train_root, include=val_ids, channels=channels))
+    inputs = {"channels": channels, "stain_signal": stain_signal}
+    return (load_samples(train_root, exclude=val_ids | test_ids, **inputs),
+            load_samples(train_root, include=val_ids, **inputs))
 
 
 def sampling_weights(samples, shares: dict[str, float] | None) -> np.ndarray | None:
