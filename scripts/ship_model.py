@@ -99,6 +99,8 @@ def parse_args():
     ap.add_argument("--dest", default=str(zoo.SHIPPED_DIR), help="where the weights and card go")
     ap.add_argument("--suggest-for", action="append", default=[], metavar="KIND",
                     help="an opt-in model the Segment widget names after segmenting images of this kind")
+    ap.add_argument("--stain-signal", default="darkest", choices=("darkest", "red"),
+                    help="the nucleus signal of stained images the run was trained with (train_model.py)")
     args = ap.parse_args()
     if args.specialist_for and not args.continues:
         ap.error("--specialist-for needs --continues PARENT")
@@ -110,10 +112,11 @@ def load_data(args, channels: int):
     extra sets' validation tiles by set, for the card."""
     from train_model import extra_samples
 
-    train, val = split_dsb(args.data, test_file=args.test_file, channels=channels)
+    train, val = split_dsb(args.data, test_file=args.test_file, channels=channels, stain_signal=args.stain_signal)
     extra_val = {}
     for spec in args.extra:
-        more_train, more_val = extra_samples(spec, channels, target=19.5, repeat=False)
+        more_train, more_val = extra_samples(spec, channels, target=19.5, repeat=False,
+                                             stain_signal=args.stain_signal)
         train = train + more_train
         extra_val[spec.split(":")[1]] = more_val
     return train, val, extra_val
@@ -167,6 +170,8 @@ def main():
         card["seeding"] = seeding
     if args.suggest_for:
         card["suggest_for"] = args.suggest_for
+    if args.stain_signal != "darkest":
+        card["stain_signal"] = args.stain_signal
     for split, samples in extra_val.items():
         em = validate(model, samples, device, post, specialists, target)
         card.setdefault("validation_sets", {})[split] = {k: em[k] for k in ("dsb_score", "ap50", "f1", "pq",

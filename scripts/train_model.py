@@ -18,7 +18,8 @@ from napari_nucleiseg.training.trainer import fit
 SPLITS = Path(__file__).resolve().parents[1] / "splits"
 
 
-def extra_samples(spec: str, channels: int, target: float, repeat: bool = True) -> tuple[list, list]:
+def extra_samples(spec: str, channels: int, target: float, repeat: bool = True,
+                  stain_signal: str = "darkest") -> tuple[list, list]:
     """Training and validation samples of ``DIR:SPLIT[:REPEAT]`` (``--extra``), shrunk where their
     nuclei are larger than ``target`` / 0.9 (as ``segment()`` shrinks such images); the training
     samples ``REPEAT`` times over unless ``repeat`` is False."""
@@ -29,7 +30,7 @@ def extra_samples(spec: str, channels: int, target: float, repeat: bool = True) 
     split, _, times = split.partition(":")
     test, val = (set(read_ids(SPLITS / f"{split}_{part}.txt")) for part in ("test", "val"))
     out = {"train": [], "val": []}
-    for s in load_samples(folder, exclude=test, channels=channels):
+    for s in load_samples(folder, exclude=test, channels=channels, stain_signal=stain_signal):
         zoom = zoom_for(median_diameter(s.labels), target)
         if zoom < 1:
             s = Sample(shrink(s.image, zoom), shrink_labels(s.labels, zoom), s.name, s.kind)
@@ -85,7 +86,8 @@ def main(argv=None):
     if args.val_limit:
         val = val[: args.val_limit]
     for spec in args.extra:
-        more_train, more_val = extra_samples(spec, config.get("in_channels", 1), target=19.5)
+        more_train, more_val = extra_samples(spec, config.get("in_channels", 1), target=19.5,
+                                             stain_signal=args.stain_signal)
         train, val = train + more_train, val + more_val
     print(f"{len(train)} training, {len(val)} validation images", flush=True)
     res = fit(args.arch, config, train, val, args.out, epochs=args.epochs,

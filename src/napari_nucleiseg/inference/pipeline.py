@@ -11,7 +11,7 @@ import pandas as pd
 from ..options import SegmentOptions
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
-from .preprocess import check_image, image_kind, prepare_channels, to_grey
+from .preprocess import check_image, image_kind, to_grey
 from .sizing import parse_diameter, sized_prediction
 
 
@@ -100,7 +100,7 @@ def segment(
     kind = image_kind(image, opts.invert)
     net, used, dev = zoo.load_model(entry.for_kind(kind), opts.device)
     post = opts.postprocess(entry.postprocess())
-    x = prepare_channels(image, channels=used.input_channels(), kind=kind)
+    x = used.prepare(image, kind)
     predict = _tile_counter(net, dev, opts, progress, cancel)
     maps, labels, zoom = sized_prediction(predict, x, post, entry.target_diameter(), diameter)
     unc = uncertainty_map(maps["foreground"], maps["variance"])

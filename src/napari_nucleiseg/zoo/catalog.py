@@ -55,6 +55,18 @@ class ModelEntry:
         """Input planes the network takes (``inference.preprocess.prepare_channels``)."""
         return int(self.card.get("config", {}).get("in_channels", 1))
 
+    def stain_signal(self) -> str:
+        """Nucleus signal of stained colour images the network was trained on (card
+        ``stain_signal``: ``"darkest"`` channel, the default, or ``"red"``; ``preprocess.nucleus_signal``)."""
+        return str(self.card.get("stain_signal", "darkest"))
+
+    def prepare(self, image, kind: str):
+        """``image`` as this network's input (``preprocess.prepare_channels`` with the card's
+        input channels and stain signal)."""
+        from ..inference.preprocess import prepare_channels
+
+        return prepare_channels(image, channels=self.input_channels(), kind=kind, stain_signal=self.stain_signal())
+
     def for_kind(self, kind: str | None) -> ModelEntry:
         """The model that segments images of ``kind`` for this one.
 

@@ -80,6 +80,8 @@ def model_card(entry, start, post: dict, info: list, val_info: list, settings: d
     for key in ("parameters", "input", "channels", "sizing"):
         if key in entry.card:
             card[key] = entry.card[key]
+    if entry.for_kind("stained").stain_signal() != "darkest":  # the signal its stained pairs were prepared with
+        card["stain_signal"] = entry.for_kind("stained").stain_signal()
     return card
 
 

@@ -48,7 +48,7 @@ def _checked_arrays(image, labels, nm):
     return image, labels
 
 
-def _prepare_one(image, labels, region, nm, invert, target, channels=1):
+def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_signal="darkest"):
     """One checked pair -> ``(Sample, info)``: prepared as ``segment()`` does, cut to ``region``,
     relabelled into connected components and shrunk to the model's nucleus size."""
     from skimage.measure import label as cc_label
@@ -58,7 +58,7 @@ def _prepare_one(image, labels, region, nm, invert, target, channels=1):
     from ..dataset import Sample
 
     image_type = image_kind(image, invert)
-    x = prepare_channels(image, channels=channels, kind=image_type)
+    x = prepare_channels(image, channels=channels, kind=image_type, stain_signal=stain_signal)
     region, ok = _clip_region(region, labels.shape)
     if not ok:
         raise FinetuneError(f"{nm}: the rectangle {region} is smaller than 8x8 pixels inside the image")
@@ -80,7 +80,7 @@ def _prepare_one(image, labels, region, nm, invert, target, channels=1):
 
 
 def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="image", target=None,
-                  channels: int = 1):
+                  channels: int = 1, stain_signal: str = "darkest"):
     """Check and prepare (image, labels) pairs for training.
 
     Parameters
@@ -100,6 +100,8 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
         shrunk to it, as ``segment()`` shrinks such images before predicting (``sizing``).
     channels : int
         The model's input channels (``preprocess.prepare_channels``).
+    stain_signal : str
+        The nucleus signal of stained images the model takes (``preprocess.nucleus_signal``).
 
     Returns
     -------
@@ -120,7 +122,7 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
         nm = _label_name(names, i, kind)
         image, labels = _checked_arrays(image, labels, nm)
         region = regions[i] if regions is not None else None
-        sample, one = _prepare_one(image, labels, region, nm, invert, target, channels)
+        sample, one = _prepare_one(image, labels, region, nm, invert, target, channels, stain_signal)
         samples.append(sample)
         info.append(one)
     return samples, info

@@ -178,12 +178,13 @@ def _checked_length(steps, time_budget_s, blend, replay, replay_labels) -> int |
 
 def _prepare_data(entry, pairs, regions, names, validation, validation_regions, validation_names, invert):
     """``(samples, info, val_samples, val_info)`` from ``prepare_pairs``, at ``entry``'s nucleus size."""
-    target, channels = entry.target_diameter(), entry.input_channels()
-    samples, info = prepare_pairs(pairs, regions, names, invert, target=target, channels=channels)
+    inputs = {"target": entry.target_diameter(), "channels": entry.input_channels(),
+              "stain_signal": entry.for_kind("stained").stain_signal()}
+    samples, info = prepare_pairs(pairs, regions, names, invert, **inputs)
     val_samples, val_info = [], []
     if validation:
         val_samples, val_info = prepare_pairs(validation, validation_regions, validation_names, invert,
-                                              kind="validation image", target=target, channels=channels)
+                                              kind="validation image", **inputs)
     return samples, info, val_samples, val_info
 
 
