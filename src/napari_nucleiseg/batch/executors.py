@@ -49,26 +49,27 @@ def _remove_partials(tasks) -> None:
             p.unlink(missing_ok=True)
 
 
-def _submit_more(pool, running: dict, queue: deque, suspects: deque, options, limit: int) -> None:
+def _submit_more(pool, running: dict, queue: deque, suspects: deque, options, limit: int, work) -> None:
     """Fill the pool: a suspect (an image in flight when a worker died) runs alone, so that a
     second death names the image that kills workers; otherwise up to ``limit`` images."""
     if suspects:
         if not running:
             task = suspects.popleft()
-            running[pool.submit(process_image, task, options)] = task
+            running[pool.submit(work, task, options)] = task
         return
     while queue and len(running) < limit:
         task = queue.popleft()
-        running[pool.submit(process_image, task, options)] = task
+        running[pool.submit(work, task, options)] = task
 
 
-def run_pool(tasks, options, cancel, workers: int, threads: int) -> Iterable[tuple[ImageTask, dict]]:
+def run_pool(tasks, options, cancel, workers: int, threads: int, work=process_image
+             ) -> Iterable[tuple[ImageTask, dict]]:
     """A spawn-context process pool; at most ``2 * workers`` images in flight, so Cancel is quick.
 
     If a worker dies (killed, out of memory), the pool is replaced and the images that were in
     flight are retried one at a time: only the image whose worker dies alone is recorded as an
     error (a later run retries it), the others are segmented as usual. Their temporary files are
-    removed.
+    removed. ``work`` is the per-image function (``process_image``; a picklable stand-in in tests).
     """
     import multiprocessing as mp
 
@@ -83,7 +84,7 @@ def run_pool(tasks, options, cancel, workers: int, threads: int) -> Iterable[tup
                 if cancel is not None and cancel():
                     queue.clear()
                     suspects.clear()
-                _submit_more(pool, running, queue, suspects, options, 2 * workers)
+                _submit_more(pool, running, queue, suspects, options, 2 * workers, work)
                 if not running:
                     return
                 alone = len(running) == 1
@@ -146,20 +147,21 @@ def _next_done(ac, client, lost_after: float) -> list:
         time.sleep(0.05)
 
 
-def run_dask(tasks, options, cancel, client, lost_after: float = DASK_LOST_AFTER_S
+def run_dask(tasks, options, cancel, client, lost_after: float | None = None
              ) -> Iterable[tuple[ImageTask, dict]]:
     """Submit ``process_image`` as Dask tasks on an existing client (``2 * nthreads`` in flight).
 
     Raises
     ------
     errors.SchedulerLostError
-        When the scheduler has been unreachable for ``lost_after`` seconds (the run then ends
-        within that time, its summary written by the caller).
+        When the scheduler has been unreachable for ``lost_after`` seconds (default
+        ``DASK_LOST_AFTER_S``; the run then ends within that time, its summary written by the caller).
     NucleisegError
         When the workers cannot see the input files.
     """
     from distributed import as_completed
 
+    lost_after = DASK_LOST_AFTER_S if lost_after is None else lost_after
     queue = deque(tasks)
     if queue:
         _check_visible(client, queue[0], lost_after)

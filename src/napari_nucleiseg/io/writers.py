@@ -3,7 +3,6 @@ permissions the user's umask gives new files."""
 
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 import threading
@@ -15,10 +14,16 @@ import numpy as np
 _UMASK_LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=1)
 def _umask() -> int:
-    with _UMASK_LOCK:  # reading the umask means setting it; done once
-        mask = os.umask(0o022)
+    """The process's umask: read from ``/proc`` (Linux), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
         os.umask(mask)
     return mask
 
