@@ -15,7 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ..errors import FolderInUseError
+from ..errors import FolderInUseError, OutputWriteError
 
 
 class FolderLock:
@@ -33,6 +33,8 @@ class FolderLock:
     ------
     FolderInUseError
         On entering, when another process (or another ``FolderLock`` of this one) holds the lock.
+    OutputWriteError
+        When the lock file cannot be created (a read-only or full folder).
     """
 
     def __init__(self, path, folder=None):
@@ -49,16 +51,18 @@ class FolderLock:
         return holder if isinstance(holder, dict) else {}
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # is_singleton=False, thread_local=False: a second FolderLock of this very process is refused too
         lock = FileLock(self.path, timeout=0, is_singleton=False, thread_local=False)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             lock.acquire()
         except Timeout:
             h = self._holder()
             who = (f" (process {h.get('pid')} on {h.get('host')}, started {h.get('started')})" if h else "")
             raise FolderInUseError(f"{self.folder} is in use by another batch run{who}; wait for it to "
                                    "finish, or choose another output folder") from None
+        except OSError as exc:  # a read-only or full output folder (Timeout is an OSError too)
+            raise OutputWriteError(self.folder, exc) from None
         self._lock = lock
         me = {"pid": os.getpid(), "host": socket.gethostname(),
               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}

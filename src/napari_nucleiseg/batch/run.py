@@ -236,14 +236,33 @@ def _dask_client(client, scheduler: str | None):
         return
     from distributed import Client
 
+    with _quiet_dask_client():
+        try:
+            own = Client(scheduler, timeout=DASK_LOST_AFTER_S)
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerLostError(f"cannot reach the Dask scheduler at {scheduler} ({error_text(exc)})") from None
+        try:
+            yield own
+        finally:
+            own.close()
+
+
+@contextlib.contextmanager
+def _quiet_dask_client():
+    """Keep the client's own logging (tracebacks while it tries to reconnect to a lost scheduler)
+    from the user's terminal: a lost scheduler is reported once, as ``SchedulerLostError``."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("distributed.client", "distributed.comm", "distributed.core",
+                                              "distributed.utils", "distributed.batched")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
-        own = Client(scheduler, timeout=DASK_LOST_AFTER_S)
-    except (OSError, TimeoutError) as exc:
-        raise SchedulerLostError(f"cannot reach the Dask scheduler at {scheduler} ({error_text(exc)})") from None
-    try:
-        yield own
+        yield
     finally:
-        own.close()
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _drive(tasks, rows: dict, executor, summary_path: Path, progress) -> tuple[str, str]:

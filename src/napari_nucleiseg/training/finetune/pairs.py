@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import EmptyLabelsError, FinetuneError, InvalidImageError, ShapeMismatchError
-from ...inference.preprocess import KINDS, image_kind
+from ...inference.preprocess import KINDS, image_kind, within_float32
 from ...io.images import as_labels
 
 
@@ -47,7 +47,7 @@ def _checked_arrays(image, labels, nm):
         labels = as_labels(labels, f"{nm}: labels")
     except InvalidImageError as exc:
         raise FinetuneError(str(exc)) from None
-    return image, labels
+    return within_float32(image)[0], labels
 
 
 def _prepare_one(image, labels, region, nm, invert, target, channels=1):
