@@ -206,7 +206,7 @@ def hostile_weights(tmp):
 
 
 @case("user-models folder with a list card, a text score and a card named resunet32",
-      "each skipped with a warning; zoo lists the shipped models; the default model segments")
+      "each skipped with a warning and shown as broken by zoo; the default model segments")
 def broken_user_folder(tmp):
     with user_dir(tmp / "user") as models:
         for name, card in (("alist", [1, 2]), ("texty", {"validation": {"dsb_score": {"x": 1}}}),
@@ -217,8 +217,10 @@ def broken_user_folder(tmp):
         tifffile.imwrite(tmp / "a.tif", nuclei_image())
         rc2, out2, err2 = cli("segment", tmp / "a.tif", "--out", tmp / "out")
     rows = {line.split()[0]: line for line in out1.splitlines() if line.strip()}
-    ok = rc1 == 0 and rc2 == 0 and "shipped" in rows.get("resunet32", "") and not {"alist", "texty"} & set(rows)
-    return f"zoo exit {rc1} (resunet32: shipped), segment exit {rc2}: {short(out2, 60)}", ok
+    broken = out1.count("broken: ")
+    ok = (rc1 == 0 and rc2 == 0 and "shipped" in rows.get("resunet32", "") and not {"alist", "texty"} & set(rows)
+          and broken == 3)
+    return f"zoo exit {rc1} (resunet32: shipped; {broken} shown as broken), segment exit {rc2}: {short(out2, 60)}", ok
 
 
 @case("stale .pt.part left in the user-models folder by a killed save", "removed by the next save or import")
