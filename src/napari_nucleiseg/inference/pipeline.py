@@ -90,6 +90,15 @@ def segment(
     Returns
     -------
     Segmentation
+
+    Raises
+    ------
+    errors.OptionError
+        For an option out of range (checked before any work).
+    errors.InvalidImageError
+        For an image that cannot be segmented (``check_image``), or that cannot fit in memory
+        (``errors.ImageTooLargeError``). Float images beyond float32's range are rescaled first
+        (``preprocess.within_float32``; ``settings["intensity_scale"]`` then says by how much).
     """
     from .. import zoo
     from ..device import describe
