@@ -179,7 +179,7 @@ def test_stacks_are_segmented_plane_by_plane_and_bad_dimensions_fail(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     stack = np.stack([synthetic_nuclei((96, 96), n_nuclei=5, seed=s)[0] for s in range(3)])
-    tifffile.imwrite(src / "stack.tif", stack)
+    tifffile.imwrite(src / "stack.tif", stack, photometric="minisblack")
     tifffile.imwrite(src / "tiny.tif", np.ones((4, 4), np.uint8))
     tifffile.imwrite(src / "twochannel.tif", np.ones((64, 64, 2), np.uint8))
     res = run_batch(src, out)
@@ -297,8 +297,6 @@ def test_threads_for_a_one_process_run_are_restored_afterwards(tmp_path):
 
 
 def test_a_second_run_into_a_busy_folder_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
-    import os
-    import socket
     import subprocess
     import sys
 
@@ -307,20 +305,20 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_dead_runs_lock_is_take
     src, out = tmp_path / "in", tmp_path / "out"
     _write_images(src, 2, size=96)
     lock = out / batch.STATE_DIR / batch.LOCK_NAME
-    lock.parent.mkdir(parents=True)
-    # a live run (this very process stands in for it) holds the folder
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
-    with pytest.raises(FolderInUseError, match=f"{out.name} is in use by another batch run"):
-        run_batch(src, out)
-    assert not list(out.glob("*_labels.tif")) and not (out / batch.SUMMARY_NAME).exists()
-    assert lock.exists()  # the other run's lock is left alone
-
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": "then"}))
+    holder = ("import sys, time\nfrom napari_nucleiseg.batch.lock import FolderLock\n"
+              f"held = FolderLock({str(lock)!r})\nheld.acquire()\nprint('held', flush=True)\ntime.sleep(60)\n")
+    other = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"  # a live run holds the folder
+        with pytest.raises(FolderInUseError, match=f"{out.name} is in use by another batch run .process {other.pid}"):
+            run_batch(src, out)
+        assert not list(out.glob("*_labels.tif")) and not (out / batch.SUMMARY_NAME).exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert lock.exists()  # a killed run leaves its lock file; the system has released the lock itself
     res = run_batch(src, out)
     assert res.status == "completed" and res.n_ok == 2
-    assert not lock.exists()  # released when the run ends
 
 
 def test_a_changed_model_card_setting_redoes_finished_images(tmp_path, monkeypatch):

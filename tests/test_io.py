@@ -24,7 +24,7 @@ def test_png_grey_rgb_rgba_and_jpeg(tmp_path):
 
 def test_tiff_16bit_multipage_and_ome(tmp_path):
     a = (np.arange(3 * 32 * 40) * 17 % 65535).astype(np.uint16).reshape(3, 32, 40)
-    tifffile.imwrite(tmp_path / "stack.tif", a)
+    tifffile.imwrite(tmp_path / "stack.tif", a, photometric="minisblack")
     np.testing.assert_array_equal(read_image(tmp_path / "stack.tif"), a)
     tifffile.imwrite(tmp_path / "img.ome.tif", a[0], ome=True, metadata={"axes": "YX"})
     np.testing.assert_array_equal(read_image(tmp_path / "img.ome.tif"), a[0])

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import torch
 
+from .errors import OptionError
+
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/``"auto"`` picks CUDA, then MPS, then CPU; otherwise the named device.
 
     Raises
     ------
-    ValueError
-        If the requested device is not available on this machine.
+    errors.OptionError
+        If the requested device is unknown or not available on this machine (also a ValueError).
     """
     if device is None or str(device).lower() == "auto":
         if torch.cuda.is_available():
@@ -22,11 +24,16 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(str(device).lower())
+    try:
+        dev = torch.device(str(device).lower())
+    except RuntimeError:
+        raise OptionError(f"device {device!r}: use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but no CUDA GPU is available (is a CUDA build of torch installed?)")
+        raise OptionError("CUDA was requested but no CUDA GPU is available (is a CUDA build of torch installed?)")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("MPS was requested but is not available on this machine")
+        raise OptionError("MPS was requested but is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise OptionError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     return dev
 
 

@@ -44,3 +44,43 @@ class ModelNameError(FinetuneError):
 
 class FinetuneCancelled(FinetuneError):
     """Cancelled before the first training step: nothing was learnt, nothing saved."""
+
+
+class OptionError(NucleisegError, ValueError):
+    """An option is out of range or unknown (tile vs overlap, device name...); checked before any
+    work starts. Also a ``ValueError`` for callers that catch those."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """An image cannot be segmented in the memory of this machine (found from its header or shape,
+    before anything is allocated)."""
+
+
+class StopsRun(NucleisegError):
+    """An error that no other image of a batch would escape (a full or read-only output folder,
+    unloadable weights): the batch stops early instead of failing every remaining image."""
+
+
+class OutputWriteError(StopsRun):
+    """Results could not be written; the message names the folder and the cause.
+
+    Attributes
+    ----------
+    folder : str
+    errno : int or None
+        The operating system's error number (``errno.ENOSPC`` for a full disk...).
+    """
+
+    def __init__(self, folder, cause: OSError):
+        self.folder = str(folder)
+        self.errno = getattr(cause, "errno", None)
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        super().__init__(f"cannot write results to {self.folder}: {reason}")
+
+
+class ModelLoadError(StopsRun):
+    """A model's weights file cannot be loaded; the message names the file."""
+
+
+class SchedulerLostError(StopsRun):
+    """The Dask scheduler went away (or never answered) during a batch."""

@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass
 
+from .errors import OptionError
+
 POSTPROCESS_FIELDS = ("threshold", "border_threshold", "min_size", "min_mean_foreground")
+#: Smallest tile edge: the networks downsample by up to 32.
+MIN_TILE = 32
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,13 @@ class SegmentOptions:
     diameter : float, "auto" or None
         Typical nucleus diameter in pixels (``inference.sizing``); None never rescales.
     tile, overlap : int
-        Tiling for large images (memory stays bounded by the tile).
+        Tiling for large images: ``tile >= MIN_TILE`` and ``0 <= overlap < tile``.
+
+    Raises
+    ------
+    errors.OptionError
+        On construction, for a value out of range or an unknown device name (one line naming
+        the option), so that no entry point starts work with it.
     """
 
     model: str = "default"
@@ -43,6 +56,11 @@ class SegmentOptions:
     diameter: float | str | None = "auto"
     tile: int = 1024
     overlap: int = 64
+
+    def __post_init__(self):
+        problem = _problem(self)
+        if problem:
+            raise OptionError(problem)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -70,3 +88,59 @@ class SegmentOptions:
     def postprocess(self, post: dict) -> dict:
         """``post`` (a model's tuned settings) overridden by the values set here."""
         return {**post, **{k: getattr(self, k) for k in POSTPROCESS_FIELDS if getattr(self, k) is not None}}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _problem(o: SegmentOptions) -> str | None:
+    """Why these options cannot be used (None when they can)."""
+    if not isinstance(o.model, str) or not o.model.strip():
+        return f"model {o.model!r}: give a zoo model name (see `nucleiseg zoo`)"
+    if o.device is not None and not (isinstance(o.device, str) and _DEVICE.fullmatch(o.device.lower())):
+        return f"device {o.device!r}: use auto, cpu, cuda, cuda:N or mps"
+    for name in ("threshold", "border_threshold", "min_mean_foreground"):
+        v = getattr(o, name)
+        if v is not None and not (_is_number(v) and 0.0 <= v <= 1.0):
+            return f"{name} {v!r}: must be a number from 0 to 1"
+    if o.min_size is not None and not (_is_number(o.min_size) and o.min_size >= 0 and o.min_size == int(o.min_size)):
+        return f"min_size {o.min_size!r}: must be a whole number of pixels, 0 or more"
+    for name in ("tile", "overlap"):
+        v = getattr(o, name)
+        if not (isinstance(v, int) and not isinstance(v, bool)):
+            return f"{name} {v!r}: must be a whole number of pixels"
+    if o.tile < MIN_TILE:
+        return f"tile {o.tile}: must be at least {MIN_TILE} pixels"
+    if not 0 <= o.overlap < o.tile:
+        return f"overlap {o.overlap}: must be 0 or more and smaller than the tile ({o.tile})"
+    return _diameter_problem(o.diameter)
+
+
+def _diameter_problem(diameter) -> str | None:
+    try:
+        parse_diameter(diameter)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def parse_diameter(text) -> float | str | None:
+    """``"auto"``, a diameter in pixels, or None for ``"0"``/``"off"``/``"none"``/None.
+
+    Takes command-line text or a value from Python; raises ValueError for anything else.
+    """
+    if text is None:
+        return None
+    value = str(text).strip().lower()
+    if value == "auto":
+        return "auto"
+    if value in ("0", "off", "none", ""):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"nucleus diameter must be 'auto', 'off' or a number of pixels, not {text!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"nucleus diameter must be a positive number of pixels, not {text!r}")
+    return number or None

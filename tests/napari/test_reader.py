@@ -13,7 +13,7 @@ def files(tmp_path):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 4000, (40, 50), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "plain.tif", img)
-    tifffile.imwrite(tmp_path / "stack.tiff", np.stack([img, img, img]))
+    tifffile.imwrite(tmp_path / "stack.tiff", np.stack([img, img, img]), photometric="minisblack")
     tifffile.imwrite(tmp_path / "calibrated.ome.tif", img, ome=True,
                      metadata={"axes": "YX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.5})
     iio.imwrite(tmp_path / "rgb.png", rng.integers(0, 255, (30, 20, 3), dtype=np.uint8))

@@ -237,11 +237,12 @@ class BatchWidget(Container):
                 + (f" ({outcome.n_skipped} finished earlier)" if outcome.n_skipped else "")
                 + (f", {outcome.n_failed} failed" if outcome.n_failed else "")
                 + (f"; cancelled, {outcome.n_pending} not processed" if outcome.status == "cancelled" else "")
+                + (f"; stopped early: {outcome.error}" if outcome.status == "stopped" else "")
                 + f". Summary: {outcome.summary_path}")
         self._status.value = text
         self._table.value = self._table_data(outcome.summary)
         self._table.visible = True
-        show_info(text)
+        (show_error if outcome.status == "stopped" else show_info)(text)
 
     @staticmethod
     def _table_data(summary: pd.DataFrame) -> pd.DataFrame:

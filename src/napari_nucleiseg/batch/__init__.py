@@ -4,7 +4,7 @@ The unit of work is :func:`process_image`: a pure, picklable function that reads
 segments it, writes its outputs atomically and finally a *done marker*. The marker is what
 makes a run resumable: an image counts as finished only when its marker exists, matches the
 current options, model weights and input file, and every output it lists is present with
-the recorded size. Everything else (an image whose outputs were half written when the run was
+the recorded size and checksum. Everything else (an image whose outputs were half written when the run was
 killed, an image that failed, an image whose input changed) is processed again.
 
 Layout of the output folder (``stem`` is the input's path relative to the input folder,

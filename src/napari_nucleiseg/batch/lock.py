@@ -1,4 +1,9 @@
-"""A lock file that keeps two batch runs from writing into the same output folder at once."""
+"""A lock that keeps two batch runs from writing into the same output folder at once.
+
+The lock itself is ``filelock``'s: an operating-system lock on the file, which no two processes
+can hold at once and which the system releases when its process dies (nothing is ever stale).
+Beside it, a small JSON file says who holds it, for the message a second run gets.
+"""
 
 from __future__ import annotations
 
@@ -8,75 +13,69 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import FolderInUseError
+from filelock import FileLock, Timeout
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+from ..errors import FolderInUseError, OutputWriteError
 
 
 class FolderLock:
-    """Exclusive, process-level lock held in a file; a lock left by a dead process is taken over.
+    """Exclusive, process-level lock held in a file.
 
     Parameters
     ----------
     path : str or Path
-        The lock file (created with ``O_EXCL``; its parent folder is created).
+        The lock file (its parent folder is created); who holds it is written to
+        ``<path>.holder`` (JSON).
     folder : str or Path, optional
         The folder the lock protects, for the error message (default: the lock's parent).
 
     Raises
     ------
     FolderInUseError
-        On entering, when a live process on this host (or any process on another host,
-        which cannot be checked) holds the lock.
+        On entering, when another process (or another ``FolderLock`` of this one) holds the lock.
+    OutputWriteError
+        When the lock file cannot be created (a read-only or full folder).
     """
 
     def __init__(self, path, folder=None):
         self.path = Path(path)
         self.folder = Path(folder) if folder is not None else self.path.parent
-        self._held = False
+        self.holder_path = self.path.with_name(self.path.name + ".holder")
+        self._lock: FileLock | None = None
 
     def _holder(self) -> dict:
         try:
-            return json.loads(self.path.read_text())
+            holder = json.loads(self.holder_path.read_text())
         except (OSError, ValueError):
             return {}
+        return holder if isinstance(holder, dict) else {}
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # is_singleton=False, thread_local=False: a second FolderLock of this very process is refused too
+        lock = FileLock(self.path, timeout=0, is_singleton=False, thread_local=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except Timeout:
+            h = self._holder()
+            who = (f" (process {h.get('pid')} on {h.get('host')}, started {h.get('started')})" if h else "")
+            raise FolderInUseError(f"{self.folder} is in use by another batch run{who}; wait for it to "
+                                   "finish, or choose another output folder") from None
+        except OSError as exc:  # a read-only or full output folder (Timeout is an OSError too)
+            raise OutputWriteError(self.folder, exc) from None
+        self._lock = lock
         me = {"pid": os.getpid(), "host": socket.gethostname(),
               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                pid, host = holder.get("pid"), holder.get("host")
-                stale = host == me["host"] and isinstance(pid, int) and not _alive(pid)
-                if stale or not holder:
-                    self.path.unlink(missing_ok=True)
-                    continue
-                raise FolderInUseError(
-                    f"{self.folder} is in use by another batch run (process {pid} on {host}, "
-                    f"started {holder.get('started')}); wait for it to finish, or delete "
-                    f"{self.path} if that run is gone") from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self._held = True
-            return
-        raise FolderInUseError(f"{self.folder}: could not take the lock {self.path}")
+        try:
+            self.holder_path.write_text(json.dumps(me))
+        except OSError:
+            pass  # only the message of a second run would miss it
 
     def release(self) -> None:
-        if self._held:
-            self.path.unlink(missing_ok=True)
-            self._held = False
+        if self._lock is not None:
+            self.holder_path.unlink(missing_ok=True)
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> FolderLock:
         self.acquire()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..io.results import OUTPUT_SUFFIXES  # noqa: F401  (part of the batch layout)
 from ..options import SegmentOptions
 
 STATE_DIR = ".nucleiseg_batch"
 LOCK_NAME = "run.lock"
 SUMMARY_NAME = "summary.csv"
 MANIFEST_NAME = "run_manifest.json"
-OUTPUT_SUFFIXES = ("_labels.tif", "_probability.tif", "_uncertainty.tif", "_overlay.png", "_nuclei.csv")
 SUMMARY_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "error", "seconds",
                    "from_previous_run", "labels"]
 #: Image statuses in the summary.

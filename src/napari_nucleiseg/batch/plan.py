@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import NucleisegError
 from ..io.images import is_image_file
 from .fingerprint import options_fingerprint, weights_sha256
-from .options import MANIFEST_NAME, OUTPUT_SUFFIXES, STATE_DIR, SUMMARY_NAME, BatchOptions
+from .options import MANIFEST_NAME, OUTPUT_SUFFIXES, STATE_DIR, BatchOptions
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,33 @@ class ImageTask:
     weights_sha256: str
 
 
-def _is_our_output(path: Path, out_dir: Path) -> bool:
-    """True for files this module wrote (when the output folder lies inside the input folder)."""
+def _inside(path: Path, folder: Path) -> bool:
     try:
-        path.relative_to(out_dir)
+        path.relative_to(folder)
     except ValueError:
         return False
-    return path.name.endswith(OUTPUT_SUFFIXES) or path.name in (SUMMARY_NAME, MANIFEST_NAME)
+    return True
+
+
+def _is_batch_output(folder: Path) -> bool:
+    """True for a folder an earlier batch run wrote into (its state folder or manifest is there)."""
+    return (folder / STATE_DIR).is_dir() or (folder / MANIFEST_NAME).is_file()
+
+
+def _is_our_output(path: Path, root: Path, out_dir: Path | None) -> bool:
+    """True for result files, never inputs: everything in the output folder when it lies inside
+    the input folder, results in the input folder itself when they are the same (``force``), and
+    any folder below the input folder that an earlier batch run wrote into."""
+    if out_dir is not None and out_dir != root and _inside(path, out_dir):
+        return True
+    if out_dir is not None and path.name.endswith(OUTPUT_SUFFIXES) and _inside(path, out_dir):
+        return True
+    parent = path.parent
+    while parent != root and _inside(parent, root):
+        if _is_batch_output(parent):
+            return True
+        parent = parent.parent
+    return False
 
 
 def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_dir=None) -> list[Path]:
@@ -48,7 +68,8 @@ def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_
     recursive : bool
         Also search sub-folders.
     exclude_dir : str or Path, optional
-        The output folder: our own output files inside it are never taken as inputs.
+        The output folder: nothing in it is taken as an input (only its result files when it is
+        the input folder), nor anything in another folder an earlier batch run wrote into.
 
     Returns
     -------
@@ -62,7 +83,7 @@ def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_
         rel_parts = p.relative_to(root).parts
         if any(part.startswith(".") for part in rel_parts) or not p.is_file() or not is_image_file(p):
             continue
-        if out is not None and _is_our_output(p.resolve(), out):
+        if _is_our_output(p.resolve(), root.resolve(), out):
             continue
         files.append(p)
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
@@ -83,7 +104,8 @@ def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*",
     when the caller has looked it up already)."""
     from .. import zoo
 
-    root, out = Path(input_dir), Path(output_dir)
+    # absolute: process-pool and Dask workers may run in another working directory
+    root, out = Path(input_dir).absolute(), Path(output_dir).absolute()
     entry = entry if entry is not None else zoo.get_entry(options.model)
     sha = model_sha256 if model_sha256 is not None else weights_sha256(entry)
     fp = options_fingerprint(options, sha, entry.target_diameter())

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from .fingerprint import source_stamp
+from .fingerprint import sha256_of, source_stamp
 from .plan import ImageTask
 
 
@@ -15,14 +15,16 @@ def finished_row(task: ImageTask) -> dict | None:
 
     Finished means: the done marker exists and is valid JSON, was written with the same options
     and model weights, for the same input file (size and modification time), and every output
-    file it lists exists with the size it had when it was written.
+    file it lists exists with the size and SHA-256 checksum it had when it was written (a
+    corrupted output of the same size is found).
     """
     try:
         marker = json.loads(Path(task.marker).read_text())
         if marker.get("fingerprint") != task.fingerprint or marker.get("source") != source_stamp(task.source):
             return None
-        for name, size in marker["outputs"].items():
-            if os.path.getsize(os.path.join(os.path.dirname(task.out_stem), name)) != size:
+        for name, stored in marker["outputs"].items():
+            path = os.path.join(os.path.dirname(task.out_stem), name)
+            if os.path.getsize(path) != stored["size"] or sha256_of(path) != stored["sha256"]:
                 return None
         return {**marker["row"], "from_previous_run": True}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import Cancelled, NucleisegError
+from ..device import resolve_device
+from ..errors import Cancelled, NucleisegError, OutputWriteError, SchedulerLostError, StopsRun
 from ..io.writers import atomic_write_text
-from .executors import run_dask, run_local, run_pool
+from .executors import DASK_LOST_AFTER_S, run_dask, run_local, run_pool
 from .fingerprint import weights_sha256
 from .lock import FolderLock
 from .manifest import finish_manifest, new_manifest, write_summary
 from .options import ERROR, LOCK_NAME, MANIFEST_NAME, OK, PENDING, STATE_DIR, SUMMARY_NAME, BatchOptions
 from .plan import check_folders, plan_tasks
 from .resume import remove_partial_files, split_finished
+from .worker import STOP_KEY, error_text
 
 _SUMMARY_EVERY_S = 30.0
 
@@ -59,7 +61,11 @@ class BatchResult:
         One row per image (``SUMMARY_COLUMNS``).
     summary_path, manifest_path : Path
     status : str
-        ``"completed"``, ``"cancelled"`` or ``"interrupted"``.
+        ``"completed"``, ``"cancelled"``, ``"interrupted"`` or ``"stopped"`` (an error no image
+        would escape ended the run early: see ``error``).
+    error : str
+        Why a ``"stopped"`` run stopped (a full or read-only output folder, unloadable weights,
+        a lost Dask scheduler); empty otherwise.
     """
 
     summary: pd.DataFrame
@@ -67,6 +73,7 @@ class BatchResult:
     manifest_path: Path
     status: str
     output_dir: Path = field(default=Path("."))
+    error: str = ""
 
     @property
     def n_ok(self) -> int:
@@ -146,18 +153,25 @@ def run_batch(
     Raises
     ------
     NucleisegError
-        For fatal problems only (missing input folder, output = input, unknown model, no
-        images); problems with single images are recorded in the summary.
+        For fatal problems found before any image (missing input folder, output = input, unknown
+        model or device, no images, an unwritable output folder); problems with single images
+        are recorded in the summary, and an error that every later image would share
+        (``errors.StopsRun``) ends the run early with status ``"stopped"``.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_folders(input_dir, output_dir, force)
     entry, options = _resolved(options or BatchOptions())
+    if client is None and not scheduler:
+        resolve_device(options.device)
     sha = weights_sha256(entry)
     tasks = plan_tasks(input_dir, output_dir, options, pattern, recursive, model_sha256=sha, entry=entry)
     if not tasks:
         raise NucleisegError(f"no image files matching {pattern!r} in {input_dir}"
                              + ("" if recursive else " (use recursive to search sub-folders)"))
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputWriteError(output_dir, exc) from None
     # a second run would delete this run's partial files and interleave its summary
     with FolderLock(output_dir / STATE_DIR / LOCK_NAME, output_dir), _dask_client(client, scheduler) as dask:
         remove_partial_files(output_dir)
@@ -168,17 +182,28 @@ def run_batch(
         manifest_path = output_dir / MANIFEST_NAME
         manifest = new_manifest(input_dir, output_dir, pattern, recursive, entry, sha, options,
                                 tasks[0].fingerprint, execution, manifest_path)
-        atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
+        _write_record(manifest_path, manifest, output_dir)
         rows, todo = split_finished(tasks, redo)
-        status = "interrupted"
+        status, error = "interrupted", ""
         try:
             run = functools.partial(_executor, todo, options, cancel, dask, workers, threads, threads_per_worker)
-            status = _drive(tasks, rows, run, output_dir / SUMMARY_NAME, progress)
+            status, error = _drive(tasks, rows, run, output_dir / SUMMARY_NAME, progress)
         finally:
-            summary = write_summary(output_dir / SUMMARY_NAME, tasks, rows)
-            atomic_write_text(manifest_path, json.dumps(finish_manifest(manifest, status, summary),
-                                                        indent=1, default=str))
-        return BatchResult(summary, output_dir / SUMMARY_NAME, manifest_path, status, output_dir)
+            remove_partial_files(output_dir)
+            try:
+                summary = write_summary(output_dir / SUMMARY_NAME, tasks, rows)
+            except OSError as exc:
+                raise OutputWriteError(output_dir, exc) from None
+            _write_record(manifest_path, {**finish_manifest(manifest, status, summary), "error": error or None},
+                          output_dir)
+        return BatchResult(summary, output_dir / SUMMARY_NAME, manifest_path, status, output_dir, error)
+
+
+def _write_record(manifest_path: Path, manifest: dict, output_dir: Path) -> None:
+    try:
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=1, default=str))
+    except OSError as exc:
+        raise OutputWriteError(output_dir, exc) from None
 
 
 def _executor(todo, options, cancel, dask, workers: int, threads: int, threads_per_worker: int | None):
@@ -211,16 +236,39 @@ def _dask_client(client, scheduler: str | None):
         return
     from distributed import Client
 
-    own = Client(scheduler)
+    with _quiet_dask_client():
+        try:
+            own = Client(scheduler, timeout=DASK_LOST_AFTER_S)
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerLostError(f"cannot reach the Dask scheduler at {scheduler} ({error_text(exc)})") from None
+        try:
+            yield own
+        finally:
+            own.close()
+
+
+@contextlib.contextmanager
+def _quiet_dask_client():
+    """Keep the client's own logging (tracebacks while it tries to reconnect to a lost scheduler)
+    from the user's terminal: a lost scheduler is reported once, as ``SchedulerLostError``."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("distributed.client", "distributed.comm", "distributed.core",
+                                              "distributed.utils", "distributed.batched")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
-        yield own
+        yield
     finally:
-        own.close()
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
-def _drive(tasks, rows: dict, executor, summary_path: Path, progress) -> str:
+def _drive(tasks, rows: dict, executor, summary_path: Path, progress) -> tuple[str, str]:
     """Run the executor, collecting rows, reporting progress and refreshing the summary now and
-    then; returns ``"completed"`` or ``"cancelled"``."""
+    then; returns the status (``"completed"``, ``"cancelled"`` or ``"stopped"``) and, for a run
+    that an ``errors.StopsRun`` error stopped, its message."""
     t0 = time.monotonic()
     processed = 0
     last_summary = time.monotonic()
@@ -244,9 +292,13 @@ def _drive(tasks, rows: dict, executor, summary_path: Path, progress) -> str:
                 rows[task.rel] = row
                 processed += 1
                 report(row)
+                if row.get(STOP_KEY):
+                    return "stopped", f"{task.rel}: {row['error']}"
                 if time.monotonic() - last_summary > _SUMMARY_EVERY_S:
                     write_summary(summary_path, tasks, rows)
                     last_summary = time.monotonic()
         except Cancelled:
             pass
-    return "cancelled" if len(rows) < len(tasks) else "completed"
+        except StopsRun as exc:
+            return "stopped", str(exc)
+    return ("cancelled" if len(rows) < len(tasks) else "completed"), ""

@@ -6,17 +6,22 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import Cancelled, ImageReadError, NucleisegError
+from ..errors import Cancelled, ImageReadError, NucleisegError, OutputWriteError, StopsRun
 from ..inference.stack import segment_any
 from ..io.images import read_image
 from ..io.results import write_results
 from ..io.writers import atomic_write_text
-from .fingerprint import source_stamp, weights_sha256
+from ..memory import OUT_OF_CORE_HINT
+from .fingerprint import sha256_of, source_stamp, weights_sha256
 from .options import ERROR, OK, BatchOptions
 from .plan import ImageTask
+
+#: A row with this key set ends the run (see ``_failed``); it is not a summary column.
+STOP_KEY = "stops_run"
 
 
 def error_text(exc: BaseException) -> str:
@@ -25,7 +30,7 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, NucleisegError):
         return str(exc)
     if isinstance(exc, MemoryError):
-        return "out of memory (MemoryError); try a smaller tile size"
+        return f"out of memory (MemoryError); {OUT_OF_CORE_HINT}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -57,7 +62,7 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
             raise NucleisegError(f"the weights of model {options.model!r} on this worker differ from "
                                  "the ones the run was started with")
         stamp = source_stamp(task.source)
-        image = read_image(task.source)
+        image = read_image(task.source, for_segmentation=True)
         seg = segment_any(image, options.segment_options(), cancel=cancel)
         table = seg.table
         paths = write_results(seg, image, task.out_stem, options.probability, options.uncertainty,
@@ -69,14 +74,24 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
     except Cancelled:
         raise
     except Exception as exc:  # one bad image must never stop an overnight run
-        row["error"] = error_text(exc)
-        row["seconds"] = round(time.perf_counter() - t0, 3)
-        return row
+        return _failed(row, exc, t0)
     row["seconds"] = round(time.perf_counter() - t0, 3)
     marker = {"fingerprint": task.fingerprint, "source": stamp, "row": jsonable(row),
-              "outputs": {p.name: p.stat().st_size for p in paths},
+              "outputs": {p.name: {"size": p.stat().st_size, "sha256": sha256_of(p)} for p in paths},
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    atomic_write_text(task.marker, json.dumps(marker, indent=1))
+    try:
+        atomic_write_text(task.marker, json.dumps(marker, indent=1))
+    except OSError as exc:
+        return _failed(row, OutputWriteError(Path(task.marker).parent, exc), t0)
+    return row
+
+
+def _failed(row: dict, exc: Exception, t0: float) -> dict:
+    """The row of an image that failed; ``STOP_KEY`` marks an error that stops the run (``errors.StopsRun``:
+    every later image would fail the same way)."""
+    row.update(status=ERROR, error=error_text(exc), seconds=round(time.perf_counter() - t0, 3))
+    if isinstance(exc, StopsRun):
+        row[STOP_KEY] = True
     return row
 
 

@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from ..errors import NucleisegError
+from ..memory import OUT_OF_CORE_HINT
 
 SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "finetune", "batch"]
 
@@ -30,6 +31,13 @@ def main(argv=None) -> int:
     except (NucleisegError, FileNotFoundError, KeyError, ValueError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nucleiseg {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or folder outside the checked paths
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nucleiseg {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"nucleiseg {args.command}: error: out of memory; {OUT_OF_CORE_HINT}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"nucleiseg {args.command}: interrupted", file=sys.stderr)

@@ -16,7 +16,8 @@ def register(sub) -> None:
                     "uncertainty TIFFs, a per-nucleus CSV per image, summary.csv and run_manifest.json. "
                     "Re-running into the same OUTPUT_DIR skips finished images. Images that cannot be "
                     "read are recorded in summary.csv; the exit status is non-zero only for fatal errors "
-                    "(or with --strict).")
+                    "(or with --strict). A full or read-only output folder, or unloadable weights, stop the run "
+                    "early (exit status 1) with summary.csv and run_manifest.json written.")
     p.add_argument("input_dir", help="folder of images (TIFF, PNG, JPEG)")
     p.add_argument("output_dir", help="folder for the results (not the input folder unless --force)")
     p.add_argument("--pattern", default="*", help="glob pattern for input files (default: all images)")
@@ -74,4 +75,8 @@ def run(args) -> int:
     if res.n_failed:
         for _, row in res.summary[res.summary["status"] == "error"].iterrows():
             print(f"  failed: {row['file']}: {row['error']}", file=sys.stderr)
+    if res.status == "stopped":
+        print(f"nucleiseg batch: error: stopped early, {res.n_pending} images not processed: {res.error}",
+              file=sys.stderr)
+        return 1
     return 2 if (args.strict and res.n_failed) else 0

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..options import SegmentOptions
+from ..options import SegmentOptions, parse_diameter
 
 
 def _diameter(text: str):
-    from ..inference.sizing import parse_diameter
-
     try:
         return parse_diameter(text)
     except ValueError as exc:

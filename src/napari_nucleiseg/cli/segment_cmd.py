@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import InvalidImageError, NucleisegError
+from ..errors import InvalidImageError, NucleisegError, StopsRun
 from .options import add_output_options, add_segment_options, segment_options
 
 
@@ -22,7 +22,7 @@ def _segment_file(path: Path, options):
     from ..inference.stack import segment_any
     from ..io.images import read_image
 
-    image = read_image(path)
+    image = read_image(path, for_segmentation=True)
     try:
         return image, segment_any(image, options)
     except InvalidImageError as exc:
@@ -30,15 +30,19 @@ def _segment_file(path: Path, options):
 
 
 def run(args) -> int:
+    from ..device import resolve_device
     from ..io.results import write_results
 
     out = Path(args.out)
-    options = segment_options(args)
+    options = segment_options(args)  # refuses bad values before any work
+    resolve_device(options.device)
     failures = 0
     for i, name in enumerate(args.inputs, 1):
         path = Path(name)
         try:
             image, seg = _segment_file(path, options)
+        except StopsRun:
+            raise  # every other file would fail the same way (unloadable weights)
         except NucleisegError as exc:
             print(f"nucleiseg segment: error: {exc}", file=sys.stderr)
             failures += 1

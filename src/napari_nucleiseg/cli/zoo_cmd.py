@@ -8,11 +8,22 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def _models_and_skipped():
+    """The models, and one line per user-model file that was skipped as broken."""
+    import warnings
+
     from ..zoo import list_models
 
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        models = list_models()
+    return models, [str(w.message) for w in caught if "model skipped" in str(w.message)]
+
+
+def run(args) -> int:
+    models, skipped = _models_and_skipped()
     rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "nucleus px", "kind", "licence")]
-    for e in list_models():
+    for e in models:
         c = e.card
         v = c.get("validation", {})
         target = e.target_diameter()
@@ -30,12 +41,14 @@ def run(args) -> int:
         ))
     notes = [f"{e.name}: used by {e.card['specialist'].get('parent')} for {e.card['specialist'].get('kind')} "
              "images (its figures are on those validation images only)"
-             for e in list_models() if isinstance(e.card.get("specialist"), dict)]
+             for e in models if isinstance(e.card.get("specialist"), dict)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
     for n in notes:
         print(n)
+    for line in skipped:
+        print(f"broken: {line}")
     print("nucleus px: the nucleus diameter a model was trained at; images with larger nuclei are "
           "segmented shrunk to it (--diameter off: never)")
     return 0

@@ -171,9 +171,16 @@ def evaluate_labels(gt: np.ndarray, pred: np.ndarray) -> tuple[dict, np.ndarray]
     Raises
     ------
     ValueError
-        If the shapes differ or the data is not 2D/3D.
+        If the shapes differ, the data is not 2D/3D, or either holds values that are not labels
+        (fractional, NaN, negative: ``io.images.as_labels``).
     """
-    gt, pred = np.asarray(gt), np.asarray(pred)
+    from ..errors import InvalidImageError
+    from ..io.images import as_labels
+
+    try:
+        gt, pred = as_labels(gt, "ground truth"), as_labels(pred, "prediction")
+    except InvalidImageError as exc:
+        raise ValueError(str(exc)) from None
     if gt.shape != pred.shape:
         raise ValueError(f"the layers have different shapes: ground truth {gt.shape}, prediction {pred.shape}")
     if gt.ndim == 2:

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..options import SegmentOptions
+from ..memory import check_fits
+from ..options import SegmentOptions, parse_diameter
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
-from .preprocess import check_image, image_kind, to_grey
-from .sizing import parse_diameter, sized_prediction
+from .preprocess import check_image, image_kind, to_grey, within_float32
+from .sizing import sized_prediction
 
 
 @dataclass
@@ -89,12 +90,23 @@ def segment(
     Returns
     -------
     Segmentation
+
+    Raises
+    ------
+    errors.OptionError
+        For an option out of range (checked before any work).
+    errors.InvalidImageError
+        For an image that cannot be segmented (``check_image``), or that cannot fit in memory
+        (``errors.ImageTooLargeError``). Float images beyond float32's range are rescaled first
+        (``preprocess.within_float32``; ``settings["intensity_scale"]`` then says by how much).
     """
     from .. import zoo
     from ..device import describe
 
     opts = SegmentOptions.build(options, **changes)
     check_image(image)
+    check_fits(np.shape(image), np.asarray(image).dtype, loaded=True)
+    image, intensity_scale = within_float32(image)
     diameter = parse_diameter(opts.diameter)
     entry = zoo.get_entry(opts.model)
     kind = image_kind(image, opts.invert)
@@ -108,6 +120,8 @@ def segment(
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": opts.tta,
                 "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
+    if intensity_scale != 1.0:
+        settings["intensity_scale"] = intensity_scale  # the table's intensities are divided by it
     return Segmentation(labels, maps["foreground"], unc, table, maps["border"], used.name,
                         describe(dev), settings)
 

@@ -9,11 +9,19 @@ import numpy as np
 import torch
 
 from ..device import autocast_dtype
-from ..errors import Cancelled
+from ..errors import Cancelled, OptionError
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``."""
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``.
+
+    Raises
+    ------
+    errors.OptionError
+        Unless ``0 <= overlap < tile``.
+    """
+    if not 0 <= overlap < tile:
+        raise OptionError(f"overlap {overlap}: must be 0 or more and smaller than the tile ({tile})")
     if length <= tile:
         return [0]
     step = tile - overlap

@@ -93,7 +93,7 @@ def check_image(image: np.ndarray) -> None:
     img = np.asarray(image)
     if img.size == 0:
         raise InvalidImageError("the image is empty")
-    if img.dtype == bool or not (np.issubdtype(img.dtype, np.number)):
+    if img.dtype == bool or not np.issubdtype(img.dtype, np.number) or np.issubdtype(img.dtype, np.complexfloating):
         raise InvalidImageError(f"unsupported pixel type {img.dtype}")
     if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
         raise InvalidImageError("the image contains NaN or infinite values")
@@ -110,6 +110,24 @@ def check_image(image: np.ndarray) -> None:
         raise InvalidImageError(f"expected a 2D image, got {img.ndim} dimensions {img.shape}")
     if min(img.shape[:2]) < 8:
         raise InvalidImageError(f"the image is too small ({img.shape[0]}x{img.shape[1]} pixels)")
+
+
+#: float32 keeps about 7 digits and a range of 1e-38..3e38: wider float data is rescaled to it first.
+_FLOAT32_SAFE = (1e-30, 1e30)
+
+
+def within_float32(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(image, scale)``: float data beyond what float32 holds (e.g. float64 values of 1e300, which
+    would become infinite) divided by its largest magnitude, so that every later float32 step
+    stays finite; other images unchanged with scale 1. Intensities are only compared
+    relatively (percentile normalisation), so segmentation is unchanged by the scale."""
+    img = np.asarray(image)
+    if not np.issubdtype(img.dtype, np.floating) or img.dtype.itemsize <= 4 or img.size == 0:
+        return img, 1.0
+    top = float(np.max(np.abs(img)))
+    if top == 0.0 or _FLOAT32_SAFE[0] <= top <= _FLOAT32_SAFE[1]:
+        return img, 1.0
+    return img / top, top
 
 
 STAIN_SIGNALS = ("darkest", "red")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from skimage.transform import resize
 
+from ..options import parse_diameter
 from .postprocess import instances
 
 AUTO = "auto"
@@ -126,22 +127,3 @@ def sized_prediction(
     return maps, labels, zoom
 
 
-def parse_diameter(text) -> float | str | None:
-    """``"auto"``, a diameter in pixels, or None for ``"0"``/``"off"``/``"none"``/None.
-
-    Takes command-line text or a value from Python; raises ValueError for anything else.
-    """
-    if text is None:
-        return None
-    value = str(text).strip().lower()
-    if value == AUTO:
-        return AUTO
-    if value in ("0", "off", "none", ""):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"nucleus diameter must be 'auto', 'off' or a number of pixels, not {text!r}") from None
-    if not np.isfinite(number) or number < 0:
-        raise ValueError(f"nucleus diameter must be a positive number of pixels, not {text!r}")
-    return number or None

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Cancelled
+from ..memory import check_fits
 from ..options import SegmentOptions
 from .pipeline import Segmentation, segment
 
@@ -70,6 +71,8 @@ def segment_any(
         Returns True to stop; ``errors.Cancelled`` is raised.
     """
     stack = is_stack(image)
+    if stack and isinstance(image, np.ndarray):
+        check_fits(image.shape, image.dtype, loaded=True)
     todo = (list(range(np.shape(image)[0])) if planes is None else planes) if stack else [None]
     segs = []
     for k, z in enumerate(todo):

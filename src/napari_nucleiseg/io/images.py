@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageReadError
+from ..errors import ImageReadError, ImageTooLargeError, InvalidImageError
+from ..memory import check_fits
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -22,13 +23,89 @@ def is_dsb_folder(path) -> bool:
     return p.is_dir() and (p / "images").is_dir() and any((p / "images").glob("*.png"))
 
 
-def read_image(path) -> np.ndarray:
+def _tiff_header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
+    """Shape, pixel type and axes (tifffile's letters: ``S`` colour samples, ``C`` channels...) of
+    a TIFF's first series, from its header only."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        return tuple(series.shape), np.dtype(series.dtype), series.axes
+
+
+def image_header(path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and pixel type of an image file as stored, read from its header (nothing decoded).
+
+    Raises
+    ------
+    ImageReadError
+        If the file cannot be read as an image.
+    """
+    path = _checked_path(path)
+    try:
+        if _is_tiff(path):
+            shape, dtype, _ = _quiet_tifffile(lambda: _tiff_header(path))
+            return shape, dtype
+        import imageio.v3 as iio
+
+        props = iio.improps(path)
+        return tuple(props.shape), np.dtype(props.dtype)
+    except Exception as exc:  # the readers raise many types for corrupt data
+        raise ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {exc})") from None
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
+
+
+def _quiet_tifffile(fn):
+    import logging
+
+    log = logging.getLogger("tifffile")
+    was_disabled, log.disabled = log.disabled, True  # its warnings would reach stderr
+    try:
+        return fn()
+    finally:
+        log.disabled = was_disabled
+
+
+def _checked_path(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "file not found")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    if not is_image_file(path):
+        raise ImageReadError(path, f"unsupported file type '{path.suffix}' (use TIFF, PNG or JPEG)")
+    if path.stat().st_size == 0:
+        raise ImageReadError(path, "file is empty")
+    return path
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """A TIFF's first series, its colour or channel axis (``S``, or ``C`` of 2-4) moved last."""
+    import tifffile
+
+    shape, dtype, axes = _tiff_header(path)
+    check_fits(shape, dtype, str(path), segment=False)
+    data = tifffile.imread(path)
+    channel = next((i for i, a in enumerate(axes) if a == "S" or (a == "C" and 2 <= shape[i] <= 4)), None)
+    if channel is not None and data.ndim == len(axes) and channel != data.ndim - 1:
+        data = np.moveaxis(data, channel, -1)
+    return data
+
+
+def read_image(path, for_segmentation: bool = False) -> np.ndarray:
     """Read an image file into a NumPy array.
 
     Parameters
     ----------
     path : str or Path
-        PNG, JPEG or TIFF (8/16/32-bit, multi-page and OME-TIFF give a stack).
+        PNG, JPEG or TIFF (8/16/32-bit, multi-page and OME-TIFF give a stack; a channels-first
+        colour TIFF, ``(3, Y, X)`` with its samples or channels marked so, gives ``(Y, X, 3)``).
+    for_segmentation : bool
+        Refuse, from the header and before decoding, an image whose segmentation cannot fit in
+        memory (``memory.check_fits``); any image whose pixels alone cannot fit is refused.
 
     Returns
     -------
@@ -40,32 +117,22 @@ def read_image(path) -> np.ndarray:
     ------
     ImageReadError
         If the file is missing, empty, of an unsupported type or corrupt.
+    errors.ImageTooLargeError
+        If it cannot fit in memory (the message points to out-of-core segmentation).
     """
-    path = Path(path)
-    if not path.exists():
-        raise ImageReadError(path, "file not found")
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image file")
-    if not is_image_file(path):
-        raise ImageReadError(path, f"unsupported file type '{path.suffix}' (use TIFF, PNG or JPEG)")
-    if path.stat().st_size == 0:
-        raise ImageReadError(path, "file is empty")
+    path = _checked_path(path)
+    if for_segmentation:
+        shape, dtype = image_header(path)
+        check_fits(shape, dtype, str(path))
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import logging
-
-            import tifffile
-
-            log = logging.getLogger("tifffile")
-            was_disabled, log.disabled = log.disabled, True  # its warnings would reach stderr
-            try:
-                data = tifffile.imread(path)
-            finally:
-                log.disabled = was_disabled
+        if _is_tiff(path):
+            data = _quiet_tifffile(lambda: _read_tiff(path))
         else:
             import imageio.v3 as iio
 
             data = iio.imread(path)
+    except ImageTooLargeError:
+        raise
     except Exception as exc:  # the readers raise many types for corrupt data
         raise ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {exc})") from None
     data = np.asarray(data)
@@ -75,17 +142,52 @@ def read_image(path) -> np.ndarray:
         data = np.squeeze(data)
     if data.ndim == 3 and data.shape[-1] == 1:
         data = data[..., 0]
-    if data.ndim == 3 and data.shape[-1] == 2 and path.suffix.lower() not in (".tif", ".tiff"):
+    if data.ndim == 3 and data.shape[-1] == 2 and not _is_tiff(path):
         data = data[..., 0]  # a PNG in grey + alpha: the alpha channel is not image data
     return data
 
 
+def as_labels(data: np.ndarray, what: str = "labels") -> np.ndarray:
+    """Label data (0 = background, 1..N = nuclei) as int32, refusing what is not labels.
+
+    Raises
+    ------
+    InvalidImageError
+        For fractional, NaN, negative or too-large values (one line naming ``what``), instead of
+        truncating them into labels.
+    """
+    data = np.asarray(data)
+    if data.dtype == bool:
+        return data.astype(np.int32)
+    if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
+        raise InvalidImageError(f"{what}: pixel type {data.dtype} is not a label image")
+    if data.size and np.issubdtype(data.dtype, np.floating):
+        if not np.all(np.isfinite(data)):
+            raise InvalidImageError(f"{what}: contains NaN or infinite values; labels are whole numbers")
+        if np.any(data != np.round(data)):
+            raise InvalidImageError(f"{what}: contains fractional values; labels are whole numbers "
+                                    "(0 = background), not probabilities")
+    if data.size and (data.min() < 0 or data.max() > np.iinfo(np.int32).max):
+        raise InvalidImageError(f"{what}: values must be 0 (background) to {np.iinfo(np.int32).max}, "
+                                f"not {data.min()}..{data.max()}")
+    return data.astype(np.int32)
+
+
 def read_labels(path) -> np.ndarray:
-    """Read a label image (0 = background, 1..N = nuclei) as a 2D integer array."""
+    """Read a label image (0 = background, 1..N = nuclei) as a 2D integer array.
+
+    Raises
+    ------
+    ImageReadError
+        If the file cannot be read, or holds fractional, NaN or negative values (``as_labels``).
+    """
     lab = read_image(path)
     if lab.ndim == 3 and lab.shape[-1] in (3, 4):
         lab = lab[..., 0]
-    return lab.astype(np.int32)
+    try:
+        return as_labels(lab)
+    except InvalidImageError as exc:
+        raise ImageReadError(path, str(exc).removeprefix("labels: ")) from None
 
 
 def read_dsb_folder(path) -> tuple[np.ndarray, np.ndarray | None]:

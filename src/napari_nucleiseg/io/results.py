@@ -6,8 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import OutputWriteError
 from .overlay import overlay_png
-from .writers import write_csv, write_png, write_tiff
+from .writers import csv_writer, png_writer, tiff_writer, write_set
+
+#: The result files of one image, by suffix after its stem.
+OUTPUT_SUFFIXES = ("_labels.tif", "_probability.tif", "_uncertainty.tif", "_overlay.png", "_nuclei.csv")
 
 
 def label_dtype(labels: np.ndarray):
@@ -18,6 +22,10 @@ def label_dtype(labels: np.ndarray):
 def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, uncertainty: bool = True,
                   overlay: bool = False) -> list[Path]:
     """Write ``<out_stem>_labels.tif``, optional maps, an optional overlay and ``_nuclei.csv``.
+
+    The files appear together or not at all (``writers.write_set``); result files of the same
+    stem that this call does not write (a probability map from an earlier run with other
+    choices) are removed, so that the files of a stem always come from one segmentation.
 
     Parameters
     ----------
@@ -32,23 +40,33 @@ def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, un
     Returns
     -------
     list of Path
-        The files written, each written atomically.
+        The files written.
+
+    Raises
+    ------
+    errors.OutputWriteError
+        When the folder cannot be created or written (read-only, full disk...): one line naming
+        the folder and the cause; nothing of this set is left behind.
     """
     base = Path(out_stem)
-    base.parent.mkdir(parents=True, exist_ok=True)
     labels = seg.labels
-    paths = [Path(f"{base}_labels.tif")]
-    write_tiff(paths[0], labels.astype(label_dtype(labels)))
+    files = [(f"{base}_labels.tif", tiff_writer(labels.astype(label_dtype(labels))))]
     if probability:
-        paths.append(Path(f"{base}_probability.tif"))
-        write_tiff(paths[-1], seg.probability.astype(np.float32))
+        files.append((f"{base}_probability.tif", tiff_writer(seg.probability.astype(np.float32))))
     if uncertainty:
-        paths.append(Path(f"{base}_uncertainty.tif"))
-        write_tiff(paths[-1], seg.uncertainty.astype(np.float32))
+        files.append((f"{base}_uncertainty.tif", tiff_writer(seg.uncertainty.astype(np.float32))))
     if overlay:
-        paths.append(Path(f"{base}_overlay.png"))
         z = labels.shape[0] // 2
-        write_png(paths[-1], overlay_png(image, labels) if labels.ndim == 2 else overlay_png(image[z], labels[z]))
-    paths.append(Path(f"{base}_nuclei.csv"))
-    write_csv(paths[-1], seg.table)
-    return paths
+        files.append((f"{base}_overlay.png", png_writer(
+            overlay_png(image, labels) if labels.ndim == 2 else overlay_png(image[z], labels[z]))))
+    files.append((f"{base}_nuclei.csv", csv_writer(seg.table)))
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        written = write_set([(Path(p), write) for p, write in files])
+        for suffix in OUTPUT_SUFFIXES:
+            stale = Path(f"{base}{suffix}")
+            if stale not in written:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputWriteError(base.parent, exc) from None
+    return written

@@ -1,49 +1,104 @@
-"""Atomic writers: a file appears whole under its name or not at all."""
+"""Atomic writers: a file (or a set of files) appears whole under its name or not at all, with the
+permissions the user's umask gives new files."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+_UMASK_LOCK = threading.Lock()
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
+
+def _umask() -> int:
+    """The process's umask: read from ``/proc`` (Linux), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _temporary(path: Path) -> str:
+    """A new, empty temporary file beside ``path`` (``.<name>.<random>.part``), with the mode
+    an ordinary new file gets (``mkstemp`` alone gives 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    return tmp
+
+
+def write_set(files: Sequence[tuple[Path, Callable[[str], None]]]) -> list[Path]:
+    """Write several files so that they appear together: each ``write(tmp)`` fills a temporary
+    file beside its target; only when all succeeded are they renamed into place.
+
+    On any error every temporary file is removed and the error raised, so that no target is left
+    half written and none of the set is replaced.
+    """
+    done: list[tuple[str, Path]] = []
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        for path, write in files:
+            path = Path(path)
+            tmp = _temporary(path)
+            done.append((tmp, path))
+            write(tmp)
+        for tmp, path in done:
+            os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for tmp, _ in done:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         raise
+    return [path for _, path in done]
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    write_set([(Path(path), write)])
+
+
+def tiff_writer(data: np.ndarray, compress: bool = True) -> Callable[[str], None]:
+    """``write(tmp)`` that stores an array as a (zlib-compressed) TIFF."""
+    import tifffile
+
+    return lambda tmp: tifffile.imwrite(tmp, data, compression="zlib" if compress else None)
+
+
+def png_writer(data: np.ndarray) -> Callable[[str], None]:
+    """``write(tmp)`` that stores a uint8 array as PNG."""
+    import imageio.v3 as iio
+
+    return lambda tmp: iio.imwrite(tmp, data, extension=".png")
+
+
+def csv_writer(table) -> Callable[[str], None]:
+    """``write(tmp)`` that stores a pandas DataFrame as CSV."""
+    return lambda tmp: table.to_csv(tmp, index=False)
 
 
 def write_tiff(path, data: np.ndarray, compress: bool = True) -> None:
     """Write an array as a (zlib-compressed) TIFF atomically."""
-    import tifffile
-
-    _atomic_write(
-        path,
-        lambda tmp: tifffile.imwrite(tmp, data, compression="zlib" if compress else None),
-    )
+    _atomic_write(path, tiff_writer(data, compress))
 
 
 def write_png(path, data: np.ndarray) -> None:
     """Write a uint8 array as PNG atomically."""
-    import imageio.v3 as iio
-
-    _atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png"))
+    _atomic_write(path, png_writer(data))
 
 
 def write_csv(path, table) -> None:
     """Write a pandas DataFrame as CSV atomically."""
-    _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    _atomic_write(path, csv_writer(table))
 
 
 def atomic_write_text(path, text: str) -> None:

@@ -8,7 +8,7 @@ import pickle
 import torch
 
 from ..device import resolve_device
-from ..errors import NucleisegError
+from ..errors import ModelLoadError
 from .catalog import ModelEntry, get_entry
 from .weights_file import load_weights_file
 
@@ -34,7 +34,7 @@ def load_model(name: str | ModelEntry | None = "default", device=None
     try:
         model = _cached(str(entry.weights), entry.weights.stat().st_mtime, str(dev))
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise NucleisegError(f"{entry.weights}: cannot load the weights of model {entry.name!r} "
+        raise ModelLoadError(f"{entry.weights}: cannot load the weights of model {entry.name!r} "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'})"
                              ) from None
     return model, entry, dev

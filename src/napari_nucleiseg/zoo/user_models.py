@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import torch
 
 from .catalog import ModelEntry, get_entry, list_models, user_models_dir
-from .weights_file import read_blob, save_weights
+from .weights_file import load_weights_file, read_blob, save_weights
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -21,6 +22,23 @@ def check_name(name: str) -> None:
         raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' or '.' (max 64)")
     if any(e.name == name for e in list_models()):
         raise ValueError(f"a model named {name!r} exists already; choose another name")
+
+
+#: A temporary file older than this was left by a save that was killed (a live save takes seconds).
+STALE_PART_S = 3600.0
+
+
+def remove_stale_parts(folder: Path) -> int:
+    """Delete ``*.part`` files that a killed save left in the user-models folder; returns how many."""
+    n = 0
+    for p in Path(folder).glob("*.part"):
+        try:
+            if time.time() - p.stat().st_mtime > STALE_PART_S:
+                p.unlink()
+                n += 1
+        except OSError:
+            continue
+    return n
 
 
 def _write_card(folder: Path, name: str, card: dict) -> None:
@@ -34,6 +52,7 @@ def save_user_model(name: str, model: torch.nn.Module, architecture: str, config
     check_name(name)
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(folder)
     card = {**card, "name": name, "architecture": architecture, "config": config}
     save_weights(folder / f"{name}.pt", model, architecture, config)
     _write_card(folder, name, card)
@@ -76,15 +95,29 @@ def export_model(name: str, path) -> Path:
 
 
 def import_model(path, name: str | None = None) -> ModelEntry:
-    """Add a model file written by ``export_model`` to the user models (read without running code)."""
-    blob = read_blob(path)
-    if "architecture" not in blob or "state_dict" not in blob:
-        raise ValueError(f"{path}: not a napari-nucleiseg model file")
+    """Add a model file written by ``export_model`` to the user models.
+
+    The file is read without running code (``weights_only``) and its network rebuilt before it is
+    copied, so that only a model that loads joins the user models.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file, for anything that is not a loadable model file.
+    """
+    try:
+        _, blob = load_weights_file(path)
+    except Exception as exc:  # torch and pickle raise many types for foreign or hostile files
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a loadable napari-nucleiseg model file ({detail})") from None
     card = blob.pop("card", {})
+    if not isinstance(card, dict):
+        raise ValueError(f"{path}: its model card is not an object")
     name = name or card.get("name") or Path(path).stem
     check_name(name)
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(folder)
     shutil.copyfile(path, folder / f"{name}.pt")
     _write_card(folder, name, {**card, "name": name})
     return get_entry(name)

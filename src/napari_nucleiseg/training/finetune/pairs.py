@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...errors import EmptyLabelsError, FinetuneError, ShapeMismatchError
-from ...inference.preprocess import KINDS, image_kind
+from ...errors import EmptyLabelsError, FinetuneError, InvalidImageError, ShapeMismatchError
+from ...inference.preprocess import KINDS, image_kind, within_float32
+from ...io.images import as_labels
 
 
 def _label_name(names, i, kind="image"):
@@ -42,10 +43,11 @@ def _checked_arrays(image, labels, nm):
             f"{nm}: image shape {image.shape} does not match labels shape {labels.shape}; "
             "the labels must be drawn on the same image (same height and width)"
         )
-    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
-        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-            raise FinetuneError(f"{nm}: labels must be whole numbers (0 = background)")
-    return image, labels
+    try:
+        labels = as_labels(labels, f"{nm}: labels")
+    except InvalidImageError as exc:
+        raise FinetuneError(str(exc)) from None
+    return within_float32(image)[0], labels
 
 
 def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_signal="darkest"):
