@@ -1,4 +1,8 @@
-"""Fixtures for the napari (Qt) tests: they run under Xvfb (pytest-xvfb) with napari's fixtures."""
+"""Fixtures for the napari (Qt) tests: they run under Xvfb (pytest-xvfb) with napari's fixtures.
+
+Where Qt cannot open a window (no Xvfb, missing xcb libraries) they are skipped with
+``DISPLAY_ABSENT`` and one line naming what is missing, instead of aborting the run.
+"""
 
 import napari  # noqa: F401  (required by the tests: a broken install fails, never skips)
 import pytest
@@ -6,11 +10,23 @@ import qtpy  # noqa: F401
 
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
+from display_check import DISPLAY_ABSENT, INSTALL, missing_for_qt  # tests/ is on sys.path (rootdir conftest)
+
+_MISSING = missing_for_qt()
+SKIP_REASON = f"{DISPLAY_ABSENT}: missing {_MISSING}; install with {INSTALL}" if _MISSING else None
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/napari/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.napari)
+            if SKIP_REASON:
+                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SKIP_REASON:
+        terminalreporter.line(f"napari tests skipped: {SKIP_REASON}", yellow=True, bold=True)
 
 
 @pytest.fixture
