@@ -33,8 +33,9 @@ def missing_for_qt(timeout: float = 60.0) -> str | None:
     """None when a QApplication starts here; else what is missing (Xvfb, libraries), in words."""
     if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
         return None
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and not shutil.which("Xvfb"):
-        return "no display and no Xvfb (package xvfb)"
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        # pytest-xvfb sets DISPLAY when it finds Xvfb
+        return "a display: DISPLAY is not set" + ("" if shutil.which("Xvfb") else " and Xvfb is not installed (xvfb)")
     env = {**os.environ, "QT_DEBUG_PLUGINS": "1"}
     try:
         proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env,
@@ -45,6 +46,8 @@ def missing_for_qt(timeout: float = 60.0) -> str | None:
         return None
     libs = sorted({_package_of(s) for s in re.findall(r"(lib[\w.+-]+\.so[.\d]*): cannot open shared object",
                                                       proc.stderr)})
+    if "could not connect to display" in proc.stderr:
+        return f"a display: cannot connect to DISPLAY={os.environ.get('DISPLAY', '')}"
     if libs:
         return "Qt's xcb platform libraries " + " ".join(libs)
     if "xcb-cursor0" in proc.stderr:

@@ -12,21 +12,28 @@ from napari_nucleiseg.synthetic import synthetic_nuclei
 
 from display_check import DISPLAY_ABSENT, INSTALL, missing_for_qt  # tests/ is on sys.path (rootdir conftest)
 
-_MISSING = missing_for_qt()
-SKIP_REASON = f"{DISPLAY_ABSENT}: missing {_MISSING}; install with {INSTALL}" if _MISSING else None
+_skip = {}  # "reason" once checked: None when Qt can open a window
+
+
+def _skip_reason() -> str | None:
+    # checked at collection, after pytest-xvfb has started Xvfb (this conftest may be imported before)
+    if "reason" not in _skip:
+        missing = missing_for_qt()
+        _skip["reason"] = f"{DISPLAY_ABSENT}: missing {missing}; install with {INSTALL}" if missing else None
+    return _skip["reason"]
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/napari/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.napari)
-            if SKIP_REASON:
-                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+            if _skip_reason():
+                item.add_marker(pytest.mark.skip(reason=_skip_reason()))
 
 
 def pytest_terminal_summary(terminalreporter):
-    if SKIP_REASON:
-        terminalreporter.line(f"napari tests skipped: {SKIP_REASON}", yellow=True, bold=True)
+    if _skip.get("reason"):
+        terminalreporter.line(f"napari tests skipped: {_skip['reason']}", yellow=True, bold=True)
 
 
 @pytest.fixture
