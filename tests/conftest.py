@@ -8,7 +8,6 @@ pass as green.
 from pathlib import Path
 
 import pytest
-
 from display_check import DISPLAY_ABSENT
 
 from napari_nucleiseg.training.dataset import default_data_dir

@@ -7,10 +7,9 @@ Where Qt cannot open a window (no Xvfb, missing xcb libraries) they are skipped 
 import napari  # noqa: F401  (required by the tests: a broken install fails, never skips)
 import pytest
 import qtpy  # noqa: F401
+from display_check import DISPLAY_ABSENT, INSTALL, missing_for_qt  # tests/ is on sys.path (rootdir conftest)
 
 from napari_nucleiseg.synthetic import synthetic_nuclei
-
-from display_check import DISPLAY_ABSENT, INSTALL, missing_for_qt  # tests/ is on sys.path (rootdir conftest)
 
 _skip = {}  # "reason" once checked: None when Qt can open a window
 

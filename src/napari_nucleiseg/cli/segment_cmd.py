@@ -54,7 +54,8 @@ def run(args) -> int:
             print(f"nucleiseg segment: error: {exc}", file=sys.stderr)
             failures += 1
             continue
-        write_results(seg, image, (path.parent if out is None else out) / path.stem, probability=not args.no_probability,
+        stem = (path.parent if out is None else out) / path.stem
+        write_results(seg, image, stem, probability=not args.no_probability,
                       uncertainty=not args.no_uncertainty, overlay=args.overlay)
         shrunk = f", large nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom < 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")
