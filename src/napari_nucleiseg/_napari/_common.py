@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from magicgui.widgets import Container, FloatSpinBox, Label
-from qtpy.QtCore import QObject, QSize, Qt, Signal
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, Signal
 from qtpy.QtWidgets import QScrollArea, QSizePolicy
 
 from ..errors import NucleisegError
@@ -29,8 +29,7 @@ def hint(text: str) -> Label:
     lab = Label(value=text)
     lab.native.setWordWrap(True)
     lab.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    lab.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    lab.native.setMinimumWidth(0)
+    lab.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
     lab.native.setStyleSheet("color: gray; font-size: 11px;")
     return lab
 
@@ -39,15 +38,15 @@ def status_label() -> Label:
     """A word-wrapped label for what a run is doing (never widens the dock)."""
     lab = Label(value="")
     lab.native.setWordWrap(True)
-    lab.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    lab.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
     return lab
 
 
-def section(title: str, widgets: list, expanded: bool = False) -> Container:
-    """A collapsible section ("Advanced...") holding labelled ``widgets``; collapsed by default."""
+def section(title: str, widgets: list, expanded: bool = False, labels: bool = True) -> Container:
+    """A collapsible section ("Advanced...") holding (labelled) ``widgets``; collapsed by default."""
     from superqt import QCollapsible
 
-    inner = Container(widgets=widgets, labels=True)
+    inner = Container(widgets=widgets, labels=labels)
     inner.margins = (0, 0, 0, 0)
     fold = QCollapsible(title)
     fold.setDuration(0)
@@ -86,6 +85,16 @@ class _FittingScroll(QScrollArea):
     def __init__(self, max_width: int):
         super().__init__()
         self.max_width = max_width
+
+    def setWidget(self, body) -> None:  # noqa: N802 (Qt's name)
+        super().setWidget(body)
+        body.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        # the content's size changed (text wrapped, a section opened): let the dock ask again
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(obj, event)
 
     def _width(self, content: int) -> int:
         return min(self.max_width, content + self.verticalScrollBar().sizeHint().width() + 2)
@@ -129,7 +138,7 @@ def make_scrollable(container: Container, width: int = DOCK_WIDTH) -> None:
     scroll = _FittingScroll(width)
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     scroll.setWidget(body)
     scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
     outer.setContentsMargins(0, 0, 0, 0)

@@ -3,10 +3,9 @@ settings as methods), shipped first, then the user's own."""
 
 from __future__ import annotations
 
-import re
-
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
