@@ -58,6 +58,7 @@ def test_fine_tune_through_the_widget_makes_a_user_model_that_segments(qtbot, se
     assert res is not None and widget.last_error is None
     assert res.name == "tiny-finetuned" and res.steps_done == 4
     assert widget.plot.steps == [1, 2, 3, 4]  # the live curve got every step
+    assert widget.scroll_area.widget().minimumSizeHint().width() <= 365  # result texts wrap (dock: 380 px)
     assert widget._progress.value == 1000
     entry = zoo.get_entry(res.name)
     assert entry.user and entry.card["parent"] == "tiny"

@@ -18,6 +18,13 @@ SCREEN = (1280, 800)
 MAX_DOCK_WIDTH = 400  # leaves the canvas most of a 1280 px screen
 
 
+def assert_fits(widget):
+    """Nothing is cut off on the right: the widget's content is no wider than its scroll area's view."""
+    _settle()
+    body = widget.scroll_area.widget()
+    assert body.minimumSizeHint().width() <= widget.scroll_area.viewport().width(), type(widget).__name__
+
+
 def _settle(n=10):
     for _ in range(n):
         QApplication.processEvents()
@@ -67,6 +74,7 @@ def test_widget_fits_1280x800_and_labels_every_field(window, name, with_layers):
     assert hint.width() <= MAX_DOCK_WIDTH and hint.height() <= 300, (hint.width(), hint.height())
     qt_window = window.window._qt_window
     assert (qt_window.width(), qt_window.height()) == SCREEN  # the widget did not force a larger window
+    assert_fits(widget)
     _check_labels(widget)
 
 

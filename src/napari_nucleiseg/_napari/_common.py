@@ -34,9 +34,24 @@ def hint(text: str) -> Label:
     return lab
 
 
+class StatusLabel(Label):
+    """A word-wrapped label that always shows every line of its text (set while a worker runs,
+    a new text is not always laid out again, so it asks for its wrapped height itself)."""
+
+    @property
+    def value(self):
+        return Label.value.fget(self)
+
+    @value.setter
+    def value(self, text) -> None:
+        Label.value.fset(self, text)
+        q = self.native
+        q.setMinimumHeight(q.heightForWidth(max(q.width(), 200)) if q.text() else 0)
+
+
 def status_label() -> Label:
-    """A word-wrapped label for what a run is doing (never widens the dock)."""
-    lab = Label(value="")
+    """A word-wrapped label for what a run is doing (never widens the dock, shows every line)."""
+    lab = StatusLabel(value="")
     lab.native.setWordWrap(True)
     lab.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
     return lab

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
+from magicgui.widgets import ComboBox, Container, LineEdit, PushButton
 
 from .. import zoo
+from ._common import status_label
 
 
 def _user_model_names(_widget=None) -> list[str]:
@@ -33,7 +34,7 @@ class ModelManager(Container):
         self.export_btn = PushButton(text="Export...")
         self.import_btn = PushButton(text="Import...")
         self.delete_btn = PushButton(text="Delete")
-        self.info = Label(value="")
+        self.info = status_label()
         buttons = Container(widgets=[Container(widgets=[self.rename_btn, self.export_btn], layout="horizontal",
                                                labels=False),
                                      Container(widgets=[self.import_btn, self.delete_btn], layout="horizontal",
