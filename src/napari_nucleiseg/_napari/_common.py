@@ -46,7 +46,8 @@ class StatusLabel(Label):
     def value(self, text) -> None:
         Label.value.fset(self, text)
         q = self.native
-        q.setMinimumHeight(q.heightForWidth(max(q.width(), 200)) if q.text() else 0)
+        q.setMinimumHeight(0)
+        q.setMinimumHeight(max(0, q.heightForWidth(max(q.width(), 200))) if q.text() else 0)
 
 
 def status_label() -> Label:
@@ -144,12 +145,17 @@ def make_scrollable(container: Container, width: int = DOCK_WIDTH) -> None:
     inner = QVBoxLayout(body)
     inner.setContentsMargins(outer.contentsMargins())
     inner.setSpacing(outer.spacing())
+    order = [outer.itemAt(i).widget() for i in range(outer.count())]  # None: a stretch
+    for w in order:
+        if w is not None:
+            outer.removeWidget(w)  # deletes its layout item, which would keep the widget's size cache
     while outer.count():
-        item = outer.takeAt(0)
-        if item.widget() is not None:
-            inner.addWidget(item.widget())
-        elif item.spacerItem() is not None:
+        outer.takeAt(0)
+    for w in order:
+        if w is None:
             inner.addStretch(1)
+        else:
+            inner.addWidget(w)
     scroll = _FittingScroll(width)
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)

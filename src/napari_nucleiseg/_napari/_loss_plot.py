@@ -34,7 +34,7 @@ class LossPlot(FigureCanvasQTAgg):
     def __init__(self, min_interval: float = 0.25, colours: dict | None = None):
         self.colours = colours or dict(DARK)
         fig = Figure(figsize=(3.0, 1.8), facecolor=self.colours["background"])
-        fig.subplots_adjust(left=0.17, right=0.84, bottom=0.22, top=0.95)
+        fig.subplots_adjust(left=0.17, right=0.80, bottom=0.22, top=0.95)
         super().__init__(fig)
         from qtpy.QtWidgets import QSizePolicy
 
