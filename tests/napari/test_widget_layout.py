@@ -43,12 +43,15 @@ def _fields(container):
 
 
 def _check_labels(widget):
-    """Each labelled field's label is laid out beside it and not hidden."""
-    fields = list(_fields(widget))
+    """Each value field (combo box, spin box, text, list, progress) shows its label beside it."""
+    from magicgui.widgets import CheckBox, PushButton
+    from magicgui.widgets import Label as TextLabel
+
+    fields = [(p, f) for p, f in _fields(widget) if not isinstance(f, (CheckBox, PushButton, TextLabel))]
     assert len(fields) >= 2
     for parent, field in fields:
-        if not parent.labels:
-            continue  # e.g. check boxes and buttons rows, which carry their own text
+        # ``is True``: an attribute named ``_labels`` (once a ComboBox) must not stand in for the flag
+        assert parent.labels is True, f"{field.label!r} is in a container without labels"
         labeled = field._labeled_widget()
         assert labeled is not None, f"{field.label!r} has no label"
         label = labeled._label_widget
