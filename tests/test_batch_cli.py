@@ -35,7 +35,7 @@ def test_cli_reports_failed_images_without_failing(tmp_path, capsys):
     # --strict turns failed images into a non-zero exit; finished images are not redone
     assert main(["batch", str(src), str(out), "--overlay", "--no-uncertainty", "--strict", "-q"]) == 2
     cap = capsys.readouterr()
-    assert "(2 finished earlier)" in cap.out and cap.err.count("failed: broken.tif") == 1
+    assert "0 of 3 images segmented, 2 already done, 1 failed" in cap.out and cap.err.count("failed: broken.tif") == 1
 
 
 def test_cli_fatal_errors_exit_non_zero(tmp_path, capsys):

@@ -113,3 +113,13 @@ def test_segment_batch_and_evaluate_take_the_same_segmentation_options():
 
     opts = segment_options(args)
     assert (opts.tile, opts.invert, opts.min_size, opts.diameter) == (512, True, 9, "auto")
+
+
+def test_segment_without_out_writes_next_to_the_input(tmp_path, sample_dir):
+    import shutil
+
+    img = tmp_path / "sparse_nuclei.tif"
+    shutil.copy(sample_dir / "sparse_nuclei.tif", img)
+    assert main(["segment", str(img), "--no-probability", "--no-uncertainty"]) == 0
+    assert (tmp_path / "sparse_nuclei_labels.tif").exists() and (tmp_path / "sparse_nuclei_nuclei.csv").exists()
+    assert not (tmp_path / "sparse_nuclei_probability.tif").exists()

@@ -74,3 +74,25 @@ def test_atomic_tiff_roundtrip(tmp_path):
     write_tiff(tmp_path / "out" / "l.tif", lab)
     np.testing.assert_array_equal(read_labels(tmp_path / "out" / "l.tif"), lab)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["l.tif"]
+
+
+def test_overlay_keeps_the_colour_balance_of_a_stained_image():
+    """A lavender H&E-like background stays lavender (blue above green), not stretched per channel."""
+    from napari_nucleiseg.io.overlay import overlay_png
+
+    rng = np.random.default_rng(0)
+    image = np.empty((64, 64, 3), np.uint8)
+    image[:] = (200, 170, 215)
+    image[20:30, 20:30] = (90, 40, 140)  # a dark purple nucleus
+    image = np.clip(image + rng.integers(-5, 6, image.shape), 0, 255).astype(np.uint8)
+    labels = np.zeros((64, 64), np.int32)
+    labels[20:30, 20:30] = 1
+    out = overlay_png(image, labels)
+    background = out[45:60, 45:60].reshape(-1, 3).mean(0)
+    assert background[2] > background[1] + 20 and background[0] > background[1] + 10
+    np.testing.assert_allclose(background, image[45:60, 45:60].reshape(-1, 3).mean(0), atol=1)
+    assert (out[20, 20:30] == (255, 220, 0)).all()  # the outline is drawn
+    # a 16-bit colour image: one stretch for all channels keeps blue above green
+    out16 = overlay_png(image.astype(np.uint16) * 200, labels)
+    bg16 = out16[45:60, 45:60].reshape(-1, 3).mean(0)
+    assert bg16[2] > bg16[1] + 20

@@ -83,3 +83,17 @@ def test_aji_by_hand():
     assert np.isclose(aji(gt, pred), 8 / (16 + 16 + 4))
     assert aji(gt, gt) == 1.0
     assert aji(gt, np.zeros_like(gt)) == 0.0
+
+
+def test_evaluate_labels_stops_between_planes_when_cancelled():
+    import pytest
+
+    from napari_nucleiseg.errors import Cancelled
+    from napari_nucleiseg.evaluation.metrics import evaluate_labels
+
+    gt = np.zeros((3, 16, 16), np.int32)
+    gt[:, 2:6, 2:6] = 1
+    calls = []
+    with pytest.raises(Cancelled):
+        evaluate_labels(gt, gt, cancel=lambda: calls.append(1) or len(calls) > 1)
+    assert len(calls) == 2  # one plane scored, stopped before the second

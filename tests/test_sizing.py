@@ -3,6 +3,7 @@ import pytest
 
 from napari_nucleiseg import segment
 from napari_nucleiseg.evaluation.metrics import evaluate_image
+from napari_nucleiseg.inference.pipeline import STAGES
 from napari_nucleiseg.inference.sizing import (
     AUTO,
     median_diameter,
@@ -88,9 +89,11 @@ def test_shrink_labels_keeps_ids():
 def test_segment_shrinks_large_nuclei_and_keeps_full_size_outputs():
     """Nuclei three times the size of the training data's: auto sizing finds them all."""
     image, truth = synthetic_nuclei(shape=(384, 384), n_nuclei=14, radius=(30, 40), seed=1)[:2]
-    steps = []
-    auto = segment(image, progress=lambda done, total: steps.append((done, total)))
-    assert steps == [(1, 1), (2, 2)]  # the shrunk pass continues the first pass's count
+    steps, stages = [], []
+    auto = segment(image, progress=lambda done, total: steps.append((done, total)), stage=stages.append)
+    # the first pass counts against twice its tiles, the shrunk pass continues its count: never backwards
+    assert steps == [(1, 2), (2, 2)]
+    assert stages == [STAGES[k] for k in ("load", "size", "shrunk", "measure")]
     native = segment(image, diameter=None)
     assert auto.settings["zoom"] < 0.7 and native.settings["zoom"] == 1.0
     assert auto.labels.shape == auto.probability.shape == auto.uncertainty.shape == image.shape
@@ -107,4 +110,22 @@ def test_segment_leaves_training_sized_nuclei_alone(sample_dir):
     steps = []
     seg = segment(image, progress=lambda done, total: steps.append((done, total)))
     assert seg.settings["zoom"] == 1.0 and seg.settings["diameter"] == AUTO
+    fractions = [d / t for d, t in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert steps[-1][0] == steps[-1][1]
+
+
+def test_stack_progress_never_falls_across_the_shrunk_pass():
+    """A stack of large-nuclei planes: each plane's shrunk pass must not move the bar backwards."""
+    from napari_nucleiseg.inference.stack import segment_any
+    from napari_nucleiseg.options import SegmentOptions
+
+    planes = np.stack([synthetic_nuclei(shape=(256, 256), n_nuclei=6, radius=(30, 36), seed=s)[0]
+                       for s in (1, 2)])
+    seen = []
+    seg = segment_any(planes, SegmentOptions(tile=128, overlap=16), progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert min(seg.settings["zoom"]) < 1  # a second, shrunk pass ran
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert seen[0][1] == f"slice 1/2, {STAGES['load']}"
+    assert any(STAGES["shrunk"] in m for _, m in seen) and any("slice 2/2" in m for _, m in seen)

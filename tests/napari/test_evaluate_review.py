@@ -101,12 +101,18 @@ def test_review_widget_centres_on_chosen_nucleus(make_napari_viewer):
     assert isinstance(widget, ReviewWidget)
     assert widget._layer.value is layer
     assert len(widget._nuclei_list.choices) == 3 and "#2" in widget._nuclei_list.native.item(0).text()
+    viewer.layers.selection.active = viewer.layers["img"]
     widget._nuclei_list.value = [0]  # the least confident nucleus: label 2 at (40, 20) pixels
     np.testing.assert_allclose(viewer.camera.center[-2:], (80.0, 40.0))
     assert layer.selected_label == 2
+    # ready to correct: the nuclei layer is active, the paint tool on, the nucleus shown alone
+    assert viewer.layers.selection.active is layer and layer.mode == "paint" and layer.show_selected_label
+    widget._highlight.value = False
+    assert not layer.show_selected_label
+    widget._tool.value = "erase"
     widget.next()
     np.testing.assert_allclose(viewer.camera.center[-2:], (100.0, 110.0))
-    assert layer.selected_label == 3
+    assert layer.selected_label == 3 and layer.mode == "erase" and not layer.show_selected_label
 
 
 def test_review_widget_explains_layers_without_confidence(make_napari_viewer):

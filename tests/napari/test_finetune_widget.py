@@ -39,7 +39,7 @@ def setup(viewer, small_field, tiny, messages):
     widget._device.value = "cpu"
     widget._steps.value = 4
     widget._image.value = image
-    widget._labels.value = labels
+    widget._labels_layer.value = labels
     return viewer, widget, image, labels
 
 
@@ -58,6 +58,7 @@ def test_fine_tune_through_the_widget_makes_a_user_model_that_segments(qtbot, se
     assert res is not None and widget.last_error is None
     assert res.name == "tiny-finetuned" and res.steps_done == 4
     assert widget.plot.steps == [1, 2, 3, 4]  # the live curve got every step
+    assert widget.scroll_area.widget().minimumSizeHint().width() <= 365  # result texts wrap (dock: 380 px)
     assert widget._progress.value == 1000
     entry = zoo.get_entry(res.name)
     assert entry.user and entry.card["parent"] == "tiny"
@@ -108,7 +109,7 @@ def test_validation_pair_gives_a_validation_curve(qtbot, setup):
 def test_shape_mismatch_is_reported_and_nothing_starts(qtbot, setup, messages):
     viewer, widget, image, labels = setup
     wrong = viewer.add_labels(np.asarray(labels.data)[:100, :90], name="cropped")
-    widget._labels.value = wrong
+    widget._labels_layer.value = wrong
     assert widget.start() is None
     assert "do not match" in widget._status.value and messages["error"]
     assert widget.worker is None
@@ -118,11 +119,11 @@ def test_shape_mismatch_is_reported_and_nothing_starts(qtbot, setup, messages):
 def test_empty_labels_and_taken_name_are_reported(qtbot, setup, messages):
     viewer, widget, image, labels = setup
     empty = viewer.add_labels(np.zeros_like(labels.data), name="empty")
-    widget._labels.value = empty
+    widget._labels_layer.value = empty
     widget.start()
     _wait_done(qtbot, widget)
     assert widget.last_result is None and "no nuclei" in widget.last_error
-    widget._labels.value = labels
+    widget._labels_layer.value = labels
     widget._name.value = "tiny"
     widget.start()
     _wait_done(qtbot, widget)

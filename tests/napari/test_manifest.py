@@ -5,7 +5,7 @@ import importlib
 import npe2
 import pytest
 
-OURS = ["reader:get_reader", "samples:make_sparse_sample", "samples:make_crowded_sample",
+OURS = ["reader:get_reader", "writer:write_labels", "samples:make_sparse_sample", "samples:make_crowded_sample",
         "samples:make_brightfield_sample", "segment_widget:SegmentWidget",
         "evaluate_widget:EvaluateWidget", "review_widget:ReviewWidget",
         "finetune_widget:FinetuneWidget", "batch_widget:BatchWidget"]

@@ -62,9 +62,9 @@ def test_viewer_open_each_format(make_napari_viewer, files):
     viewer.open(str(files / "plain.tif"), plugin="napari-nucleiseg")
     viewer.open(str(files / "stack.tiff"), plugin="napari-nucleiseg")
     viewer.open(str(files / "calibrated.ome.tif"), plugin="napari-nucleiseg")
-    viewer.open(str(files / "rgb.png"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "rgb.png"))  # PNG and JPEG: napari's own reader
     viewer.open(str(files / "two.tif"), plugin="napari-nucleiseg")
-    viewer.open(str(files / "grey.jpg"), plugin="napari-nucleiseg")
+    viewer.open(str(files / "grey.jpg"))
     viewer.open(str(files / "abc123"), plugin="napari-nucleiseg")
     layers = viewer.layers
     assert [la.name for la in layers] == ["plain", "stack", "calibrated.ome", "rgb", "two [channel 0]",
@@ -72,5 +72,37 @@ def test_viewer_open_each_format(make_napari_viewer, files):
     assert layers["two [channel 1]"].data.shape == (40, 50)
     assert layers["stack"].data.shape == (3, 40, 50)
     np.testing.assert_allclose(layers["calibrated.ome"].scale, (0.5, 0.25))
-    assert layers["rgb"].rgb and not layers["grey"].rgb
+    assert layers["rgb"].data.shape[:2] == (30, 20) and layers["grey"].data.shape == (30, 20)
     assert type(layers["abc123 ground truth"]).__name__ == "Labels"
+
+
+def test_reader_is_offered_only_for_tiff_and_folders(tmp_path):
+    """napari asks "Choose reader" only where this reader adds something: never for PNG, JPEG or CSV."""
+    import npe2
+
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+
+    def ours(path):
+        return "napari-nucleiseg" in {r.plugin_name for r in pm.iter_compatible_readers([str(path)])}
+
+    assert ours(tmp_path / "a.tif") and ours(tmp_path / "b.ome.tiff") and ours(tmp_path)
+    assert not any(ours(tmp_path / name) for name in ("a.png", "b.jpg", "c.jpeg", "table.csv", "notes.txt"))
+
+
+def test_writer_saves_labels_with_their_table(make_napari_viewer, tmp_path):
+    import pandas as pd
+    import tifffile
+
+    viewer = make_napari_viewer()
+    labels = np.zeros((40, 50), np.int32)
+    labels[5:15, 5:15], labels[20:30, 30:45] = 1, 2
+    features = pd.DataFrame({"index": [1, 2], "label": [1, 2], "area": [100, 150]})
+    layer = viewer.add_labels(labels, name="cells nuclei", features=features)
+    written = layer.save(str(tmp_path / "cells_labels.tif"), plugin="napari-nucleiseg")
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["cells_labels.tif", "cells_labels.csv"]
+    back = tifffile.imread(tmp_path / "cells_labels.tif")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, labels)
+    table = pd.read_csv(tmp_path / "cells_labels.csv")
+    assert list(table.columns) == ["label", "area"] and list(table["area"]) == [100, 150]

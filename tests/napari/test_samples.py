@@ -7,8 +7,8 @@ from napari_nucleiseg._napari import samples
 
 
 @pytest.mark.parametrize("key, image_name, has_truth", [
-    ("synthetic_nuclei", "synthetic nuclei", True),
-    ("crowded_nuclei", "crowded nuclei", True),
+    ("synthetic_nuclei", "synthetic fluorescence", True),
+    ("crowded_nuclei", "crowded field", True),
     ("brightfield_tissue", "immunohistochemistry", False),
 ])
 def test_open_sample(make_napari_viewer, key, image_name, has_truth):

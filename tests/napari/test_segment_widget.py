@@ -171,6 +171,8 @@ def test_refresh_models_lists_new_user_model(viewer):
     assert "my-cells" in widget._model.choices
     widget._model.value = "my-cells"
     assert "tuned on my cells" in widget._model_info.value and "[user]" in widget._model_info.value
+    assert widget._model.native.currentText() == "my-cells [user]"  # the mark the tooltip promises
+    assert "paper" not in default.description
 
 
 def test_rgb_brightfield_layer(viewer, qtbot, notifications):

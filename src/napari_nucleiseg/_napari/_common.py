@@ -1,10 +1,21 @@
-"""Small Qt helpers shared by the widgets."""
+"""Small Qt helpers shared by the widgets: hints, collapsible sections, workers that never crash."""
 
 from __future__ import annotations
 
-from magicgui.widgets import FloatSpinBox, Label
-from qtpy.QtCore import QObject, Qt, Signal
-from qtpy.QtWidgets import QSizePolicy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from magicgui.widgets import Container, FloatSpinBox, Label
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, Signal
+from qtpy.QtWidgets import QScrollArea, QSizePolicy
+
+from ..errors import NucleisegError
+
+log = logging.getLogger(__name__)
+
+#: Widest a dock widget asks to be, so that the canvas keeps most of a 1280 px screen.
+DOCK_WIDTH = 380
 
 
 class ProgressRelay(QObject):
@@ -18,9 +29,152 @@ def hint(text: str) -> Label:
     lab = Label(value=text)
     lab.native.setWordWrap(True)
     lab.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    lab.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    lab.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
     lab.native.setStyleSheet("color: gray; font-size: 11px;")
     return lab
+
+
+class StatusLabel(Label):
+    """A word-wrapped label that always shows every line of its text (set while a worker runs,
+    a new text is not always laid out again, so it asks for its wrapped height itself)."""
+
+    @property
+    def value(self):
+        return Label.value.fget(self)
+
+    @value.setter
+    def value(self, text) -> None:
+        Label.value.fset(self, text)
+        q = self.native
+        q.setMinimumHeight(0)
+        q.setMinimumHeight(max(0, q.heightForWidth(max(q.width(), 200))) if q.text() else 0)
+
+
+def status_label() -> Label:
+    """A word-wrapped label for what a run is doing (never widens the dock, shows every line)."""
+    lab = StatusLabel(value="")
+    lab.native.setWordWrap(True)
+    lab.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
+    return lab
+
+
+def section(title: str, widgets: list, expanded: bool = False, labels: bool = True) -> Container:
+    """A collapsible section ("Advanced...") holding (labelled) ``widgets``; collapsed by default."""
+    from superqt import QCollapsible
+
+    inner = Container(widgets=widgets, labels=labels)
+    inner.margins = (0, 0, 0, 0)
+    fold = QCollapsible(title)
+    fold.setDuration(0)
+    fold.setCollapsedIcon("▶")
+    fold.setExpandedIcon("▼")
+    fold.addWidget(inner.native)
+    fold.layout().setContentsMargins(0, 0, 0, 0)
+    if expanded:
+        fold.expand(animate=False)
+    box = Container(labels=False)
+    box.margins = (0, 0, 0, 0)
+    box.native.layout().addWidget(fold)
+    box.fold, box.inner = fold, inner
+    return box
+
+
+def form(*widgets) -> Container:
+    """Labelled fields (label column on the left), without margins."""
+    box = Container(labels=True, widgets=list(widgets))
+    box.margins = (0, 0, 0, 0)
+    return box
+
+
+def row(*widgets) -> Container:
+    """Widgets side by side (buttons), without margins."""
+    box = Container(layout="horizontal", labels=False, widgets=list(widgets))
+    box.margins = (0, 0, 0, 0)
+    return box
+
+
+class _FittingScroll(QScrollArea):
+    """A vertical scroll area as wide as its content needs (at most ``max_width``), a few rows high at least."""
+
+    MIN_HEIGHT = 160
+
+    def __init__(self, max_width: int):
+        super().__init__()
+        self.max_width = max_width
+
+    def setWidget(self, body) -> None:  # noqa: N802 (Qt's name)
+        super().setWidget(body)
+        body.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        # the content's size changed (text wrapped, a section opened): let the dock ask again
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(obj, event)
+
+    def _width(self, content: int) -> int:
+        return min(self.max_width, content + self.verticalScrollBar().sizeHint().width() + 2)
+
+    def minimumSizeHint(self) -> QSize:
+        body = self.widget()
+        w = body.minimumSizeHint().width() if body is not None else 0
+        return QSize(self._width(w), self.MIN_HEIGHT)
+
+    def sizeHint(self) -> QSize:
+        body = self.widget()
+        hint = body.sizeHint() if body is not None else QSize(0, 0)
+        return QSize(self._width(max(hint.width(), body.minimumSizeHint().width() if body else 0)),
+                     hint.height() + 2)
+
+
+def make_scrollable(container: Container, width: int = DOCK_WIDTH) -> None:
+    """Move everything ``container`` shows into a vertical scroll area (call it once, after building).
+
+    napari docks a magicgui widget's inner ``native`` QWidget, so magicgui's own
+    ``scrollable=True`` is lost in the dock; the scroll area here lives inside ``native``. A tall
+    widget then fits a small screen (its minimum height is a few rows) and the dock asks for
+    at most ``width`` pixels.
+    """
+    from qtpy.QtWidgets import QComboBox, QFrame, QVBoxLayout, QWidget
+
+    for combo in container.native.findChildren(QComboBox):  # long layer names elide, never widen the dock
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(10)
+    outer = container.native.layout()
+    body = QWidget()
+    inner = QVBoxLayout(body)
+    inner.setContentsMargins(outer.contentsMargins())
+    inner.setSpacing(outer.spacing())
+    order = [outer.itemAt(i).widget() for i in range(outer.count())]  # None: a stretch
+    for w in order:
+        if w is not None:
+            outer.removeWidget(w)  # deletes its layout item, which would keep the widget's size cache
+    while outer.count():
+        outer.takeAt(0)
+    for w in order:
+        if w is None:
+            inner.addStretch(1)
+        else:
+            inner.addWidget(w)
+    scroll = _FittingScroll(width)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    scroll.setWidget(body)
+    scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(scroll)
+    container.scroll_area = scroll
+
+
+def model_choices(_widget=None) -> list[tuple[str, str]]:
+    """``(shown name, model name)`` for every zoo model; the user's own are marked ``[user]``."""
+    from .. import zoo
+
+    try:
+        return [(e.name + (" [user]" if e.user else ""), e.name) for e in zoo.list_models()]
+    except OSError:
+        return []
 
 
 def diameter_box() -> FloatSpinBox:
@@ -37,3 +191,67 @@ def diameter_box() -> FloatSpinBox:
 def diameter_value(box: FloatSpinBox) -> float | str:
     """``"auto"`` for 0, else the diameter in pixels."""
     return box.value if box.value > 0 else "auto"
+
+
+@dataclass
+class WorkFailed:
+    """What a worker hands back instead of raising: one line for the user."""
+
+    message: str
+
+
+def guarded(fn: Callable, what: str) -> Callable:
+    """``fn`` made never to raise: an exception comes back as :class:`WorkFailed` (``"<what>: reason"``).
+
+    napari turns an exception in a worker into a notification with a traceback (and, without its
+    exception hook, an abort); returning it instead lets the widget show it once, readably.
+    """
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (NucleisegError, ValueError, KeyError, OSError, TypeError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            return WorkFailed(f"{what}: {msg}")
+        except Exception as exc:  # unexpected: logged with its traceback, shown as one line
+            log.exception("%s", what)
+            return WorkFailed(f"{what}: {type(exc).__name__}: {exc}")
+
+    return run
+
+
+def start_worker(fn: Callable, *args, what: str, on_returned: Callable, on_error: Callable[[str], None],
+                 on_finished: Callable | None = None, **kwargs):
+    """Run ``fn(*args, **kwargs)`` in a napari thread worker that can never crash the app.
+
+    Parameters
+    ----------
+    fn : callable
+        The work (no Qt); an exception it raises reaches ``on_error`` as one line.
+    what : str
+        Start of that line, e.g. ``"Cannot evaluate"``.
+    on_returned : callable
+        Called in the GUI thread with the result.
+    on_error : callable
+        Called in the GUI thread with the message (the widget shows it once).
+    on_finished : callable, optional
+        Called in the GUI thread after either.
+
+    Returns
+    -------
+    napari.qt.threading.FunctionWorker
+        Already started.
+    """
+    from napari.qt.threading import create_worker
+
+    def returned(value):
+        if isinstance(value, WorkFailed):
+            on_error(value.message)
+        else:
+            on_returned(value)
+
+    worker = create_worker(guarded(fn, what), *args, _start_thread=False, _ignore_errors=True, **kwargs)
+    worker.returned.connect(returned)
+    if on_finished is not None:
+        worker.finished.connect(on_finished)
+    worker.start()
+    return worker

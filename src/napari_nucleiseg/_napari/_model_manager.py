@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
+from magicgui.widgets import ComboBox, Container, LineEdit, PushButton
 
 from .. import zoo
+from ._common import status_label
 
 
 def _user_model_names(_widget=None) -> list[str]:
@@ -27,17 +28,20 @@ class ModelManager(Container):
 
     def __init__(self, on_change: Callable[[], None] | None = None,
                  notify: Callable[[str, bool], None] | None = None):
-        self.model = ComboBox(label="user model", choices=_user_model_names)
-        self.new_name = LineEdit(label="new name")
+        self.model = ComboBox(label="User model", choices=_user_model_names)
+        self.new_name = LineEdit(label="New name")
         self.rename_btn = PushButton(text="Rename")
         self.export_btn = PushButton(text="Export...")
         self.import_btn = PushButton(text="Import...")
         self.delete_btn = PushButton(text="Delete")
-        self.info = Label(value="")
-        buttons = Container(widgets=[self.rename_btn, self.export_btn, self.import_btn, self.delete_btn],
-                            layout="horizontal", labels=False)
-        super().__init__(widgets=[Label(value="<b>Your models</b>"), self.model, self.new_name, buttons,
-                                  self.info])
+        self.info = status_label()
+        buttons = Container(widgets=[Container(widgets=[self.rename_btn, self.export_btn], layout="horizontal",
+                                               labels=False),
+                                     Container(widgets=[self.import_btn, self.delete_btn], layout="horizontal",
+                                               labels=False)], labels=False)
+        buttons.margins = (0, 0, 0, 0)
+        super().__init__(widgets=[self.model, self.new_name, buttons, self.info])
+        self.margins = (0, 0, 0, 0)
         self._on_change = on_change or (lambda: None)
         self._notify = notify or (lambda msg, error=False: None)
         self.rename_btn.changed.connect(self._rename_clicked)

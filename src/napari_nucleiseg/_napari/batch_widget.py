@@ -13,25 +13,40 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     LineEdit,
     ProgressBar,
     PushButton,
     SpinBox,
     Table,
 )
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QAbstractItemView
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy
 
 from .. import zoo
 from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
+from ..batch.report import outcome_line
 from ..errors import NucleisegError
-from ._common import ProgressRelay, diameter_box, diameter_value, hint
+from ._common import (
+    ProgressRelay,
+    diameter_box,
+    diameter_value,
+    form,
+    hint,
+    make_scrollable,
+    model_choices,
+    row,
+    section,
+    start_worker,
+    status_label,
+)
 from .layer_output import put_layers
 
 DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")]
 TABLE_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "error"]
+#: Column headers people read (summary.csv keeps the machine names).
+TABLE_HEADERS = {"file": "File", "status": "Status", "nuclei": "Nuclei", "mean_area": "Mean area",
+                 "mean_confidence": "Confidence", "error": "Error"}
 
 
 def _clock(seconds: float | None) -> str:
@@ -70,7 +85,7 @@ class BatchWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self.viewer = napari_viewer
         self.worker = None
         self.result: BatchResult | None = None
@@ -87,6 +102,8 @@ class BatchWidget(Container):
                                tooltip="Folder with the images (TIFF, PNG, JPEG). They are never modified.")
         self._output = FileEdit(label="Output folder", mode="d",
                                 tooltip="Where the results go; must differ from the input folder.")
+        for edit in (self._input, self._output):
+            edit.choose_btn.text = "Browse..."
         self._pattern = LineEdit(label="File pattern", value="*",
                                  tooltip="Which files to take, e.g. *.tif or plate1_*; only image files "
                                          "are used.")
@@ -113,19 +130,18 @@ class BatchWidget(Container):
         self._cancel_btn = PushButton(text="Cancel", enabled=False,
                                       tooltip="Stop after the current image; finished images are kept.")
         self._progress = ProgressBar(label="Images", min=0, max=1, value=0)
-        self._status = Label(value="")
-        self._status.native.setWordWrap(True)
-        self._table = Table(value=pd.DataFrame(columns=TABLE_COLUMNS))
-        self._table.native.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self._table.native.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._status = status_label()
+        self._table = Table(value=pd.DataFrame(columns=list(TABLE_HEADERS.values())))
+        _fit_table(self._table.native)
         self._table.native.cellClicked.connect(lambda row, _col: self.open_row(row))
         self._table.visible = False
-        buttons = Container(layout="horizontal", labels=False, widgets=[self._run_btn, self._cancel_btn])
-        buttons.margins = (0, 0, 0, 0)
-        self.extend([self._intro, self._input, self._output, self._pattern, self._recursive, self._model,
-                     self._device, self._threshold, self._min_size, self._diameter, self._tta, self._probability,
-                     self._uncertainty, self._overlay, self._workers, buttons, self._progress, self._status,
-                     self._table])
+        self._advanced = section("Advanced settings", [
+            self._pattern, self._recursive, self._device, self._threshold, self._min_size, self._diameter,
+            self._tta, self._probability, self._uncertainty, self._overlay, self._workers])
+        self.extend([self._intro, form(self._input, self._output, self._model), self._advanced,
+                     row(self._run_btn, self._cancel_btn), form(self._progress), self._status, self._table])
+        self.native.layout().addStretch(1)
+        make_scrollable(self)
 
         self._model.changed.connect(self._on_model_changed)
         self._run_btn.changed.connect(lambda: self.run())
@@ -134,10 +150,7 @@ class BatchWidget(Container):
 
     # ----- choices -------------------------------------------------------------------------------
     def _model_choices(self, _widget=None):
-        try:
-            return [(e.name, e.name) for e in zoo.list_models()]
-        except OSError:
-            return []
+        return model_choices()
 
     def _on_model_changed(self, _value=None):
         if self._model.value is None:
@@ -185,14 +198,12 @@ class BatchWidget(Container):
         self._table.visible = False
         self._progress.max, self._progress.value = 1, 0
         self._status.value = f"Looking for images in {src}..."
-        self.worker = create_worker(run_folder, src, out, self.options(), pattern=self._pattern.value or "*",
-                                    recursive=self._recursive.value, workers=self._workers.value,
-                                    progress=self._relay.progressed.emit, cancel=self._is_cancelled,
-                                    _start_thread=False)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.finished.connect(self._on_finished)
         self._set_busy(True)
-        self.worker.start()
+        self.worker = start_worker(run_folder, src, out, self.options(), pattern=self._pattern.value or "*",
+                                   recursive=self._recursive.value, workers=self._workers.value,
+                                   progress=self._relay.progressed.emit, cancel=self._is_cancelled,
+                                   what="Batch stopped", on_returned=self._on_returned, on_error=self._refuse,
+                                   on_finished=self._on_finished)
         return self.worker
 
     def _refuse(self, message: str):
@@ -233,23 +244,20 @@ class BatchWidget(Container):
         self.result = outcome
         self._progress.max = max(1, len(outcome.summary))
         self._progress.value = len(outcome.summary) - outcome.n_pending
-        text = (f"{outcome.n_ok} of {len(outcome.summary)} images segmented"
-                + (f" ({outcome.n_skipped} finished earlier)" if outcome.n_skipped else "")
-                + (f", {outcome.n_failed} failed" if outcome.n_failed else "")
-                + (f"; cancelled, {outcome.n_pending} not processed" if outcome.status == "cancelled" else "")
-                + (f"; stopped early: {outcome.error}" if outcome.status == "stopped" else "")
-                + f". Summary: {outcome.summary_path}")
+        stopped = f"; stopped early: {outcome.error}" if outcome.status == "stopped" else ""
+        text = f"{outcome_line(outcome)}{stopped}. Summary: {outcome.summary_path}"
         self._status.value = text
         self._table.value = self._table_data(outcome.summary)
+        _fit_table(self._table.native)
         self._table.visible = True
         (show_error if outcome.status == "stopped" else show_info)(text)
 
     @staticmethod
     def _table_data(summary: pd.DataFrame) -> pd.DataFrame:
         df = summary[TABLE_COLUMNS].reset_index(drop=True)
-        for col in ("mean_area", "mean_confidence"):
-            df[col] = df[col].map(lambda v: "" if pd.isna(v) else round(float(v), 3))
-        return df
+        df["mean_area"] = df["mean_area"].map(lambda v: "" if pd.isna(v) else f"{float(v):.0f}")
+        df["mean_confidence"] = df["mean_confidence"].map(lambda v: "" if pd.isna(v) else f"{float(v):.2f}")
+        return df.rename(columns=TABLE_HEADERS)
 
     def _on_finished(self) -> None:
         self.worker = None
@@ -284,6 +292,29 @@ class BatchWidget(Container):
         if features is not None and labels.ndim == 2:
             kwargs["features"] = features
         return put_layers(self.viewer, [(image, {"name": name}, "image"), (labels, kwargs, "labels")])
+
+
+def _fit_table(table) -> None:
+    """A read-only result table as wide as the dock allows: long names elided in the middle, full on hover."""
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustIgnored)
+    table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+    table.setMinimumSize(100, 160)
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    table.setWordWrap(False)
+    table.verticalHeader().setVisible(False)
+    header = table.horizontalHeader()
+    header.setMinimumSectionSize(40)
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    if table.columnCount():
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 120)
+    for r in range(table.rowCount()):
+        for c in range(table.columnCount()):
+            item = table.item(r, c)
+            if item is not None:
+                item.setToolTip(item.text())
 
 
 def _read_features(path) -> pd.DataFrame | None:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import napari
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, Label, PushButton
-from napari.qt.threading import create_worker
+from magicgui.widgets import ComboBox, Container, PushButton
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Qt
 
+from ..errors import Cancelled, NucleisegError
 from ..evaluation.metrics import CORRECT, FALSE_POSITIVE, MISSED, evaluate_labels
-from ._common import hint
+from ._common import form, hint, make_scrollable, row, start_worker, status_label
+from .evaluate_work import check_pair, default_pair, partner
 
 ERROR_NAMES = {FALSE_POSITIVE: "false positive", MISSED: "missed nucleus", CORRECT: "correct"}
 ERROR_COLOURS = {None: "transparent", 0: "transparent", FALSE_POSITIVE: "#ff3030", MISSED: "#ffd000",
                  CORRECT: "#30d060"}
+LEGEND = ("Errors layer: <span style='color:#30d060'>■ green</span> found (correct), "
+          "<span style='color:#ff3030'>■ red</span> false positive (predicted, not in the ground truth), "
+          "<span style='color:#ffd000'>■ yellow</span> missed (in the ground truth, not found).")
 
 
 def format_metrics(m: dict) -> str:
@@ -26,11 +31,20 @@ def format_metrics(m: dict) -> str:
             f"Nuclei: {m['n_true']} true, {m['n_pred']} predicted")
 
 
+def _score(gt, pred, cancel):
+    """Worker body: the metrics and error map, or None when cancelled."""
+    try:
+        return evaluate_labels(gt, pred, cancel=cancel)
+    except Cancelled:
+        return None
+
+
 class EvaluateWidget(Container):
     """Compare a predicted Labels layer with a ground-truth Labels layer.
 
     Shows the DSB 2018 score, AP@0.5, F1 and TP/FP/FN counts, and adds a
     ``<prediction> errors`` layer: red = false positive, yellow = missed, green = correct.
+    The default choice pairs a prediction with the ground truth of the same image.
 
     Parameters
     ----------
@@ -38,24 +52,33 @@ class EvaluateWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self.viewer = napari_viewer
         self.metrics: dict | None = None
         self.worker = None
+        self._cancel_requested = False
         intro = hint("Scores a segmentation against hand-made ground truth. A nucleus counts as "
                      "found when its outlines overlap by more than half (IoU > 0.5).")
         self._pred = ComboBox(label="Prediction", choices=self._labels_choices,
                               tooltip="The segmentation to score, e.g. '<image> nuclei'.")
         self._gt = ComboBox(label="Ground truth", choices=self._labels_choices,
-                            tooltip="Correct labels drawn or checked by hand, e.g. '<image> ground truth'.")
+                            tooltip="Correct labels drawn or checked by hand, e.g. '<image> ground truth'. "
+                                    "Chosen to match the prediction's image when there is one.")
         self._button = PushButton(text="Evaluate")
-        self._result = Label(value="")
-        self._result.native.setWordWrap(True)
+        self._cancel_btn = PushButton(text="Cancel", enabled=False, tooltip="Stop scoring (after the current slice).")
+        self._result = status_label()
         self._result.tooltip = ("DSB score: mean over IoU thresholds 0.5-0.95 of TP/(TP+FP+FN) (Kaggle Data "
                                 "Science Bowl 2018). AP@0.5: the same at IoU 0.5. F1: 2TP/(2TP+FP+FN). "
                                 "PQ: panoptic quality.")
-        self.extend([intro, self._pred, self._gt, self._button, self._result])
+        self._legend = hint(LEGEND)
+        self._legend.native.setTextFormat(Qt.TextFormat.RichText)
+        self.extend([intro, form(self._pred, self._gt), row(self._button, self._cancel_btn), self._result,
+                     self._legend])
+        self.native.layout().addStretch(1)
+        make_scrollable(self)
         self._button.changed.connect(lambda: self.start())
+        self._cancel_btn.changed.connect(self.cancel)
+        self._pred.changed.connect(self._on_pred_changed)
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset)
@@ -70,22 +93,41 @@ class EvaluateWidget(Container):
         self._pick_defaults()
 
     def _pick_defaults(self):
-        layers = [layer for _, layer in self._labels_choices()]
-        preds = [la for la in layers if la.name.endswith(" nuclei")]
-        truths = [la for la in layers if "ground truth" in la.name]
-        if truths and (self._gt.value is None or "ground truth" not in self._gt.value.name):
-            self._gt.value = truths[-1]
-        if preds and (self._pred.value is None or self._pred.value is self._gt.value):
-            self._pred.value = preds[-1]
+        """Keep a valid pair the user chose; otherwise pick a prediction and the ground truth of its image."""
+        pred, gt = self._pred.value, self._gt.value
+        if pred is not None and gt is not None and pred is not gt and np.shape(pred.data) == np.shape(gt.data):
+            return
+        new_pred, new_gt = default_pair([layer for _, layer in self._labels_choices()])
+        if new_pred is not None:
+            self._pred.value = new_pred
+        if new_gt is not None:
+            self._gt.value = new_gt
+
+    def _on_pred_changed(self, pred=None):
+        """A new prediction takes the ground truth of its own image, when there is one."""
+        if pred is None:
+            return
+        truths = [layer for _, layer in self._labels_choices() if "ground truth" in layer.name]
+        match = partner(pred, truths)
+        if match is not None:
+            self._gt.value = match
 
     def _chosen(self, prediction, ground_truth):
         pred = self._pred.value if prediction is None else prediction
         gt = self._gt.value if ground_truth is None else ground_truth
+        problem = None
         if pred is None or gt is None:
-            show_error("Choose a prediction and a ground-truth Labels layer.")
-            return None
-        if pred is gt:
-            show_error("Prediction and ground truth are the same layer: choose two different layers.")
+            problem = "Choose a prediction and a ground-truth Labels layer."
+        elif pred is gt:
+            problem = "Prediction and ground truth are the same layer: choose two different layers."
+        else:
+            try:
+                check_pair(pred, gt)
+            except NucleisegError as exc:
+                problem = f"Cannot evaluate: {exc}"
+        if problem:
+            self._result.value = problem
+            show_error(problem)
             return None
         return pred, gt
 
@@ -102,32 +144,55 @@ class EvaluateWidget(Container):
         try:
             result = evaluate_labels(np.asarray(gt.data), np.asarray(pred.data))
         except ValueError as exc:
-            show_error(f"Cannot evaluate: {exc}")
+            self._on_error(f"Cannot evaluate: {exc}")
             return None
         return self._show(result, pred)
 
     def start(self, prediction=None, ground_truth=None):
-        """Score in a background thread (large stacks take a while); the button shows it is busy.
+        """Score in a background thread (large stacks take a while); Cancel stops it.
 
-        Returns the worker, or None when the layers cannot be compared (a notification says why).
+        Returns the worker, or None when the layers cannot be compared (one notification says why).
         """
+        if self.worker is not None:
+            return None
         chosen = self._chosen(prediction, ground_truth)
         if chosen is None:
             return None
         pred, gt = chosen
-        self._button.enabled = False
-        self._button.text = "Evaluating..."
-        self._result.value = ""
-        self.worker = create_worker(evaluate_labels, np.asarray(gt.data), np.asarray(pred.data))
-        self.worker.returned.connect(lambda result: self._show(result, pred))
-        self.worker.errored.connect(lambda exc: show_error(f"Cannot evaluate: {exc}"))
-        self.worker.finished.connect(self._idle)
-        self.worker.start()
+        self._cancel_requested = False
+        self._set_busy(True)
+        self._result.value = "Evaluating..."
+        self.worker = start_worker(_score, np.asarray(gt.data), np.asarray(pred.data),
+                                   lambda: self._cancel_requested, what="Cannot evaluate",
+                                   on_returned=lambda result: self._done(result, pred), on_error=self._on_error,
+                                   on_finished=self._idle)
         return self.worker
 
+    def cancel(self) -> None:
+        """Stop a running evaluation; no layer is added."""
+        if self.worker is not None:
+            self._cancel_requested = True
+            self._cancel_btn.enabled = False
+            self._result.value = "Cancelling..."
+
+    def _set_busy(self, busy: bool) -> None:
+        self._button.enabled = not busy
+        self._button.text = "Evaluating..." if busy else "Evaluate"
+        self._cancel_btn.enabled = busy
+
     def _idle(self):
-        self._button.enabled = True
-        self._button.text = "Evaluate"
+        self.worker = None
+        self._set_busy(False)
+
+    def _on_error(self, message: str) -> None:
+        self._result.value = message
+        show_error(message)
+
+    def _done(self, result, pred) -> None:
+        if result is None or self._cancel_requested:
+            self._result.value = "Cancelled: nothing was added."
+            return
+        self._show(result, pred)
 
     def _show(self, result, pred) -> dict:
         from .layer_output import put_layers

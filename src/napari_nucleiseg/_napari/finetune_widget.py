@@ -13,22 +13,29 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FloatSpinBox,
-    Label,
     LineEdit,
     ProgressBar,
     PushButton,
     Select,
     SpinBox,
 )
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
-from .. import zoo
 from ..device import describe, resolve_device
 from ..errors import FinetuneError
 from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, FinetuneProgress, default_name
-from ._common import ProgressRelay, hint
-from ._loss_plot import LossPlot
+from ._common import (
+    ProgressRelay,
+    form,
+    hint,
+    make_scrollable,
+    model_choices,
+    row,
+    section,
+    start_worker,
+    status_label,
+)
+from ._loss_plot import LossPlot, theme_colours
 from ._model_manager import ModelManager
 from .finetune_work import FinetuneOutcome, layer_plane, run_finetune, training_set
 
@@ -55,7 +62,7 @@ class FinetuneWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self.viewer = napari_viewer
         self.worker = None
         self.last_result = None
@@ -76,7 +83,8 @@ class FinetuneWidget(Container):
                             "crop), then retrain a model on it. Optionally draw rectangles in a Shapes layer "
                             "around the corrected parts: only those are used.")
         self._image = ComboBox(label="Image", choices=self._layer_choices(napari.layers.Image))
-        self._labels = ComboBox(label="Corrected labels", choices=self._layer_choices(napari.layers.Labels))
+        # not ``_labels``: that is magicgui's own flag for showing field labels
+        self._labels_layer = ComboBox(label="Corrected labels", choices=self._layer_choices(napari.layers.Labels))
         self._add_pair_btn = PushButton(text="Add pair", tooltip="Train on several images: add each pair.")
         self._remove_pair_btn = PushButton(text="Remove selected")
         self._pair_list = Select(label="Pairs", choices=[], allow_multiple=True)
@@ -112,23 +120,26 @@ class FinetuneWidget(Container):
         self._cancel_btn = PushButton(text="Cancel", enabled=False,
                                       tooltip="Stop now; the best weights so far are kept and saved.")
         self._progress = ProgressBar(label="Progress", min=0, max=1000, value=0)
-        self._status = Label(value="")
-        self._status.native.setWordWrap(True)
-        self.plot = LossPlot()
+        self._status = status_label()
+        self.plot = LossPlot(colours=theme_colours(self.viewer))
         self._again_btn = PushButton(text="Segment again with the new model", enabled=False)
         self.manager = ModelManager(on_change=self.refresh_models, notify=self._notify)
-        pair_btns = Container(layout="horizontal", labels=False, widgets=[self._add_pair_btn,
-                                                                           self._remove_pair_btn])
-        run_btns = Container(layout="horizontal", labels=False, widgets=[self._start_btn, self._cancel_btn])
         plot_box = Container(labels=False)
+        plot_box.margins = (0, 0, 0, 0)
         plot_box.native.layout().addWidget(self.plot)
-        for c in (pair_btns, run_btns, plot_box):
-            c.margins = (0, 0, 0, 0)
-        self.extend([self._intro, self._image, self._labels, pair_btns, self._pair_list, self._pair_hint,
-                     self._shapes, self._val_image, self._val_labels, self._keep, self._base,
-                     self._budget, self._steps,
-                     self._minutes, self._lr, self._blend, self._device, self._device_info, self._name, run_btns,
-                     self._progress, self._status, plot_box, self._again_btn, self.manager])
+        self._advanced = section("Validation, regions and training settings", [
+            self._shapes, self._val_image, self._val_labels, self._keep, self._lr, self._blend, self._device,
+            self._device_info])
+        self._models_box = section("Your models (rename, export, import, delete)", [self.manager],
+                                   labels=False)
+        self.extend([self._intro, form(self._image, self._labels_layer), row(self._add_pair_btn,
+                                                                             self._remove_pair_btn),
+                     form(self._pair_list), self._pair_hint,
+                     form(self._base, self._budget, self._steps, self._minutes, self._name), self._advanced,
+                     row(self._start_btn, self._cancel_btn), form(self._progress), self._status, plot_box,
+                     self._again_btn, self._models_box])
+        self.native.layout().addStretch(1)
+        make_scrollable(self)
 
     def _connect(self) -> None:
         self._add_pair_btn.changed.connect(lambda: self.add_pair())
@@ -156,13 +167,10 @@ class FinetuneWidget(Container):
                                             if isinstance(layer, napari.layers.Shapes)]
 
     def _model_choices(self, _widget=None):
-        try:
-            return [(e.name + (" [user]" if e.user else ""), e.name) for e in zoo.list_models()]
-        except OSError:
-            return []
+        return model_choices()
 
     def _on_layers_changed(self, event=None):
-        for w in (self._image, self._labels, self._shapes, self._val_image, self._val_labels, self._keep):
+        for w in (self._image, self._labels_layer, self._shapes, self._val_image, self._val_labels, self._keep):
             w.reset_choices()
         alive = [(i, lab) for i, lab in self.pairs if i in self.viewer.layers and lab in self.viewer.layers]
         if len(alive) != len(self.pairs):
@@ -199,7 +207,7 @@ class FinetuneWidget(Container):
     def add_pair(self, image_layer=None, labels_layer=None) -> None:
         """Add an (Image layer, Labels layer) pair to train on (default: the ones chosen above)."""
         image_layer = image_layer if image_layer is not None else self._image.value
-        labels_layer = labels_layer if labels_layer is not None else self._labels.value
+        labels_layer = labels_layer if labels_layer is not None else self._labels_layer.value
         if image_layer is None or labels_layer is None:
             return self._notify("choose an image and its corrected labels first", True)
         if (image_layer, labels_layer) not in self.pairs:
@@ -241,7 +249,7 @@ class FinetuneWidget(Container):
         if self.running:
             self._notify("fine-tuning is already running; cancel it first", True)
             return None
-        pairs = self.pairs or [(self._image.value, self._labels.value)]
+        pairs = self.pairs or [(self._image.value, self._labels_layer.value)]
         try:
             train = training_set(pairs, self._shapes.value, self._current_slice())
             val = None
@@ -268,15 +276,17 @@ class FinetuneWidget(Container):
         self.last_error = None
         self.plot.clear()
         self._progress.value = 0
-        self.worker = create_worker(run_finetune, self._base.value, train, val,
-                                    progress=self._relay.progressed.emit, cancel=self._cancel.is_set,
-                                    _start_thread=False, **kwargs)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.finished.connect(self._on_finished)
         self._set_busy(True)
-        self._status.value = f"Fine-tuning {self._base.value} on {len(train)} image(s)..."
-        self.worker.start()
+        self._status.value = f"Fine-tuning {self._base.value} on {len(train)} image(s): starting..."
+        self.worker = start_worker(run_finetune, self._base.value, train, val,
+                                   progress=self._relay.progressed.emit, cancel=self._cancel.is_set,
+                                   what="Fine-tuning not done", on_returned=self._on_returned,
+                                   on_error=self._on_error, on_finished=self._on_finished, **kwargs)
         return self.worker
+
+    def _on_error(self, message: str) -> None:
+        self.last_error = message
+        self._notify(message, True)
 
     def cancel(self) -> None:
         """Stop the run after the current step; the best weights so far are saved as the new model."""
@@ -289,7 +299,7 @@ class FinetuneWidget(Container):
         self._start_btn.enabled = not busy
         self._cancel_btn.enabled = busy
         self._again_btn.enabled = not busy and self.last_result is not None
-        for w in (self._image, self._labels, self._add_pair_btn, self._remove_pair_btn, self._shapes,
+        for w in (self._image, self._labels_layer, self._add_pair_btn, self._remove_pair_btn, self._shapes,
                   self._val_image, self._val_labels, self._base, self._budget, self._steps, self._minutes,
                   self._lr, self._blend, self._device, self._name, self.manager):
             w.enabled = not busy
@@ -310,9 +320,7 @@ class FinetuneWidget(Container):
 
     def _on_returned(self, outcome: FinetuneOutcome) -> None:
         if not outcome.ok:
-            self.last_error = outcome.error
-            self._status.value = outcome.error
-            show_error(outcome.error)
+            self._on_error(outcome.error)
             return
         res = self.last_result = outcome.result
         self.plot.refresh(force=True)
@@ -354,7 +362,7 @@ class FinetuneWidget(Container):
             inp = image_input_from_layer(image_layer)
         except Exception as exc:  # InvalidImageError and friends: show, start nothing
             return self._notify(str(exc), True)
-        protected = {lab.name for _, lab in self.pairs} | {getattr(self._labels.value, "name", None)}
+        protected = {lab.name for _, lab in self.pairs} | {getattr(self._labels_layer.value, "name", None)}
 
         def done(outcome):
             if not outcome.ok:
@@ -367,12 +375,10 @@ class FinetuneWidget(Container):
             put_layers(self.viewer, layers)
             self._notify(f"{outcome.n_nuclei} nuclei found with {model} in {outcome.seconds:.1f} s")
 
-        self.worker = create_worker(segment_image, inp, model=model, device=self._device.value,
-                                    _start_thread=False)
-        self.worker.returned.connect(done)
-        self.worker.finished.connect(self._on_finished)
         self._set_busy(True)
         self._cancel_btn.enabled = False
         self._status.value = f"Segmenting '{inp.name}' with {model}..."
-        self.worker.start()
+        self.worker = start_worker(segment_image, inp, model=model, device=self._device.value,
+                                   what=f"Cannot segment '{inp.name}'", on_returned=done,
+                                   on_error=lambda msg: self._notify(msg, True), on_finished=self._on_finished)
         return self.worker

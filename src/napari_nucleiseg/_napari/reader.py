@@ -1,5 +1,8 @@
-"""npe2 reader: TIFF / OME-TIFF (stacks too), PNG, JPEG and DSB 2018 sample folders.
+"""npe2 reader: TIFF / OME-TIFF (pixel size, stacks, two channels) and DSB 2018 sample folders.
 
+The manifest offers it for ``*.tif``/``*.tiff`` and folders only: what it reads better than
+napari's own reader (pixel sizes as the layer scale, two-channel files as two layers, a DSB
+folder as image + ground truth). PNG and JPEG are left to napari; asked directly, it reads them too.
 ``get_reader`` reads the file(s) straight away so that a file it cannot decode gets no
 reader (napari then tries other plugins) instead of an error later on.
 """

@@ -5,13 +5,14 @@ from __future__ import annotations
 import napari
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, Label, PushButton, Select
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Select
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QAbstractItemView
 
-from ._common import hint
+from ._common import form, hint, make_scrollable, row, status_label
 
 MAX_ROWS = 1000
+TOOLS = [("Paint (repaint it)", "paint"), ("Erase", "erase"), ("Fill", "fill"), ("Keep the current tool", None)]
 
 
 def review_order(features: pd.DataFrame) -> pd.DataFrame:
@@ -55,8 +56,9 @@ def describe_row(row) -> str:
 class ReviewWidget(Container):
     """List the nuclei of a segmentation, least certain first; choosing one centres the view on it.
 
-    The chosen nucleus also becomes the layer's selected label, so it can be erased or
-    repainted straight away. Fix the worst ones first, then fine-tune on the result.
+    The chosen nucleus also becomes the active layer's selected label, shown alone when
+    "highlight" is ticked, with the paint (or erase / fill) tool on, so it can be corrected
+    straight away. Fix the worst ones first, then fine-tune on the result.
 
     Parameters
     ----------
@@ -64,25 +66,35 @@ class ReviewWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self.viewer = napari_viewer
         self.rows = pd.DataFrame()
         self._watched = None  # the layer whose features changes refresh the list
-        intro = hint("Nuclei the model is least sure about come first. Click one to jump to it; "
-                     "it becomes the selected label, ready to erase or repaint.")
+        intro = hint("Nuclei the model is least sure about come first. Click one to jump to it: its layer "
+                     "becomes the active one with the nucleus as the selected label and the chosen tool "
+                     "on, ready to erase or repaint.")
         self._layer = ComboBox(label="Nuclei layer", choices=self._labels_choices,
                                tooltip="A '<image> nuclei' layer made by Segment Nuclei.")
         self._refresh = PushButton(text="Refresh list")
         self._nuclei_list = Select(label="Nuclei", choices=self._row_choices, tooltip="Least confident first.")
         self._nuclei_list.native.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._nuclei_list.native.setMinimumHeight(220)
+        self._nuclei_list.native.setMinimumHeight(160)
+        self._tool = ComboBox(label="Tool", choices=TOOLS, value="paint",
+                              tooltip="The labels tool switched on when a nucleus is picked.")
+        self._highlight = CheckBox(text="Highlight the picked nucleus (hide the others)", value=True,
+                                   tooltip="napari's 'show selected' option of the Labels layer; untick it "
+                                           "here or in the layer controls to see every nucleus again.")
         self._next = PushButton(text="Next", tooltip="Go to the next nucleus in the list.")
-        self._info = Label(value="")
-        self.extend([intro, self._layer, self._refresh, self._nuclei_list, self._next, self._info])
+        self._info = status_label()
+        self.extend([intro, form(self._layer), row(self._refresh, self._next), form(self._nuclei_list, self._tool),
+                     self._highlight, self._info])
+        self.native.layout().addStretch(1)
+        make_scrollable(self)
         self._layer.changed.connect(self._watch)
         self._refresh.changed.connect(self.refresh)
         self._nuclei_list.changed.connect(self._on_select)
         self._next.changed.connect(self.next)
+        self._highlight.changed.connect(self._on_highlight)
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset)
@@ -158,5 +170,14 @@ class ReviewWidget(Container):
         if layer.ndim == 3:  # the layer's axes are the viewer's last ones
             self.viewer.dims.set_point(self.viewer.dims.ndim - 3, world[0])
         self.viewer.camera.center = tuple(world[-2:])
+        self.viewer.layers.selection.active = layer
         layer.selected_label = int(r["label"])
+        layer.show_selected_label = bool(self._highlight.value)
+        if self._tool.value is not None:
+            layer.mode = self._tool.value
         self._info.value = f"Nucleus #{int(r['label'])}: confidence {float(r['confidence']):.2f}"
+
+    def _on_highlight(self, value: bool) -> None:
+        layer = self._layer.value
+        if layer is not None and self._nuclei_list.value:
+            layer.show_selected_label = bool(value)

@@ -18,10 +18,10 @@ def make_sparse_sample() -> list[tuple]:
     Returns
     -------
     list of (data, kwargs, layer_type)
-        An Image layer ``synthetic nuclei`` and a Labels layer ``synthetic nuclei ground truth``.
+        An Image layer ``synthetic fluorescence`` and a Labels layer ``synthetic fluorescence ground truth``.
     """
     image, labels = synthetic_nuclei((256, 256), n_nuclei=25, touching=0.0, seed=1)
-    return _with_ground_truth(image, labels, "synthetic nuclei")
+    return _with_ground_truth(image, labels, "synthetic fluorescence")
 
 
 def make_crowded_sample() -> list[tuple]:
@@ -30,10 +30,10 @@ def make_crowded_sample() -> list[tuple]:
     Returns
     -------
     list of (data, kwargs, layer_type)
-        An Image layer ``crowded nuclei`` and a Labels layer ``crowded nuclei ground truth``.
+        An Image layer ``crowded field`` and a Labels layer ``crowded field ground truth``.
     """
     image, labels = synthetic_nuclei((384, 384), n_nuclei=120, radius=(6, 10), touching=0.6, seed=3)
-    return _with_ground_truth(image, labels, "crowded nuclei")
+    return _with_ground_truth(image, labels, "crowded field")
 
 
 def make_brightfield_sample() -> list[tuple]:

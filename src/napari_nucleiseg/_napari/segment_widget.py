@@ -8,12 +8,10 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FloatSpinBox,
-    Label,
     ProgressBar,
     PushButton,
     SpinBox,
 )
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
 
@@ -21,7 +19,18 @@ from .. import zoo
 from ..device import describe, resolve_device
 from ..errors import NucleisegError
 from ..options import SegmentOptions
-from ._common import diameter_box, diameter_value, hint
+from ._common import (
+    diameter_box,
+    diameter_value,
+    form,
+    hint,
+    make_scrollable,
+    model_choices,
+    row,
+    section,
+    start_worker,
+    status_label,
+)
 from .layer_output import put_layers
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
 
@@ -62,7 +71,7 @@ class SegmentWidget(Container):
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self.viewer = napari_viewer
         self.worker = None
         self._cancel_requested = False
@@ -101,14 +110,13 @@ class SegmentWidget(Container):
         self._run_btn = PushButton(text="Segment nuclei", tooltip="Start segmentation (napari stays usable).")
         self._cancel_btn = PushButton(text="Cancel", enabled=False, tooltip="Stop the running segmentation.")
         self._progress = ProgressBar(label="Progress", min=0, max=100, value=0)
-        self._status = Label(value="")
-        self._status.native.setWordWrap(True)
-        buttons = Container(layout="horizontal", labels=False, widgets=[self._run_btn, self._cancel_btn])
-        buttons.margins = (0, 0, 0, 0)
-        self.extend([self._intro, self._image, self._model, self._model_info, self._device,
-                     self._device_info, self._threshold, self._min_size, self._diameter, self._tta, self._stacks,
-                     buttons, self._progress, self._status])
+        self._status = status_label()
+        self._advanced = section("Advanced settings", [self._device, self._device_info, self._threshold,
+                                                        self._min_size, self._diameter, self._tta])
+        self.extend([self._intro, form(self._image, self._model, self._model_info, self._stacks), self._advanced,
+                     row(self._run_btn, self._cancel_btn), form(self._progress), self._status])
         self.native.layout().addStretch(1)  # keep the controls together at the top of the dock
+        make_scrollable(self)
 
         self._model.changed.connect(self._on_model_changed)
         self._device.changed.connect(self._on_device_changed)
@@ -126,10 +134,7 @@ class SegmentWidget(Container):
                 and not layer.name.endswith((" probability", " uncertainty"))]
 
     def _model_choices(self, _widget=None):
-        try:
-            return [(e.name, e.name) for e in zoo.list_models()]
-        except OSError:
-            return []
+        return model_choices()
 
     def _reset_image_choices(self, event=None):
         self._image.reset_choices()
@@ -206,15 +211,18 @@ class SegmentWidget(Container):
         kwargs = dict(options=options, stacks=self._stacks.value,
                       current_slice=self._current_slice(layer) if inp.is_stack else 0)
         self._cancel_requested = False
-        self.worker = create_worker(segment_image, inp, progress=self._relay.progressed.emit,
-                                    cancel=self._is_cancelled, _start_thread=False, **kwargs)
-        self.worker.returned.connect(self._on_returned)
-        self.worker.finished.connect(self._on_finished)
         self._set_busy(True)
         self._progress.value = 0
-        self._status.value = f"Segmenting '{inp.name}'..."
-        self.worker.start()
+        self._status.value = f"Segmenting '{inp.name}': starting..."
+        self.worker = start_worker(segment_image, inp, progress=self._relay.progressed.emit,
+                                   cancel=self._is_cancelled, what=f"Cannot segment '{inp.name}'",
+                                   on_returned=self._on_returned, on_error=self._on_error,
+                                   on_finished=self._on_finished, **kwargs)
         return self.worker
+
+    def _on_error(self, message: str) -> None:
+        self._status.value = message
+        show_error(message)
 
     def cancel(self) -> None:
         """Ask the running segmentation to stop; it stops after the current tile, leaving no layer."""
@@ -234,17 +242,17 @@ class SegmentWidget(Container):
             w.enabled = not busy
 
     def _on_progress(self, fraction: float, message: str) -> None:
-        if self.running:
-            self._progress.value = int(round(100 * max(0.0, min(1.0, fraction))))
-            self._status.value = message
+        if self.running and not self._cancel_requested:
+            # the bar only moves forwards (segment_any's fraction never falls; this guards the display)
+            self._progress.value = max(self._progress.value, int(round(100 * max(0.0, min(1.0, fraction)))))
+            self._status.value = message[:1].upper() + message[1:]
 
     def _on_returned(self, outcome: SegmentOutcome) -> None:
         if outcome.cancelled:
             self._status.value = "Cancelled: no layers were changed."
             show_info("Segmentation cancelled.")
         elif outcome.error:
-            self._status.value = outcome.error
-            show_error(outcome.error)
+            self._on_error(outcome.error)
         else:
             put_layers(self.viewer, outcome.layers)
             self._progress.value = 100

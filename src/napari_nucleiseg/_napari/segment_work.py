@@ -139,6 +139,15 @@ def _pixel_size(scale) -> tuple[float, float] | None:
     return None if yx == (1.0, 1.0) else yx
 
 
+def output_names(name: str) -> dict[str, str]:
+    """Names of the output layers of image layer ``name``: ``<name> nuclei``, ``probability``, ``uncertainty``.
+
+    An image already called ``... nuclei`` gets ``... nuclei labels`` rather than ``... nuclei nuclei``.
+    """
+    nuclei = f"{name} labels" if name.lower().endswith("nuclei") else f"{name} nuclei"
+    return {"nuclei": nuclei, "probability": f"{name} probability", "uncertainty": f"{name} uncertainty"}
+
+
 def layer_tuples(name: str, labels, probability, uncertainty, table: pd.DataFrame, scale, translate,
                  metadata: dict) -> list[tuple]:
     """The three output layers as napari ``(data, kwargs, layer_type)`` tuples.
@@ -146,7 +155,7 @@ def layer_tuples(name: str, labels, probability, uncertainty, table: pd.DataFram
     Parameters
     ----------
     name : str
-        Input layer name: outputs are ``<name> probability``, ``<name> uncertainty``, ``<name> nuclei``.
+        Input layer name: outputs are named by :func:`output_names`.
     labels, probability, uncertainty : numpy.ndarray
         Same spatial shape (2D or 3D).
     table : pandas.DataFrame
@@ -160,12 +169,13 @@ def layer_tuples(name: str, labels, probability, uncertainty, table: pd.DataFram
     features = table.copy()
     features.insert(0, "index", features["label"].astype(np.int64).to_numpy())
     common = {"scale": scale, "translate": translate}
+    names = output_names(name)
     return [
-        (probability, {"name": f"{name} probability", "colormap": "magma", "contrast_limits": (0.0, 1.0),
+        (probability, {"name": names["probability"], "colormap": "magma", "contrast_limits": (0.0, 1.0),
                        "blending": "additive", "visible": False, **common}, "image"),
-        (uncertainty, {"name": f"{name} uncertainty", "colormap": "inferno", "contrast_limits": (0.0, 1.0),
+        (uncertainty, {"name": names["uncertainty"], "colormap": "inferno", "contrast_limits": (0.0, 1.0),
                        "blending": "additive", "visible": False, **common}, "image"),
-        (labels, {"name": f"{name} nuclei", "features": features, "opacity": 0.6,
+        (labels, {"name": names["nuclei"], "features": features, "opacity": 0.6,
                   "metadata": {"nucleiseg": metadata}, **common}, "labels"),
     ]
 

@@ -6,8 +6,6 @@ import sys
 
 from .options import add_output_options, add_segment_options, segment_options
 
-_BAR = 24
-
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -37,41 +35,36 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
-
-
-def progress_line(ev) -> str:
-    """One progress line: bar, images done/total, the image just finished, time left."""
-    filled = int(_BAR * ev.done / max(ev.total, 1))
-    row = ev.row
+def image_line(row) -> str:
+    """What became of one image: ``"img01.tif: 8 nuclei"`` or ``"broken.tif: FAILED: ..."``."""
     if row["status"] == "ok":
-        what = f"{row['nuclei']} nuclei" + (" (done earlier)" if row.get("from_previous_run") else "")
-    else:
-        what = f"FAILED: {row['error']}"
-    return (f"[{'#' * filled}{'.' * (_BAR - filled)}] {ev.done}/{ev.total} "
-            f"left {_clock(ev.eta)}  {row['file']}: {what}")
+        return f"{row['file']}: {row['nuclei']} nuclei" + (" (done earlier)" if row.get("from_previous_run") else "")
+    return f"{row['file']}: FAILED: {row['error']}"
 
 
 def run(args) -> int:
     """Run ``batch.run_batch`` with the parsed options; 0 unless ``--strict`` and an image failed."""
+    from tqdm import tqdm
+
     from ..batch import BatchOptions, run_batch
+    from ..batch.report import outcome_line
 
     options = BatchOptions(**vars(segment_options(args)), probability=not args.no_probability,
                            uncertainty=not args.no_uncertainty, overlay=args.overlay)
+    bar = tqdm(unit="image", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
 
     def show(ev) -> None:
-        print(progress_line(ev), file=sys.stderr, flush=True)
+        bar.total = ev.total
+        bar.update(ev.done - bar.n)
+        bar.write(image_line(ev.row), file=sys.stderr)
 
-    res = run_batch(args.input_dir, args.output_dir, options, pattern=args.pattern, recursive=args.recursive,
-                    workers=args.workers, threads_per_worker=args.threads, scheduler=args.scheduler,
-                    force=args.force, redo=args.redo, progress=None if args.quiet else show)
-    print(f"{res.n_ok} of {len(res.summary)} images segmented ({res.n_skipped} finished earlier), "
-          f"{res.n_failed} failed; summary: {res.summary_path}")
+    try:
+        res = run_batch(args.input_dir, args.output_dir, options, pattern=args.pattern, recursive=args.recursive,
+                        workers=args.workers, threads_per_worker=args.threads, scheduler=args.scheduler,
+                        force=args.force, redo=args.redo, progress=None if args.quiet else show)
+    finally:
+        bar.close()
+    print(f"{outcome_line(res)}; summary: {res.summary_path}")
     if res.n_failed:
         for _, row in res.summary[res.summary["status"] == "error"].iterrows():
             print(f"  failed: {row['file']}: {row['error']}", file=sys.stderr)

@@ -77,17 +77,19 @@ def run(args) -> int:
             raise ValueError(f"{len(args.region)} --region for {len(pairs)} images: give one per image "
                              "('all' for a whole image)")
         regions = [_parse_region(r) for r in args.region]
-    last = {"shown": -1}
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, file=sys.stderr, disable=None, dynamic_ncols=True,
+               bar_format="{percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")
 
     def progress(p):
         if p.loss is None:
-            print(f"  base model: validation DSB {p.val_score:.3f}", flush=True)
+            bar.write(f"  base model: validation DSB {p.val_score:.3f}", file=sys.stderr)
             return
-        pct = int(100 * p.fraction)
-        if pct // 5 != last["shown"] // 5 or p.val_score is not None:
-            last["shown"] = pct
-            val = f"  val DSB {p.val_score:.3f}" if p.val_score is not None else ""
-            print(f"  {pct:3d}%  step {p.step}  loss {p.smoothed_loss:.4f}{val}", flush=True)
+        bar.update(max(0, int(1000 * p.fraction) - bar.n))
+        bar.set_postfix_str(f"step {p.step} loss {p.smoothed_loss:.4f}", refresh=False)
+        if p.val_score is not None:
+            bar.write(f"  step {p.step}: validation DSB {p.val_score:.3f}", file=sys.stderr)
 
     stop = {"requested": False}
 
@@ -112,6 +114,7 @@ def run(args) -> int:
             progress=progress, cancel=lambda: stop["requested"], log=lambda s: print(s, flush=True),
         )
     finally:
+        bar.close()
         if in_main:
             signal.signal(signal.SIGINT, previous)
     print(f"model {res.name!r} saved in {res.entry.weights.parent}", file=sys.stderr)

@@ -23,10 +23,12 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tta", action="store_true", help="test-time augmentation (8 flips/rotations)")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
     g.add_argument("--threshold", type=float, default=None,
-                   help="foreground probability above which a pixel is nucleus (default: the model's)")
+                   help="0-1: a pixel is nucleus when the model's probability is above this; lower it when "
+                        "faint nuclei are missed, raise it when background is picked up (default: the model's)")
     g.add_argument("--border-threshold", type=float, default=None,
                    help="border probability below which a nucleus pixel may seed a nucleus (default: the model's)")
-    g.add_argument("--min-size", type=int, default=None, help="smallest nucleus in pixels (default: the model's)")
+    g.add_argument("--min-size", type=int, default=None,
+                   help="objects smaller than this area in pixels are dropped as debris (default: the model's)")
     g.add_argument("--min-mean-foreground", type=float, default=None,
                    help="drop nuclei whose mean foreground probability is lower (default: the model's)")
     contrast = g.add_mutually_exclusive_group()

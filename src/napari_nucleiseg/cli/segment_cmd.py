@@ -1,4 +1,4 @@
-"""``nucleiseg segment INPUT... --out DIR``."""
+"""``nucleiseg segment INPUT... [--out DIR]`` (default: results next to each input)."""
 
 from __future__ import annotations
 
@@ -12,28 +12,39 @@ from .options import add_output_options, add_segment_options, segment_options
 def register(sub) -> None:
     p = sub.add_parser("segment", help="segment images, writing labels, probability, uncertainty and a CSV")
     p.add_argument("inputs", nargs="+", help="image files (TIFF, PNG, JPEG)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: next to each input, <stem>_labels.tif etc., as cellpose does)")
     add_segment_options(p)
     add_output_options(p)
     p.set_defaults(func=run)
 
 
 def _segment_file(path: Path, options):
+    """Read and segment one image, with a progress bar on a terminal (stage and tile)."""
+    from tqdm import tqdm
+
     from ..inference.stack import segment_any
     from ..io.images import read_image
 
     image = read_image(path, for_segmentation=True)
-    try:
-        return image, segment_any(image, options)
-    except InvalidImageError as exc:
-        raise NucleisegError(f"{path}: {exc}") from None
+    with tqdm(total=100, desc=path.name, file=sys.stderr, leave=False, disable=None,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+
+        def progress(fraction: float, message: str) -> None:
+            bar.update(int(round(100 * fraction)) - bar.n)
+            bar.set_postfix_str(message, refresh=True)
+
+        try:
+            return image, segment_any(image, options, progress=progress)
+        except InvalidImageError as exc:
+            raise NucleisegError(f"{path}: {exc}") from None
 
 
 def run(args) -> int:
     from ..device import resolve_device
     from ..io.results import write_results
 
-    out = Path(args.out)
+    out = None if args.out is None else Path(args.out)
     options = segment_options(args)  # refuses bad values before any work
     resolve_device(options.device)
     failures = 0
@@ -47,7 +58,8 @@ def run(args) -> int:
             print(f"nucleiseg segment: error: {exc}", file=sys.stderr)
             failures += 1
             continue
-        write_results(seg, image, out / path.stem, probability=not args.no_probability,
+        stem = (path.parent if out is None else out) / path.stem
+        write_results(seg, image, stem, probability=not args.no_probability,
                       uncertainty=not args.no_uncertainty, overlay=args.overlay)
         shrunk = f", large nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom < 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")

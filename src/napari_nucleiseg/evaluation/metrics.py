@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
+from ..errors import Cancelled
+
 DSB_THRESHOLDS = np.arange(0.5, 1.0, 0.05)
 
 
@@ -151,7 +153,7 @@ def error_map(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return out
 
 
-def evaluate_labels(gt: np.ndarray, pred: np.ndarray) -> tuple[dict, np.ndarray]:
+def evaluate_labels(gt: np.ndarray, pred: np.ndarray, cancel=None) -> tuple[dict, np.ndarray]:
     """Score ``pred`` against ``gt`` and mark each pixel as correct, false positive or missed.
 
     Parameters
@@ -159,6 +161,8 @@ def evaluate_labels(gt: np.ndarray, pred: np.ndarray) -> tuple[dict, np.ndarray]
     gt, pred : numpy.ndarray
         Integer instance labels of the same shape: ``(Y, X)``, or ``(Z, Y, X)`` scored
         slice by slice (scores averaged over slices, counts summed).
+    cancel : callable, optional
+        Checked before each slice; when it returns True, ``errors.Cancelled`` is raised.
 
     Returns
     -------
@@ -186,8 +190,13 @@ def evaluate_labels(gt: np.ndarray, pred: np.ndarray) -> tuple[dict, np.ndarray]
     if gt.ndim == 2:
         return evaluate_image(gt, pred), error_map(gt, pred)
     if gt.ndim == 3:
-        per = [evaluate_image(g, p) for g, p in zip(gt, pred)]
-        return summarize(per), np.stack([error_map(g, p) for g, p in zip(gt, pred)])
+        per, maps = [], []
+        for g, p in zip(gt, pred):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            per.append(evaluate_image(g, p))
+            maps.append(error_map(g, p))
+        return summarize(per), np.stack(maps)
     raise ValueError(f"expected 2D or 3D label images, got {gt.ndim} dimensions")
 
 

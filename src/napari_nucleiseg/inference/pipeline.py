@@ -13,7 +13,11 @@ from ..options import SegmentOptions, parse_diameter
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
 from .preprocess import check_image, image_kind, to_grey, within_float32
-from .sizing import sized_prediction
+from .sizing import AUTO, sized_prediction
+
+#: The stages ``segment`` announces through its ``stage`` callback.
+STAGES = {"load": "loading the model", "size": "first pass (measuring nucleus size)",
+          "predict": "predicting", "shrunk": "second pass (shrunk image)", "measure": "measuring nuclei"}
 
 
 @dataclass
@@ -64,6 +68,7 @@ def segment(
     scale: tuple[float, float] | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    stage: Callable[[str], None] | None = None,
     **changes,
 ) -> Segmentation:
     """Find every nucleus in a 2D image.
@@ -80,9 +85,13 @@ def segment(
     scale : (float, float), optional
         Pixel size, used for ``area_physical`` in the table.
     progress : callable, optional
-        ``progress(done, total)`` per tile.
+        ``progress(done, total)`` per tile; ``done / total`` never falls (while a shrunk
+        second pass may follow, the first pass counts against twice its tiles) and ends at 1.
     cancel : callable, optional
         Returns True to stop; ``errors.Cancelled`` is then raised.
+    stage : callable, optional
+        ``stage(name)`` when a stage starts: ``STAGES`` values (loading the model, the passes,
+        measuring).
     **changes
         Any field of ``SegmentOptions`` (``model="unet16"``, ``tta=True``, ``diameter=30``...),
         applied over ``options``.
@@ -110,13 +119,18 @@ def segment(
     diameter = parse_diameter(opts.diameter)
     entry = zoo.get_entry(opts.model)
     kind = image_kind(image, opts.invert)
+    say = stage or (lambda _name: None)
+    say(STAGES["load"])
     net, used, dev = zoo.load_model(entry.for_kind(kind), opts.device)
     post = opts.postprocess(entry.postprocess())
     x = used.prepare(image, kind)
-    predict = _tile_counter(net, dev, opts, progress, cancel)
-    maps, labels, zoom = sized_prediction(predict, x, post, entry.target_diameter(), diameter)
+    target = entry.target_diameter()
+    count = _TileCount(net, dev, opts, progress, cancel, say, second_pass=diameter == AUTO and bool(target))
+    maps, labels, zoom = sized_prediction(count.predict, x, post, target, diameter)
+    say(STAGES["measure"])
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
+    count.finish()
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": opts.tta,
                 "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
@@ -126,20 +140,44 @@ def segment(
                         describe(dev), settings)
 
 
-def _tile_counter(net, dev, opts: SegmentOptions, progress, cancel) -> Callable[[np.ndarray], dict]:
-    """``predict(image) -> maps`` whose tile progress runs on across passes (a second, shrunk
-    pass continues the count of the first)."""
-    earlier = {"tiles": 0, "last": 0}
+class _TileCount:
+    """``predict(image) -> maps`` whose tile progress runs on across the passes of one image.
 
-    def tiles(done, total):
-        earlier["last"] = total
-        if progress is not None:
-            progress(earlier["tiles"] + done, earlier["tiles"] + total)
+    The fraction ``done / total`` never falls: while a shrunk second pass may follow
+    (``second_pass``), the first pass counts against twice its tiles (a shrunk image never has
+    more tiles than the full one), and a second pass then counts on from the first's tiles.
+    """
 
-    def predict(im):
-        out = predict_maps(net, im, dev, tile=opts.tile, overlap=opts.overlap, tta=opts.tta,
-                           progress=tiles, cancel=cancel)
-        earlier["tiles"] += earlier["last"]
+    def __init__(self, net, dev, opts: SegmentOptions, progress, cancel, say, second_pass: bool):
+        self.net, self.dev, self.opts = net, dev, opts
+        self.progress, self.cancel, self.say = progress, cancel, say
+        self.second_pass = second_pass
+        self.passes = 0
+        self.earlier = 0  # tiles of finished passes
+        self.last = (0, 0)
+        self._n = 0  # tiles of the pass running now
+
+    def _report(self, done: int, total: int) -> None:
+        self.last = (done, total)
+        if self.progress is not None:
+            self.progress(done, total)
+
+    def predict(self, im: np.ndarray) -> dict:
+        first = self.passes == 0
+        self.passes += 1
+        self.say(STAGES["size" if first and self.second_pass else "predict" if first else "shrunk"])
+        reserve = first and self.second_pass
+
+        def tiles(done, total):
+            self._n = total
+            self._report(self.earlier + done, self.earlier + total * (2 if reserve else 1))
+
+        out = predict_maps(self.net, im, self.dev, tile=self.opts.tile, overlap=self.opts.overlap,
+                           tta=self.opts.tta, progress=tiles, cancel=self.cancel)
+        self.earlier += self._n
         return out
 
-    return predict
+    def finish(self) -> None:
+        """Report the end (all tiles done) when the last report was short of it (no second pass)."""
+        if self.earlier and self.last != (self.earlier, self.earlier):
+            self._report(self.earlier, self.earlier)

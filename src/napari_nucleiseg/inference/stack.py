@@ -66,7 +66,8 @@ def segment_any(
     scale : (float, float), optional
         Pixel size (for ``area_physical``).
     progress : callable, optional
-        ``progress(fraction, message)`` with fraction in [0, 1], per tile and plane.
+        ``progress(fraction, message)`` per stage, tile and plane: the fraction in [0, 1] never falls,
+        the message names the slice, the stage (``pipeline.STAGES``) and the tile.
     cancel : callable, optional
         Returns True to stop; ``errors.Cancelled`` is raised.
     """
@@ -75,17 +76,25 @@ def segment_any(
         check_fits(image.shape, image.dtype, loaded=True)
     todo = (list(range(np.shape(image)[0])) if planes is None else planes) if stack else [None]
     segs = []
+    now = {"stage": "", "fraction": 0.0}
+
+    def say(fraction: float, message: str) -> None:
+        now["fraction"] = fraction
+        if progress is not None:
+            progress(fraction, message)
+
     for k, z in enumerate(todo):
         where = f"slice {z + 1}/{np.shape(image)[0]}, " if z is not None else ""
 
         def tiles(done, total, k=k, where=where):
-            if progress is not None:
-                progress((k + done / max(total, 1)) / len(todo), f"{where}tile {done}/{total}")
+            say((k + done / max(total, 1)) / len(todo), f"{where}{now['stage']}: tile {done}/{total}")
 
-        if progress is not None:
-            progress(k / len(todo), f"{where}starting")
+        def stage(name, k=k, where=where):
+            now["stage"] = name
+            say(max(now["fraction"], k / len(todo)), f"{where}{name}")
+
         plane = np.asarray(image if z is None else image[z])
-        segs.append(segment(plane, options, scale=scale, progress=tiles, cancel=cancel))
+        segs.append(segment(plane, options, scale=scale, progress=tiles, cancel=cancel, stage=stage))
         if cancel is not None and cancel():
             raise Cancelled()
     return combine_planes(segs) if stack else segs[0]

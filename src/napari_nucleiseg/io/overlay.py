@@ -9,10 +9,14 @@ from ..inference.preprocess import normalize, to_grey
 
 
 def overlay_png(image: np.ndarray, labels: np.ndarray, color=(255, 220, 0)) -> np.ndarray:
-    """uint8 RGB picture of ``image`` with each nucleus outlined in ``color``."""
+    """uint8 RGB picture of ``image`` with each nucleus outlined in ``color``.
+
+    An 8-bit colour image is kept as it is; other colour images are stretched with one range
+    for all channels, so the colour balance (e.g. a lavender H&E background) is kept.
+    """
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         rgb = image[..., :3].astype(np.float32)
-        rgb = np.stack([normalize(rgb[..., c], 0.5, 99.5) for c in range(3)], -1)
+        rgb = rgb / 255.0 if image.dtype == np.uint8 else normalize(rgb, 0.5, 99.5)
     else:
         g = normalize(to_grey(image), 0.5, 99.5)
         rgb = np.stack([g, g, g], -1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,8 @@ class ModelEntry:
 
     @property
     def description(self) -> str:
-        """One line for model pickers: description and validation DSB score."""
-        d = self.card.get("description", self.card.get("architecture", ""))
+        """One line for model pickers: description and validation DSB score (no citation keys)."""
+        d = re.sub(r"\s*\(papers? [^)]*\)", "", self.card.get("description", self.card.get("architecture", "")))
         v = self.card.get("validation", {}).get("dsb_score")
         tag = " [user]" if self.user else ""
         kinds = sorted(self.card.get("specialists", {}))

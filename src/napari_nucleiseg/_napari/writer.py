@@ -1,0 +1,54 @@
+"""npe2 writer: a Labels layer -> ``<name>.tif`` (uint16/uint32) with its features table as ``<name>.csv``.
+
+napari's own writers save labels without their measurements; this one keeps the
+per-nucleus table (the layer's ``features``) beside the image, as ``nucleiseg segment`` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io.results import label_dtype
+from ..io.writers import write_csv, write_tiff
+
+
+def table_path(path) -> Path:
+    """The CSV written beside labels ``path``: same name, ``.csv``."""
+    return Path(path).with_suffix(".csv")
+
+
+def write_labels(path: str, data, attributes: dict) -> list[str]:
+    """Write one Labels layer (napari's single-layer writer signature).
+
+    Parameters
+    ----------
+    path : str
+        Where the TIFF goes (``.tif`` or ``.tiff``; another suffix gets ``.tif``).
+    data : array-like
+        The layer's integer labels (2D, or a 3D stack).
+    attributes : dict
+        The layer's attributes; ``features`` (one row per label) is written to :func:`table_path`
+        without napari's ``index`` column when it has rows.
+
+    Returns
+    -------
+    list of str
+        The files written.
+    """
+    out = Path(path)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        out = out.with_name(out.name + ".tif")
+    labels = np.asarray(data[0] if attributes.get("multiscale") else data)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"cannot write '{out.name}': the labels have negative values")
+    write_tiff(out, labels.astype(label_dtype(labels) if labels.size else np.uint16))
+    written = [str(out)]
+    features = attributes.get("features")
+    if isinstance(features, pd.DataFrame) and len(features):
+        table = features.drop(columns=["index"], errors="ignore")
+        write_csv(table_path(out), table)
+        written.append(str(table_path(out)))
+    return written

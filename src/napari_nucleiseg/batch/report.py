@@ -1,0 +1,27 @@
+"""The one-sentence account of a finished batch run, shared by ``nucleiseg batch`` and the widget."""
+
+from __future__ import annotations
+
+
+def outcome_line(result) -> str:
+    """E.g. ``"0 of 10 images segmented, 10 already done"`` (what this run did, then what it found).
+
+    Parameters
+    ----------
+    result : batch.run.BatchResult
+
+    Returns
+    -------
+    str
+        Images segmented in this run out of all, then those found finished by an earlier run,
+        failed, and (after a cancel or an interruption) not processed.
+    """
+    total = len(result.summary)
+    parts = [f"{result.n_ok - result.n_skipped} of {total} images segmented"]
+    if result.n_skipped:
+        parts.append(f"{result.n_skipped} already done")
+    if result.n_failed:
+        parts.append(f"{result.n_failed} failed")
+    if result.n_pending:
+        parts.append(f"{result.n_pending} not processed ({result.status})")
+    return ", ".join(parts)
