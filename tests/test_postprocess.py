@@ -119,3 +119,32 @@ def test_distance_seeds_split_touching_nuclei_that_the_border_map_misses():
     assert evaluate_image(gt, split)["ap50"] == 1.0
     with pytest.raises(ValueError, match="seed"):
         instances_from_maps(fg, no_border, seed="distance")
+
+
+def test_objects_far_larger_than_the_images_nuclei_are_dropped():
+    from napari_nucleiseg.inference.postprocess import remove_oversized
+
+    labels = np.zeros((200, 200), np.int32)
+    for i in range(6):  # six 5x5 nuclei (25 px) and one 40x40 blob (1600 px = 64x the median)
+        labels[10 + 30 * i: 15 + 30 * i, 10:15] = i + 1
+    labels[100:140, 100:140] = 7
+    kept = remove_oversized(labels, 30.0)
+    assert set(np.unique(kept)) == set(range(7))
+    assert remove_oversized(labels, 100.0) is labels  # 64x is within a ratio of 100
+    assert remove_oversized(labels, 0) is labels
+    few = np.where(labels > 3, 0, labels)
+    few[100:140, 100:140] = 7
+    assert 7 in remove_oversized(few, 30.0)  # four objects: no median to judge by
+
+
+def test_the_watershed_drops_a_gland_sized_blob_but_keeps_the_nuclei():
+    gt = np.zeros((256, 256), np.int32)
+    for i in range(8):
+        yy, xx = np.mgrid[:256, :256]
+        gt[(yy - 20) ** 2 + (xx - 15 - 30 * i) ** 2 <= 36] = i + 1
+    gt[120:240, 60:200] = 9  # 16,800 px against nuclei of ~113 px
+    fg = (gt > 0).astype(np.float32)
+    border = _border_map(gt)
+    labels = instances_from_maps(fg, border, min_size=8)
+    assert labels.max() == 8 and not labels[120:240, 60:200].any()
+    assert instances_from_maps(fg, border, min_size=8, max_area_ratio=0).max() == 9

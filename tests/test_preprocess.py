@@ -81,6 +81,23 @@ def test_stained_nuclei_come_out_bright_on_a_dark_background():
     np.testing.assert_allclose(x, normalize(darkest.max() - darkest), atol=1e-5)
 
 
+def test_the_red_stain_signal_keeps_eosin_and_dab_dark():
+    from napari_nucleiseg.inference.preprocess import nucleus_signal
+
+    # haematoxylin (blue-purple) absorbs red; eosin (pink) and DAB (brown) hardly do
+    colours = {"haematoxylin": (70, 60, 150), "eosin": (235, 120, 200), "dab": (190, 120, 60), "glass": (245, 245, 245)}
+    img = np.zeros((4, 16, 3), np.uint8)
+    for i, c in enumerate(colours.values()):
+        img[i] = c
+    darkest = nucleus_signal(img, invert=True)
+    red = nucleus_signal(img, invert=True, stain_signal="red")
+    h, e, d = red[0, 0], red[1, 0], red[2, 0]
+    assert h > 3 * max(e, d)  # in the red channel only haematoxylin is dark
+    assert darkest[2, 0] > darkest[0, 0] * 0.9  # the darkest channel takes DAB for a nucleus
+    with pytest.raises(ValueError, match="stain_signal"):
+        nucleus_signal(img, invert=True, stain_signal="green")
+
+
 def test_colour_fluorescence_uses_the_brightest_channel():
     fl, lab = synthetic_nuclei((96, 96), n_nuclei=6, seed=3)
     blue = np.zeros(fl.shape + (3,), fl.dtype)

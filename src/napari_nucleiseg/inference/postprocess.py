@@ -43,6 +43,7 @@ def instances_from_maps(
     seed: str = "border",
     distance_threshold: float = 0.5,
     max_unsure_fraction: float = 0.5,
+    max_area_ratio: float = 30.0,
 ) -> np.ndarray:
     """Split the foreground into nuclei with a marker-controlled watershed.
 
@@ -72,6 +73,11 @@ def instances_from_maps(
         ``"border"`` or ``"distance"`` (needs ``distance``).
     distance_threshold : float
         With ``seed="distance"``: distance above which a nucleus pixel seeds a nucleus.
+    max_area_ratio : float
+        Objects larger than this many times the median area of the image's nuclei are dropped
+        (with 5 or more nuclei; 0 keeps everything): glands, stained tissue and clumps, not
+        nuclei. Of the 36,924 annotated nuclei of our 608 labelled images none is over 30 times
+        its image's median, and one is over 25 (``docs/stain_input.md``).
 
     Returns
     -------
@@ -95,9 +101,24 @@ def instances_from_maps(
     if n_orphans:
         labels = np.where(orphans > 0, orphans + labels.max(), labels)
     labels = remove_small(labels, min_size)
+    labels = remove_oversized(labels, max_area_ratio)
     if min_mean_foreground > 0 and labels.max():
         labels = drop_unsure(labels, foreground, min_mean_foreground, max_unsure_fraction)
     return relabel_sequential(labels.astype(np.int32))[0]
+
+
+def remove_oversized(labels: np.ndarray, ratio: float, min_count: int = 5) -> np.ndarray:
+    """Set labels larger than ``ratio`` times the median label area to 0 (when there are at least
+    ``min_count`` labels; ``ratio`` 0 keeps all)."""
+    if ratio <= 0 or labels.max() == 0:
+        return labels
+    sizes = np.bincount(labels.ravel())
+    present = sizes[1:][sizes[1:] > 0]
+    if len(present) < min_count:
+        return labels
+    big = sizes > ratio * np.median(present)
+    big[0] = False
+    return np.where(big[labels], 0, labels) if big.any() else labels
 
 
 def drop_unsure(labels: np.ndarray, foreground: np.ndarray, min_mean: float, max_fraction: float) -> np.ndarray:
