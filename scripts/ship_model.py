@@ -198,8 +198,10 @@ def make_card(args, blob, model, train, val, hist, post, sizing, m, device, load
         "architecture": blob["architecture"],
         "config": config,
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "inputs": ["nucleus signal", "haematoxylin density (stained images; else the nucleus signal again)"]
-        if config.get("in_channels", 1) == 2 else ["nucleus signal"],
+        "inputs": ["nucleus signal" + (" (stained images: the red channel's darkness)"
+                                       if args.stain_signal == "red" else "")]
+        + (["haematoxylin density (stained images; else the nucleus signal again)"]
+           if config.get("in_channels", 1) == 2 else []),
         "outputs": outputs,
         "training": {
             "data": data,
