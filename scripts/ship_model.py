@@ -176,10 +176,12 @@ def main():
         em = validate(model, samples, device, post, specialists, target)
         card.setdefault("validation_sets", {})[split] = {k: em[k] for k in ("dsb_score", "ap50", "f1", "pq",
                                                                           "aji", "n_images")}
+    history_from = (args.name if args.specialist_for and (zoo.SHIPPED_DIR / f"{args.name}.json").exists()
+                    else args.continues)
     finish_card(card, args, blob, previous, run, hist, dest)
     shutil.copyfile(weights, dest / f"{args.name}.pt")
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
-    write_history(args.name, args.continues, run, hist)
+    write_history(args.name, history_from, run, hist)
     print("wrote", dest / f"{args.name}.pt")
 
 
@@ -231,7 +233,10 @@ def finish_card(card: dict, args, blob: dict, previous: dict, run: Path, hist: d
         card["training"]["weights"] = (f"mean of the snapshots {', '.join(blob['averaged'])} "
                                        "(scripts/average_weights.py)")
     if args.continues:
-        card["training"] = staged_training(previous, card["training"], run, hist, args.lr)
+        # a specialist trained again continues its own stages; any other run continues its parent's
+        own = zoo.SHIPPED_DIR / f"{args.name}.json"
+        base = json.loads(own.read_text()) if args.specialist_for and own.exists() else previous
+        card["training"] = staged_training(base, card["training"], run, hist, args.lr)
     if previous.get("specialists") and not args.specialist_for:
         card["specialists"] = previous["specialists"]
         card["validation"]["note"] = ("images of the kinds in `specialists` were segmented by those "

@@ -1,0 +1,45 @@
+"""Take the label checksums of ``tests/test_label_checksums.py`` again (after new weights ship),
+for both precisions: bf16 autocast (CPUs that compute it natively) and float32.
+
+    python scripts/label_checksums.py
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from napari_nucleiseg import device, segment
+from napari_nucleiseg.inference.preprocess import image_kind
+from napari_nucleiseg.io.images import read_image
+from napari_nucleiseg.training.dataset import default_data_dir
+
+FILE = Path(__file__).resolve().parents[1] / "tests" / "data" / "label_checksums.json"
+
+
+def checksums(names, bf16: bool) -> dict:
+    """name -> kind, nucleus count, zoom and SHA-256 of the default model's labels."""
+    device.cpu_has_bf16 = lambda: bf16  # autocast_dtype reads it at each call
+    out = {}
+    for name in names:
+        image = read_image(default_data_dir() / "train" / "images" / f"{name}.png")
+        seg = segment(image, device="cpu")
+        labels = np.ascontiguousarray(seg.labels, np.int32)
+        out[name] = {"kind": image_kind(image), "n": len(np.unique(labels)) - 1, "zoom": seg.zoom,
+                     "sha256": hashlib.sha256(labels.tobytes()).hexdigest()}
+    return out
+
+
+def main():
+    old = json.loads(FILE.read_text())
+    names = sorted(old["bf16"])
+    new = {"bf16": checksums(names, True), "fp32": checksums(names, False)}
+    for precision in new:
+        changed = [n[:12] for n in names if new[precision][n] != old[precision].get(n)]
+        print(precision, "changed:", ", ".join(changed) or "none")
+    FILE.write_text(json.dumps(new, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
