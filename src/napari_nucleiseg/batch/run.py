@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..dask_client import dask_client
 from ..errors import Cancelled, NucleisegError
 from ..io.writers import atomic_write_text
 from .executors import run_dask, run_local, run_pool
@@ -159,7 +160,7 @@ def run_batch(
                              + ("" if recursive else " (use recursive to search sub-folders)"))
     output_dir.mkdir(parents=True, exist_ok=True)
     # a second run would delete this run's partial files and interleave its summary
-    with FolderLock(output_dir / STATE_DIR / LOCK_NAME, output_dir), _dask_client(client, scheduler) as dask:
+    with FolderLock(output_dir / STATE_DIR / LOCK_NAME, output_dir), dask_client(client, scheduler) as dask:
         remove_partial_files(output_dir)
         workers = max(1, int(workers))
         threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
@@ -201,21 +202,6 @@ def _resolved(options: BatchOptions):
     except (KeyError, FileNotFoundError) as exc:
         raise NucleisegError(str(exc.args[0] if exc.args else exc)) from None
     return entry, dataclasses.replace(options.with_postprocess(entry.postprocess()), model=entry.name)
-
-
-@contextlib.contextmanager
-def _dask_client(client, scheduler: str | None):
-    """The given Dask client, or one opened on ``scheduler`` and closed at the end, or None."""
-    if client is not None or not scheduler:
-        yield client
-        return
-    from distributed import Client
-
-    own = Client(scheduler)
-    try:
-        yield own
-    finally:
-        own.close()
 
 
 def _drive(tasks, rows: dict, executor, summary_path: Path, progress) -> str:
