@@ -4,6 +4,7 @@ that mark the result finished."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from .source import ImageSource, describe_source, open_source
 from .stats import ImageStats
 from .stitch import join_task, label_offsets
 from .store import (
+    CANCELLED,
     COMPLETE,
     FAILED,
     LABELS,
@@ -173,7 +175,8 @@ def segment_out_of_core(
         run = {"identity": identity, "status": RUNNING, "started": _now()}
         folder.write_run(run)  # a folder being planned is recognised (and resumed) as ours
     if "plan" not in run:
-        run["plan"] = make_plan(src, opts, entry, block, halo, cancel)
+        with _recorded(folder, run):
+            run["plan"] = make_plan(src, opts, entry, block, halo, cancel)
         folder.write_run(run)
     job = _job(src, opts, entry, run["plan"], folder, maps, scale)
     with dask_client(client, scheduler) as dask:
@@ -197,7 +200,7 @@ def _execute(folder: ResultFolder, run: dict, job: BlockJob, workers: int, mode:
         if progress is not None:
             progress(counter["done"], total)
 
-    try:
+    with _recorded(folder, run):
         create_arrays(folder, grid.shape, grid.block, job.maps)
         finished = folder.done_blocks()
         todo = [(job, b.iy, b.ix) for b in grid if b.key not in finished]
@@ -210,16 +213,23 @@ def _execute(folder: ResultFolder, run: dict, job: BlockJob, workers: int, mode:
         counter["done"] = total - len(joins)
         run_tasks(join_task, joins, step, workers=workers, mode=mode, client=client, cancel=cancel)
         _finish(folder, run, job, nuclei, cancel)
+    run.update(status=COMPLETE, finished=_now(), seconds=round(time.perf_counter() - t0, 2))
+    folder.write_run(run)
+    return _result(folder, run, len(todo))
+
+
+@contextlib.contextmanager
+def _recorded(folder: ResultFolder, run: dict):
+    """Record in ``run.json`` how the work inside stopped: cancelled (resumable), or failed and why."""
+    try:
+        yield
     except Cancelled:
-        folder.write_run({**run, "status": "cancelled"})
+        folder.write_run({**run, "status": CANCELLED})
         raise
     except BaseException as exc:
         message = str(exc) if isinstance(exc, NucleisegError) else f"{type(exc).__name__}: {exc}"
         folder.write_run({**run, "status": FAILED, "error": message})
         raise
-    run.update(status=COMPLETE, finished=_now(), seconds=round(time.perf_counter() - t0, 2))
-    folder.write_run(run)
-    return _result(folder, run, len(todo))
 
 
 def _block_nuclei(folder: ResultFolder, grid: BlockGrid) -> dict[str, int]:

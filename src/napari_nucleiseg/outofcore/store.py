@@ -5,7 +5,7 @@ finished.
 ::
 
     OUT/
-      run.json            source, options, plan, status ("running", "failed", "complete")
+      run.json            source, options, plan, status ("running", "cancelled", "failed", "complete")
       labels.zarr         int32 nuclei labels (OME-NGFF 0.4 multiscales + image-label)
       probability.zarr    float32 foreground probability (optional)
       uncertainty.zarr    float32 per-pixel uncertainty (optional)
@@ -33,7 +33,7 @@ LABELS = "labels.zarr"
 MAPS = {"probability": "probability.zarr", "uncertainty": "uncertainty.zarr"}
 TABLE = "nuclei.csv"
 STATE = ".state"
-RUNNING, FAILED, COMPLETE = "running", "failed", "complete"
+RUNNING, CANCELLED, FAILED, COMPLETE = "running", "cancelled", "failed", "complete"
 
 
 class ResultFolder:
