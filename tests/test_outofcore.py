@@ -216,3 +216,44 @@ def test_output_folder_of_another_image_or_not_a_result_is_refused(tmp_path):
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
     replaced = segment_out_of_core(b, out, model=MODEL, block=128, diameter=15, overwrite=True)
     assert replaced.nuclei > 0 and replaced.labels().shape == (300, 256) != a.shape
+
+
+def test_cli_segments_zarr_and_forced_tiffs_out_of_core(tmp_path, capsys):
+    from napari_nucleiseg.cli import main
+
+    image = _field((300, 400))
+    tifffile.imwrite(tmp_path / "small.tif", image)
+    zarr.create_array(str(tmp_path / "plate.zarr"), data=image, chunks=(128, 128))
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--model", MODEL, "--block", "256", "--diameter", "15"]
+    assert main(["segment", str(tmp_path / "plate.zarr"), *args]) == 0
+    assert main(["segment", str(tmp_path / "small.tif"), "--out-of-core", "--no-uncertainty", *args]) == 0
+    printed = capsys.readouterr().out
+    assert "plate.zarr: " in printed and "out of core in 4 blocks" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["plate_outofcore", "small_outofcore"]
+    assert not (out / "small_outofcore" / "uncertainty.zarr").exists()
+    a = zarr.open_array(str(out / "plate_outofcore" / LABELS / "0"), mode="r")
+    b = zarr.open_array(str(out / "small_outofcore" / LABELS / "0"), mode="r")
+    np.testing.assert_array_equal(a[:], b[:])
+    assert main(["segment", str(tmp_path / "stack.zarr"), *args]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_batch_segments_images_above_the_threshold_out_of_core(tmp_path, monkeypatch):
+    from napari_nucleiseg.batch import BatchOptions, run_batch
+
+    monkeypatch.setenv("NUCLEISEG_OUT_OF_CORE_PIXELS", "100000")
+    src = tmp_path / "in"
+    src.mkdir()
+    tifffile.imwrite(src / "large.tif", _field((400, 300)))
+    tifffile.imwrite(src / "small.tif", _field((200, 200)))
+    options = BatchOptions(model=MODEL, diameter=15)
+    result = run_batch(src, tmp_path / "out", options)
+    rows = result.summary.set_index("file")
+    assert list(rows["status"]) == ["ok", "ok"] and (rows["nuclei"] > 0).all()
+    assert rows.loc["large.tif", "labels"] == "large_outofcore/labels.zarr"
+    table = pd.read_csv(tmp_path / "out" / "large_outofcore" / TABLE)
+    assert len(table) == rows.loc["large.tif", "nuclei"]
+    assert (tmp_path / "out" / "small_labels.tif").exists()
+    again = run_batch(src, tmp_path / "out", options)
+    assert again.n_skipped == 2
