@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NucleisegError
+from .source import quiet_tifffile
 
 #: pixels above which ``nucleiseg segment`` and the batch engine segment out of core (6000 x 6000:
 #: about 2 GB in memory, at ~56 bytes per pixel); ``$NUCLEISEG_OUT_OF_CORE_PIXELS`` changes it
@@ -38,7 +39,7 @@ def needs_out_of_core(path) -> bool:
     try:
         import tifffile
 
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             axes, shape = series.axes, series.shape
     except Exception:

@@ -7,6 +7,8 @@ every tile or strip lies inside the file), so that a bad input is one clear mess
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -117,11 +119,22 @@ def open_source(source, level: int = 0, name: str | None = None) -> ImageSource:
     return ImageSource(name or "array", None, index, colour, plane, source.dtype, array=source)
 
 
+@contextlib.contextmanager
+def quiet_tifffile():
+    """tifffile's warnings about a broken file silenced (the error raised says it once)."""
+    log = logging.getLogger("tifffile")
+    was_disabled, log.disabled = log.disabled, True
+    try:
+        yield
+    finally:
+        log.disabled = was_disabled
+
+
 def _tiff_source(path: Path, level: int) -> ImageSource:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             if level >= len(series.levels):
                 raise ImageReadError(path, f"has {len(series.levels)} pyramid level(s), level {level} asked for")
