@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageReadError, InvalidImageError
+from ..errors import ImageReadError, InvalidImageError, NucleisegError
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".ome.tif")
 #: axis letters of a spatial row / column and of colour samples (OME-NGFF / tifffile spellings)
@@ -103,6 +103,7 @@ def open_source(source, level: int = 0, name: str | None = None) -> ImageSource:
     """
     if isinstance(source, ImageSource):
         return source
+    require_zarr()
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -128,6 +129,16 @@ def quiet_tifffile():
         yield
     finally:
         log.disabled = was_disabled
+
+
+def require_zarr() -> None:
+    """Raise NucleisegError (one line, with the remedy) when zarr 3 is not installed."""
+    try:
+        import zarr
+    except ImportError:
+        raise NucleisegError("out-of-core segmentation needs zarr 3 (Python >= 3.11): pip install 'zarr>=3'") from None
+    if int(zarr.__version__.split(".")[0]) < 3:
+        raise NucleisegError(f"out-of-core segmentation needs zarr 3, not {zarr.__version__}: pip install 'zarr>=3'")
 
 
 def _tiff_source(path: Path, level: int) -> ImageSource:
