@@ -257,3 +257,11 @@ def test_batch_segments_images_above_the_threshold_out_of_core(tmp_path, monkeyp
     assert (tmp_path / "out" / "small_labels.tif").exists()
     again = run_batch(src, tmp_path / "out", options)
     assert again.n_skipped == 2
+
+
+def test_another_array_of_the_same_shape_is_another_image(tmp_path):
+    a = _field((256, 256))
+    b = np.ascontiguousarray(a[::-1])
+    segment_out_of_core(a, tmp_path / "out", model=MODEL, block=128, diameter=15)
+    with pytest.raises(NucleisegError, match="holds the result of another image"):
+        segment_out_of_core(b, tmp_path / "out", model=MODEL, block=128, diameter=15)
