@@ -49,9 +49,15 @@ def run_tasks(fn: Callable, argsets: Iterable[tuple], on_done: Callable, *, work
         return None
     import multiprocessing as mp
 
+    import torch
+
+    share = max(1, (os.cpu_count() or 1) // workers)
+    before = torch.get_num_threads()
+    if mode == "threads":  # the threads share torch's pool: size it so they do not oversubscribe
+        torch.set_num_threads(min(before, share))
     pool = (ThreadPoolExecutor(workers) if mode == "threads" else
             ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_limit_threads,
-                                initargs=(max(1, (os.cpu_count() or 1) // workers),)))
+                                initargs=(share,)))
     running: set = set()
     try:
         while queue or running:
@@ -64,6 +70,7 @@ def run_tasks(fn: Callable, argsets: Iterable[tuple], on_done: Callable, *, work
                 on_done(fut.result())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(before)
     _check(cancel)
     return None
 
