@@ -104,6 +104,18 @@ def test_table_and_outputs(big):
     np.testing.assert_allclose(prob[600:700, 900:1000], big["whole"].probability[600:700, 900:1000], atol=0.05)
     assert json.loads((result.folder / RUN_FILE).read_text())["status"] == "complete"
     assert result.settings["zoom"] == 1.0 and result.settings["halo"] >= 64
+    assert result.blocks == result.blocks_run == 16
+
+
+def test_sample_blocks_of_the_plan_are_not_segmented_twice(tmp_path, monkeypatch):
+    from napari_nucleiseg.outofcore import worker
+
+    calls = []
+    original = worker.segment_window
+    monkeypatch.setattr(worker, "segment_window", lambda *a, **k: calls.append(a[1].key) or original(*a, **k))
+    result = segment_out_of_core(_field((600, 700)), tmp_path / "out", model=MODEL, block=256)
+    assert result.settings["diameter"] > 0 and result.blocks == result.blocks_run == 9
+    assert sorted(calls) == sorted(f"{y}_{x}" for y in range(3) for x in range(3))
 
 
 def test_a_finished_result_is_not_redone(big):

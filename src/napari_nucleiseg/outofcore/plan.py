@@ -39,34 +39,47 @@ def sample_blocks(grid: BlockGrid, overview: np.ndarray, steps: tuple[int, int],
     return [grid.at(iy, ix) for _, iy, ix in sorted(scores)[:k]]
 
 
-def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> dict:
+def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> tuple[dict, dict]:
     """The plan (JSON-able) of segmenting ``source`` with ``opts`` and zoo ``entry``.
 
-    Returns a dict: ``stats`` (``ImageStats.to_dict``), ``weights`` (the network's model name),
-    ``diameter`` (given or measured, pixels, or None), ``zoom``, ``halo``, ``block``.
+    Returns
+    -------
+    plan : dict
+        ``stats`` (``ImageStats.to_dict``), ``weights`` (the network's model name), ``diameter``
+        (given or measured, pixels, or None), ``zoom``, ``halo``, ``block``.
+    samples : dict
+        ``{block key: segment_window result}`` of the sample blocks when the plan segments them
+        the same way (full scale, same halo), so they need not be segmented again; else empty.
     """
     stats, overview, steps = gather_stats(source, opts.invert, cancel=cancel)
     used = entry.for_kind(stats.kind)
     target = entry.target_diameter()
-    diameter = parse_diameter(opts.diameter)
-    if diameter == AUTO:
-        diameter = measure_diameter(source, opts, entry, used.name, stats, block, overview, steps) if target else None
+    diameter, samples, sample_halo = parse_diameter(opts.diameter), {}, None
+    if diameter == AUTO and target:
+        sample_halo = auto_halo(target, 1.0, block) if halo == "auto" else int(halo)
+        diameter, samples = measure_diameter(source, opts, entry, used.name, stats,
+                                             BlockGrid(source.shape[:2], block, sample_halo), overview, steps)
+    elif diameter == AUTO:
+        diameter = None
     zoom = zoom_for(diameter, target)
     if halo == "auto":
         halo = auto_halo(diameter or target, zoom, block)
+    if zoom != 1.0 or halo != sample_halo:
+        samples = {}
     return {"stats": stats.to_dict(), "weights": used.name, "diameter": diameter, "zoom": zoom,
-            "halo": int(halo), "block": int(block)}
+            "halo": int(halo), "block": int(block)}, samples
 
 
-def measure_diameter(source, opts, entry, weights: str, stats: ImageStats, block: int, overview, steps
-                     ) -> float | None:
+def measure_diameter(source, opts, entry, weights: str, stats: ImageStats, grid: BlockGrid, overview, steps
+                     ) -> tuple[float | None, dict]:
     """Median nucleus diameter over the nuclei centred in the sample blocks, segmented at full
-    scale (None when they hold no nucleus)."""
+    scale (None when they hold no nucleus), and the blocks' ``segment_window`` results."""
     from .worker import BlockJob, centred_in_core, segment_window
 
-    grid = BlockGrid(source.shape[:2], block, auto_halo(entry.target_diameter(), 1.0, block))
     job = BlockJob(source, grid, stats, weights, opts.device, opts.tta, opts.tile, opts.overlap,
                    opts.postprocess(entry.postprocess()), 1.0, "", ())
-    kept = [centred_in_core(segment_window(job, blk)[2], blk) for blk in sample_blocks(grid, overview, steps)]
+    chosen = sample_blocks(grid, overview, steps)
+    windows = {blk.key: segment_window(job, blk) for blk in chosen}
+    kept = [centred_in_core(windows[blk.key][2], blk) for blk in chosen]
     kept = [k for k in kept if k.max() > 0]
-    return round(pooled_diameter(kept), 3) if kept else None
+    return (round(pooled_diameter(kept), 3) if kept else None), windows

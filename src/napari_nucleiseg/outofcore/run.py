@@ -37,7 +37,7 @@ from .store import (
     write_ngff,
 )
 from .table import write_table
-from .worker import BlockJob, run_block
+from .worker import BlockJob, process_block, run_block
 
 DEFAULT_BLOCK = 1024
 
@@ -174,13 +174,14 @@ def segment_out_of_core(
         folder.root.mkdir(parents=True, exist_ok=True)
         run = {"identity": identity, "status": RUNNING, "started": _now()}
         folder.write_run(run)  # a folder being planned is recognised (and resumed) as ours
+    samples = {}
     if "plan" not in run:
         with _recorded(folder, run):
-            run["plan"] = make_plan(src, opts, entry, block, halo, cancel)
+            run["plan"], samples = make_plan(src, opts, entry, block, halo, cancel)
         folder.write_run(run)
     job = _job(src, opts, entry, run["plan"], folder, maps, scale)
     with dask_client(client, scheduler) as dask:
-        return _execute(folder, run, job, workers, mode, dask, progress, cancel)
+        return _execute(folder, run, job, workers, mode, dask, progress, cancel, samples)
 
 
 def _job(src: ImageSource, opts: SegmentOptions, entry, plan: dict, folder: ResultFolder, maps, scale) -> BlockJob:
@@ -190,7 +191,10 @@ def _job(src: ImageSource, opts: SegmentOptions, entry, plan: dict, folder: Resu
                     str(folder.root), maps, tuple(scale) if scale else None)
 
 
-def _execute(folder: ResultFolder, run: dict, job: BlockJob, workers: int, mode: str, client, progress, cancel):
+def _execute(folder: ResultFolder, run: dict, job: BlockJob, workers: int, mode: str, client, progress, cancel,
+             samples: dict):
+    """Segment the blocks not done yet (first the plan's sample blocks, segmented already), join
+    the chunks not joined yet, finish; record how it ended in ``run.json``."""
     grid, t0 = job.grid, time.perf_counter()
     total = 2 * len(grid)
     counter = {"done": 0}
@@ -202,6 +206,10 @@ def _execute(folder: ResultFolder, run: dict, job: BlockJob, workers: int, mode:
 
     with _recorded(folder, run):
         create_arrays(folder, grid.shape, grid.block, job.maps)
+        reused = len(samples)
+        while samples:
+            key, window = samples.popitem()
+            process_block(job, grid.at(*map(int, key.split("_"))), window)
         finished = folder.done_blocks()
         todo = [(job, b.iy, b.ix) for b in grid if b.key not in finished]
         counter["done"] = len(grid) - len(todo)
@@ -215,7 +223,7 @@ def _execute(folder: ResultFolder, run: dict, job: BlockJob, workers: int, mode:
         _finish(folder, run, job, nuclei, cancel)
     run.update(status=COMPLETE, finished=_now(), seconds=round(time.perf_counter() - t0, 2))
     folder.write_run(run)
-    return _result(folder, run, len(todo))
+    return _result(folder, run, reused + len(todo))
 
 
 @contextlib.contextmanager

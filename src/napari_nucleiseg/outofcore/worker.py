@@ -104,14 +104,16 @@ def centred_in_core(labels: np.ndarray, block: Block) -> np.ndarray:
     return relabel_sequential(kept.astype(np.int32))[0]
 
 
-def process_block(job: BlockJob, block: Block) -> int:
+def process_block(job: BlockJob, block: Block, window: tuple | None = None) -> int:
     """Segment ``block``, write its part of the maps and its done marker; returns its nuclei.
 
     The marker (``store.ResultFolder.block_file``) holds the block's labels cut into the pieces
     that fall into each neighbouring core (``stitch.join_chunk`` puts them together) and its rows
     of the nuclei table; it is written last, atomically, so a block is done or not at all.
+    ``window``: the block's ``segment_window`` result when it is known already (a sample block of
+    the plan).
     """
-    region, maps, labels, unc = segment_window(job, block)
+    region, maps, labels, unc = window if window is not None else segment_window(job, block)
     kept = centred_in_core(labels, block)
     folder = ResultFolder(job.out)
     ys, xs = block.core_in_window()
