@@ -254,7 +254,7 @@ def _plane_index(shape: tuple, axes: str, name: str) -> tuple[tuple, int | None,
 
     Raises InvalidImageError for anything else than one (colour) plane.
     """
-    if len(axes) != len(shape) or "y" not in axes or "x" not in axes:
+    if len(axes) != len(shape) or "y" not in axes or "x" not in axes or axes.index("x") < axes.index("y"):
         raise InvalidImageError(f"{name}: cannot tell the rows and columns of an array of shape {shape}"
                                 + (f" (axes {axes!r})" if axes else ""))
     index, colour, plane, kept = [], None, [], 0
