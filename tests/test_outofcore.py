@@ -295,3 +295,17 @@ def test_memory_is_bounded_by_the_block_not_the_image(tmp_path):
         tracemalloc.stop()
     # segment() on 1536x1536 allocates ~56 bytes a pixel: over 120 MiB
     assert peaks[1] < 1.5 * peaks[0] and peaks[1] < 64, peaks
+
+
+def test_cancel_stops_inside_a_block_in_this_process(tmp_path):
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) >= 3  # 1: statistics pass, 2: before the first block, 3: its first tile
+
+    with pytest.raises(Cancelled):
+        segment_out_of_core(_field((300, 300)), tmp_path / "out", model=MODEL, block=256, diameter=15,
+                            tile=128, overlap=32, cancel=cancel)
+    assert len(calls) == 3 and not list((tmp_path / "out" / ".state" / "blocks").glob("*.npz"))
+    assert json.loads((tmp_path / "out" / RUN_FILE).read_text())["status"] == "cancelled"

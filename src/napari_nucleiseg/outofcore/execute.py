@@ -24,7 +24,8 @@ def run_tasks(fn: Callable, argsets: Iterable[tuple], on_done: Callable, *, work
     Parameters
     ----------
     fn : callable
-        A module-level function (it is pickled for processes and Dask).
+        A module-level function (it is pickled for processes and Dask) taking a ``cancel``
+        keyword, which it is given when it runs in this process (serial or threads).
     argsets : iterable of tuple
     on_done : callable
         ``on_done(result)`` in this process, as tasks finish (in any order).
@@ -45,7 +46,7 @@ def run_tasks(fn: Callable, argsets: Iterable[tuple], on_done: Callable, *, work
     if workers <= 1:
         for args in queue:
             _check(cancel)
-            on_done(fn(*args))
+            on_done(fn(*args, cancel=cancel))
         return None
     import multiprocessing as mp
 
@@ -62,7 +63,7 @@ def run_tasks(fn: Callable, argsets: Iterable[tuple], on_done: Callable, *, work
     try:
         while queue or running:
             while queue and len(running) < 2 * workers and not _stopped(cancel):
-                running.add(pool.submit(_call, fn, queue.popleft()))
+                running.add(pool.submit(_call, fn, queue.popleft(), cancel if mode == "threads" else None))
             if not running:
                 break
             done, running = wait(running, return_when=FIRST_COMPLETED)
@@ -101,10 +102,10 @@ def _run_dask(fn, queue: deque, on_done, client, cancel) -> None:
     _check(cancel)
 
 
-def _call(fn, args):
+def _call(fn, args, cancel=None):
     """``fn(*args)``; our errors come back as plain ``NucleisegError`` (every subclass pickles so)."""
     try:
-        return fn(*args)
+        return fn(*args, cancel=cancel)
     except NucleisegError as exc:
         raise NucleisegError(str(exc)) from None
 

@@ -47,8 +47,10 @@ def join_chunk(folder: ResultFolder, grid: BlockGrid, block: Block, offsets: dic
     folder.joined_file(block.key).touch()
 
 
-def join_task(out: str, grid: BlockGrid, iy: int, ix: int, offsets: dict[str, int]) -> tuple[str, int]:
-    """``join_chunk`` by grid position (what executors submit)."""
+def join_task(out: str, grid: BlockGrid, iy: int, ix: int, offsets: dict[str, int], cancel=None
+              ) -> tuple[str, int]:
+    """``join_chunk`` by grid position (what executors submit; a chunk is quick, so ``cancel`` is
+    left to the executor, between chunks)."""
     block = grid.at(iy, ix)
     join_chunk(ResultFolder(out), grid, block, offsets)
     return block.key, 0

@@ -66,9 +66,9 @@ class BlockJob:
     scale: tuple[float, float] | None = None
 
 
-def segment_window(job: BlockJob, block: Block, zoom: float | None = None):
+def segment_window(job: BlockJob, block: Block, zoom: float | None = None, cancel=None):
     """The window of ``block``: its pixels, maps (foreground, border[, distance]), labels and
-    uncertainty, at ``zoom`` (default: the job's)."""
+    uncertainty, at ``zoom`` (default: the job's); ``cancel`` is checked between network tiles."""
     from .. import zoo
 
     y0, y1, x0, x1 = block.window
@@ -77,10 +77,11 @@ def segment_window(job: BlockJob, block: Block, zoom: float | None = None):
     x = prepare_block(region, job.stats, entry.input_channels())
     zoom = job.zoom if zoom is None else zoom
     if zoom < 1.0:
-        small = predict_maps(net, shrink(x, zoom), dev, tile=job.tile, overlap=job.overlap, tta=job.tta)
+        small = predict_maps(net, shrink(x, zoom), dev, tile=job.tile, overlap=job.overlap, tta=job.tta,
+                             cancel=cancel)
         maps = resize_maps(small, x.shape[-2:])
     else:
-        maps = predict_maps(net, x, dev, tile=job.tile, overlap=job.overlap, tta=job.tta)
+        maps = predict_maps(net, x, dev, tile=job.tile, overlap=job.overlap, tta=job.tta, cancel=cancel)
     labels = instances(maps, job.post)
     return region, maps, labels, uncertainty_map(maps["foreground"], maps["variance"])
 
@@ -104,7 +105,7 @@ def centred_in_core(labels: np.ndarray, block: Block) -> np.ndarray:
     return relabel_sequential(kept.astype(np.int32))[0]
 
 
-def process_block(job: BlockJob, block: Block, window: tuple | None = None) -> int:
+def process_block(job: BlockJob, block: Block, window: tuple | None = None, cancel=None) -> int:
     """Segment ``block``, write its part of the maps and its done marker; returns its nuclei.
 
     The marker (``store.ResultFolder.block_file``) holds the block's labels cut into the pieces
@@ -113,7 +114,7 @@ def process_block(job: BlockJob, block: Block, window: tuple | None = None) -> i
     ``window``: the block's ``segment_window`` result when it is known already (a sample block of
     the plan).
     """
-    region, maps, labels, unc = window if window is not None else segment_window(job, block)
+    region, maps, labels, unc = window if window is not None else segment_window(job, block, cancel=cancel)
     kept = centred_in_core(labels, block)
     folder = ResultFolder(job.out)
     ys, xs = block.core_in_window()
@@ -134,7 +135,7 @@ def process_block(job: BlockJob, block: Block, window: tuple | None = None) -> i
     return int(kept.max())
 
 
-def run_block(job: BlockJob, iy: int, ix: int) -> tuple[str, int]:
+def run_block(job: BlockJob, iy: int, ix: int, cancel=None) -> tuple[str, int]:
     """``process_block`` by grid position (what executors submit): ``(key, nuclei)``."""
     block = job.grid.at(iy, ix)
-    return block.key, process_block(job, block)
+    return block.key, process_block(job, block, cancel=cancel)
