@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NucleisegError
-from .source import quiet_tifffile
+from .source import TIFF_SUFFIXES, quiet_tifffile
 
 #: pixels above which ``nucleiseg segment`` and the batch engine segment out of core (6000 x 6000:
 #: about 2 GB in memory, at ~56 bytes per pixel); ``$NUCLEISEG_OUT_OF_CORE_PIXELS`` changes it
@@ -34,7 +34,7 @@ def needs_out_of_core(path) -> bool:
     path = Path(path)
     if path.is_dir() or path.suffix.lower() == ".zarr":
         return True
-    if path.suffix.lower() not in (".tif", ".tiff", ".btf", ".tf8"):
+    if not path.name.lower().endswith(TIFF_SUFFIXES):
         return False
     try:
         import tifffile

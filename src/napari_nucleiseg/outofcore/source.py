@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ImageReadError, InvalidImageError, NucleisegError
 
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".ome.tif")
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 #: axis letters of a spatial row / column and of colour samples (OME-NGFF / tifffile spellings)
 _COLOUR_AXES = ("c", "s")
 
