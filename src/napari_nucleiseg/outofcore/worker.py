@@ -7,6 +7,7 @@ process, a thread, a process pool or on a Dask worker (the network is loaded onc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,14 +77,26 @@ def segment_window(job: BlockJob, block: Block, zoom: float | None = None, cance
     net, entry, dev = zoo.load_model(job.weights, job.device)
     x = prepare_block(region, job.stats, entry.input_channels())
     zoom = job.zoom if zoom is None else zoom
+    small = shrink(x, zoom) if zoom < 1.0 else x
+    # one tile size for every block of the run (from the full window): each new input shape
+    # costs the CPU backend seconds of set-up
+    tile = window_tile(math.ceil((job.grid.block + 2 * job.grid.halo) * zoom), job.tile, job.overlap)
+    maps = predict_maps(net, small, dev, tile=tile, overlap=job.overlap, tta=job.tta, cancel=cancel)
     if zoom < 1.0:
-        small = predict_maps(net, shrink(x, zoom), dev, tile=job.tile, overlap=job.overlap, tta=job.tta,
-                             cancel=cancel)
-        maps = resize_maps(small, x.shape[-2:])
-    else:
-        maps = predict_maps(net, x, dev, tile=job.tile, overlap=job.overlap, tta=job.tta, cancel=cancel)
+        maps = resize_maps(maps, x.shape[-2:])
     labels = instances(maps, job.post)
     return region, maps, labels, uncertainty_map(maps["foreground"], maps["variance"])
+
+
+def window_tile(side: int, tile: int, overlap: int) -> int:
+    """The network tile for a window of ``side`` pixels: as many tiles as ``tile`` needs, of even
+    size (a multiple of 32, at most ``tile``). A window just over a tile (a 1024-pixel block with
+    its halo) is then 2 x 2 tiles of ~600 pixels, not 2 x 2 mostly overlapping tiles of 1024."""
+    if side <= tile:
+        return tile
+    n = math.ceil((side - overlap) / (tile - overlap))
+    even = math.ceil((side + (n - 1) * overlap) / n)
+    return min(tile, math.ceil(even / 32) * 32)
 
 
 def centred_in_core(labels: np.ndarray, block: Block) -> np.ndarray:
