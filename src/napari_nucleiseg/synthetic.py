@@ -80,3 +80,38 @@ def synthetic_nuclei(shape=(256, 256), n_nuclei: int = 30, radius=(7, 12), touch
     if brightfield:
         img = 1.2 - img
     return (np.clip(img, 0, None) * 20000).astype(np.uint16), labels
+
+
+def mosaic_tiles(n_distinct: int = 16, tile: int = 256, seed: int = 0, **kwargs) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_distinct`` seeded fields of ``tile`` pixels (``synthetic_nuclei``, ~60 nuclei each by
+    default) to build large mosaics from (``mosaic_tile``)."""
+    kw = {"n_nuclei": max(1, tile * tile // 1100), "radius": (6, 10), "touching": 0.4, **kwargs}
+    return [synthetic_nuclei((tile, tile), seed=seed + k, **kw) for k in range(n_distinct)]
+
+
+def mosaic_tile(tiles: list, iy: int, ix: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tile ``(iy, ix)`` of a mosaic of ``tiles`` (one of them, turned by a multiple of 90°): a
+    field of any size is made tile by tile, in bounded memory."""
+    image, labels = tiles[(iy * 7 + ix * 3) % len(tiles)]
+    k = (iy + 2 * ix) % 4
+    return np.rot90(image, k), np.rot90(labels, k)
+
+
+def synthetic_mosaic(shape=(2000, 2000), tile: int = 256, n_distinct: int = 16, seed: int = 0):
+    """A large field of nuclei and its labels, in memory (``mosaic_tile`` for the tiles).
+
+    Returns ``(image uint16, labels int32)`` of ``shape``; labels are unique over the mosaic.
+    """
+    tiles = mosaic_tiles(n_distinct, tile, seed)
+    rows, cols = -(-shape[0] // tile), -(-shape[1] // tile)
+    image = np.zeros((rows * tile, cols * tile), np.uint16)
+    labels = np.zeros(image.shape, np.int32)
+    offset = 0
+    for iy in range(rows):
+        for ix in range(cols):
+            img, lab = mosaic_tile(tiles, iy, ix)
+            box = np.s_[iy * tile:(iy + 1) * tile, ix * tile:(ix + 1) * tile]
+            image[box] = img
+            labels[box] = np.where(lab > 0, lab + offset, 0)
+            offset += int(lab.max())
+    return image[:shape[0], :shape[1]], labels[:shape[0], :shape[1]]

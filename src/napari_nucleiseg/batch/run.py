@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..dask_client import dask_client
 from ..device import resolve_device
-from ..errors import Cancelled, NucleisegError, OutputWriteError, SchedulerLostError, StopsRun
+from ..errors import Cancelled, NucleisegError, OutputWriteError, StopsRun
 from ..io.writers import atomic_write_text
 from .executors import DASK_LOST_AFTER_S, run_dask, run_local, run_pool
 from .fingerprint import weights_sha256
@@ -24,7 +25,7 @@ from .manifest import finish_manifest, new_manifest, write_summary
 from .options import ERROR, LOCK_NAME, MANIFEST_NAME, OK, PENDING, STATE_DIR, SUMMARY_NAME, BatchOptions
 from .plan import check_folders, plan_tasks
 from .resume import remove_partial_files, split_finished
-from .worker import STOP_KEY, error_text
+from .worker import STOP_KEY
 
 _SUMMARY_EVERY_S = 30.0
 
@@ -173,7 +174,8 @@ def run_batch(
     except OSError as exc:
         raise OutputWriteError(output_dir, exc) from None
     # a second run would delete this run's partial files and interleave its summary
-    with FolderLock(output_dir / STATE_DIR / LOCK_NAME, output_dir), _dask_client(client, scheduler) as dask:
+    lock = FolderLock(output_dir / STATE_DIR / LOCK_NAME, output_dir)
+    with lock, dask_client(client, scheduler, timeout=DASK_LOST_AFTER_S) as dask:
         remove_partial_files(output_dir)
         workers = max(1, int(workers))
         threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
@@ -226,43 +228,6 @@ def _resolved(options: BatchOptions):
     except (KeyError, FileNotFoundError) as exc:
         raise NucleisegError(str(exc.args[0] if exc.args else exc)) from None
     return entry, dataclasses.replace(options.with_postprocess(entry.postprocess()), model=entry.name)
-
-
-@contextlib.contextmanager
-def _dask_client(client, scheduler: str | None):
-    """The given Dask client, or one opened on ``scheduler`` and closed at the end, or None."""
-    if client is not None or not scheduler:
-        yield client
-        return
-    from distributed import Client
-
-    with _quiet_dask_client():
-        try:
-            own = Client(scheduler, timeout=DASK_LOST_AFTER_S)
-        except (OSError, TimeoutError) as exc:
-            raise SchedulerLostError(f"cannot reach the Dask scheduler at {scheduler} ({error_text(exc)})") from None
-        try:
-            yield own
-        finally:
-            own.close()
-
-
-@contextlib.contextmanager
-def _quiet_dask_client():
-    """Keep the client's own logging (tracebacks while it tries to reconnect to a lost scheduler)
-    from the user's terminal: a lost scheduler is reported once, as ``SchedulerLostError``."""
-    import logging
-
-    loggers = [logging.getLogger(n) for n in ("distributed.client", "distributed.comm", "distributed.core",
-                                              "distributed.utils", "distributed.batched")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
 
 
 def _drive(tasks, rows: dict, executor, summary_path: Path, progress) -> tuple[str, str]:

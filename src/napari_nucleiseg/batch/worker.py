@@ -16,6 +16,8 @@ from ..io.images import read_image
 from ..io.results import write_results
 from ..io.writers import atomic_write_text
 from ..memory import OUT_OF_CORE_HINT
+from ..outofcore.auto import needs_out_of_core, result_folder, segment_file
+from ..outofcore.store import LABELS, RUN_FILE
 from .fingerprint import sha256_of, source_stamp, weights_sha256
 from .options import ERROR, OK, BatchOptions
 from .plan import ImageTask
@@ -62,22 +64,27 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
             raise NucleisegError(f"the weights of model {options.model!r} on this worker differ from "
                                  "the ones the run was started with")
         stamp = source_stamp(task.source)
-        image = read_image(task.source, for_segmentation=True)
-        seg = segment_any(image, options.segment_options(), cancel=cancel)
-        table = seg.table
-        paths = write_results(seg, image, task.out_stem, options.probability, options.uncertainty,
-                              options.overlay)
-        row.update(status=OK, nuclei=int(len(table)),
-                   mean_area=float(table["area"].mean()) if len(table) else np.nan,
-                   mean_confidence=float(table["confidence"].mean()) if len(table) else np.nan,
-                   labels=f"{task.stem}_labels.tif")
+        if needs_out_of_core(task.source):
+            paths = _segment_large(task, options, cancel, row)
+        else:
+            image = read_image(task.source, for_segmentation=True)
+            seg = segment_any(image, options.segment_options(), cancel=cancel)
+            table = seg.table
+            paths = write_results(seg, image, task.out_stem, options.probability, options.uncertainty,
+                                  options.overlay)
+            row.update(status=OK, nuclei=int(len(table)),
+                       mean_area=float(table["area"].mean()) if len(table) else np.nan,
+                       mean_confidence=float(table["confidence"].mean()) if len(table) else np.nan,
+                       labels=f"{task.stem}_labels.tif")
     except Cancelled:
         raise
     except Exception as exc:  # one bad image must never stop an overnight run
         return _failed(row, exc, t0)
     row["seconds"] = round(time.perf_counter() - t0, 3)
     marker = {"fingerprint": task.fingerprint, "source": stamp, "row": jsonable(row),
-              "outputs": {p.name: {"size": p.stat().st_size, "sha256": sha256_of(p)} for p in paths},
+              "outputs": {p.relative_to(Path(task.out_stem).parent).as_posix(): {"size": p.stat().st_size,
+                                                                                  "sha256": sha256_of(p)}
+                          for p in paths},
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
         atomic_write_text(task.marker, json.dumps(marker, indent=1))
@@ -93,6 +100,16 @@ def _failed(row: dict, exc: Exception, t0: float) -> dict:
     if isinstance(exc, StopsRun):
         row[STOP_KEY] = True
     return row
+
+
+def _segment_large(task: ImageTask, options: BatchOptions, cancel, row: dict) -> list[Path]:
+    """An image above the out-of-core threshold, block by block (``outofcore``), into
+    ``<stem>_outofcore/``; a killed run's finished blocks are kept, and the folder belongs to the
+    batch (options changed since: it is replaced). Fills ``row``; returns the files to check."""
+    result, summary = segment_file(task.source, task.out_stem, options.segment_options(), options.probability,
+                                   options.uncertainty, cancel=cancel, overwrite=True)
+    row.update(status=OK, **summary, labels=f"{result_folder(task.stem).as_posix()}/{LABELS}")
+    return [result.table_path, result.folder / RUN_FILE]
 
 
 def jsonable(row: dict) -> dict:

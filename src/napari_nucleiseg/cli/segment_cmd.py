@@ -7,15 +7,17 @@ from pathlib import Path
 
 from ..errors import InvalidImageError, NucleisegError, StopsRun
 from .options import add_output_options, add_segment_options, segment_options
+from .outofcore_options import add_out_of_core_options, segment_out_of_core_file, wants_out_of_core
 
 
 def register(sub) -> None:
     p = sub.add_parser("segment", help="segment images, writing labels, probability, uncertainty and a CSV")
-    p.add_argument("inputs", nargs="+", help="image files (TIFF, PNG, JPEG)")
+    p.add_argument("inputs", nargs="+", help="image files (TIFF, PNG, JPEG) or zarr / OME-Zarr folders")
     p.add_argument("--out", default=None,
                    help="output folder (default: next to each input, <stem>_labels.tif etc., as cellpose does)")
     add_segment_options(p)
     add_output_options(p)
+    add_out_of_core_options(p)
     p.set_defaults(func=run)
 
 
@@ -51,6 +53,10 @@ def run(args) -> int:
     for i, name in enumerate(args.inputs, 1):
         path = Path(name)
         try:
+            if wants_out_of_core(path, args):
+                line = segment_out_of_core_file(path, path.parent if out is None else out, options, args)
+                print(f"[{i}/{len(args.inputs)}] {line}")
+                continue
             image, seg = _segment_file(path, options)
         except StopsRun:
             raise  # every other file would fail the same way (unloadable weights)

@@ -38,7 +38,8 @@ def looks_brightfield(image: np.ndarray) -> bool:
     """
     img = np.asarray(image)
     colour = img.ndim == 3
-    rgb = img[:: max(1, img.shape[0] // 256), :: max(1, img.shape[1] // 256)]
+    sy, sx = subsample_steps(img.shape, 256)
+    rgb = img[::sy, ::sx]
     sub = (rgb[..., :3].max(axis=-1) if colour else rgb).astype(np.float32)
     sub = sub - min(float(sub.min()), 0.0)
     lo, p5, med, hi, top = np.percentile(sub, (1, 5, 50, 99, 99.9))
@@ -71,21 +72,45 @@ def image_kind(image: np.ndarray, invert: bool | None = None) -> str:
     img = np.asarray(image)
     if invert is None:
         invert = looks_brightfield(img)
+    if not invert or img.ndim != 3:
+        return kind_from(bool(invert), None, 0.0)
+    rgb = img[..., :3].astype(np.float32)
+    return kind_from(True, float(np.abs(rgb[..., 0] - rgb[..., 2]).mean()), float(rgb.max()))
+
+
+def kind_from(invert: bool, red_blue: float | None, top: float) -> str:
+    """The rule of ``image_kind`` on its statistics: ``red_blue``, the mean absolute red-blue
+    difference of a colour image (None for grey), and ``top``, its brightest value (an
+    out-of-core run gathers them block by block)."""
     if not invert:
         return "fluorescence"
-    if img.ndim == 3:
-        rgb = img[..., :3].astype(np.float32)
-        if float(np.abs(rgb[..., 0] - rgb[..., 2]).mean()) > 0.02 * max(float(rgb.max()), 1.0):
-            return "stained"
+    if red_blue is not None and red_blue > 0.02 * max(top, 1.0):
+        return "stained"
     return "brightfield"
 
 
-def normalize(grey: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
-    """Percentile normalisation: ``low`` -> 0 and ``high`` -> 1 (values outside are kept)."""
-    sub = grey[:: max(1, grey.shape[0] // 512), :: max(1, grey.shape[1] // 512)]
-    lo, hi = np.percentile(sub, (low, high))
-    scale = hi - lo if hi > lo else max(float(np.abs(hi)), 1.0)
+def normalize(grey: np.ndarray, low: float = 1.0, high: float = 99.8,
+              bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """Percentile normalisation: ``low`` -> 0 and ``high`` -> 1 (values outside are kept).
+
+    ``bounds`` (``normalize_bounds`` of the whole image) normalises a part of an image as the
+    whole would be."""
+    lo, scale = normalize_bounds(grey, low, high) if bounds is None else np.float64(bounds)
     return ((grey - lo) / scale).astype(np.float32)
+
+
+def subsample_steps(shape: tuple[int, ...], size: int) -> tuple[int, int]:
+    """Row and column steps of the ``size``-pixel overviews that the statistics here are taken on."""
+    return max(1, shape[0] // size), max(1, shape[1] // size)
+
+
+def normalize_bounds(grey: np.ndarray, low: float = 1.0, high: float = 99.8,
+                     subsampled: bool = False) -> tuple[float, float]:
+    """``(offset, scale)`` of ``normalize``, from a 512-pixel overview of ``grey`` (``subsampled``:
+    ``grey`` is that overview already)."""
+    sy, sx = (1, 1) if subsampled else subsample_steps(grey.shape, 512)
+    lo, hi = np.percentile(grey[::sy, ::sx], (low, high))
+    return lo, hi - lo if hi > lo else max(float(np.abs(hi)), 1.0)
 
 
 def check_image(image: np.ndarray) -> None:
@@ -133,7 +158,8 @@ def within_float32(image: np.ndarray) -> tuple[np.ndarray, float]:
 STAIN_SIGNALS = ("darkest", "red")
 
 
-def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest") -> np.ndarray:
+def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest",
+                   top: float | None = None) -> np.ndarray:
     """One channel in which nuclei are bright.
 
     Fluorescence: the brightest channel (a nucleus stain may sit in any one colour).
@@ -141,7 +167,8 @@ def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest
     ``stain_signal="red"`` the darkness of the red channel: haematoxylin absorbs red light
     strongly, eosin and DAB hardly, so pink cytoplasm and brown DAB stay dark there while
     nuclei are bright (``docs/stain_input.md``). A model's card says which one it was trained
-    with (``ModelEntry.stain_signal``). Grey images get plain (inverted) intensities.
+    with (``ModelEntry.stain_signal``). Grey images get plain (inverted) intensities. ``top`` (the
+    whole image's brightest value of the channel) inverts a part of an image as the whole would be.
     """
     if stain_signal not in STAIN_SIGNALS:
         raise ValueError(f"stain_signal must be one of {STAIN_SIGNALS}, not {stain_signal!r}")
@@ -154,7 +181,9 @@ def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest
             channel = rgb.min(axis=-1) if invert else rgb.max(axis=-1)
     else:
         channel = img.astype(np.float32)
-    return channel.max() - channel if invert else channel
+    if not invert:
+        return channel
+    return (channel.max() if top is None else np.float32(top)) - channel
 
 
 def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "darkest") -> np.ndarray:
@@ -180,15 +209,16 @@ def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "
     return normalize(nucleus_signal(image, invert, stain_signal))
 
 
-def haematoxylin(image: np.ndarray) -> np.ndarray:
+def haematoxylin(image: np.ndarray, top: float | None = None) -> np.ndarray:
     """Haematoxylin density of a colour bright-field image (colour deconvolution, ``rgb2hed``).
 
-    Nuclei are bright; brown DAB and pink eosin, which also absorb light, are not.
+    Nuclei are bright; brown DAB and pink eosin, which also absorb light, are not. ``top``: the
+    whole image's brightest value, for a part of an image.
     """
     from skimage.color import rgb2hed
 
     rgb = np.asarray(image)[..., :3].astype(np.float32)
-    top = max(float(rgb.max()), 1.0)
+    top = max(float(rgb.max()) if top is None else float(top), 1.0)
     return rgb2hed(np.clip(rgb / top, 0.0, 1.0))[..., 0].astype(np.float32)
 
 

@@ -1,0 +1,119 @@
+"""The Segment Nuclei widget's out-of-core route, with no viewer and no Qt: a large or lazy
+(dask / multiscale) 2D image layer segmented block by block into an OME-Zarr result, whose
+layers open lazily from the zarr arrays (``outofcore``).
+
+The widget calls :func:`wants_out_of_core` on its input and, when True, runs
+:func:`segment_large_image` in its thread worker instead of ``segment_work.segment_image``; both
+return a ``SegmentOutcome``, so the widget shows them the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Cancelled, NucleisegError
+from ..options import SegmentOptions
+from .segment_work import ImageInput, SegmentOutcome, _pixel_size, _spatial, layer_tuples
+
+
+def wants_out_of_core(inp: ImageInput) -> bool:
+    """True for a 2D image (not a stack) that is lazy (dask, zarr) or above the size threshold."""
+    from ..outofcore.auto import threshold
+
+    if inp.is_stack:
+        return False
+    shape = np.shape(inp.data)
+    return not isinstance(inp.data, np.ndarray) or int(shape[0]) * int(shape[1]) > threshold()
+
+
+def default_folder(inp: ImageInput) -> Path:
+    """Where a layer's result goes: the user cache, one folder per layer name and shape."""
+    import platformdirs
+
+    tag = hashlib.sha1(f"{inp.name}{np.shape(inp.data)}".encode()).hexdigest()[:10]
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in inp.name)[:40]
+    return Path(platformdirs.user_cache_dir("napari-nucleiseg", appauthor=False)) / "outofcore" / f"{safe}-{tag}"
+
+
+def segment_large_image(
+    inp: ImageInput,
+    options: SegmentOptions | None = None,
+    out=None,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    **run,
+) -> SegmentOutcome:
+    """Segment ``inp`` out of core and build lazy output layers (multiscale, from the zarr result).
+
+    Parameters
+    ----------
+    inp : ImageInput
+        A 2D (or RGB) image, typically dask-backed or a multiscale layer's level 0.
+    options : SegmentOptions, optional
+    out : str or Path, optional
+        Result folder (default: ``default_folder``); a run cancelled earlier resumes there.
+    progress : callable, optional
+        ``progress(fraction, message)`` per block.
+    cancel : callable, optional
+        Returns True to stop after the blocks in flight.
+    **run
+        Passed to ``segment_out_of_core`` (``block``, ``workers``, ``client``...).
+
+    Returns
+    -------
+    SegmentOutcome
+        Never raises: user errors come back as ``outcome.error``.
+    """
+    from ..outofcore import segment_out_of_core
+
+    t0 = time.perf_counter()
+    try:
+        scale, translate = _spatial(inp.scale, 2, 1.0), _spatial(inp.translate, 2, 0.0)
+
+        def blocks(done, total):
+            if progress is not None:
+                progress(done / total, f"block {done}/{total}")
+
+        result = segment_out_of_core(inp.data, Path(out) if out else default_folder(inp), options,
+                                     scale=_pixel_size(scale), progress=blocks, cancel=cancel,
+                                     overwrite=True, **run)
+        layers = result_layers(result.folder, inp.name, scale, translate, result.settings)
+        return SegmentOutcome(layers, result.nuclei, result.settings["weights"], "",
+                              round(time.perf_counter() - t0, 2), float(result.settings["zoom"]),
+                              image_kind=result.settings.get("image_kind", ""))
+    except Cancelled:
+        return SegmentOutcome(cancelled=True)
+    except NucleisegError as exc:
+        return SegmentOutcome(error=str(exc))
+
+
+def result_layers(folder, name: str, scale, translate, settings: dict) -> list[tuple]:
+    """Layer tuples of a finished out-of-core result: every image a lazy multiscale list of zarr
+    arrays (a map that was not written is a zero-filled dask pyramid of the labels' shape)."""
+    import zarr
+
+    def pyramid(image):
+        group = zarr.open_group(str(Path(folder) / image), mode="r")
+        return [group[d["path"]] for d in group.attrs["multiscales"][0]["datasets"]]
+
+    labels = pyramid("labels.zarr")
+    maps = [pyramid(f) if (Path(folder) / f).exists() else _zeros_like(labels)
+            for f in ("probability.zarr", "uncertainty.zarr")]
+    table = pd.read_csv(Path(folder) / "nuclei.csv")
+    layers = layer_tuples(name, labels, maps[0], maps[1], table, scale, translate,
+                          {**settings, "folder": str(folder), "out_of_core": True})
+    for _, kwargs, _ in layers:
+        kwargs["multiscale"] = True
+    return layers
+
+
+def _zeros_like(levels: list) -> list:
+    import dask.array as da
+
+    return [da.zeros(level.shape, np.float32, chunks=level.chunks) for level in levels]

@@ -1,0 +1,46 @@
+"""The out-of-core flags of ``nucleiseg segment`` and the route a file takes with them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
+    """``--out-of-core``, ``--block``, ``--halo``, ``--workers``, ``--processes``, ``--scheduler``, ``--level``."""
+    from ..outofcore.run import DEFAULT_BLOCK
+
+    g = parser.add_argument_group(
+        "images larger than memory",
+        "zarr / OME-Zarr folders, and TIFFs above $NUCLEISEG_OUT_OF_CORE_PIXELS (default 36 MP), are "
+        "segmented block by block into OUT/<name>_outofcore/ (OME-Zarr labels and maps, nuclei.csv); "
+        "a killed run resumes")
+    g.add_argument("--out-of-core", action="store_true", help="segment block by block whatever the image size")
+    g.add_argument("--block", type=int, default=DEFAULT_BLOCK, help="block (and output chunk) side in pixels")
+    g.add_argument("--halo", default="auto", help="pixels read around each block (default: auto)")
+    g.add_argument("--workers", type=int, default=1, help="blocks segmented at once on this machine")
+    g.add_argument("--processes", action="store_true", help="workers are processes (default: threads)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the blocks on this Dask scheduler (tcp://host:8786)")
+    g.add_argument("--level", type=int, default=0, help="pyramid level of a multiscale image to segment")
+
+
+def wants_out_of_core(path: Path, args) -> bool:
+    from ..outofcore.auto import needs_out_of_core
+
+    return bool(args.out_of_core) or needs_out_of_core(path)
+
+
+def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
+    """Segment ``path`` out of core; returns the line to print."""
+    from ..outofcore.auto import segment_file
+
+    halo = args.halo if args.halo == "auto" else int(args.halo)
+    result, summary = segment_file(
+        path, out / path.stem.removesuffix(".ome"), options, probability=not args.no_probability,
+        uncertainty=not args.no_uncertainty, block=args.block, halo=halo, level=args.level,
+        workers=args.workers, mode="processes" if args.processes else "threads", scheduler=args.scheduler)
+    earlier = result.blocks - result.blocks_run
+    again = f", {earlier} blocks from an earlier run" if earlier else ""
+    return (f"{path.name}: {summary['nuclei']} nuclei, out of core in {result.blocks} blocks{again} "
+            f"({result.settings['weights']}) -> {result.folder}")

@@ -1,0 +1,75 @@
+"""When to go out of core, and the out-of-core route of the entry points that take files (the
+command line, the batch engine)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NucleisegError
+from .source import TIFF_SUFFIXES, quiet_tifffile
+
+#: pixels above which ``nucleiseg segment`` and the batch engine segment out of core (6000 x 6000:
+#: about 2 GB in memory, at ~56 bytes per pixel); ``$NUCLEISEG_OUT_OF_CORE_PIXELS`` changes it
+OUT_OF_CORE_PIXELS = 36_000_000
+#: a result folder ``<stem>_outofcore`` next to the in-memory outputs ``<stem>_labels.tif``...
+FOLDER_SUFFIX = "_outofcore"
+
+
+def threshold() -> int:
+    """``OUT_OF_CORE_PIXELS``, or the number in ``$NUCLEISEG_OUT_OF_CORE_PIXELS``."""
+    value = os.environ.get("NUCLEISEG_OUT_OF_CORE_PIXELS")
+    try:
+        return int(float(value)) if value else OUT_OF_CORE_PIXELS
+    except ValueError:
+        raise NucleisegError(f"NUCLEISEG_OUT_OF_CORE_PIXELS must be a number of pixels, not {value!r}") from None
+
+
+def needs_out_of_core(path) -> bool:
+    """True for a zarr folder, or a TIFF whose first image has more than ``threshold()`` pixels
+    per plane (read from its header only). Anything unreadable is left to the in-memory reader
+    (and its message)."""
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".zarr":
+        return True
+    if not path.name.lower().endswith(TIFF_SUFFIXES):
+        return False
+    try:
+        import tifffile
+
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes, series.shape
+    except Exception:
+        return False
+    plane = int(np.prod([n for a, n in zip(axes, shape) if a in "YX"]))
+    return plane > threshold()
+
+
+def result_folder(out_stem) -> Path:
+    """The out-of-core result folder of an output stem (``out/name`` -> ``out/name_outofcore``)."""
+    return Path(f"{out_stem}{FOLDER_SUFFIX}")
+
+
+def segment_file(path, out_stem, options, probability: bool = True, uncertainty: bool = True,
+                 cancel=None, overwrite: bool = False, **run):
+    """``segment_out_of_core`` of a file into ``result_folder(out_stem)``.
+
+    Returns ``(result, summary)``: the ``OutOfCoreResult`` and a dict of ``nuclei``,
+    ``mean_area`` and ``mean_confidence`` (from the table, read in chunks).
+    """
+    import pandas as pd
+
+    from .run import segment_out_of_core
+
+    result = segment_out_of_core(path, result_folder(out_stem), options, probability=probability,
+                                 uncertainty=uncertainty, cancel=cancel, overwrite=overwrite, **run)
+    n, area, confidence = 0, 0.0, 0.0
+    for chunk in pd.read_csv(result.table_path, usecols=["area", "confidence"], chunksize=200_000):
+        n += len(chunk)
+        area += float(chunk["area"].sum())
+        confidence += float(chunk["confidence"].sum())
+    means = {"mean_area": area / n if n else np.nan, "mean_confidence": confidence / n if n else np.nan}
+    return result, {"nuclei": n, **means}

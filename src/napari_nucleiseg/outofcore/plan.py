@@ -1,0 +1,86 @@
+"""The plan of a run, decided once for the whole image before any block runs: its statistics
+(kind, normalisation), the network for that kind, the scale to predict at and the halo.
+
+The scale follows ``inference.sizing``: a given diameter, or with ``diameter="auto"`` the median
+nucleus diameter measured on a few sample blocks (the ones with most nucleus signal, segmented
+at full scale), so that every block is predicted at the same zoom.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..inference.sizing import AUTO, parse_diameter, pooled_diameter, zoom_for
+from .blocks import BlockGrid
+from .stats import ImageStats, gather_stats
+
+#: blocks segmented to measure the nucleus size with ``diameter="auto"``
+SAMPLE_BLOCKS = 4
+#: context the network needs around a pixel to predict it as in a whole image (pixels at its scale)
+NETWORK_MARGIN = 64
+
+
+def auto_halo(diameter: float | None, zoom: float, block: int) -> int:
+    """A halo larger than two nuclei and the network's margin (at the zoom), at most a block."""
+    nucleus = 2.0 * (diameter or 0.0)
+    return int(min(block, math.ceil(max(NETWORK_MARGIN / zoom, nucleus))))
+
+
+def sample_blocks(grid: BlockGrid, overview: np.ndarray, steps: tuple[int, int], k: int = SAMPLE_BLOCKS):
+    """The ``k`` blocks with the most bright (nucleus-like) pixels in ``overview``."""
+    sy, sx = steps
+    scores = []
+    for blk in grid:
+        y0, y1, x0, x1 = blk.core
+        cell = overview[y0 // sy:-(-y1 // sy), x0 // sx:-(-x1 // sx)]
+        scores.append((-float((cell > 0.5).mean()) if cell.size else 0.0, blk.iy, blk.ix))
+    return [grid.at(iy, ix) for _, iy, ix in sorted(scores)[:k]]
+
+
+def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> tuple[dict, dict]:
+    """The plan (JSON-able) of segmenting ``source`` with ``opts`` and zoo ``entry``.
+
+    Returns
+    -------
+    plan : dict
+        ``stats`` (``ImageStats.to_dict``), ``weights`` (the network's model name), ``diameter``
+        (given or measured, pixels, or None), ``zoom``, ``halo``, ``block``.
+    samples : dict
+        ``{block key: segment_window result}`` of the sample blocks when the plan segments them
+        the same way (full scale, same halo), so they need not be segmented again; else empty.
+    """
+    stats, overview, steps = gather_stats(source, opts.invert, cancel=cancel,
+                                          stain_signal_for=lambda kind: entry.for_kind(kind).stain_signal())
+    used = entry.for_kind(stats.kind)
+    target = entry.target_diameter()
+    diameter, samples, sample_halo = parse_diameter(opts.diameter), {}, None
+    if diameter == AUTO and target:
+        sample_halo = auto_halo(target, 1.0, block) if halo == "auto" else int(halo)
+        diameter, samples = measure_diameter(source, opts, entry, used.name, stats,
+                                             BlockGrid(source.shape[:2], block, sample_halo), overview, steps)
+    elif diameter == AUTO:
+        diameter = None
+    zoom = zoom_for(diameter, target)
+    if halo == "auto":
+        halo = auto_halo(diameter or target, zoom, block)
+    if zoom != 1.0 or halo != sample_halo:
+        samples = {}
+    return {"stats": stats.to_dict(), "weights": used.name, "diameter": diameter, "zoom": zoom,
+            "halo": int(halo), "block": int(block)}, samples
+
+
+def measure_diameter(source, opts, entry, weights: str, stats: ImageStats, grid: BlockGrid, overview, steps
+                     ) -> tuple[float | None, dict]:
+    """Median nucleus diameter over the nuclei centred in the sample blocks, segmented at full
+    scale (None when they hold no nucleus), and the blocks' ``segment_window`` results."""
+    from .worker import BlockJob, centred_in_core, segment_window
+
+    job = BlockJob(source, grid, stats, weights, opts.device, opts.tta, opts.tile, opts.overlap,
+                   opts.postprocess(entry.postprocess()), 1.0, "", ())
+    chosen = sample_blocks(grid, overview, steps)
+    windows = {blk.key: segment_window(job, blk) for blk in chosen}
+    kept = [centred_in_core(windows[blk.key][2], blk) for blk in chosen]
+    kept = [k for k in kept if k.max() > 0]
+    return (round(pooled_diameter(kept), 3) if kept else None), windows

@@ -1,0 +1,306 @@
+"""Lazy input: a 2D image read region by region from a (Big)TIFF, a zarr / OME-Zarr array or a
+dask array, never whole.
+
+``open_source`` checks what it can before any work starts (the dimensions, and for TIFF files that
+every tile or strip lies inside the file), so that a bad input is one clear message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageReadError, InvalidImageError, NucleisegError
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
+#: axis letters of a spatial row / column and of colour samples (OME-NGFF / tifffile spellings)
+_COLOUR_AXES = ("c", "s")
+
+
+class ImageSource:
+    """A 2D ``(Y, X)`` or ``(Y, X, 3|4)`` image read a window at a time.
+
+    Pickles without its open file handle (a worker process or Dask worker reopens the file), so
+    it can be sent to any executor. Make one with ``open_source``.
+
+    Attributes
+    ----------
+    name : str
+        The file or folder (or ``"array"``), for messages.
+    shape : tuple of int
+        ``(Y, X)`` or ``(Y, X, C)`` after dropping single planes and moving colour last.
+    dtype : numpy.dtype
+    """
+
+    def __init__(self, name: str, opener, index: tuple, colour_axis: int | None, shape, dtype, array=None):
+        self.name = name
+        self._opener = opener
+        self._index = index
+        self._colour_axis = colour_axis
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self._array = array
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if self._opener is not None:
+            state["_array"] = None
+        return state
+
+    @property
+    def array(self):
+        """The underlying lazy array (opened on first use in this process)."""
+        if self._array is None:
+            self._array = self._opener()
+        return self._array
+
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        """Pixels ``[ys, xs]`` as a NumPy array ``(h, w)`` or ``(h, w, C)``.
+
+        Raises
+        ------
+        ImageReadError
+            The region could not be decoded (a truncated or corrupt tile, a missing chunk file).
+        """
+        index = tuple(ys if i == "y" else xs if i == "x" else i for i in self._index)
+        try:
+            region = np.asarray(self.array[index])
+        except Exception as exc:  # decoders raise their own kinds (zlib.error, OSError, KeyError...)
+            raise ImageReadError(self.name, f"pixels [{ys.start}:{ys.stop}, {xs.start}:{xs.stop}] could not "
+                                 f"be read ({type(exc).__name__}: {exc}); the file may be truncated or "
+                                 "corrupt") from None
+        if self._colour_axis is not None:
+            region = np.moveaxis(region, self._colour_axis, -1)
+        return region
+
+    @property
+    def pixels(self) -> int:
+        """Pixels of one plane (Y * X)."""
+        return self.shape[0] * self.shape[1]
+
+
+def open_source(source, level: int = 0, name: str | None = None) -> ImageSource:
+    """An ``ImageSource`` on a path (TIFF/BigTIFF, zarr or OME-Zarr folder) or an array (dask,
+    zarr, NumPy memmap, ...).
+
+    Parameters
+    ----------
+    source : str, Path, ImageSource or array-like
+        A multiscale OME-Zarr or pyramidal TIFF is read at ``level``.
+    level : int
+        Pyramid level (0: full resolution).
+    name : str, optional
+        What messages call an array source.
+
+    Raises
+    ------
+    ImageReadError, InvalidImageError
+        The file cannot be opened, is truncated, or is not one 2D (colour) image.
+    """
+    if isinstance(source, ImageSource):
+        return source
+    require_zarr()
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageReadError(path, "no such file or folder")
+        if path.is_dir() or path.suffix.lower() == ".zarr":
+            return _zarr_source(path, level)
+        if path.name.lower().endswith(TIFF_SUFFIXES):
+            return _tiff_source(path, level)
+        raise ImageReadError(path, "out-of-core segmentation reads TIFF/BigTIFF files and zarr / OME-Zarr "
+                             "folders; convert other formats first")
+    shape = tuple(np.shape(source))
+    axes = _guess_axes(shape)
+    index, colour, plane = _plane_index(shape, axes, name or "array")
+    return ImageSource(name or "array", None, index, colour, plane, source.dtype, array=source)
+
+
+@contextlib.contextmanager
+def quiet_tifffile():
+    """tifffile's warnings about a broken file silenced (the error raised says it once)."""
+    log = logging.getLogger("tifffile")
+    was_disabled, log.disabled = log.disabled, True
+    try:
+        yield
+    finally:
+        log.disabled = was_disabled
+
+
+def require_zarr() -> None:
+    """Raise NucleisegError (one line, with the remedy) when zarr 3 is not installed."""
+    try:
+        import zarr
+    except ImportError:
+        raise NucleisegError("out-of-core segmentation needs zarr 3 (Python >= 3.11): pip install 'zarr>=3'") from None
+    if int(zarr.__version__.split(".")[0]) < 3:
+        raise NucleisegError(f"out-of-core segmentation needs zarr 3, not {zarr.__version__}: pip install 'zarr>=3'")
+
+
+def _tiff_source(path: Path, level: int) -> ImageSource:
+    import tifffile
+
+    try:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            if level >= len(series.levels):
+                raise ImageReadError(path, f"has {len(series.levels)} pyramid level(s), level {level} asked for")
+            chosen = series.levels[level]
+            shape, axes, dtype = chosen.shape, chosen.axes.lower(), chosen.dtype
+            _check_tiff_extent(path, chosen.pages)
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(path, f"not a readable TIFF ({type(exc).__name__}: {exc})") from None
+    index, colour, plane = _plane_index(shape, axes, str(path))
+    return ImageSource(str(path), _TiffOpener(str(path), level), index, colour, plane, dtype)
+
+
+def _check_tiff_extent(path: Path, pages) -> None:
+    """Raise ImageReadError when a tile or strip lies (partly) past the end of the file."""
+    size = path.stat().st_size
+    for page in pages:
+        if getattr(page, "dataoffsets", None) is None:
+            continue
+        offsets = np.asarray(page.dataoffsets, np.int64)
+        counts = np.asarray(page.databytecounts, np.int64)
+        ends = offsets + counts
+        if len(ends) and (ends.max() > size or (counts == 0).any()):
+            bad = int(np.argmax((ends > size) | (counts == 0)))
+            raise ImageReadError(path, f"truncated: tile/strip {bad} of {len(ends)} ends at byte "
+                                 f"{int(ends[bad])} but the file has {size} bytes")
+
+
+class _TiffOpener:
+    """Opens a TIFF's zarr view in the process that reads it (picklable)."""
+
+    def __init__(self, path: str, level: int):
+        self.path, self.level = path, level
+
+    def __call__(self):
+        import tifffile
+        import zarr
+
+        return zarr.open(tifffile.imread(self.path, aszarr=True, level=self.level), mode="r")
+
+
+class _ZarrOpener:
+    def __init__(self, path: str, key: str | None):
+        self.path, self.key = path, key
+
+    def __call__(self):
+        import zarr
+
+        node = zarr.open(self.path, mode="r")
+        return node[self.key] if self.key else node
+
+
+def _zarr_source(path: Path, level: int) -> ImageSource:
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise ImageReadError(path, f"not a readable zarr store ({type(exc).__name__}: {exc})") from None
+    key, axes = None, None
+    if not hasattr(node, "shape"):  # a group: an OME-Zarr image (multiscales), else its one array
+        key, axes = _multiscale_level(path, dict(node.attrs), level)
+        if key is None:
+            arrays = sorted(name for name, _ in node.arrays())
+            if len(arrays) != 1:
+                raise ImageReadError(path, "is a zarr group without OME-Zarr multiscales metadata and "
+                                     f"{len(arrays)} arrays; give the path of the array itself")
+            key = arrays[0]
+        try:
+            node = node[key]
+        except KeyError:
+            raise ImageReadError(path, f"OME-Zarr metadata names level {key!r}, which is missing") from None
+    shape = tuple(node.shape)
+    axes = axes or _guess_axes(shape)
+    index, colour, plane = _plane_index(shape, axes, str(path))
+    return ImageSource(str(path), _ZarrOpener(str(path), key), index, colour, plane, node.dtype)
+
+
+def _multiscale_level(path: Path, attrs: dict, level: int) -> tuple[str | None, str | None]:
+    """The array path and axis letters of ``level`` in OME-NGFF ``multiscales`` metadata."""
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    if not multiscales:
+        return None, None
+    ms = multiscales[0]
+    datasets = ms.get("datasets", [])
+    if level >= len(datasets):
+        raise ImageReadError(path, f"has {len(datasets)} pyramid level(s), level {level} asked for")
+    axes = ms.get("axes")
+    letters = None
+    if axes:
+        letters = "".join((a["name"] if isinstance(a, dict) else str(a))[0].lower() for a in axes)
+    return datasets[level]["path"], letters
+
+
+def _guess_axes(shape: tuple) -> str:
+    """Axis letters of an array without metadata: ``...yx`` or ``...yxc`` for a colour last axis."""
+    if len(shape) >= 3 and shape[-1] in (3, 4):
+        return "q" * (len(shape) - 3) + "yxc"
+    return "q" * max(0, len(shape) - 2) + "yx"[-min(len(shape), 2):]
+
+
+def _plane_index(shape: tuple, axes: str, name: str) -> tuple[tuple, int | None, tuple]:
+    """The index template reading one 2D (colour) plane: ``"y"``/``"x"`` for the spatial axes,
+    0 for single planes, ``slice(None)`` for colour; the colour axis of a read region; its shape.
+
+    Raises InvalidImageError for anything else than one (colour) plane.
+    """
+    if len(axes) != len(shape) or "y" not in axes or "x" not in axes or axes.index("x") < axes.index("y"):
+        raise InvalidImageError(f"{name}: cannot tell the rows and columns of an array of shape {shape}"
+                                + (f" (axes {axes!r})" if axes else ""))
+    index, colour, plane, kept = [], None, [], 0
+    for n, letter in zip(shape, axes):
+        if letter in "yx":
+            index.append(letter)
+            plane.append(n)
+            kept += 1
+        elif letter in _COLOUR_AXES and n in (3, 4) and colour is None:
+            index.append(slice(None))
+            colour = kept
+            kept += 1
+        elif n == 1:
+            index.append(0)
+        else:
+            raise InvalidImageError(
+                f"{name}: has shape {tuple(shape)} (axes {axes!r}); out-of-core segmentation takes one "
+                "2D plane (Y, X) or a colour image (Y, X, 3|4): save the plane or channel to segment alone")
+    if min(plane) < 8:
+        raise InvalidImageError(f"{name}: the image is too small ({plane[0]}x{plane[1]} pixels)")
+    if colour is not None:
+        plane.append(shape[[i for i, v in enumerate(index) if isinstance(v, slice)][0]])
+    return tuple(index), (colour if colour is not None and colour != kept - 1 else None), tuple(plane)
+
+
+def describe_source(source: ImageSource) -> dict:
+    """What identifies a source (recorded in the output, checked on resume): name, shape, dtype,
+    a hash of 9 small windows spread over the image (so another array of the same shape is another
+    image, at the cost of reading 9 chunks), and a file's size and modification time."""
+    info = {"name": source.name, "shape": list(source.shape), "dtype": str(source.dtype),
+            "sample": sample_hash(source)}
+    path = Path(source.name)
+    if source._opener is not None and path.is_file():
+        stat = path.stat()
+        info.update(size=stat.st_size, mtime=round(stat.st_mtime, 3))
+    return info
+
+
+def sample_hash(source: ImageSource, side: int = 16) -> str:
+    """SHA-1 of the pixels of 3 x 3 windows of ``side`` pixels spread over ``source``."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    h, w = source.shape[:2]
+    for fy in (0.1, 0.5, 0.9):
+        for fx in (0.1, 0.5, 0.9):
+            y, x = min(int(fy * h), h - side) if h > side else 0, min(int(fx * w), w - side) if w > side else 0
+            digest.update(np.ascontiguousarray(source.read(slice(y, y + side), slice(x, x + side))).tobytes())
+    return digest.hexdigest()

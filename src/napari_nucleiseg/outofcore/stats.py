@@ -1,0 +1,162 @@
+"""Whole-image statistics gathered in one pass over the blocks, so that every block is prepared
+for the network exactly as ``preprocess.prepare_channels`` prepares the whole image: the same
+image kind (fluorescence / bright-field / stained), inversion and percentile normalisation.
+
+The in-memory path takes these statistics on strided overviews (every ``shape // 256``-th and
+``shape // 512``-th pixel); here the same pixels are picked out of each block as it passes, so the
+statistics are the same numbers, and memory stays that of one block and the overviews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import Cancelled
+from ..inference.preprocess import (
+    haematoxylin,
+    kind_from,
+    looks_brightfield,
+    normalize,
+    normalize_bounds,
+    nucleus_signal,
+    subsample_steps,
+)
+from .blocks import BlockGrid
+
+#: side of the regions the statistics pass reads at a time
+SCAN_BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    """What a block needs to know of the whole image to be prepared as the whole would be.
+
+    Attributes
+    ----------
+    kind : str
+        ``preprocess.image_kind`` of the whole image.
+    top : float
+        Brightest value of the nucleus channel (inverted images are ``top - channel``).
+    bounds : (float, float)
+        Offset and scale of the nucleus signal's normalisation.
+    rgb_top : float or None
+        Brightest value of a colour image (haematoxylin density).
+    haem_bounds : (float, float) or None
+        Normalisation of the haematoxylin plane (stained images, two-channel models).
+    stain_signal : str
+        The nucleus signal of a stained image (``preprocess.nucleus_signal``): the one the model
+        that segments it was trained on.
+    """
+
+    kind: str
+    top: float
+    bounds: tuple[float, float]
+    rgb_top: float | None = None
+    haem_bounds: tuple[float, float] | None = None
+    stain_signal: str = "darkest"
+
+    @property
+    def invert(self) -> bool:
+        return self.kind != "fluorescence"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ImageStats:
+        hb = d.get("haem_bounds")
+        return cls(d["kind"], float(d["top"]), tuple(d["bounds"]), d.get("rgb_top"), tuple(hb) if hb else None,
+                   d.get("stain_signal", "darkest"))
+
+
+class _Overview:
+    """The pixels ``image[::sy, ::sx]`` collected block by block."""
+
+    def __init__(self, shape, size: int, dtype):
+        self.sy, self.sx = subsample_steps(shape, size)
+        out = (-(-shape[0] // self.sy), -(-shape[1] // self.sx), *shape[2:])
+        self.pixels = np.zeros(out, dtype)
+
+    def add(self, region: np.ndarray, y0: int, x0: int) -> None:
+        oy, ox = (-y0) % self.sy, (-x0) % self.sx
+        part = region[oy::self.sy, ox::self.sx]
+        ty, tx = (y0 + oy) // self.sy, (x0 + ox) // self.sx
+        self.pixels[ty:ty + part.shape[0], tx:tx + part.shape[1]] = part
+
+
+def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] | None = None,
+                 stain_signal_for: Callable[[str], str] | None = None
+                 ) -> tuple[ImageStats, np.ndarray, tuple[int, int]]:
+    """One pass over ``source`` (an ``ImageSource``): its kind and normalisation.
+
+    Parameters
+    ----------
+    source : ImageSource
+    invert : bool or None
+        Dark nuclei on a bright background; None detects it (``preprocess.looks_brightfield``).
+    cancel : callable, optional
+        Checked between regions; ``errors.Cancelled`` is raised.
+    stain_signal_for : callable, optional
+        ``kind -> stain signal`` of the model that will segment an image of that kind
+        (``ModelEntry.stain_signal``); default: the darkest channel.
+
+    Returns
+    -------
+    stats : ImageStats
+    overview : numpy.ndarray
+        The normalised nucleus signal of every ``steps``-th pixel (to find blocks with nuclei).
+    steps : (int, int)
+    """
+    colour = len(source.shape) == 3
+    o256, o512 = _Overview(source.shape, 256, source.dtype), _Overview(source.shape, 512, source.dtype)
+    dark_top, bright_top, red_top, red_blue = -np.inf, -np.inf, -np.inf, 0.0
+    for blk in BlockGrid(source.shape[:2], SCAN_BLOCK, 0):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        y0, y1, x0, x1 = blk.core
+        region = source.read(slice(y0, y1), slice(x0, x1))
+        o256.add(region, y0, x0)
+        o512.add(region, y0, x0)
+        if colour:
+            rgb = region[..., :3].astype(np.float32)
+            dark_top = max(dark_top, float(rgb.min(axis=-1).max()))
+            bright_top = max(bright_top, float(rgb.max()))
+            red_top = max(red_top, float(rgb[..., 0].max()))
+            red_blue += float(np.abs(rgb[..., 0] - rgb[..., 2]).sum(dtype=np.float64))
+        else:
+            dark_top = max(dark_top, float(region.astype(np.float32).max()))
+    if invert is None:
+        invert = looks_brightfield(o256.pixels)
+    mean_rb = red_blue / source.pixels if colour else None
+    kind = kind_from(bool(invert), mean_rb, bright_top if colour else 0.0)
+    signal_kind = stain_signal_for(kind) if kind == "stained" and stain_signal_for else "darkest"
+    top = (red_top if signal_kind == "red" else dark_top) if kind != "fluorescence" else 0.0
+    signal = nucleus_signal(o512.pixels, kind != "fluorescence", signal_kind, top=top)
+    haem = None
+    if kind == "stained":
+        haem = _floats(normalize_bounds(haematoxylin(o512.pixels, top=bright_top), subsampled=True))
+    stats = ImageStats(kind, top, _floats(normalize_bounds(signal, subsampled=True)),
+                       bright_top if colour else None, haem, signal_kind)
+    return stats, normalize(signal, bounds=stats.bounds), (o512.sy, o512.sx)
+
+
+def _floats(pair) -> tuple[float, float]:
+    return float(pair[0]), float(pair[1])
+
+
+def prepare_block(region: np.ndarray, stats: ImageStats, channels: int = 1) -> np.ndarray:
+    """Model input for a block, as ``preprocess.prepare_channels`` makes it for the whole image.
+
+    Returns float32 ``(h, w)`` (one channel) or ``(2, h, w)``.
+    """
+    first = normalize(nucleus_signal(region, stats.invert, stats.stain_signal, top=stats.top), bounds=stats.bounds)
+    if channels == 1:
+        return first
+    if stats.haem_bounds is not None:
+        second = normalize(haematoxylin(region, top=stats.rgb_top), bounds=stats.haem_bounds)
+    else:
+        second = first
+    return np.stack([first, second]).astype(np.float32)

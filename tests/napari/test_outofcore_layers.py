@@ -1,0 +1,35 @@
+"""The out-of-core route of the Segment Nuclei work: a dask layer in, lazy multiscale layers out."""
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from napari_nucleiseg._napari.outofcore_work import segment_large_image, wants_out_of_core
+from napari_nucleiseg._napari.segment_work import ImageInput
+from napari_nucleiseg.synthetic import synthetic_mosaic
+
+
+def test_dask_layer_is_segmented_out_of_core_into_lazy_layers(viewer, tmp_path):
+    import napari
+
+    image, _ = synthetic_mosaic((600, 500))
+    inp = ImageInput(da.from_array(image, chunks=256), "plate", scale=(0.5, 0.5))
+    assert wants_out_of_core(inp) and not wants_out_of_core(ImageInput(image, "plate"))
+    seen = []
+    outcome = segment_large_image(inp, out=tmp_path / "res", model="unet16", diameter=15, block=256,
+                                  progress=lambda f, m: seen.append(m))
+    assert outcome.ok and outcome.n_nuclei > 50, outcome.error
+    assert seen[-1] == "block 12/12"
+    for data, kwargs, kind in outcome.layers:
+        layer = viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+        assert layer.multiscale and isinstance(layer.data[0], zarr.Array)
+        assert tuple(layer.scale) == (0.5, 0.5)
+    nuclei = viewer.layers["plate nuclei"]
+    assert [lv.shape for lv in nuclei.data] == [(600, 500), (300, 250), (150, 125)]
+    assert len(nuclei.features) == outcome.n_nuclei
+    assert np.asarray(nuclei.data[0]).max() == outcome.n_nuclei
+    cancelled = segment_large_image(inp, out=tmp_path / "other", model="unet16", diameter=15, block=256,
+                                    cancel=lambda: True)
+    assert cancelled.cancelled and not cancelled.layers
+    bad = segment_large_image(ImageInput(da.zeros((4, 600, 500), chunks=256), "stack"), out=tmp_path / "x")
+    assert bad.error and "one 2D plane" in bad.error
