@@ -129,17 +129,24 @@ def umask(mask: int):
 
 
 @contextlib.contextmanager
-def user_dir(folder: Path):
-    """Point the user-models folder at ``folder`` (``NUCLEISEG_USER_DIR``)."""
-    old = os.environ.get("NUCLEISEG_USER_DIR")
-    os.environ["NUCLEISEG_USER_DIR"] = str(folder)
+def env_var(name: str, value: str):
+    """Set the environment variable ``name`` for the duration of the block."""
+    old = os.environ.get(name)
+    os.environ[name] = value
     try:
-        yield folder / "models"
+        yield
     finally:
         if old is None:
-            os.environ.pop("NUCLEISEG_USER_DIR", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["NUCLEISEG_USER_DIR"] = old
+            os.environ[name] = old
+
+
+@contextlib.contextmanager
+def user_dir(folder: Path):
+    """Point the user-models folder at ``folder`` (``NUCLEISEG_USER_DIR``)."""
+    with env_var("NUCLEISEG_USER_DIR", str(folder)):
+        yield folder / "models"
 
 
 def python(code: str, **kwargs):

@@ -206,3 +206,22 @@ def test_diameter_field_reads_auto_and_shrinks_large_nuclei(viewer, qtbot, notif
     meta = viewer.layers["big nuclei"].metadata["nucleiseg"]
     assert meta["diameter"] == 15 and meta["zoom"] == 1.0
     assert not notifications["error"], notifications
+
+
+def test_a_dask_layer_goes_out_of_core_into_lazy_layers(viewer, qtbot, notifications, tmp_path, monkeypatch):
+    import dask.array as da
+
+    from napari_nucleiseg.synthetic import synthetic_mosaic
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the result folder goes to the user cache
+    image, _ = synthetic_mosaic((600, 500))
+    layer = viewer.add_image(da.from_array(image, chunks=256), name="plate", scale=(0.5, 0.5))
+    widget = _dock(viewer)
+    widget._model.value = "unet16"
+    _run_and_wait(qtbot, widget, layer, timeout=120000)
+    nuclei = viewer.layers["plate nuclei"]
+    assert isinstance(np.asarray(nuclei.data[:2, :2]), np.ndarray) and tuple(nuclei.scale) == (0.5, 0.5)
+    assert not isinstance(nuclei.data, np.ndarray)  # lazy, from the zarr result
+    assert len(nuclei.features) > 50
+    assert widget._progress.value == 100
+    assert list(tmp_path.rglob("labels.zarr"))  # the result lies in the cache folder

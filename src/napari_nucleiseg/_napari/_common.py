@@ -246,8 +246,12 @@ def start_worker(fn: Callable, *args, what: str, on_returned: Callable, on_error
     def returned(value):
         if isinstance(value, WorkFailed):
             on_error(value.message)
-        else:
+            return
+        try:
             on_returned(value)
+        except Exception as exc:  # showing the result failed (a layer napari refuses): one line, no crash
+            log.exception("%s: showing the result failed", what)
+            on_error(f"{what}: {type(exc).__name__}: {exc}")
 
     worker = create_worker(guarded(fn, what), *args, _start_thread=False, _ignore_errors=True, **kwargs)
     worker.returned.connect(returned)

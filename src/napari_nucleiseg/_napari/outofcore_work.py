@@ -108,8 +108,10 @@ def result_layers(folder, name: str, scale, translate, settings: dict) -> list[t
     table = pd.read_csv(Path(folder) / "nuclei.csv")
     layers = layer_tuples(name, labels, maps[0], maps[1], table, scale, translate,
                           {**settings, "folder": str(folder), "out_of_core": True})
-    for _, kwargs, _ in layers:
-        kwargs["multiscale"] = True
+    # napari cannot make a Labels layer of a one-level pyramid: such results are plain (lazy) arrays
+    one_level = len(labels) == 1
+    layers = [(data[0] if one_level else data, {**kwargs, "multiscale": not one_level}, kind)
+              for data, kwargs, kind in layers]
     return layers
 
 

@@ -32,6 +32,7 @@ from ._common import (
     status_label,
 )
 from .layer_output import put_layers
+from .outofcore_work import segment_large_image, wants_out_of_core
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
 
 DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")]
@@ -208,13 +209,17 @@ class SegmentWidget(Container):
         options = SegmentOptions(model=self._model.value, device=self._device.value, tta=self._tta.value,
                                  threshold=self._threshold.value, min_size=self._min_size.value,
                                  diameter=diameter_value(self._diameter))
-        kwargs = dict(options=options, stacks=self._stacks.value,
-                      current_slice=self._current_slice(layer) if inp.is_stack else 0)
+        if wants_out_of_core(inp):  # dask / multiscale layers, images above the size threshold
+            work, kwargs, how = segment_large_image, dict(options=options), " block by block (out of core)"
+        else:
+            work, how = segment_image, ""
+            kwargs = dict(options=options, stacks=self._stacks.value,
+                          current_slice=self._current_slice(layer) if inp.is_stack else 0)
         self._cancel_requested = False
         self._set_busy(True)
         self._progress.value = 0
-        self._status.value = f"Segmenting '{inp.name}': starting..."
-        self.worker = start_worker(segment_image, inp, progress=self._relay.progressed.emit,
+        self._status.value = f"Segmenting '{inp.name}'{how}: starting..."
+        self.worker = start_worker(work, inp, progress=self._relay.progressed.emit,
                                    cancel=self._is_cancelled, what=f"Cannot segment '{inp.name}'",
                                    on_returned=self._on_returned, on_error=self._on_error,
                                    on_finished=self._on_finished, **kwargs)
