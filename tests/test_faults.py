@@ -48,6 +48,9 @@ def test_bad_options_are_refused_when_made(changes, word):
 def test_good_options_pass():
     o = SegmentOptions(tile=32, overlap=0, device="cuda:1", threshold=1.0, min_size=0, diameter="off")
     assert o.tile == 32 and o.device == "cuda:1"
+    import torch
+
+    assert SegmentOptions(device=torch.device("cpu")).device == "cpu"  # torch users pass devices
 
 
 def test_labels_that_are_not_whole_numbers_are_refused():

@@ -26,7 +26,7 @@ class SegmentOptions:
         Zoo model name; ``"default"`` is the shipped default.
     tta : bool
         Average the 8 flips/rotations (slower, a little more accurate, better uncertainty).
-    device : str or None
+    device : str, torch.device or None
         ``"auto"`` (or None: the GPU when there is one), ``"cpu"``, ``"cuda"``, ``"mps"``.
     threshold, border_threshold, min_size, min_mean_foreground : optional
         Post-processing (``inference.postprocess.instances_from_maps``); None uses the values
@@ -58,6 +58,8 @@ class SegmentOptions:
     overlap: int = 64
 
     def __post_init__(self):
+        if type(self.device).__name__ == "device":  # a torch.device, as torch users pass it
+            object.__setattr__(self, "device", str(self.device))
         problem = _problem(self)
         if problem:
             raise OptionError(problem)
