@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +25,12 @@ def is_dsb_folder(path) -> bool:
     return p.is_dir() and (p / "images").is_dir() and any((p / "images").glob("*.png"))
 
 
-def _tiff_header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
+def tiff_header(path) -> tuple[tuple[int, ...], np.dtype, str]:
     """Shape, pixel type and axes (tifffile's letters: ``S`` colour samples, ``C`` channels...) of
-    a TIFF's first series, from its header only."""
+    a TIFF's first series, from its header only (tifffile's own warnings silenced)."""
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    with quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         return tuple(series.shape), np.dtype(series.dtype), series.axes
 
@@ -44,7 +46,7 @@ def image_header(path) -> tuple[tuple[int, ...], np.dtype]:
     path = _checked_path(path)
     try:
         if _is_tiff(path):
-            shape, dtype, _ = _quiet_tifffile(lambda: _tiff_header(path))
+            shape, dtype, _ = tiff_header(path)
             return shape, dtype
         import imageio.v3 as iio
 
@@ -58,13 +60,14 @@ def _is_tiff(path: Path) -> bool:
     return path.suffix.lower() in (".tif", ".tiff")
 
 
-def _quiet_tifffile(fn):
-    import logging
-
+@contextlib.contextmanager
+def quiet_tifffile():
+    """tifffile's warnings about a broken file silenced (they would reach stderr; the error raised
+    says it once)."""
     log = logging.getLogger("tifffile")
-    was_disabled, log.disabled = log.disabled, True  # its warnings would reach stderr
+    was_disabled, log.disabled = log.disabled, True
     try:
-        return fn()
+        yield
     finally:
         log.disabled = was_disabled
 
@@ -86,7 +89,7 @@ def _read_tiff(path: Path) -> np.ndarray:
     """A TIFF's first series, its colour or channel axis (``S``, or ``C`` of 2-4) moved last."""
     import tifffile
 
-    shape, dtype, axes = _tiff_header(path)
+    shape, dtype, axes = tiff_header(path)
     check_fits(shape, dtype, str(path), segment=False)
     data = tifffile.imread(path)
     channel = next((i for i, a in enumerate(axes) if a == "S" or (a == "C" and 2 <= shape[i] <= 4)), None)
@@ -126,7 +129,8 @@ def read_image(path, for_segmentation: bool = False) -> np.ndarray:
         check_fits(shape, dtype, str(path))
     try:
         if _is_tiff(path):
-            data = _quiet_tifffile(lambda: _read_tiff(path))
+            with quiet_tifffile():
+                data = _read_tiff(path)
         else:
             import imageio.v3 as iio
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NucleisegError
-from .source import TIFF_SUFFIXES, quiet_tifffile
+from ..io.images import tiff_header
+from .source import TIFF_SUFFIXES
 
 #: pixels above which ``nucleiseg segment`` and the batch engine segment out of core (6000 x 6000:
 #: about 2 GB in memory, at ~56 bytes per pixel); ``$NUCLEISEG_OUT_OF_CORE_PIXELS`` changes it
@@ -37,11 +38,7 @@ def needs_out_of_core(path) -> bool:
     if not path.name.lower().endswith(TIFF_SUFFIXES):
         return False
     try:
-        import tifffile
-
-        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes, shape = series.axes, series.shape
+        shape, _, axes = tiff_header(path)
     except Exception:
         return False
     plane = int(np.prod([n for a, n in zip(axes, shape) if a in "YX"]))

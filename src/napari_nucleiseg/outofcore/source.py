@@ -7,14 +7,13 @@ every tile or strip lies inside the file), so that a bad input is one clear mess
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ImageReadError, InvalidImageError, NucleisegError
+from ..io.images import quiet_tifffile
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 #: axis letters of a spatial row / column and of colour samples (OME-NGFF / tifffile spellings)
@@ -118,17 +117,6 @@ def open_source(source, level: int = 0, name: str | None = None) -> ImageSource:
     axes = _guess_axes(shape)
     index, colour, plane = _plane_index(shape, axes, name or "array")
     return ImageSource(name or "array", None, index, colour, plane, source.dtype, array=source)
-
-
-@contextlib.contextmanager
-def quiet_tifffile():
-    """tifffile's warnings about a broken file silenced (the error raised says it once)."""
-    log = logging.getLogger("tifffile")
-    was_disabled, log.disabled = log.disabled, True
-    try:
-        yield
-    finally:
-        log.disabled = was_disabled
 
 
 def require_zarr() -> None:
