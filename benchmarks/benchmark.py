@@ -78,12 +78,22 @@ def classical(image):
     return classical_instances(prepare_channels(image, channels=2)[1])
 
 
+def warm_up(e, sets) -> None:
+    """Load the model and its specialists and run each once, so no timing includes loading."""
+    data = sets["DSB val"]
+    for kind in KINDS:
+        segment(next((im for im, _, k in data if k == kind), data[0][0]), model=e.name)
+
+
+def model_row(e, sets) -> dict:
+    """The model as ``segment()`` runs it for a user: routed to its specialists, sized."""
+    warm_up(e, sets)
+    return run(e.name, lambda im, n=e.name: segment(im, model=n).labels, sets)
+
+
 def model_rows(e, sets, tta: bool) -> list[dict]:
     """The model (routed to its specialists, sized), without size normalisation, and with TTA."""
-    for kind in KINDS:  # load and warm up the model, and its specialists
-        data = sets["DSB val"]
-        segment(next((im for im, _, k in data if k == kind), data[0][0]), model=e.name)
-    rows = [run(e.name, lambda im, n=e.name: segment(im, model=n).labels, sets)]
+    rows = [model_row(e, sets)]
     if e.target_diameter():
         rows.append(run(e.name + " (diameter off)",
                         lambda im, n=e.name: segment(im, model=n, diameter=None).labels, {"DSB val": sets["DSB val"]}))

@@ -99,6 +99,8 @@ def parse_args():
     ap.add_argument("--dest", default=str(zoo.SHIPPED_DIR), help="where the weights and card go")
     ap.add_argument("--suggest-for", action="append", default=[], metavar="KIND",
                     help="an opt-in model the Segment widget names after segmenting images of this kind")
+    ap.add_argument("--steps-per-epoch", type=int, default=None,
+                    help="the run's optimiser steps per epoch, to record its steps in the card")
     ap.add_argument("--stain-signal", default="darkest", choices=("darkest", "red"),
                     help="the nucleus signal of stained images the run was trained with (train_model.py)")
     args = ap.parse_args()
@@ -215,6 +217,8 @@ def make_card(args, blob, model, train, val, hist, post, sizing, m, device, load
             "epochs": blob.get("epoch") or (hist["best"]["epoch"] if hist.get("best") else len(hist["history"])),
             "epochs_run": len(hist["history"]),
             "seconds": hist["history"][-1]["seconds"],
+            **({"steps": len(hist["history"]) * args.steps_per_epoch}
+               if args.steps_per_epoch else {}),
             "device": args.device_note,
             "history": f"docs/training_history/{args.name}.json (per-epoch loss and validation scores)",
         },

@@ -22,7 +22,8 @@ def _models_and_skipped():
 
 def run(args) -> int:
     models, skipped = _models_and_skipped()
-    rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "s/MP (CPU)", "nucleus px", "kind", "licence")]
+    rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "test DSB", "MoNuSeg DSB", "s/MP (CPU)",
+             "train min", "nucleus px", "kind", "licence")]
     for e in models:
         c = e.card
         v = c.get("validation", {})
@@ -34,7 +35,10 @@ def run(args) -> int:
             f"{c.get('parameters', 0) / 1e6:.2f} M",
             fmt(v.get("dsb_score")),
             fmt(v.get("ap50")),
+            fmt(c.get("test", {}).get("DSB test", {}).get("dsb_score")),
+            fmt(c.get("test", {}).get("MoNuSeg test", {}).get("dsb_score")),
             fmt(c.get("speed", {}).get("seconds_per_mp")),
+            f"{c['training']['seconds'] / 60:.0f}" if c.get("training", {}).get("seconds") else "-",
             f"{target:g}" if target else "-",
             "user" if e.user else "shipped",
             e.licence or "-",
@@ -49,6 +53,8 @@ def run(args) -> int:
         print(n)
     for line in skipped:
         print(f"broken: {line}")
+    print("test DSB / MoNuSeg DSB: the held-out DSB test split and the MoNuSeg challenge-test tiles "
+          "(benchmarks/benchmark.py); train min: minutes of training behind the weights")
     print("nucleus px: the nucleus diameter a model was trained at; images with larger nuclei are "
           "segmented shrunk to it (--diameter off: never)")
     return 0
