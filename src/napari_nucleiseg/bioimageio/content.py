@@ -13,13 +13,12 @@ import numpy as np
 import torch
 
 from ..errors import PackageError
+from ..inference.preprocess import PERCENTILES
 from ..models import ARCHITECTURES
 from .source import SOURCE_NAME, architecture_source
 
 #: The maps a package may output, in our networks' channel order.
 MAP_NAMES = ("foreground", "border", "distance")
-#: Percentile normalisation of ``preprocess.normalize`` (and the spec's ``scale_range``).
-PERCENTILES = (1.0, 99.8)
 #: The spec's ``scale_range`` adds this to the percentile span.
 SCALE_RANGE_EPS = 1e-6
 #: Side of the test tensors (a multiple of every architecture's stride).
@@ -74,9 +73,9 @@ def test_image(channels: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([plane] * channels)[None], labels
 
 
-def scale_range(x: np.ndarray) -> np.ndarray:
+def scale_range(x: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) -> np.ndarray:
     """The package's preprocessing, as the spec defines ``scale_range`` (per sample and channel)."""
-    lo, hi = np.percentile(x, PERCENTILES, axis=(-2, -1), keepdims=True)
+    lo, hi = np.percentile(x, percentiles, axis=(-2, -1), keepdims=True)
     return ((x - lo) / (hi - lo + SCALE_RANGE_EPS)).astype(np.float32)
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PackageError
+from ..inference.preprocess import PERCENTILES
 from . import require
 from .content import (
-    PERCENTILES,
     PackageFiles,
     check_traced,
     cover_image,
