@@ -4,6 +4,7 @@ refused (a state dict of an architecture that is not ours, a 3D input)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,8 @@ def foreign_package(folder: Path, weights_path: Path, kind: str = "torchscript",
     (folder / "README.md").write_text("# A foreign nuclei model\n\n## Validation\n\nNone.\n")
     version = s.Version(torch.__version__.split("+")[0])
     if kind == "torchscript":
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.jit.trace(net, torch.zeros(1, 1, 64, 64)).save(str(folder / "model.pt"))
         weights = s.WeightsDescr(torchscript=s.TorchscriptWeightsDescr(source=folder / "model.pt",
                                                                         pytorch_version=version))

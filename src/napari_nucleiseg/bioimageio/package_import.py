@@ -143,7 +143,7 @@ def check_reproduces(net: torch.nn.Module, reading: Reading, descr, path: Path) 
     return float(diff.max())
 
 
-def _card(descr, reading: Reading, path: Path, name: str, fmt: str, sha: str, max_diff: float) -> dict:
+def _card(descr, reading: Reading, path: Path, name: str, net, fmt: str, sha: str, max_diff: float) -> dict:
     from ..zoo.catalog import DEFAULT_POSTPROCESS
     from ..zoo.foreign import ADAPTER_KEY
 
@@ -155,6 +155,7 @@ def _card(descr, reading: Reading, path: Path, name: str, fmt: str, sha: str, ma
         "architecture": ours.get("architecture", "torchscript"),
         "config": {**ours.get("config", {}), "in_channels": reading.in_channels},
         "outputs": reading.outputs,
+        "parameters": sum(p.numel() for p in net.parameters()),
         "licence": licence,
         "normalize": {"percentiles": list(reading.percentiles)},
         "postprocess": {**DEFAULT_POSTPROCESS, **ours.get("postprocess", {})},
@@ -211,7 +212,7 @@ def import_package(path, name: str | None = None):
         else:
             raise refuse_weights(descr, path)
         max_diff = check_reproduces(net, reading, descr, path)
-        card = _card(descr, reading, path, name, fmt, sha, max_diff)
+        card = _card(descr, reading, path, name, net, fmt, sha, max_diff)
         folder = user_models_dir()
         write_set([(folder / f"{name}.pt", lambda part: shutil.copyfile(weights, part)),
                    (folder / f"{name}.json", lambda part: Path(part).write_text(json.dumps(card, indent=1)))])
