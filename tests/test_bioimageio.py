@@ -110,12 +110,23 @@ def _without(src, member, dst):
     return dst
 
 
+def _remote(src, dst):
+    """``src`` whose rdf.yaml names its TorchScript weights by URL."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "rdf.yaml":
+                data = data.replace(b"source: weights_torchscript.pt", b"source: https://example.org/w.pt")
+            zout.writestr(item, data)
+    return dst
+
+
 def _junk(path):
     path.write_bytes(b"not a zip file")
     return path
 
 
-@pytest.mark.parametrize("case", ["missing file", "3D input", "foreign architecture", "not a package"])
+@pytest.mark.parametrize("case", ["missing file", "3D input", "foreign architecture", "not a package", "remote file"])
 def test_bad_packages_are_refused_in_one_line_and_leave_the_zoo_unchanged(case, package, tmp_path):
     from napari_nucleiseg.bioimageio.package_import import import_package
 
@@ -123,14 +134,15 @@ def test_bad_packages_are_refused_in_one_line_and_leave_the_zoo_unchanged(case, 
     path = {"missing file": lambda: _without(package, "weights_state_dict.pt", tmp_path / "broken.zip"),
             "3D input": lambda: foreign_package(tmp_path / "pkg", weights, "torchscript", axes="bczyx"),
             "foreign architecture": lambda: foreign_package(tmp_path / "pkg", weights, "foreign_state_dict"),
-            "not a package": lambda: _junk(tmp_path / "x.zip")}[case]()
+            "not a package": lambda: _junk(tmp_path / "x.zip"),
+            "remote file": lambda: _remote(package, tmp_path / "remote.zip")}[case]()
     before, models = _user_files(), [e.name for e in zoo.list_models()]
     with pytest.raises(PackageError) as err:
         import_package(path, "bad")
     message = str(err.value)
     assert "\n" not in message and str(path) in message
     assert {"missing file": "not a valid", "3D input": "axis 'z'", "foreign architecture": "never",
-            "not a package": "not a valid"}[case] in message
+            "not a package": "not a valid", "remote file": "nothing is downloaded"}[case] in message
     assert _user_files() == before and [e.name for e in zoo.list_models()] == models
 
 

@@ -38,6 +38,12 @@ def load_description(path: Path):
     spec = require("bioimageio.spec")
     if not path.is_file():
         raise PackageError(f"{path}: no such file")
+    if path.suffix != ".zip":
+        raise PackageError(f"{path}: a bioimage.io package is a .zip file")
+    remote = remote_sources(path)
+    if remote:
+        raise PackageError(f"{path}: it names files by URL ({remote[0]}); only packages that hold all their "
+                           "files are imported (nothing is downloaded)")
     try:
         descr = spec.load_model_description(path, format_version="latest", perform_io_checks=True)
     except Exception as exc:  # pydantic, zip and YAML errors: anything means "not a valid package"
@@ -46,6 +52,30 @@ def load_description(path: Path):
     if not type(descr).__module__.endswith("v0_5"):
         raise PackageError(f"{path}: its description (format {descr.format_version}) cannot be read as spec 0.5")
     return descr
+
+
+def remote_sources(path: Path) -> list[str]:
+    """The URLs among the ``source`` fields of a package's ``rdf.yaml`` (read as plain YAML)."""
+    import zipfile
+
+    import yaml
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            rdf = yaml.safe_load(z.read(next(n for n in z.namelist() if n.endswith(("rdf.yaml", "bioimageio.yaml")))))
+    except Exception:  # not a zip, no rdf.yaml, bad YAML: load_description says which
+        return []
+    found, stack = [], [rdf]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            src = node.get("source")
+            if isinstance(src, str) and src.lower().startswith(("http://", "https://")):
+                found.append(src)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def _file_bytes(descr_file, path: Path, what: str) -> bytes:
