@@ -178,7 +178,9 @@ def _card(descr, reading: Reading, path: Path, name: str, net, fmt: str, sha: st
     from ..zoo.foreign import ADAPTER_KEY
 
     ours = reading.ours or {}
-    licence = str(descr.license) if descr.license else ""
+    licence = ours.get("licence") or (str(descr.license) if descr.license else "")
+    if "-NC" in str(descr.license or "") and "non-commercial" not in licence.lower():
+        licence += ", non-commercial"  # so that model pickers flag it (``ModelEntry.description``)
     card = {
         "name": name,
         "description": f"{descr.name} (imported from bioimage.io)",
@@ -192,7 +194,7 @@ def _card(descr, reading: Reading, path: Path, name: str, net, fmt: str, sha: st
         "imported": {
             "from": "bioimage.io package", "file": path.name, "sha256": sha, "package": descr.name,
             "id": str(descr.id) if descr.id else None, "format_version": descr.format_version,
-            "weights": fmt, "licence": licence, "authors": [a.name for a in descr.authors],
+            "weights": fmt, "licence": str(descr.license or ""), "authors": [a.name for a in descr.authors],
             "cite": [c.text for c in descr.cite], "test_max_difference": round(max_diff, 6),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
