@@ -102,22 +102,15 @@ def test_foreign_torchscript_with_a_foreground_map_imports_and_splits(tmp_path, 
         fine_tune("foreign", pairs=[field], steps=1)
 
 
-def _without(src, member, dst):
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for item in zin.infolist():
-            if item.filename != member:
-                zout.writestr(item, zin.read(item.filename))
-    return dst
-
-
-def _remote(src, dst):
-    """``src`` whose rdf.yaml names its TorchScript weights by URL."""
+def _rewritten(src, dst, drop=None, rdf_edit=(b"", b"")):
+    """A copy of package ``src`` without member ``drop`` and with one replacement in its rdf.yaml."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for item in zin.infolist():
             data = zin.read(item.filename)
             if item.filename == "rdf.yaml":
-                data = data.replace(b"source: weights_torchscript.pt", b"source: https://example.org/w.pt")
-            zout.writestr(item, data)
+                data = data.replace(*rdf_edit)
+            if item.filename != drop:
+                zout.writestr(item, data)
     return dst
 
 
@@ -131,11 +124,12 @@ def test_bad_packages_are_refused_in_one_line_and_leave_the_zoo_unchanged(case, 
     from napari_nucleiseg.bioimageio.package_import import import_package
 
     weights = zoo.get_entry("unet16").weights
-    path = {"missing file": lambda: _without(package, "weights_state_dict.pt", tmp_path / "broken.zip"),
+    path = {"missing file": lambda: _rewritten(package, tmp_path / "broken.zip", drop="weights_state_dict.pt"),
             "3D input": lambda: foreign_package(tmp_path / "pkg", weights, "torchscript", axes="bczyx"),
             "foreign architecture": lambda: foreign_package(tmp_path / "pkg", weights, "foreign_state_dict"),
             "not a package": lambda: _junk(tmp_path / "x.zip"),
-            "remote file": lambda: _remote(package, tmp_path / "remote.zip")}[case]()
+            "remote file": lambda: _rewritten(package, tmp_path / "remote.zip", rdf_edit=(
+                b"source: weights_torchscript.pt", b"source: https://example.org/w.pt"))}[case]()
     before, models = _user_files(), [e.name for e in zoo.list_models()]
     with pytest.raises(PackageError) as err:
         import_package(path, "bad")
