@@ -14,8 +14,13 @@ from napari_nucleiseg.training.dataset import default_data_dir
 
 #: A reason a test may skip (``dsb_dir``).
 DATA_ABSENT = "shared DSB data not found (set NUCLEISEG_DATA, or put it at ../shared/data/dsb2018)"
-#: The allowed reasons: exactly ``DATA_ABSENT``, or ``DISPLAY_ABSENT`` followed by what is missing.
-ALLOWED_SKIPS = {DATA_ABSENT}
+#: A reason a test may skip: the optional bioimage.io extra is not installed (``make install-test``
+#: and CI install it, so there these tests run).
+BIOIMAGEIO_ABSENT = ("the bioimageio extra is not installed (pip install 'napari-nucleiseg[bioimageio]'; "
+                     "make install-test installs it)")
+#: The allowed reasons: exactly ``DATA_ABSENT`` or ``BIOIMAGEIO_ABSENT``, or ``DISPLAY_ABSENT`` followed by
+#: what is missing.
+ALLOWED_SKIPS = {DATA_ABSENT, BIOIMAGEIO_ABSENT}
 ALLOWED_SKIP_PREFIXES = (DISPLAY_ABSENT + ":",)
 
 _unexpected_skips: list[str] = []
@@ -47,8 +52,8 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter):
     if _unexpected_skips:
         terminalreporter.section("unexpected skips", red=True, bold=True)
-        terminalreporter.line(f"{len(_unexpected_skips)} skipped for a reason other than {DATA_ABSENT!r} "
-                              f"or {DISPLAY_ABSENT!r}, "
+        terminalreporter.line(f"{len(_unexpected_skips)} skipped for a reason other than {DATA_ABSENT!r}, "
+                              f"{BIOIMAGEIO_ABSENT!r} or {DISPLAY_ABSENT!r}, "
                               "so the run fails:", red=True)
         for line in _unexpected_skips:
             terminalreporter.line(f"  {line}")
@@ -67,6 +72,15 @@ def dsb_dir() -> Path:
     if not (d / "train" / "images").is_dir():
         pytest.skip(DATA_ABSENT)
     return d
+
+
+@pytest.fixture(scope="session")
+def bioimageio_extra() -> None:
+    """Tests of bioimage.io packages skip cleanly (``BIOIMAGEIO_ABSENT``) without the extra."""
+    from napari_nucleiseg.bioimageio import available
+
+    if not available():
+        pytest.skip(BIOIMAGEIO_ABSENT)
 
 
 @pytest.fixture(scope="session")

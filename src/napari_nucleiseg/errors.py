@@ -84,3 +84,12 @@ class ModelLoadError(StopsRun):
 
 class SchedulerLostError(StopsRun):
     """The Dask scheduler went away (or never answered) during a batch."""
+
+
+class BioimageioMissing(NucleisegError):
+    """The optional ``bioimageio`` extra is not installed; the message says how to install it."""
+
+
+class PackageError(NucleisegError, ValueError):
+    """A bioimage.io model package cannot be exported or imported; the message names the file and why.
+    Also a ``ValueError`` for callers that catch those."""

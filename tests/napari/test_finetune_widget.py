@@ -213,3 +213,26 @@ def test_keep_of_the_change_reaches_fine_tuning(qtbot, setup):
     _wait_done(qtbot, widget)
     assert widget.last_error is None
     assert zoo.get_entry(widget.last_result.name).card["finetune"]["settings"]["blend"] == 1.0
+
+
+def test_model_manager_exports_to_bioimageio_in_a_worker(qtbot, setup, messages, tmp_path, monkeypatch,
+                                                          bioimageio_extra):
+    from qtpy.QtWidgets import QFileDialog
+
+    viewer, widget, *_ = setup
+    m = widget.manager
+    m.model.value = "tiny"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "tiny"), ""))
+    m._bioimageio_clicked()  # the button: a save dialog, then the export in a worker
+    assert m.export_worker is not None and not m.bioimageio_btn.enabled  # napari's event loop stays free
+    assert m.export_bioimageio("tiny", tmp_path / "again.zip") is None  # one export at a time
+    assert messages["error"] == ["a bioimage.io export is running already"]
+    qtbot.waitUntil(lambda: m.export_worker is None, timeout=WAIT_MS)
+    assert (tmp_path / "tiny.zip").is_file() and m.bioimageio_btn.enabled
+    assert messages["info"][-1] == (f"exported 'tiny' to {tmp_path / 'tiny.zip'} (a bioimage.io package that "
+                                    "passes bioimageio test)")
+    m.export_bioimageio("tiny", tmp_path / "tiny.pt")  # a failure: one message, nothing written
+    qtbot.waitUntil(lambda: m.export_worker is None, timeout=WAIT_MS)
+    assert messages["error"][-1] == f"Cannot export 'tiny' to bioimage.io: {tmp_path / 'tiny.pt'}: a bioimage.io " \
+                                    "package is a .zip file"
+    assert len(messages["error"]) == 2 and not (tmp_path / "tiny.pt").exists()

@@ -1,4 +1,5 @@
-"""Manage user models from napari: rename, export to a file, import from a file, delete."""
+"""Manage user models from napari: rename, export to a file or a bioimage.io package (in a worker),
+import from a file, delete."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from magicgui.widgets import ComboBox, Container, LineEdit, PushButton
 
 from .. import zoo
-from ._common import status_label
+from ._common import start_worker, status_label
 
 
 def _user_model_names(_widget=None) -> list[str]:
@@ -34,11 +35,15 @@ class ModelManager(Container):
         self.export_btn = PushButton(text="Export...")
         self.import_btn = PushButton(text="Import...")
         self.delete_btn = PushButton(text="Delete")
+        self.bioimageio_btn = PushButton(text="Export to bioimage.io...",
+                                         tooltip="Write the model as a bioimage.io model package (.zip, spec 0.5), "
+                                                 "tested with bioimageio.core; needs the [bioimageio] extra.")
         self.info = status_label()
+        self.export_worker = None
         buttons = Container(widgets=[Container(widgets=[self.rename_btn, self.export_btn], layout="horizontal",
                                                labels=False),
                                      Container(widgets=[self.import_btn, self.delete_btn], layout="horizontal",
-                                               labels=False)], labels=False)
+                                               labels=False), self.bioimageio_btn], labels=False)
         buttons.margins = (0, 0, 0, 0)
         super().__init__(widgets=[self.model, self.new_name, buttons, self.info])
         self.margins = (0, 0, 0, 0)
@@ -48,6 +53,7 @@ class ModelManager(Container):
         self.export_btn.changed.connect(self._export_clicked)
         self.import_btn.changed.connect(self._import_clicked)
         self.delete_btn.changed.connect(self._delete_clicked)
+        self.bioimageio_btn.changed.connect(self._bioimageio_clicked)
         self.model.changed.connect(self._show_info)
         self._show_info()
 
@@ -68,6 +74,30 @@ class ModelManager(Container):
         out = zoo.export_model(name, path)
         self._notify(f"exported {name!r} to {out}", False)
         return out
+
+    def export_bioimageio(self, name: str, path):
+        """Write model ``name`` as a bioimage.io package at ``path`` in a worker (napari stays
+        responsive; the package is tested with bioimageio.core); one message when it is done.
+        Returns the worker (None while another export runs)."""
+        from ..bioimageio.export import export_package
+
+        if self.export_worker is not None:
+            self._notify("a bioimage.io export is running already", True)
+            return None
+        self.bioimageio_btn.enabled = False
+        self.info.value = f"exporting {name!r} to {Path(path).name}..."
+
+        def finished():
+            self.export_worker = None
+            self.bioimageio_btn.enabled = True
+            self._show_info()
+
+        self.export_worker = start_worker(
+            export_package, name, path, test=True, what=f"Cannot export {name!r} to bioimage.io",
+            on_returned=lambda out: self._notify(f"exported {name!r} to {out} (a bioimage.io package that "
+                                                 "passes bioimageio test)", False),
+            on_error=lambda msg: self._notify(msg, True), on_finished=finished)
+        return self.export_worker
 
     def import_file(self, path, name: str | None = None) -> zoo.ModelEntry:
         """Add a model file (from ``export``) to the user models."""
@@ -128,6 +158,17 @@ class ModelManager(Container):
                                               "napari-nucleiseg model (*.pt)")
         if path:
             self._guard(self.export, self.model.value, path)
+
+    def _bioimageio_clicked(self, *_):
+        from qtpy.QtWidgets import QFileDialog
+
+        if not self.model.value:
+            return self._notify("no user model to export (shipped ones: nucleiseg export MODEL --bioimageio OUT.zip)",
+                                True)
+        path, _ = QFileDialog.getSaveFileName(self.native, "Export to bioimage.io",
+                                              f"{self.model.value}.bioimageio.zip", "bioimage.io model package (*.zip)")
+        if path:
+            self.export_bioimageio(self.model.value, path if path.endswith(".zip") else path + ".zip")
 
     def _import_clicked(self, *_):
         from qtpy.QtWidgets import QFileDialog

@@ -9,7 +9,7 @@ import sys
 from ..errors import NucleisegError
 from ..memory import OUT_OF_CORE_HINT
 
-SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "finetune", "batch"]
+SUBCOMMANDS = ["segment", "zoo", "evaluate", "train", "finetune", "batch", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,8 +4,25 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("zoo", help="list the models with their validation scores and speed")
+    p = sub.add_parser("zoo", help="list the models with their validation scores and speed; "
+                                   "`zoo import PACKAGE.zip` adds a bioimage.io model")
     p.set_defaults(func=run)
+    zsub = p.add_subparsers(dest="zoo_command")
+    imp = zsub.add_parser("import", help="add a bioimage.io nuclei model package (.zip) to your models "
+                                         "(needs the [bioimageio] extra)")
+    imp.add_argument("package", help="a local bioimage.io model package (.zip)")
+    imp.add_argument("--name", default=None, help="the new model's name (default: the file name)")
+    imp.set_defaults(func=run_import)
+
+
+def run_import(args) -> int:
+    from ..bioimageio.package_import import import_package
+
+    entry = import_package(args.package, name=args.name)
+    info = entry.card["imported"]
+    print(f"imported {args.package} as model {entry.name!r} ({info['weights']} weights, outputs "
+          f"{', '.join(entry.card['outputs'])}; licence {entry.licence or 'not given'})")
+    return 0
 
 
 def _models_and_skipped():
@@ -40,12 +57,15 @@ def run(args) -> int:
             fmt(c.get("speed", {}).get("seconds_per_mp")),
             f"{c['training']['seconds'] / 60:.0f}" if c.get("training", {}).get("seconds") else "-",
             f"{target:g}" if target else "-",
-            "user" if e.user else "shipped",
+            "imported" if "imported" in c else "user" if e.user else "shipped",
             e.licence or "-",
         ))
     notes = [f"{e.name}: used by {e.card['specialist'].get('parent')} for {e.card['specialist'].get('kind')} "
              "images (its figures are on those validation images only)"
              for e in models if isinstance(e.card.get("specialist"), dict)]
+    notes += [f"{e.name}: imported from {e.card['imported'].get('file')} (bioimage.io package "
+              f"{e.card['imported'].get('package')!r}, {e.card['imported'].get('weights')} weights, outputs "
+              f"{', '.join(e.card.get('outputs', []))})" for e in models if isinstance(e.card.get("imported"), dict)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())

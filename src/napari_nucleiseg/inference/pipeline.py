@@ -35,7 +35,8 @@ class Segmentation:
     table : pandas.DataFrame
         One row per nucleus (label, area, centroid, mean intensity, confidence, ...).
     border : numpy.ndarray
-        float32 ``(Y, X)`` nucleus-border probability.
+        float32 ``(Y, X)`` nucleus-border probability (zeros for a model without a border
+        output: its nuclei are split at distance-transform peaks, ``postprocess.instances_from_maps``).
     model : str
         Name of the zoo model whose weights ran (the requested one, or its specialist for
         this kind of image).
@@ -136,7 +137,8 @@ def segment(
                 "zoom": round(zoom, 4), **post}
     if intensity_scale != 1.0:
         settings["intensity_scale"] = intensity_scale  # the table's intensities are divided by it
-    return Segmentation(labels, maps["foreground"], unc, table, maps["border"], used.name,
+    border = maps.get("border", np.zeros_like(maps["foreground"]))
+    return Segmentation(labels, maps["foreground"], unc, table, border, used.name,
                         describe(dev), settings)
 
 

@@ -33,7 +33,7 @@ def seed_outlines(markers: np.ndarray) -> np.ndarray:
 
 def instances_from_maps(
     foreground: np.ndarray,
-    border: np.ndarray,
+    border: np.ndarray | None,
     threshold: float = 0.5,
     border_threshold: float = 0.5,
     min_size: int = 8,
@@ -44,16 +44,21 @@ def instances_from_maps(
     distance_threshold: float = 0.5,
     max_unsure_fraction: float = 0.5,
     max_area_ratio: float = 30.0,
+    peak_footprint: int = 7,
 ) -> np.ndarray:
     """Split the foreground into nuclei with a marker-controlled watershed.
 
     Seeds are nucleus pixels away from the predicted border (``seed="border"``), or, for models
     that also predict a distance-to-outline map, the cores of that map (``seed="distance"``).
+    Without a border map (``border=None``: a model imported with a foreground output alone) the
+    seeds are the peaks of the foreground's distance transform (``distance_peaks``), as in the
+    classical baseline, so touching nuclei are still split.
 
     Parameters
     ----------
     foreground, border : numpy.ndarray
-        Probabilities in [0, 1], shape ``(Y, X)``.
+        Probabilities in [0, 1], shape ``(Y, X)``; ``border`` may be None (seeds from
+        distance-transform peaks).
     threshold : float
         Foreground probability above which a pixel is nucleus.
     border_threshold : float
@@ -78,6 +83,8 @@ def instances_from_maps(
         (with 5 or more nuclei; 0 keeps everything): glands, stained tissue and clumps, not
         nuclei. Of the 36,924 annotated nuclei of our 608 labelled images none is over 30 times
         its image's median, and one is over 25 (``docs/stain_input.md``).
+    peak_footprint : int
+        Without a border map: the smallest distance between two seeds, in pixels (``distance_peaks``).
 
     Returns
     -------
@@ -87,14 +94,17 @@ def instances_from_maps(
     if seed not in ("border", "distance") or (seed == "distance" and distance is None):
         raise ValueError(f"seed must be 'border' or 'distance' (with a distance map), not {seed!r}")
     mask = ndi.binary_fill_holes(foreground > threshold)
-    if seed == "distance":
-        seeds = mask & (distance > distance_threshold)
-        elevation = -distance.astype(np.float32)
+    if seed == "border" and border is None:
+        markers, dist = distance_peaks(mask, peak_footprint)
+        elevation = -dist.astype(np.float32)
     else:
-        seeds = mask & (border < border_threshold)
-        elevation = border.astype(np.float32) - foreground.astype(np.float32)
-    markers, _ = ndi.label(seeds)
-    markers = remove_small(markers, seed_min_size)
+        if seed == "distance":
+            seeds = mask & (distance > distance_threshold)
+            elevation = -distance.astype(np.float32)
+        else:
+            seeds = mask & (border < border_threshold)
+            elevation = border.astype(np.float32) - foreground.astype(np.float32)
+        markers = remove_small(ndi.label(seeds)[0], seed_min_size)
     labels = watershed(elevation, seed_outlines(markers), mask=mask)
     # foreground blobs that got no seed (tiny or all-border nuclei) become nuclei of their own
     orphans, n_orphans = ndi.label(mask & (labels == 0))
@@ -137,7 +147,20 @@ def drop_unsure(labels: np.ndarray, foreground: np.ndarray, min_mean: float, max
 def instances(maps: dict, post: dict) -> np.ndarray:
     """``instances_from_maps`` on a dict of maps (``inference.predict.predict_maps``): the
     distance map is used when the model predicts one."""
-    return instances_from_maps(maps["foreground"], maps["border"], distance=maps.get("distance"), **post)
+    return instances_from_maps(maps["foreground"], maps.get("border"), distance=maps.get("distance"), **post)
+
+
+def distance_peaks(mask: np.ndarray, footprint: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """``(markers, distance)``: one marker pixel at each peak of the distance transform of
+    ``mask`` (at least ``footprint // 2 + 1`` px apart, per connected blob), and that transform."""
+    from skimage.feature import peak_local_max
+
+    dist = ndi.distance_transform_edt(mask)
+    comps, _ = ndi.label(mask)
+    peaks = peak_local_max(dist, min_distance=footprint // 2 + 1, labels=comps, exclude_border=False)
+    markers = np.zeros(mask.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return markers, dist
 
 
 def classical_instances(image: np.ndarray, min_size: int = 8, footprint: int = 7) -> np.ndarray:
@@ -150,18 +173,13 @@ def classical_instances(image: np.ndarray, min_size: int = 8, footprint: int = 7
     footprint : int
         Minimum distance between seeds (pixels).
     """
-    from skimage.feature import peak_local_max
     from skimage.filters import gaussian, threshold_otsu
 
     smooth = gaussian(image, 1.0)
     if smooth.max() <= smooth.min():
         return np.zeros(image.shape, np.int32)
     mask = ndi.binary_fill_holes(smooth > threshold_otsu(smooth))
-    dist = ndi.distance_transform_edt(mask)
-    comps, _ = ndi.label(mask)
-    peaks = peak_local_max(dist, min_distance=footprint // 2 + 1, labels=comps, exclude_border=False)
-    markers = np.zeros(image.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    markers, dist = distance_peaks(mask, footprint)
     labels = watershed(-dist, markers, mask=mask)
     labels = remove_small(labels, min_size)
     return relabel_sequential(labels.astype(np.int32))[0]

@@ -112,8 +112,9 @@ def predict_maps(
     Returns
     -------
     dict
-        ``foreground``, ``border``: float32 probabilities; ``variance``: float32 TTA
-        variance of the foreground (zeros without TTA).
+        ``foreground``, ``border``: float32 probabilities (no ``border`` for a network with a
+        foreground output alone, e.g. one imported from bioimage.io; ``distance`` for one with
+        three); ``variance``: float32 TTA variance of the foreground (zeros without TTA).
     """
     h, w = image.shape[-2:]
     ys = tile_starts(h, tile, overlap)
@@ -138,7 +139,9 @@ def predict_maps(
             if progress is not None:
                 progress(done, total)
     acc /= weight
-    maps = {"foreground": acc[0], "border": acc[1], "variance": acc[-1]}
+    maps = {"foreground": acc[0], "variance": acc[-1]}
+    if len(acc) > 2:  # a model imported with a foreground map alone has no border
+        maps["border"] = acc[1]
     if len(acc) > 3:
         maps["distance"] = acc[2]
     return maps

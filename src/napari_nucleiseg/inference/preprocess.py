@@ -186,7 +186,12 @@ def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest
     return (channel.max() if top is None else np.float32(top)) - channel
 
 
-def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "darkest") -> np.ndarray:
+#: Percentiles mapped to 0 and 1 by ``normalize`` (ours; a model imported from bioimage.io may name others).
+PERCENTILES = (1.0, 99.8)
+
+
+def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "darkest",
+            percentiles: tuple[float, float] = PERCENTILES) -> np.ndarray:
     """Model input for one 2D image: nucleus signal (see ``nucleus_signal``), percentile-normalised.
 
     Parameters
@@ -197,6 +202,8 @@ def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "
         Dark nuclei on a bright background; None detects it.
     stain_signal : str
         ``"darkest"`` or ``"red"`` channel for dark nuclei in colour images (``nucleus_signal``).
+    percentiles : (float, float)
+        Mapped to 0 and 1 (``normalize``).
 
     Returns
     -------
@@ -206,7 +213,7 @@ def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "
     check_image(image)
     if invert is None:
         invert = looks_brightfield(image)
-    return normalize(nucleus_signal(image, invert, stain_signal))
+    return normalize(nucleus_signal(image, invert, stain_signal), *percentiles)
 
 
 def haematoxylin(image: np.ndarray, top: float | None = None) -> np.ndarray:
@@ -223,20 +230,23 @@ def haematoxylin(image: np.ndarray, top: float | None = None) -> np.ndarray:
 
 
 def prepare_channels(image: np.ndarray, invert: bool | None = None, channels: int = 1,
-                     kind: str | None = None, stain_signal: str = "darkest") -> np.ndarray:
+                     kind: str | None = None, stain_signal: str = "darkest",
+                     percentiles: tuple[float, float] = PERCENTILES) -> np.ndarray:
     """Model input with ``channels`` planes: ``prepare`` alone (1) or ``(2, Y, X)``.
 
     The second plane is the normalised haematoxylin density of stained colour images
     (``haematoxylin``), so the model can tell a haematoxylin-stained nucleus from DAB or eosin,
     which are just as dark in the nucleus signal; every other image repeats the nucleus signal.
     ``kind`` (``image_kind``, when the caller knows it already) decides ``invert`` too;
-    ``stain_signal`` (``nucleus_signal``) applies to stained images only.
+    ``stain_signal`` (``nucleus_signal``) applies to stained images only; ``percentiles`` to
+    every plane's normalisation.
     """
     if channels not in (1, 2):
         raise ValueError(f"models take 1 or 2 input channels, not {channels}")
     kind = kind or image_kind(image, invert)
-    first = prepare(image, invert=kind != "fluorescence", stain_signal=stain_signal if kind == "stained" else "darkest")
+    first = prepare(image, invert=kind != "fluorescence", stain_signal=stain_signal if kind == "stained" else "darkest",
+                    percentiles=percentiles)
     if channels == 1:
         return first
-    second = normalize(haematoxylin(image)) if kind == "stained" else first
+    second = normalize(haematoxylin(image), *percentiles) if kind == "stained" else first
     return np.stack([first, second]).astype(np.float32)

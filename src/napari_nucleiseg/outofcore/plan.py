@@ -52,7 +52,8 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
         the same way (full scale, same halo), so they need not be segmented again; else empty.
     """
     stats, overview, steps = gather_stats(source, opts.invert, cancel=cancel,
-                                          stain_signal_for=lambda kind: entry.for_kind(kind).stain_signal())
+                                          stain_signal_for=lambda kind: entry.for_kind(kind).stain_signal(),
+                                          percentiles=entry.percentiles())
     used = entry.for_kind(stats.kind)
     target = entry.target_diameter()
     diameter, samples, sample_halo = parse_diameter(opts.diameter), {}, None

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import Cancelled
 from ..inference.preprocess import (
+    PERCENTILES,
     haematoxylin,
     kind_from,
     looks_brightfield,
@@ -88,7 +89,8 @@ class _Overview:
 
 
 def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] | None = None,
-                 stain_signal_for: Callable[[str], str] | None = None
+                 stain_signal_for: Callable[[str], str] | None = None,
+                 percentiles: tuple[float, float] = PERCENTILES,
                  ) -> tuple[ImageStats, np.ndarray, tuple[int, int]]:
     """One pass over ``source`` (an ``ImageSource``): its kind and normalisation.
 
@@ -102,6 +104,8 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
     stain_signal_for : callable, optional
         ``kind -> stain signal`` of the model that will segment an image of that kind
         (``ModelEntry.stain_signal``); default: the darkest channel.
+    percentiles : (float, float)
+        Of the normalisation (``ModelEntry.percentiles``).
 
     Returns
     -------
@@ -137,8 +141,8 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
     signal = nucleus_signal(o512.pixels, kind != "fluorescence", signal_kind, top=top)
     haem = None
     if kind == "stained":
-        haem = _floats(normalize_bounds(haematoxylin(o512.pixels, top=bright_top), subsampled=True))
-    stats = ImageStats(kind, top, _floats(normalize_bounds(signal, subsampled=True)),
+        haem = _floats(normalize_bounds(haematoxylin(o512.pixels, top=bright_top), *percentiles, subsampled=True))
+    stats = ImageStats(kind, top, _floats(normalize_bounds(signal, *percentiles, subsampled=True)),
                        bright_top if colour else None, haem, signal_kind)
     return stats, normalize(signal, bounds=stats.bounds), (o512.sy, o512.sx)
 

@@ -61,12 +61,21 @@ class ModelEntry:
         ``stain_signal``: ``"darkest"`` channel, the default, or ``"red"``; ``preprocess.nucleus_signal``)."""
         return str(self.card.get("stain_signal", "darkest"))
 
+    def percentiles(self) -> tuple[float, float]:
+        """Percentiles of the input normalisation (card ``normalize.percentiles``, e.g. of a model
+        imported from bioimage.io; ours: ``preprocess.PERCENTILES``)."""
+        from ..inference.preprocess import PERCENTILES
+
+        low, high = self.card.get("normalize", {}).get("percentiles", PERCENTILES)
+        return float(low), float(high)
+
     def prepare(self, image, kind: str):
         """``image`` as this network's input (``preprocess.prepare_channels`` with the card's
-        input channels and stain signal)."""
+        input channels, stain signal and normalisation)."""
         from ..inference.preprocess import prepare_channels
 
-        return prepare_channels(image, channels=self.input_channels(), kind=kind, stain_signal=self.stain_signal())
+        return prepare_channels(image, channels=self.input_channels(), kind=kind, stain_signal=self.stain_signal(),
+                                percentiles=self.percentiles())
 
     def for_kind(self, kind: str | None) -> ModelEntry:
         """The model that segments images of ``kind`` for this one.
@@ -103,7 +112,7 @@ def _card_problem(card) -> str | None:
     """Why a card cannot be used (None when it can): not an object, or fields of the wrong type."""
     if not isinstance(card, dict):
         return f"the card is a JSON {type(card).__name__}, not an object"
-    for key in ("validation", "postprocess", "sizing", "specialists", "config"):
+    for key in ("validation", "postprocess", "sizing", "specialists", "config", "normalize", "imported"):
         if key in card and not isinstance(card[key], dict):
             return f"'{key}' is not an object"
     numbers = [card.get("validation", {}).get(k) for k in ("dsb_score", "ap50")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import pickle
 
 import torch
@@ -10,13 +11,17 @@ import torch
 from ..device import resolve_device
 from ..errors import ModelLoadError
 from .catalog import ModelEntry, get_entry
+from .foreign import ADAPTER_KEY, load_imported
 from .weights_file import load_weights_file
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(path: str, mtime: float, device: str):
-    model, _ = load_weights_file(path)
+def _cached(path: str, mtime: float, device: str, adapter: str | None = None):
     dev = torch.device(device)
+    if adapter is not None:  # a TorchScript graph imported from a bioimage.io package
+        model = load_imported(path, json.loads(adapter), dev)
+    else:
+        model, _ = load_weights_file(path)
     model = model.to(dev)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
@@ -32,7 +37,9 @@ def load_model(name: str | ModelEntry | None = "default", device=None
     entry = name if isinstance(name, ModelEntry) else get_entry(name)
     dev = resolve_device(device)
     try:
-        model = _cached(str(entry.weights), entry.weights.stat().st_mtime, str(dev))
+        adapter = entry.card.get(ADAPTER_KEY)
+        model = _cached(str(entry.weights), entry.weights.stat().st_mtime, str(dev),
+                        json.dumps(adapter, sort_keys=True) if adapter is not None else None)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ModelLoadError(f"{entry.weights}: cannot load the weights of model {entry.name!r} "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'})"

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .catalog import ModelEntry, get_entry, list_models, user_models_dir
+from .foreign import ADAPTER_KEY
 from .weights_file import load_weights_file, read_blob, save_weights
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -87,6 +88,9 @@ def rename_user_model(old: str, new: str) -> ModelEntry:
 def export_model(name: str, path) -> Path:
     """Write a model to one portable file (weights + card inside)."""
     e = get_entry(name)
+    if ADAPTER_KEY in e.card:
+        raise ValueError(f"{e.weights}: model {name!r} is a TorchScript graph imported from a bioimage.io "
+                         "package; keep that package instead")
     blob = read_blob(e.weights)
     blob["card"] = e.card
     path = Path(path)

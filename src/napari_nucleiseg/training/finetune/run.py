@@ -124,10 +124,14 @@ def fine_tune(
     """
     from ... import zoo
     from ...device import describe, resolve_device
+    from ...zoo.foreign import ADAPTER_KEY
 
     say = log or (lambda _s: None)
     steps = _checked_length(steps, time_budget_s, blend, replay, replay_labels)
     entry = zoo.get_entry(base_model)
+    if ADAPTER_KEY in entry.card:
+        raise FinetuneError(f"model {entry.name!r} is a TorchScript graph imported from a bioimage.io package: "
+                            "only our architectures can be fine-tuned")
     if name is None:
         name = default_name(entry.name)
     check_name(name)
