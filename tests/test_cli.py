@@ -123,3 +123,16 @@ def test_segment_without_out_writes_next_to_the_input(tmp_path, sample_dir):
     assert main(["segment", str(img), "--no-probability", "--no-uncertainty"]) == 0
     assert (tmp_path / "sparse_nuclei_labels.tif").exists() and (tmp_path / "sparse_nuclei_nuclei.csv").exists()
     assert not (tmp_path / "sparse_nuclei_probability.tif").exists()
+
+
+def test_a_reader_that_leaves_early_is_no_error():
+    """`nucleiseg zoo | head -1`: a closed pipe ends the listing quietly, status 0 (unbuffered, so
+    the first line already meets the closed pipe)."""
+    import os
+
+    proc = subprocess.Popen([sys.executable, "-m", "napari_nucleiseg", "zoo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import NucleisegError
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nucleiseg {args.command}: error: {msg}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader of our output left (`nucleiseg zoo | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except OSError as exc:  # a file or folder outside the checked paths
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"nucleiseg {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
