@@ -146,7 +146,8 @@ def machine_text(threads: int) -> str:
     return f"{what}; {os.cpu_count()} CPU cores, 1-minute load average {load:.2f} at the start of the run"
 
 
-def update_cards(results: list[dict], threads: int, machine: str) -> None:
+def update_cards(results: list[dict], threads: int, machine: str,
+                 command: str = "python benchmarks/benchmark.py --update-cards") -> None:
     import json
 
     for e, r in ((e, r) for r in results for e in list_models() if e.name == r["name"] and not e.user):
@@ -155,7 +156,7 @@ def update_cards(results: list[dict], threads: int, machine: str) -> None:
         card["speed"] = {"seconds_per_mp": round(r["s_per_mp"], 3), "device": machine,
                          "includes": "whole segment() call: preprocessing, tiled prediction, "
                                      "watershed, per-nucleus table; no TTA",
-                         "command": "python benchmarks/benchmark.py --update-cards"}
+                         "command": command}
         card["test"] = {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in r[k].items()}
                         for k in r if isinstance(r[k], dict) and k != "DSB val"}
         card_path.write_text(json.dumps(card, indent=1))

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import torch
-from benchmark import classical, load_sets, machine_text, model_row, run
+from benchmark import classical, load_sets, machine_text, model_row, run, update_cards
 
 from napari_nucleiseg.training.dataset import default_data_dir
 from napari_nucleiseg.zoo import get_entry
@@ -68,6 +68,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="images per data set")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--update-cards", action="store_true",
+                    help="record the measured s/MP and test-split scores in the shipped models' cards")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     machine = machine_text(args.threads)
@@ -84,6 +86,8 @@ def main(argv=None):
         print(table(results[-1:], sets).splitlines()[-1], flush=True)
     text = table(results, sets)
     print(text)
+    if args.update_cards:
+        update_cards(results, args.threads, machine, "python benchmarks/zoo_comparison.py --update-cards")
     if not args.no_write:
         write(text, "python benchmarks/" + " ".join(["zoo_comparison.py"] + sys.argv[1:]), machine)
 
