@@ -1,0 +1,77 @@
+"""The detect-then-segment model (``models.detection.MaskRCNNLite``): it trains on synthetic
+nuclei, finds them, and runs through ``segment()`` as a zoo model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from napari_nucleiseg import segment
+from napari_nucleiseg.evaluation.evaluate import evaluate_model
+from napari_nucleiseg.inference.preprocess import prepare_channels
+from napari_nucleiseg.models import build
+from napari_nucleiseg.synthetic import synthetic_nuclei
+from napari_nucleiseg.training.dataset import Sample
+from napari_nucleiseg.training.trainer import DetectorTrainer
+from napari_nucleiseg.zoo import get_entry, user_models_dir
+from napari_nucleiseg.zoo.weights_file import save_weights
+
+CONFIG = {"base": 8, "channels": 32}  # a narrower network than the shipped one, for speed
+STEPS = 60
+
+
+def _sample(seed, shape=(160, 160)):
+    img, lab = synthetic_nuclei(shape, n_nuclei=shape[0] * shape[1] // 1000, radius=(7, 11), seed=seed)
+    return Sample(prepare_channels(img, channels=1, kind="fluorescence"), lab, f"s{seed}"), img
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small detector after STEPS steps on six synthetic images, and its losses per step."""
+    torch.manual_seed(0)
+    model = build("maskrcnn_lite", **CONFIG)
+    samples = [_sample(i)[0] for i in range(6)]
+    trainer = DetectorTrainer(model, samples, torch.device("cpu"), total_steps=STEPS, lr=3e-3,
+                              batch_size=2, crop=128, warmup=5, augment={"elastic": 0.0, "scale": (0.8, 1.25)})
+    losses = []
+    for _ in range(STEPS):
+        trainer.step()
+        losses.append(trainer.last_losses)
+    return model.eval(), losses
+
+
+def test_detector_loss_drops(trained):
+    _, losses = trained
+    assert set(losses[0]) == {"rpn_objectness", "rpn_box", "classifier", "box", "mask"}
+    mean = lambda key, part: np.mean([row[key] for row in part])  # noqa: E731
+    # the classification and mask losses; the box losses count over the positive RoIs, whose share
+    # grows as the proposals improve, so their sum need not fall in a short run
+    for key in ("rpn_objectness", "classifier", "mask"):
+        assert mean(key, losses[-10:]) < 0.7 * mean(key, losses[:3]), key
+    assert mean("rpn_objectness", losses[-10:]) < 0.3 * mean("rpn_objectness", losses[:3])
+
+
+def test_trained_detector_finds_most_synthetic_nuclei(trained):
+    model, _ = trained
+    held_out = [_sample(100 + i)[0] for i in range(2)]
+    m = evaluate_model(model, held_out, torch.device("cpu"))
+    assert m["tp"] / m["n_true"] > 0.7, m
+    assert m["f1"] > 0.7, m
+
+
+def test_detector_runs_in_segment_as_a_zoo_model(trained, tmp_path):
+    model, _ = trained
+    folder = user_models_dir()
+    save_weights(folder / "det-test.pt", model, "maskrcnn_lite", CONFIG)
+    card = {"name": "det-test", "architecture": "maskrcnn_lite", "config": CONFIG, "outputs": ["instances"],
+            "postprocess": {"threshold": 0.5, "min_size": 8}, "sizing": {"target_diameter": 18}}
+    (folder / "det-test.json").write_text(json.dumps(card))
+    assert get_entry("det-test").outputs_instances
+    _, image = _sample(200, shape=(203, 181))  # odd-sized
+    seg = segment(image, model="det-test", tile=128, overlap=48)
+    assert seg.labels.shape == image.shape and seg.labels.max() > 10
+    assert not seg.border.any() and 0 <= seg.probability.min() and seg.probability.max() <= 1
+    conf = seg.table["confidence"].to_numpy()
+    # labels are numbered by falling detection score, which is the confidence column
+    assert (conf >= 0.5).all() and (np.diff(conf) <= 1e-6).all()
