@@ -8,11 +8,14 @@ import pytest
 import torch
 
 from napari_nucleiseg import segment
+from napari_nucleiseg.errors import FinetuneError, OptionError
 from napari_nucleiseg.evaluation.evaluate import evaluate_model
 from napari_nucleiseg.inference.preprocess import prepare_channels
 from napari_nucleiseg.models import build
+from napari_nucleiseg.outofcore.run import segment_out_of_core
 from napari_nucleiseg.synthetic import synthetic_nuclei
 from napari_nucleiseg.training.dataset import Sample
+from napari_nucleiseg.training.finetune.run import fine_tune
 from napari_nucleiseg.training.trainer import DetectorTrainer
 from napari_nucleiseg.zoo import get_entry, user_models_dir
 from napari_nucleiseg.zoo.weights_file import save_weights
@@ -60,14 +63,33 @@ def test_trained_detector_finds_most_synthetic_nuclei(trained):
     assert m["f1"] > 0.7, m
 
 
-def test_detector_runs_in_segment_as_a_zoo_model(trained, tmp_path):
-    model, _ = trained
+def _install(model) -> str:
+    """``model`` as the user model ``det-test``; its name."""
     folder = user_models_dir()
     save_weights(folder / "det-test.pt", model, "maskrcnn_lite", CONFIG)
     card = {"name": "det-test", "architecture": "maskrcnn_lite", "config": CONFIG, "outputs": ["instances"],
             "postprocess": {"threshold": 0.5, "min_size": 8}, "sizing": {"target_diameter": 18}}
     (folder / "det-test.json").write_text(json.dumps(card))
     assert get_entry("det-test").outputs_instances
+    return "det-test"
+
+
+def test_out_of_core_refuses_a_detector_in_one_line(trained, tmp_path):
+    name = _install(trained[0])
+    with pytest.raises(OptionError, match=r"^model 'det-test' is a detector .*out-of-core[^\n]*$"):
+        segment_out_of_core(_sample(3)[1], tmp_path / "out", model=name)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fine_tuning_refuses_a_detector(trained):
+    name = _install(trained[0])
+    img, lab = synthetic_nuclei((96, 96), n_nuclei=8, seed=5)
+    with pytest.raises(FinetuneError, match="'det-test' is a detector"):
+        fine_tune(name, [(img, lab)], steps=2)
+
+
+def test_detector_runs_in_segment_as_a_zoo_model(trained):
+    _install(trained[0])
     _, image = _sample(200, shape=(203, 181))  # odd-sized
     seg = segment(image, model="det-test", tile=128, overlap=48)
     assert seg.labels.shape == image.shape and seg.labels.max() > 10

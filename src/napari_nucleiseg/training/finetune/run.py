@@ -128,6 +128,9 @@ def fine_tune(
     say = log or (lambda _s: None)
     steps = _checked_length(steps, time_budget_s, blend, replay, replay_labels)
     entry = zoo.get_entry(base_model)
+    if entry.outputs_instances:
+        raise FinetuneError(f"model {entry.name!r} is a detector (it outputs instances): fine-tuning "
+                            "takes map models only; choose another base model")
     if name is None:
         name = default_name(entry.name)
     check_name(name)
