@@ -142,7 +142,8 @@ def segment(
     if scores is not None:  # a detector's confidence in a nucleus is its detection score
         table["confidence"] = scores[table["label"].to_numpy()]
     count.finish()
-    settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": opts.tta,
+    settings = {"model": entry.name, "weights": used.name, "image_kind": kind,
+                "tta": opts.tta and not used.outputs_instances,  # a detector runs without TTA
                 "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
     if intensity_scale != 1.0:

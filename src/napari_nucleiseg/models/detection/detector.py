@@ -71,7 +71,7 @@ class MaskRCNNLite(nn.Module):
         feats = self.backbone(x)
         head = self.rpn(feats)
         anchors = [a.to(images.device) for a in self.anchors([f.shape[-2:] for f in feats])]
-        feats = [f.float() for f in feats]
+        feats = [f.float().contiguous() for f in feats]  # grid_sample is slow on channels_last maps
         lo, hi = self.proposal_bounds
         n = int(min(max(h * w / PIXELS_PER_PROPOSAL, lo), hi))
         props = proposals(anchors, head, (h, w), 2 * n, n)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from .boxes import clip, decode, encode, keep_large
 from .matcher import match, sample
-from .nms import batched_nms
+from .nms import nms
 
 
 def flatten_level(logits: torch.Tensor, deltas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,17 +26,16 @@ def proposals(anchors: list[torch.Tensor], head: list, size: tuple[int, int], pr
     flat = [flatten_level(lg.detach().float(), dl.detach().float()) for lg, dl in head]
     out = []
     for i in range(flat[0][0].shape[0]):
-        boxes, scores, level = [], [], []
-        for li, (anc, (lg, dl)) in enumerate(zip(anchors, flat)):
+        boxes, scores = [], []
+        for anc, (lg, dl) in zip(anchors, flat):
             s, idx = lg[i].topk(min(pre_nms, lg.shape[1]))
-            boxes.append(clip(decode(anc[idx], dl[i, idx]), *size))
-            scores.append(s)
-            level.append(torch.full_like(s, li))
-        boxes, scores, level = torch.cat(boxes), torch.cat(scores), torch.cat(level)
-        keep = keep_large(boxes, min_side)
-        boxes, scores, level = boxes[keep], scores[keep], level[keep]
-        keep = batched_nms(boxes, scores, level, nms_threshold)[:post_nms]
-        out.append(boxes[keep])
+            b = clip(decode(anc[idx], dl[i, idx]), *size)
+            keep = keep_large(b, min_side)
+            keep = keep[nms(b[keep], s[keep], nms_threshold)]
+            boxes.append(b[keep])
+            scores.append(s[keep])
+        boxes, scores = torch.cat(boxes), torch.cat(scores)
+        out.append(boxes[scores.argsort(descending=True)[:post_nms]])
     return out
 
 

@@ -59,8 +59,9 @@ def roi_align(features: torch.Tensor, rois: torch.Tensor, batch_index: torch.Ten
         grid = torch.stack(torch.broadcast_tensors(gx[sel, None, :], gy[sel, :, None]), dim=-1)
         grid = grid.reshape(1, len(sel) * n, n, 2)
         s = F.grid_sample(features[b:b + 1], grid, mode=mode, padding_mode="border", align_corners=True)
-        s = s.reshape(c, len(sel), size, ratio, size, ratio).mean(dim=(3, 5))
-        out[sel] = s.transpose(0, 1)
+        if ratio > 1:  # each RoI's rows are a multiple of ratio: pooling never mixes two RoIs
+            s = F.avg_pool2d(s, ratio)
+        out[sel] = s.reshape(c, len(sel), size, size).transpose(0, 1)
     return out
 
 
