@@ -16,7 +16,7 @@ from napari_nucleiseg.outofcore.run import segment_out_of_core
 from napari_nucleiseg.synthetic import synthetic_nuclei
 from napari_nucleiseg.training.dataset import Sample
 from napari_nucleiseg.training.finetune.run import fine_tune
-from napari_nucleiseg.training.trainer import DetectorTrainer
+from napari_nucleiseg.training.trainer import DetectorTrainer, fit
 from napari_nucleiseg.zoo import get_entry, user_models_dir
 from napari_nucleiseg.zoo.weights_file import save_weights
 
@@ -97,3 +97,16 @@ def test_detector_runs_in_segment_as_a_zoo_model(trained):
     conf = seg.table["confidence"].to_numpy()
     # labels are numbered by falling detection score, which is the confidence column
     assert (conf >= 0.5).all() and (np.diff(conf) <= 1e-6).all()
+    empty = segment(np.full((70, 90), 100, np.uint16), model="det-test")
+    assert empty.labels.max() == 0 and len(empty.table) == 0 and "confidence" in empty.table
+
+
+def test_detector_training_resumes_from_last_pt(tmp_path):
+    samples = [_sample(i, shape=(96, 96))[0] for i in range(2)]
+    logs = []
+    kw = dict(steps_per_epoch=2, batch_size=1, crop=64, log=logs.append)
+    fit("maskrcnn_lite", CONFIG, samples, [], tmp_path, epochs=1, **kw)
+    res = fit("maskrcnn_lite", CONFIG, samples, [], tmp_path, epochs=2, **kw)
+    assert any(line.startswith("resumed from") for line in logs)
+    assert [row["epoch"] for row in res["history"]] == [1, 2]
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "history.json").exists()

@@ -140,7 +140,7 @@ def segment(
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
     if scores is not None:  # a detector's confidence in a nucleus is its detection score
-        table["confidence"] = scores[table["label"].to_numpy()]
+        table["confidence"] = scores[table["label"].to_numpy().astype(np.int64)]
     count.finish()
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind,
                 "tta": opts.tta and not used.outputs_instances,  # a detector runs without TTA

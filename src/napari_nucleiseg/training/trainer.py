@@ -164,6 +164,14 @@ class DetectorTrainer(Trainer):
         self.last_losses = {k: float(v.detach()) for k, v in losses.items()}
         return float(loss.detach())
 
+    def state(self) -> dict:
+        return {**super().state(), "sampler": self.model.generator.get_state()}
+
+    def load_state(self, st: dict) -> None:
+        super().load_state(st)
+        if "sampler" in st:
+            self.model.generator.set_state(st["sampler"])
+
 
 def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: int = 50,
         steps_per_epoch: int | None = None, batch_size: int = 8, lr: float = 1e-3,
