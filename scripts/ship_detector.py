@@ -4,7 +4,10 @@ fp16 weights, a model card, and its DSB validation figures measured by ``segment
 The card's figures come from the whole ``segment()`` call on the 58 validation images of
 ``val.txt``, scored as ``benchmarks/benchmark.py`` scores every model (``benchmark.run``); the
 per-nucleus confidence (the detection score) is judged by its AUROC for correct vs wrong nuclei.
-Post-processing is not tuned: the score threshold and minimum size are the card's defaults.
+The score threshold is tuned on 60 *training* images (``devtools.tuning_images``, never on
+validation or test images): one ``segment()`` per image at the lowest candidate threshold, then
+each higher threshold drops the nuclei scored below it (pasting runs in score order, so the
+nuclei kept are the same as a run at that threshold would give, up to the sizing pass).
 
     python scripts/ship_detector.py runs/maskrcnn-lite --name maskrcnn-lite --command "..."
 """
@@ -16,13 +19,16 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+from devtools import tuning_images
 from ship_model import speed_device, training_sizing
 
 from napari_nucleiseg import segment, zoo
 from napari_nucleiseg.device import resolve_device
-from napari_nucleiseg.evaluation.metrics import auroc, match_status
+from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_status, summarize
+from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.models import build
-from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, split_dsb
 from napari_nucleiseg.zoo.weights_file import read_blob
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +36,24 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from benchmark import load_sets, run  # noqa: E402
 
 POSTPROCESS = {"threshold": 0.5, "min_size": 8}
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def tune_threshold(name: str, train, data: str) -> tuple[float, dict]:
+    """The score threshold with the best mean DSB score on the tuning images, and every
+    threshold's score."""
+    paths = {n: (ip, lp) for n, ip, lp in find_pairs(Path(data) / "train")}
+    rows = {t: [] for t in THRESHOLDS}
+    for s in tuning_images(train):
+        ip, lp = paths[s.name]
+        seg = segment(read_image(ip, for_segmentation=True), model=name, threshold=THRESHOLDS[0])
+        truth = read_labels(lp)
+        score = np.ones(int(seg.labels.max()) + 1)  # by label (the background's is never used)
+        score[seg.table["label"].to_numpy().astype(int)] = seg.table["confidence"].to_numpy()
+        for t in THRESHOLDS:
+            rows[t].append(evaluate_image(truth, np.where(score[seg.labels] >= t, seg.labels, 0)))
+    scores = {t: summarize(r)["dsb_score"] for t, r in rows.items()}
+    return max(scores, key=scores.get), scores
 
 
 def parse_args(argv=None):
@@ -68,7 +92,7 @@ def make_card(args, blob: dict, hist: dict, n_train: int, sizing: dict) -> dict:
             "history": f"docs/training_history/{args.name}.json (per-epoch loss and validation scores)",
         },
         "postprocess": dict(POSTPROCESS),
-        "postprocess_note": "threshold: the lowest detection score kept (not tuned); min_size: the fewest "
+        "postprocess_note": "threshold: the lowest detection score kept (tuned); min_size: the fewest "
                             "pixels of a nucleus; overlaps go to the higher score (inference/paste.py)",
         "maps": "probability: union (pixelwise maximum) of the soft masks; uncertainty: its binary entropy; "
                 "border: none (zeros); table confidence: the detection score",
@@ -109,6 +133,11 @@ def main(argv=None):
     folder = ROOT / "docs" / "training_history"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{args.name}.json").write_text(json.dumps(hist, indent=1))
+    best, tuned = tune_threshold(args.name, train, args.data)
+    card["postprocess"]["threshold"] = best
+    card["postprocess_tuning"] = {"dsb_score_by_threshold": {str(t): round(v, 4) for t, v in tuned.items()},
+                                  "images": "60 training images (scripts/devtools.tuning_images)"}
+    (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     r, extra = validate(args.name, args.data)
     m = r["DSB val"]
     card["validation"] = {k: m[k] for k in ("dsb_score", "ap50", "f1", "pq", "semantic_iou", "aji",
