@@ -10,10 +10,27 @@ CONFIGS = {
     "unet_plus": dict(base=4, depth=4),
     "unet_plusplus": dict(base=4, depth=4),
 }
+#: Instance models (detectors): boxes, scores and masks instead of maps.
+INSTANCE_CONFIGS = {"maskrcnn_lite": dict(base=4, channels=16)}
 
 
 def test_every_architecture_is_tested():
-    assert set(CONFIGS) == set(ARCHITECTURES)
+    assert set(CONFIGS) | set(INSTANCE_CONFIGS) == set(ARCHITECTURES)
+
+
+@pytest.mark.parametrize("name", sorted(INSTANCE_CONFIGS))
+@pytest.mark.parametrize("shape", [(37, 53), (101, 30)])
+def test_instance_models_detect_inside_odd_sized_images(name, shape):
+    model = build(name, **INSTANCE_CONFIGS[name]).eval()
+    model.score_threshold = 0.0  # an untrained network: keep every detection
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, *shape))
+    assert len(out) == 2
+    for det in out:
+        boxes, scores, masks = det["boxes"], det["scores"], det["masks"]
+        assert len(boxes) > 0 and boxes.shape == (len(scores), 4) and masks.shape == (len(scores), 28, 28)
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= shape[1]).all() and (boxes[:, 3] <= shape[0]).all()
+        assert ((scores >= 0) & (scores <= 1)).all() and ((masks >= 0) & (masks <= 1)).all()
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

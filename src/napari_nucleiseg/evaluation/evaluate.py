@@ -7,13 +7,17 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..inference.detect import detect_instances, is_instance_model
 from ..inference.postprocess import instances
 from ..inference.predict import predict_maps
 from .metrics import evaluate_image, summarize
 
 
 def predict_instances(model, image: np.ndarray, device, post: dict | None = None, tta: bool = False):
-    """Maps and labels for a prepared image with a model in eval mode."""
+    """Maps and labels for a prepared image with a model in eval mode (an instance model:
+    ``inference.detect.detect_instances``; it has no TTA)."""
+    if is_instance_model(model):
+        return detect_instances(model, image, device, post)
     maps = predict_maps(model, image, device, tta=tta)
     labels = instances(maps, post or {})
     return maps, labels

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..memory import check_fits
 from ..options import SegmentOptions, parse_diameter
+from .detect import detect, instance_maps, sized_detection
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
 from .preprocess import check_image, image_kind, to_grey, within_float32
@@ -29,14 +30,18 @@ class Segmentation:
     labels : numpy.ndarray
         int32 ``(Y, X)`` instance labels, 0 = background.
     probability : numpy.ndarray
-        float32 ``(Y, X)`` nucleus foreground probability.
+        float32 ``(Y, X)`` nucleus foreground probability (an instance model: the union, i.e.
+        pixelwise maximum, of the soft masks of its detections).
     uncertainty : numpy.ndarray
-        float32 ``(Y, X)`` per-pixel uncertainty in [0, 1].
+        float32 ``(Y, X)`` per-pixel uncertainty in [0, 1] (``predict.uncertainty_map`` of the
+        probability: its binary entropy, plus the TTA spread of map models).
     table : pandas.DataFrame
-        One row per nucleus (label, area, centroid, mean intensity, confidence, ...).
+        One row per nucleus (label, area, centroid, mean intensity, confidence, ...); the
+        confidence of an instance model's nucleus is its detection score.
     border : numpy.ndarray
-        float32 ``(Y, X)`` nucleus-border probability (zeros for a model without a border
-        output: its nuclei are split at distance-transform peaks, ``postprocess.instances_from_maps``).
+        float32 ``(Y, X)`` nucleus-border probability (zeros for an instance model, and for a
+        model without a border output: its nuclei are split at distance-transform peaks,
+        ``postprocess.instances_from_maps``).
     model : str
         Name of the zoo model whose weights ran (the requested one, or its specialist for
         this kind of image).
@@ -127,12 +132,20 @@ def segment(
     x = used.prepare(image, kind)
     target = entry.target_diameter()
     count = _TileCount(net, dev, opts, progress, cancel, say, second_pass=diameter == AUTO and bool(target))
-    maps, labels, zoom = sized_prediction(count.predict, x, post, target, diameter)
+    scores = None
+    if used.outputs_instances:
+        dets, zoom = sized_detection(count.detect, x, post["threshold"], target, diameter)
+        maps, labels, scores = instance_maps(dets, x.shape[-2:], post)
+    else:
+        maps, labels, zoom = sized_prediction(count.predict, x, post, target, diameter)
     say(STAGES["measure"])
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
+    if scores is not None:  # a detector's confidence in a nucleus is its detection score
+        table["confidence"] = scores[table["label"].to_numpy().astype(np.int64)]
     count.finish()
-    settings = {"model": entry.name, "weights": used.name, "image_kind": kind, "tta": opts.tta,
+    settings = {"model": entry.name, "weights": used.name, "image_kind": kind,
+                "tta": opts.tta and not used.outputs_instances,  # a detector runs without TTA
                 "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
     if intensity_scale != 1.0:
@@ -165,6 +178,17 @@ class _TileCount:
             self.progress(done, total)
 
     def predict(self, im: np.ndarray) -> dict:
+        """Maps of a map model (``predict.predict_maps``)."""
+        return self._pass(im, lambda tiles: predict_maps(
+            self.net, im, self.dev, tile=self.opts.tile, overlap=self.opts.overlap, tta=self.opts.tta,
+            progress=tiles, cancel=self.cancel))
+
+    def detect(self, im: np.ndarray):
+        """Detections of an instance model (``detect.detect``; no TTA)."""
+        return self._pass(im, lambda tiles: detect(self.net, im, self.dev, tile=self.opts.tile,
+                                                   overlap=self.opts.overlap, progress=tiles, cancel=self.cancel))
+
+    def _pass(self, im: np.ndarray, run):
         first = self.passes == 0
         self.passes += 1
         self.say(STAGES["size" if first and self.second_pass else "predict" if first else "shrunk"])
@@ -174,8 +198,7 @@ class _TileCount:
             self._n = total
             self._report(self.earlier + done, self.earlier + total * (2 if reserve else 1))
 
-        out = predict_maps(self.net, im, self.dev, tile=self.opts.tile, overlap=self.opts.overlap,
-                           tta=self.opts.tta, progress=tiles, cancel=self.cancel)
+        out = run(tiles)
         self.earlier += self._n
         return out
 

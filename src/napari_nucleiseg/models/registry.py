@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .detection import MaskRCNNLite
 from .residual_unet import ResidualUNet
 from .resnet_unet import ResNetUNet
 from .unet import UNet
@@ -16,6 +17,7 @@ ARCHITECTURES = {
     "resnet_unet": ResNetUNet,
     "unet_plus": UNetPlus,
     "unet_plusplus": UNetPlusPlus,
+    "maskrcnn_lite": MaskRCNNLite,
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dask_client import dask_client
-from ..errors import Cancelled, NucleisegError
+from ..errors import Cancelled, NucleisegError, OptionError
 from ..options import SegmentOptions
 from .blocks import BlockGrid
 from .execute import run_tasks
@@ -152,7 +152,8 @@ def segment_out_of_core(
     ------
     NucleisegError
         A bad source (unreadable, truncated, not one 2D image), an output folder that holds
-        something else, an unknown model.
+        something else, an unknown model; ``errors.OptionError`` for an instance model (a
+        detector), which segments in memory only.
     """
     from .. import zoo
 
@@ -162,6 +163,10 @@ def segment_out_of_core(
         entry = zoo.get_entry(opts.model)
     except (KeyError, FileNotFoundError) as exc:
         raise NucleisegError(str(exc.args[0] if exc.args else exc)) from None
+    if entry.outputs_instances:
+        raise OptionError(f"model {entry.name!r} is a detector (it outputs instances, not maps): out-of-core "
+                          "segmentation joins blocks of maps and cannot take it; use a map model such as "
+                          f"{zoo.default_model_name()!r}, or segment the image in memory")
     maps = tuple(m for m, on in (("probability", probability), ("uncertainty", uncertainty)) if on)
     identity = {"source": describe_source(src),
                 "options": {**dataclasses.asdict(opts), "model": entry.name, "block": int(block), "halo": halo,

@@ -209,6 +209,17 @@ class Augmenter:
         ``contact=True`` adds a third item, the ``(B, 1, S, S)`` mask of ``contact_from_labels``;
         ``distance=True`` adds a third target channel, ``distance_from_labels``.
         """
+        x, labs = self.crops(samples, batch_size, regions, weights)
+        y = targets_from_labels(labs)
+        if distance:
+            y = torch.cat([y, distance_from_labels(labs)], dim=1)
+        if contact:
+            return x, y, contact_from_labels(labs)
+        return x, y
+
+    def crops(self, samples, batch_size: int, regions=None, weights=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented crops ``(B, C, S, S)`` and their instance labels ``(B, 1, S, S)`` (float ids),
+        for the arguments of ``batch``."""
         xs, labs, stained = [], [], []
         for _ in range(batch_size):
             if weights is None:
@@ -226,9 +237,4 @@ class Augmenter:
             x = self._dim(x, labs)
         if self.intensity:
             x = self._stain_jitter(self._intensity(x), np.array(stained, np.float64))
-        y = targets_from_labels(labs)
-        if distance:
-            y = torch.cat([y, distance_from_labels(labs)], dim=1)
-        if contact:
-            return x, y, contact_from_labels(labs)
-        return x, y
+        return x, labs

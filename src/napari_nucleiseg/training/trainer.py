@@ -15,7 +15,9 @@ import torch
 from ..device import autocast_dtype, resolve_device
 from ..errors import Cancelled
 from ..evaluation.evaluate import evaluate_model
+from ..inference.detect import is_instance_model
 from ..models import build
+from ..models.detection.boxes import targets_from_labels as detection_targets
 from ..zoo.weights_file import load_weights_file, save_weights
 from .augment import Augmenter
 from .dataset import sampling_weights
@@ -134,6 +136,43 @@ class Trainer:
         self.aug.gen.set_state(st["gen"])
 
 
+class DetectorTrainer(Trainer):
+    """``Trainer`` for an instance model (``models.detection``): the same optimiser, schedule,
+    augmented crops and checkpoints; the loss is the sum of the model's own losses (RPN, box,
+    mask) on the crops' instance labels. ``last_losses`` holds them for the latest step."""
+
+    last_losses: dict = {}
+
+    def step(self) -> float:
+        self._apply_schedule()
+        self.model.train()
+        x, labs = self.aug.crops(self.samples, self.batch_size, self.regions, self.weights)
+        targets = [{k: v.to(self.device) for k, v in detection_targets(lab[0].numpy().round()).items()}
+                   for lab in labs]
+        x = x.to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext():
+            losses = self.model(x, targets)
+        loss = sum(v.float() for v in losses.values())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.opt.step()
+        self.sched.step()
+        self.steps_done += 1
+        self.last_losses = {k: float(v.detach()) for k, v in losses.items()}
+        return float(loss.detach())
+
+    def state(self) -> dict:
+        return {**super().state(), "sampler": self.model.generator.get_state()}
+
+    def load_state(self, st: dict) -> None:
+        super().load_state(st)
+        if "sampler" in st:
+            self.model.generator.set_state(st["sampler"])
+
+
 def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: int = 50,
         steps_per_epoch: int | None = None, batch_size: int = 8, lr: float = 1e-3,
         loss: str = "bce_dice", crop: int = 256, val_every: int = 2, device=None,
@@ -148,7 +187,8 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     a fixed share of the training crops (``dataset.sampling_weights``); ``contact_weight``
     see ``Trainer``; ``snapshots`` also keeps the fp16 weights of every validated epoch
     (``out_dir/epoch_NNN.pt``, for checkpoint averaging); ``augment`` passes options to
-    ``augment.Augmenter`` (e.g. ``{"dim_nuclei": 0.5}``). Writes ``out_dir/last.pt`` (full state,
+    ``augment.Augmenter`` (e.g. ``{"dim_nuclei": 0.5}``). An instance architecture
+    (``models.detection``) trains with ``DetectorTrainer``. Writes ``out_dir/last.pt`` (full state,
     to resume), ``out_dir/best.pt`` (fp16 weights of the best validation DSB score) and
     ``out_dir/history.json`` (loss and score per epoch).
 
@@ -165,7 +205,8 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     model = build(arch, **config)
     if init is not None:
         model.load_state_dict(load_weights_file(init)[0].state_dict())
-    trainer = Trainer(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
+    kind = DetectorTrainer if is_instance_model(model) else Trainer
+    trainer = kind(model, train_samples, device, epochs * steps_per_epoch, lr=lr,
                       batch_size=batch_size, crop=crop, loss=loss, seed=seed,
                       weights=sampling_weights(train_samples, shares), contact_weight=contact_weight,
                       augment=augment)

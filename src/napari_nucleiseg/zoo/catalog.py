@@ -52,6 +52,13 @@ class ModelEntry:
         value = self.card.get("sizing", {}).get("target_diameter")
         return float(value) if value else None
 
+    @property
+    def outputs_instances(self) -> bool:
+        """Whether the network is an instance model (card ``"outputs": ["instances"]``: boxes,
+        scores and masks, pasted into labels by ``inference.detect``) rather than a map model
+        (foreground and border maps that the watershed splits)."""
+        return "instances" in self.card.get("outputs", [])
+
     def input_channels(self) -> int:
         """Input planes the network takes (``inference.preprocess.prepare_channels``)."""
         return int(self.card.get("config", {}).get("in_channels", 1))

@@ -132,6 +132,9 @@ def fine_tune(
     if ADAPTER_KEY in entry.card:
         raise FinetuneError(f"model {entry.name!r} is a TorchScript graph imported from a bioimage.io package: "
                             "only our architectures can be fine-tuned")
+    if entry.outputs_instances:
+        raise FinetuneError(f"model {entry.name!r} is a detector (it outputs instances): fine-tuning "
+                            "takes map models only; choose another base model")
     if name is None:
         name = default_name(entry.name)
     check_name(name)
