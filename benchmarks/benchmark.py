@@ -11,6 +11,7 @@ watershed, measurements) per megapixel on this machine's CPU, no TTA, on DSB val
 import argparse
 import os
 import platform
+import re
 import sys
 import time
 from datetime import date
@@ -214,11 +215,11 @@ def write_report(table: str, sets: dict, machine: str) -> None:
         f"the haematoxylin plane of stained images.\n\n"
         f"Reproduce: `python benchmarks/{' '.join(['benchmark.py'] + sys.argv[1:])}`\n\n{table}\n"
     )
-    for extra in ("stain_input.md", "batch_benchmark.md"):
+    for extra in ("zoo_comparison.md", "stain_input.md", "batch_benchmark.md"):
         report = DOCS.parent / extra
         if report.exists():
             with DOCS.open("a") as f:
-                f.write("\n" + report.read_text().replace("# ", "## ", 1))
+                f.write("\n" + re.sub(r"^(#+) ", r"#\1 ", report.read_text(), flags=re.M))  # one level down
 
 
 if __name__ == "__main__":
