@@ -14,6 +14,7 @@ shipped weights were trained longer.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -89,7 +90,8 @@ def main(argv=None):
     if args.update_cards:
         update_cards(results, args.threads, machine, "python benchmarks/zoo_comparison.py --update-cards")
     if not args.no_write:
-        write(text, "python benchmarks/" + " ".join(["zoo_comparison.py"] + sys.argv[1:]), machine)
+        env = f"NUCLEISEG_USER_DIR={os.environ['NUCLEISEG_USER_DIR']} " if os.environ.get("NUCLEISEG_USER_DIR") else ""
+        write(text, env + "python benchmarks/" + " ".join(["zoo_comparison.py"] + sys.argv[1:]), machine)
 
 
 if __name__ == "__main__":
