@@ -163,6 +163,16 @@ def update_cards(results: list[dict], threads: int, machine: str,
         card_path.write_text(json.dumps(card, indent=1))
 
 
+def start(threads: int, limit: int | None) -> tuple[str, dict[str, list]]:
+    """Set the torch threads; the machine's description and the data sets (exits without the data)."""
+    torch.set_num_threads(threads)
+    machine = machine_text(threads)
+    root = default_data_dir()
+    if not (root / "train").is_dir():
+        raise SystemExit(f"shared DSB data not found at {root}: nothing to benchmark")
+    return machine, load_sets(root, limit)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=None, help="images per data set")
@@ -173,12 +183,7 @@ def main():
     ap.add_argument("--update-cards", action="store_true",
                     help="record the measured s/MP and the test-split scores in the shipped models' cards")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    machine = machine_text(args.threads)
-    root = default_data_dir()
-    if not (root / "train").is_dir():
-        raise SystemExit(f"shared DSB data not found at {root}: nothing to benchmark")
-    sets = load_sets(root, args.limit)
+    machine, sets = start(args.threads, args.limit)
     chosen = set(args.models.split(",")) if args.models else None
     results = [run("classical Otsu + distance watershed", classical, sets)]
     for e in list_models():

@@ -18,10 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-from benchmark import classical, load_sets, machine_text, model_row, run, update_cards
+from benchmark import classical, model_row, run, start, update_cards
 
-from napari_nucleiseg.training.dataset import default_data_dir
 from napari_nucleiseg.zoo import get_entry
 
 REPORT = Path(__file__).resolve().parents[1] / "docs" / "zoo_comparison.md"
@@ -72,12 +70,7 @@ def main(argv=None):
     ap.add_argument("--update-cards", action="store_true",
                     help="record the measured s/MP and test-split scores in the shipped models' cards")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    machine = machine_text(args.threads)
-    root = default_data_dir()
-    if not (root / "train").is_dir():
-        raise SystemExit(f"shared DSB data not found at {root}: nothing to compare")
-    sets = load_sets(root, args.limit)
+    machine, sets = start(args.threads, args.limit)
     results = [run("classical Otsu + distance watershed", classical, sets)]
     for name in args.models.split(","):
         entry = get_entry(name)

@@ -103,13 +103,17 @@ class Trainer:
         loss = self.loss_fn(logits[:, :2], y[:, :2], weight)
         if self.distance:
             loss = loss + bce(logits[:, 2:3], y[:, 2:3]).sum()
+        self._update(loss)
+        return float(loss.detach())
+
+    def _update(self, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss`` (gradients clipped at norm 5) and one schedule step."""
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         self.opt.step()
         self.sched.step()
         self.steps_done += 1
-        return float(loss.detach())
 
     def _apply_schedule(self) -> None:
         # the same value LambdaLR set after the previous step, unless the schedule follows more than the step
@@ -155,12 +159,7 @@ class DetectorTrainer(Trainer):
         with torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext():
             losses = self.model(x, targets)
         loss = sum(v.float() for v in losses.values())
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-        self.opt.step()
-        self.sched.step()
-        self.steps_done += 1
+        self._update(loss)
         self.last_losses = {k: float(v.detach()) for k, v in losses.items()}
         return float(loss.detach())
 
