@@ -331,3 +331,23 @@ def test_a_changed_model_card_setting_redoes_finished_images(tmp_path, monkeypat
     # same weights and options, but the card's training nucleus size changed (e.g. an upgrade)
     monkeypatch.setattr(zoo.ModelEntry, "target_diameter", lambda self: 12.0)
     assert not run_batch(src, out).summary["from_previous_run"].any()
+
+
+def test_a_lost_connection_while_the_scheduler_goes_is_not_an_image_failure():
+    """A task's result can fail with a closed connection just before the client notices that its
+    scheduler is gone: that image is then not processed, not failed (a plain error still fails it)."""
+    from distributed.comm.core import CommClosedError
+
+    from napari_nucleiseg.batch.executors import _scheduler_going
+
+    class Client:
+        def __init__(self, statuses):
+            self.statuses = iter(statuses)
+
+        @property
+        def status(self):
+            return next(self.statuses, "connecting")
+
+    assert _scheduler_going(Client(["running", "running", "connecting"]), CommClosedError("gone"), grace=1.0)
+    assert not _scheduler_going(Client(["running"] * 1000), CommClosedError("gone"), grace=0.2)
+    assert not _scheduler_going(Client(["connecting"]), ValueError("bad pixels"), grace=1.0)

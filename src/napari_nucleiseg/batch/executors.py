@@ -137,6 +137,21 @@ def _scheduler_back(client, lost_after: float) -> None:
         time.sleep(0.05)
 
 
+def _scheduler_going(client, exc: Exception, grace: float = 2.0) -> bool:
+    """True when ``exc`` is a lost connection and the client loses its scheduler within ``grace``
+    seconds (the result of a task can fail that way just before the client notices)."""
+    from distributed.comm.core import CommClosedError
+
+    if not isinstance(exc, (CommClosedError, OSError)):
+        return False
+    since = time.monotonic()
+    while time.monotonic() - since < grace:
+        if client.status != "running":
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def _next_done(ac, client, lost_after: float) -> list:
     """The futures finished next (waiting for a lost scheduler at most ``lost_after`` seconds)."""
     while True:
@@ -183,6 +198,11 @@ def run_dask(tasks, options, cancel, client, lost_after: float | None = None
                 try:
                     row = fut.result()
                 except Exception as exc:  # a worker died, or the task could not run there
+                    if _scheduler_going(client, exc):
+                        # the scheduler went while the result travelled: the image is not processed
+                        _scheduler_back(client, lost_after)
+                        submit(task)
+                        continue
                     _scheduler_back(client, lost_after)
                     row = {**crash_row(task, exc), "error": f"Dask task failed: {error_text(exc)}"}
                 yield task, row
