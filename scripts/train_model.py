@@ -19,10 +19,11 @@ SPLITS = Path(__file__).resolve().parents[1] / "splits"
 
 
 def extra_samples(spec: str, channels: int, target: float, repeat: bool = True,
-                  stain_signal: str = "darkest") -> tuple[list, list]:
+                  stain_signal: str = "darkest", stain_variants: int = 0) -> tuple[list, list]:
     """Training and validation samples of ``DIR:SPLIT[:REPEAT]`` (``--extra``), shrunk where their
     nuclei are larger than ``target`` / 0.9 (as ``segment()`` shrinks such images); the training
-    samples ``REPEAT`` times over unless ``repeat`` is False."""
+    samples ``REPEAT`` times over unless ``repeat`` is False; stained training samples with
+    ``stain_variants`` stain-jittered variants."""
     from napari_nucleiseg.inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
     from napari_nucleiseg.training.dataset import Sample, load_samples, read_ids
 
@@ -30,10 +31,14 @@ def extra_samples(spec: str, channels: int, target: float, repeat: bool = True,
     split, _, times = split.partition(":")
     test, val = (set(read_ids(SPLITS / f"{split}_{part}.txt")) for part in ("test", "val"))
     out = {"train": [], "val": []}
-    for s in load_samples(folder, exclude=test, channels=channels, stain_signal=stain_signal):
+    inputs = {"channels": channels, "stain_signal": stain_signal}
+    samples = (load_samples(folder, exclude=test | val, stain_variants=stain_variants, **inputs)
+               + load_samples(folder, include=val, **inputs))
+    for s in samples:
         zoom = zoom_for(median_diameter(s.labels), target)
         if zoom < 1:
-            s = Sample(shrink(s.image, zoom), shrink_labels(s.labels, zoom), s.name, s.kind)
+            s = Sample(shrink(s.image, zoom), shrink_labels(s.labels, zoom), s.name, s.kind,
+                       tuple(shrink(v, zoom) for v in s.variants))
         out["val" if s.name in val else "train"].append(s)
     print(f"{folder}: {len(out['train'])} training (x{times or 1} in the draw), {len(out['val'])} validation "
           "images", flush=True)
@@ -74,12 +79,14 @@ def main(argv=None):
                          "validates on the _val ones")
     ap.add_argument("--stain-signal", default="darkest", choices=("darkest", "red"),
                     help="nucleus signal of stained colour images (preprocess.nucleus_signal)")
+    ap.add_argument("--stain-variants", type=int, default=0,
+                    help="stain-jittered variants of each stained training image (stain_augment)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = json.loads(args.config)
     train, val = split_dsb(args.data, test_file=args.test_file, channels=config.get("in_channels", 1),
-                           stain_signal=args.stain_signal)
+                           stain_signal=args.stain_signal, stain_variants=args.stain_variants)
     if args.kinds:
         kinds = set(args.kinds.split(","))
         train, val = [s for s in train if s.kind in kinds], [s for s in val if s.kind in kinds]
@@ -87,7 +94,8 @@ def main(argv=None):
         val = val[: args.val_limit]
     for spec in args.extra:
         more_train, more_val = extra_samples(spec, config.get("in_channels", 1), target=19.5,
-                                             stain_signal=args.stain_signal)
+                                             stain_signal=args.stain_signal,
+                                             stain_variants=args.stain_variants)
         train, val = train + more_train, val + more_val
     print(f"{len(train)} training, {len(val)} validation images", flush=True)
     res = fit(args.arch, config, train, val, args.out, epochs=args.epochs,

@@ -138,6 +138,14 @@ class Augmenter:
         out_lab = F.grid_sample(lab, grid, mode="nearest", padding_mode="zeros", align_corners=False)
         return out_img, out_lab
 
+    def _variant(self, sample) -> np.ndarray:
+        """The sample's image or one of its stain variants (``Sample.variants``), at random."""
+        variants = getattr(sample, "variants", ())
+        if not variants:
+            return sample.image
+        k = int(self.rng.integers(len(variants) + 1))
+        return sample.image if k == 0 else variants[k - 1]
+
     def _dim(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Dim a random half of the nuclei of some crops towards their local background.
 
@@ -227,7 +235,7 @@ class Augmenter:
             else:
                 i = int(self.rng.choice(len(samples), p=weights))
             region = regions[i] if regions is not None else None
-            xi, li = self._sample_one(samples[i].image, samples[i].labels, region)
+            xi, li = self._sample_one(self._variant(samples[i]), samples[i].labels, region)
             stained.append(getattr(samples[i], "kind", "") == "stained")
             xs.append(xi)
             labs.append(li)

@@ -30,12 +30,14 @@ def default_data_dir() -> Path:
 @dataclass
 class Sample:
     """One training image: prepared float32 image, int32 instance labels, its id and kind
-    (``preprocess.image_kind``)."""
+    (``preprocess.image_kind``); ``variants`` are more inputs of the same image (stain-jittered,
+    ``stain_augment.stain_variants``), each drawn as often as ``image``."""
 
     image: np.ndarray
     labels: np.ndarray
     name: str
     kind: str = "fluorescence"
+    variants: tuple = ()
 
 
 def find_pairs(root) -> list[tuple[str, Path, Path]]:
@@ -58,9 +60,13 @@ def read_ids(path) -> list[str]:
 
 
 def load_samples(root, include: set[str] | None = None, exclude: set[str] | None = None,
-                 limit: int | None = None, channels: int = 1, stain_signal: str = "darkest") -> list[Sample]:
+                 limit: int | None = None, channels: int = 1, stain_signal: str = "darkest",
+                 stain_variants: int = 0) -> list[Sample]:
     """Load and prepare image/label pairs from ``root`` (see ``find_pairs``); ``channels`` and
-    ``stain_signal`` are the model's input (``preprocess.prepare_channels``)."""
+    ``stain_signal`` are the model's input (``preprocess.prepare_channels``); stained colour
+    images get ``stain_variants`` stain-jittered variants (``stain_augment.stain_variants``)."""
+    from .stain_augment import stain_variants as variants_of
+
     out = []
     for name, ip, lp in find_pairs(root):
         if include is not None and name not in include:
@@ -70,24 +76,28 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
         img = read_image(ip)
         kind = image_kind(img)
         x = prepare_channels(img, channels=channels, kind=kind, stain_signal=stain_signal)
-        out.append(Sample(x, read_labels(lp), name, kind))
+        more = (variants_of(img, name, stain_variants, channels, stain_signal)
+                if stain_variants and kind == "stained" else ())
+        out.append(Sample(x, read_labels(lp), name, kind, more))
         if limit is not None and len(out) >= limit:
             break
     return out
 
 
 def split_dsb(root=None, val_file=None, test_file=None,
-              channels: int = 1, stain_signal: str = "darkest") -> tuple[list[Sample], list[Sample]]:
+              channels: int = 1, stain_signal: str = "darkest",
+              stain_variants: int = 0) -> tuple[list[Sample], list[Sample]]:
     """The shared DSB training split and the 58 validation images of ``val.txt``.
 
-    ``test_file`` lists held-out test ids that neither split contains.
+    ``test_file`` lists held-out test ids that neither split contains; ``stain_variants`` of each
+    stained training image are made (``load_samples``), none of validation images.
     """
     root = Path(root) if root is not None else default_data_dir()
     val_ids = set(read_ids(val_file or root / "val.txt"))
     test_ids = set(read_ids(test_file)) if test_file else set()
     train_root = root / "train" if (root / "train").is_dir() else root
     inputs = {"channels": channels, "stain_signal": stain_signal}
-    return (load_samples(train_root, exclude=val_ids | test_ids, **inputs),
+    return (load_samples(train_root, exclude=val_ids | test_ids, stain_variants=stain_variants, **inputs),
             load_samples(train_root, include=val_ids, **inputs))
 
 
