@@ -35,9 +35,10 @@ SPLITS = Path(__file__).resolve().parents[1] / "splits"
 TISSUE_SETS = ("MoNuSeg test", "DeepLIIF test")
 
 
-def load_sets(root: Path, limit: int | None) -> dict[str, list]:
+def load_sets(root: Path, limit: int | None, nc_val: bool = False) -> dict[str, list]:
     """Data sets by name: ``(image, labels, kind)`` triples. DSB validation (``val.txt``) and the
-    held-out DSB test split; the MoNuSeg and DeepLIIF test tiles when ``nc/`` is present."""
+    held-out DSB test split; the MoNuSeg and DeepLIIF test tiles when ``nc/`` is present, and with
+    ``nc_val`` their validation tiles too (``splits/*_val.txt``, where choices are made)."""
     def pick(folder: Path, ids_file: Path):
         ids = set(read_ids(ids_file))
         pairs = [(ip, lp) for n, ip, lp in find_pairs(folder) if n in ids][:limit]
@@ -48,8 +49,12 @@ def load_sets(root: Path, limit: int | None) -> dict[str, list]:
     nc = root.parent / "nc"
     if (nc / "monuseg2018").is_dir():
         sets["MoNuSeg test"] = pick(nc / "monuseg2018", SPLITS / "monuseg2018_test.txt")
+        if nc_val:
+            sets["MoNuSeg val"] = pick(nc / "monuseg2018", SPLITS / "monuseg2018_val.txt")
     if (nc / "deepliif_sample").is_dir():
         sets["DeepLIIF test"] = pick(nc / "deepliif_sample", SPLITS / "deepliif_test.txt")
+        if nc_val:
+            sets["DeepLIIF val"] = pick(nc / "deepliif_sample", SPLITS / "deepliif_val.txt")
     return sets
 
 

@@ -5,7 +5,10 @@ whole. Candidates that are not shipped can be put in a user-models folder (``NUC
 ``--red-zero-shot`` feeds stained images as the red channel's darkness to models trained on the
 darkest channel (the experiment that led to ``stain_signal="red"``).
 
-    python experiments/stained_sets.py resunet32 [MODEL ...] [--threads 2] [--red-zero-shot]
+    python experiments/stained_sets.py resunet32 [MODEL ...] [--threads 2] [--red-zero-shot] [--sets 'DSB val,MoNuSeg val']
+
+The validation tiles of MoNuSeg and DeepLIIF (``splits/*_val.txt``) are rows too: candidates are
+chosen on them and on DSB val, and the test rows are reported.
 """
 
 import argparse
@@ -36,12 +39,14 @@ def main():
     ap.add_argument("models", nargs="+")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--red-zero-shot", action="store_true")
+    ap.add_argument("--sets", default=None, help="only these sets, comma-separated (e.g. 'DSB val,MoNuSeg val')")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.red_zero_shot:
         zoo.ModelEntry.stain_signal = lambda self: "red"
     sets = {k: [d for d in v if not k.startswith("DSB") or d[2] in ("stained", "brightfield")]
-            for k, v in load_sets(default_data_dir(), None).items()}
+            for k, v in load_sets(default_data_dir(), None, nc_val=True).items()
+            if args.sets is None or k in args.sets.split(",")}
     rows = []
     for name in args.models:
         rows.append(run(name, lambda im, n=name: segment(im, model=n).labels, sets))

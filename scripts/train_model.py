@@ -79,6 +79,9 @@ def main(argv=None):
                          "validates on the _val ones")
     ap.add_argument("--stain-signal", default="darkest", choices=("darkest", "red"),
                     help="nucleus signal of stained colour images (preprocess.nucleus_signal)")
+    ap.add_argument("--render-stained", type=int, default=0, metavar="N",
+                    help="N fluorescence training images rendered as stained tissue (stain_render), added "
+                         "after --kinds")
     ap.add_argument("--stain-variants", type=int, default=0,
                     help="stain-jittered variants of each stained training image (stain_augment)")
     args = ap.parse_args(argv)
@@ -87,9 +90,15 @@ def main(argv=None):
     config = json.loads(args.config)
     train, val = split_dsb(args.data, test_file=args.test_file, channels=config.get("in_channels", 1),
                            stain_signal=args.stain_signal, stain_variants=args.stain_variants)
+    rendered = []
+    if args.render_stained:
+        from napari_nucleiseg.training.stain_render import rendered_samples
+
+        rendered = rendered_samples(train, args.render_stained, config.get("in_channels", 1), args.stain_signal)
     if args.kinds:
         kinds = set(args.kinds.split(","))
         train, val = [s for s in train if s.kind in kinds], [s for s in val if s.kind in kinds]
+    train = train + rendered
     if args.val_limit:
         val = val[: args.val_limit]
     for spec in args.extra:
