@@ -5,7 +5,7 @@ whole. Candidates that are not shipped can be put in a user-models folder (``NUC
 ``--red-zero-shot`` feeds stained images as the red channel's darkness to models trained on the
 darkest channel (the experiment that led to ``stain_signal="red"``).
 
-    python experiments/stained_sets.py resunet32 [MODEL ...] [--threads 2] [--red-zero-shot] [--sets 'DSB val,MoNuSeg val']
+    python experiments/stained_sets.py resunet32 [MODEL ...] [--threads 2] [--red-zero-shot] [--sets 'DSB val']
 
 The validation tiles of MoNuSeg and DeepLIIF (``splits/*_val.txt``) are rows too: candidates are
 chosen on them and on DSB val, and the test rows are reported.

@@ -61,3 +61,38 @@ def test_augmenter_draws_the_image_and_its_variants():
     x, _ = aug.crops([s], 40)
     centres = x[:, 0, 16, 16].numpy()
     assert {0.0, 1.0} <= set(np.round(centres, 3).tolist())
+
+
+def test_rendered_fluorescence_looks_stained_with_dark_nuclei():
+    from napari_nucleiseg.inference.preprocess import image_kind
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+    from napari_nucleiseg.training.stain_render import render_stained
+
+    img, lab = synthetic_nuclei((128, 128), n_nuclei=15, radius=(5, 9), seed=3)
+    rgb = render_stained(img, np.random.default_rng(0))
+    assert rgb.shape == (128, 128, 3) and rgb.dtype == np.float32
+    assert 0.0 <= rgb.min() and rgb.max() <= 1.0
+    assert image_kind((rgb * 255).astype(np.uint8)) == "stained"
+    red = rgb[..., 0]
+    assert red[lab > 0].mean() < red[lab == 0].mean() - 0.15  # haematoxylin absorbs red
+    assert rgb[lab == 0][:, 1].mean() < rgb[lab == 0][:, 2].mean()  # eosin: pink background
+
+
+def test_rendered_samples_keep_labels_and_are_seeded():
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+    from napari_nucleiseg.training.stain_render import rendered_samples
+
+    samples = []
+    for i in range(4):
+        img, lab = synthetic_nuclei((64, 64), n_nuclei=5, radius=(4, 7), seed=i)
+        samples.append(Sample(prepare_channels(img, kind="fluorescence"), lab, f"f{i}"))
+    samples.append(Sample(np.zeros((64, 64), np.float32), np.zeros((64, 64), np.int32), "st", "stained"))
+    a = rendered_samples(samples, 3, stain_signal="red")
+    b = rendered_samples(samples, 3, stain_signal="red")
+    assert len(a) == 3 and all(s.kind == "stained" and "rendered" in s.name for s in a)
+    by_name = {s.name: s for s in samples}
+    for s in a:
+        assert np.array_equal(s.labels, by_name[s.name.split(" ")[0]].labels)
+        assert s.image[s.labels > 0].mean() > s.image[s.labels == 0].mean() + 0.3  # nuclei bright in the input
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    assert len(rendered_samples(samples, 10)) == 4  # fluorescence samples only
