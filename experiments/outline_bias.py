@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.segmentation import expand_labels
+from skimage.segmentation import expand_labels, find_boundaries
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from benchmark import load_sets  # noqa: E402
 
 from napari_nucleiseg import segment
 from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix, summarize
@@ -24,21 +27,13 @@ SPLITS = Path(__file__).resolve().parents[1] / "splits"
 GROW = (-1, 0, 1, 2)
 
 
-def shrink_labels_by(labels: np.ndarray, px: int) -> np.ndarray:
-    """Every nucleus less its outer ``px`` pixels (nuclei that vanish are gone)."""
-    from scipy import ndimage as ndi
-
-    inner = np.zeros_like(labels)
-    for i, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        own = labels[sl] == i
-        inner[sl][ndi.binary_erosion(own, iterations=px)] = i
-    return inner
-
-
 def grown(labels: np.ndarray, px: int) -> np.ndarray:
-    return expand_labels(labels, px) if px > 0 else shrink_labels_by(labels, -px) if px < 0 else labels
+    """Every nucleus grown by ``px`` pixels (``expand_labels``), or with its outer ``-px`` pixels removed."""
+    if px >= 0:
+        return expand_labels(labels, px) if px else labels
+    for _ in range(-px):
+        labels = np.where(find_boundaries(labels, mode="inner"), 0, labels)
+    return labels
 
 
 def area_ratios(gt: np.ndarray, pred: np.ndarray) -> list[float]:
@@ -54,12 +49,8 @@ def image_sets(kind: str, limit: int) -> dict[str, list]:
     held = set(read_ids(root / "val.txt")) | set(read_ids(SPLITS / "dsb2018_test.txt"))
     dsb = [(read_image(ip), read_labels(lp)) for n, ip, lp in find_pairs(root / "train") if n not in held]
     sets = {f"DSB train, {kind}": [d for d in dsb if image_kind(d[0]) == kind][:limit]}
-    for folder, split in (("monuseg2018", "monuseg2018"), ("deepliif_sample", "deepliif")):
-        path = root.parent / "nc" / folder
-        if path.is_dir():
-            ids = set(read_ids(SPLITS / f"{split}_val.txt"))
-            sets[f"{split} val"] = [(read_image(ip), read_labels(lp)) for n, ip, lp in find_pairs(path) if n in ids]
-    return sets
+    nc_val = {k: v for k, v in load_sets(root, None, nc_val=True).items() if k.endswith("val") and k != "DSB val"}
+    return {**sets, **{k: [(im, lab) for im, lab, _ in v] for k, v in nc_val.items()}}
 
 
 def main():
