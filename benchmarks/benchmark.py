@@ -164,7 +164,7 @@ def update_cards(results: list[dict], threads: int, machine: str,
                                      "watershed, per-nucleus table; no TTA",
                          "command": command}
         card["test"] = {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in r[k].items()}
-                        for k in r if isinstance(r[k], dict) and k != "DSB val"}
+                        for k in r if isinstance(r[k], dict) and "dsb_score" in r[k] and k != "DSB val"}
         card_path.write_text(json.dumps(card, indent=1))
 
 
