@@ -152,6 +152,13 @@ def machine_text(threads: int) -> str:
     return f"{what}; {os.cpu_count()} CPU cores, 1-minute load average {load:.2f} at the start of the run"
 
 
+def card_test_scores(result: dict) -> dict:
+    """A card's ``test`` field from one model's result row: the scores of each data set other than
+    DSB val (the row's other dicts, such as the model's card in zoo_comparison, are left out)."""
+    return {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in result[k].items()}
+            for k in result if isinstance(result[k], dict) and "dsb_score" in result[k] and k != "DSB val"}
+
+
 def update_cards(results: list[dict], threads: int, machine: str,
                  command: str = "python benchmarks/benchmark.py --update-cards") -> None:
     import json
@@ -163,8 +170,7 @@ def update_cards(results: list[dict], threads: int, machine: str,
                          "includes": "whole segment() call: preprocessing, tiled prediction, "
                                      "watershed, per-nucleus table; no TTA",
                          "command": command}
-        card["test"] = {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in r[k].items()}
-                        for k in r if isinstance(r[k], dict) and "dsb_score" in r[k] and k != "DSB val"}
+        card["test"] = card_test_scores(r)
         card_path.write_text(json.dumps(card, indent=1))
 
 
