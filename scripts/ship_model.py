@@ -1,8 +1,9 @@
 """Turn a training run into a shipped zoo model: weights, tuned post-processing and a model card.
 
 Post-processing is tuned on 60 *training* images (never on validation or test images); for
-models with a distance output both seedings are tuned and the one with the better validation
-score is kept (both are recorded in the card). The card's figures are measured on the 58
+models with a distance output both seedings are tuned, a warm restart (``--continues``) also
+tries its parent's settings, and the candidate with the best validation score is kept (all are
+recorded in the card's ``seeding``). The card's figures are measured on the 58
 validation images of ``val.txt`` (and the validation tiles of ``--extra`` sets); the held-out
 test splits are scored by ``benchmarks/benchmark.py --update-cards``.
 
@@ -124,18 +125,23 @@ def load_data(args, channels: int):
     return train, val, extra_val
 
 
-def choose_postprocess(model, tune, val, device, specialists, first, target, distance: bool):
+def choose_postprocess(model, tune, val, device, specialists, first, target, distance: bool,
+                       parent: dict | None = None):
     """Post-processing tuned on training images for each seeding (border, and distance for models
-    that predict it); the seeding kept is the one with the better validation DSB score. Returns
-    ``(post, seeding)``, ``seeding`` the tuning and validation figures of each."""
+    that predict it), and the ``parent`` card's settings of a warm restart as a further candidate;
+    the one kept has the best validation DSB score. Returns ``(post, seeding)``, ``seeding`` the
+    tuning and validation figures of each candidate."""
     maps = routed_maps(model, tune, device, specialists, first, target)
+    candidates = {seed: tune_postprocess(maps, tune, seed=seed)
+                  for seed in (("border", "distance") if distance else ("border",))}
+    if parent:
+        candidates["parent"] = (parent, None)
     seeding = {}
-    for seed in ("border", "distance") if distance else ("border",):
-        post, tune_score = tune_postprocess(maps, tune, seed=seed)
+    for key, (post, tune_score) in candidates.items():
         m = validate(model, val, device, post, specialists, target)
-        seeding[seed] = {"postprocess": post, "tuning_dsb": round(tune_score, 4),
-                         "validation_dsb": round(m["dsb_score"], 4), "validation_ap50": round(m["ap50"], 4)}
-        print(seed, seeding[seed], flush=True)
+        seeding[key] = {"postprocess": post, "tuning_dsb": None if tune_score is None else round(tune_score, 4),
+                        "validation_dsb": round(m["dsb_score"], 4), "validation_ap50": round(m["ap50"], 4)}
+        print(key, seeding[key], flush=True)
     chosen = max(seeding, key=lambda k: seeding[k]["validation_dsb"])
     return seeding[chosen]["postprocess"], {**seeding, "chosen": chosen}
 
@@ -164,7 +170,7 @@ def main():
     else:
         first = previous.get("postprocess") or zoo.DEFAULT_POSTPROCESS  # decides the scale of the tuning maps
         post, seeding = choose_postprocess(model, tuning_images(train), val, device, specialists, first, target,
-                                           config.get("out_channels", 2) >= 3)
+                                           config.get("out_channels", 2) >= 3, previous.get("postprocess"))
     m = validate(model, val, device, post, specialists, target)
     print(json.dumps(m, indent=1))
     card = make_card(args, blob, model, train, val, hist, post, sizing, m, device, load_start)
