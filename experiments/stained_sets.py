@@ -5,7 +5,7 @@ whole. Candidates that are not shipped can be put in a user-models folder (``NUC
 ``--red-zero-shot`` feeds stained images as the red channel's darkness to models trained on the
 darkest channel (the experiment that led to ``stain_signal="red"``).
 
-    python experiments/stained_sets.py resunet32 [MODEL ...] [--threads 2] [--red-zero-shot] [--sets 'DSB val']
+    python experiments/stained_sets.py resunet32 [MODEL ...] [--threads 2] [--red-zero-shot] [--tta] [--sets 'DSB val']
 
 The validation tiles of MoNuSeg and DeepLIIF (``splits/*_val.txt``) are rows too: candidates are
 chosen on them and on DSB val, and the test rows are reported.
@@ -39,6 +39,7 @@ def main():
     ap.add_argument("models", nargs="+")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--red-zero-shot", action="store_true")
+    ap.add_argument("--tta", action="store_true", help="also score each model with test-time augmentation")
     ap.add_argument("--sets", default=None, help="only these sets, comma-separated (e.g. 'DSB val,MoNuSeg val')")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -50,6 +51,8 @@ def main():
     rows = []
     for name in args.models:
         rows.append(run(name, lambda im, n=name: segment(im, model=n).labels, sets))
+        if args.tta:
+            rows.append(run(f"{name} + TTA", lambda im, n=name: segment(im, model=n, tta=True).labels, sets))
         print(ihc_line(name), flush=True)
     print(tables(rows, sets))
 

@@ -19,11 +19,12 @@ SPLITS = Path(__file__).resolve().parents[1] / "splits"
 
 
 def extra_samples(spec: str, channels: int, target: float, repeat: bool = True,
-                  stain_signal: str = "darkest", stain_variants: int = 0) -> tuple[list, list]:
+                  stain_signal: str = "darkest", stain_variants: int = 0, refit: bool = False) -> tuple[list, list]:
     """Training and validation samples of ``DIR:SPLIT[:REPEAT]`` (``--extra``), shrunk where their
     nuclei are larger than ``target`` / 0.9 (as ``segment()`` shrinks such images); the training
     samples ``REPEAT`` times over unless ``repeat`` is False; stained training samples with
-    ``stain_variants`` stain-jittered variants."""
+    ``stain_variants`` stain-jittered variants. ``refit``: the validation tiles are training
+    tiles too (no validation samples), the test tiles stay out."""
     from napari_nucleiseg.inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
     from napari_nucleiseg.training.dataset import Sample, load_samples, read_ids
 
@@ -32,8 +33,10 @@ def extra_samples(spec: str, channels: int, target: float, repeat: bool = True,
     test, val = (set(read_ids(SPLITS / f"{split}_{part}.txt")) for part in ("test", "val"))
     out = {"train": [], "val": []}
     inputs = {"channels": channels, "stain_signal": stain_signal}
+    if refit:
+        val = set()
     samples = (load_samples(folder, exclude=test | val, stain_variants=stain_variants, **inputs)
-               + load_samples(folder, include=val, **inputs))
+               + (load_samples(folder, include=val, **inputs) if val else []))
     for s in samples:
         zoom = zoom_for(median_diameter(s.labels), target)
         if zoom < 1:
@@ -77,6 +80,9 @@ def main(argv=None):
                          "'../shared/data/nc/monuseg2018:monuseg2018:6' trains on every tile not in "
                          "splits/monuseg2018_test.txt or _val.txt, each drawn as often as 6 images, and "
                          "validates on the _val ones")
+    ap.add_argument("--refit", action="store_true",
+                    help="the final fit of a recipe chosen on the --extra sets' validation tiles: train on "
+                         "those tiles too (their test tiles stay out)")
     ap.add_argument("--stain-signal", default="darkest", choices=("darkest", "red"),
                     help="nucleus signal of stained colour images (preprocess.nucleus_signal)")
     ap.add_argument("--render-stained", type=int, default=0, metavar="N",
@@ -104,7 +110,7 @@ def main(argv=None):
     for spec in args.extra:
         more_train, more_val = extra_samples(spec, config.get("in_channels", 1), target=19.5,
                                              stain_signal=args.stain_signal,
-                                             stain_variants=args.stain_variants)
+                                             stain_variants=args.stain_variants, refit=args.refit)
         train, val = train + more_train, val + more_val
     print(f"{len(train)} training, {len(val)} validation images", flush=True)
     res = fit(args.arch, config, train, val, args.out, epochs=args.epochs,
