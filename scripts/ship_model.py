@@ -134,7 +134,7 @@ def choose_postprocess(model, tune, val, device, specialists, first, target, dis
     maps = routed_maps(model, tune, device, specialists, first, target)
     candidates = {seed: tune_postprocess(maps, tune, seed=seed)
                   for seed in (("border", "distance") if distance else ("border",))}
-    if parent:
+    if parent and parent not in [post for post, _ in candidates.values()]:  # else validated already
         candidates["parent"] = (parent, None)
     seeding = {}
     for key, (post, tune_score) in candidates.items():

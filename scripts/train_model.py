@@ -33,10 +33,9 @@ def extra_samples(spec: str, channels: int, target: float, repeat: bool = True,
     test, val = (set(read_ids(SPLITS / f"{split}_{part}.txt")) for part in ("test", "val"))
     out = {"train": [], "val": []}
     inputs = {"channels": channels, "stain_signal": stain_signal}
-    if refit:
-        val = set()
+    val = set() if refit else val
     samples = (load_samples(folder, exclude=test | val, stain_variants=stain_variants, **inputs)
-               + (load_samples(folder, include=val, **inputs) if val else []))
+               + load_samples(folder, include=val, **inputs))
     for s in samples:
         zoom = zoom_for(median_diameter(s.labels), target)
         if zoom < 1:
