@@ -104,6 +104,9 @@ def parse_args():
                     help="the run's optimiser steps per epoch, to record its steps in the card")
     ap.add_argument("--stain-signal", default="darkest", choices=("darkest", "red"),
                     help="the nucleus signal of stained images the run was trained with (train_model.py)")
+    ap.add_argument("--refit", action="store_true",
+                    help="the run was trained with train_model.py --refit: the --extra sets' validation "
+                         "tiles are training tiles, so the card has no validation row for those sets")
     args = ap.parse_args()
     if args.specialist_for and not args.continues:
         ap.error("--specialist-for needs --continues PARENT")
@@ -119,9 +122,10 @@ def load_data(args, channels: int):
     extra_val = {}
     for spec in args.extra:
         more_train, more_val = extra_samples(spec, channels, target=19.5, repeat=False,
-                                             stain_signal=args.stain_signal)
+                                             stain_signal=args.stain_signal, refit=args.refit)
         train = train + more_train
-        extra_val[spec.split(":")[1]] = more_val
+        if more_val:
+            extra_val[spec.split(":")[1]] = more_val
     return train, val, extra_val
 
 
@@ -187,6 +191,9 @@ def main():
     history_from = (args.name if args.specialist_for and (zoo.SHIPPED_DIR / f"{args.name}.json").exists()
                     else args.continues)
     finish_card(card, args, blob, previous, run, hist, dest)
+    if args.refit:
+        card["training"]["refit"] = ("the --extra sets' validation tiles were trained on too (train_model.py "
+                                     "--refit); DSB val and every test split stayed out")
     shutil.copyfile(weights, dest / f"{args.name}.pt")
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=1))
     write_history(args.name, history_from, run, hist)
