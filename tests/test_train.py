@@ -91,6 +91,23 @@ def test_dimming_darkens_some_nuclei_and_leaves_background_and_targets_alone():
     assert not torch.equal(x1, x0)
 
 
+def test_degradations_quantise_and_light_unevenly_and_leave_targets_alone():
+    flat = torch.full((2, 1, 64, 64), 0.5)
+    lit = Augmenter(size=64, seed=1, light=1.0)._uneven_light(flat)
+    for img in lit[:, 0]:
+        assert float(img.min()) < 0.5 * 0.95 or float(img.max()) > 0.5 * 1.05  # a ramp, not flat
+        assert float(img.min()) >= 0.5 * 0.3 - 1e-6 and float(img.max()) <= 0.5 + 0.3 + 1e-6
+    ramp = torch.linspace(0, 1, 64).repeat(2, 1, 64, 1)
+    q = Augmenter(size=64, seed=1, quantize=1.0)._quantized(ramp)
+    for img in q:
+        assert 9 <= torch.unique(img).numel() <= 65  # 8-64 levels (both ends included)
+    assert torch.equal(Augmenter(size=64, seed=1, quantize=0.0)._quantized(ramp), ramp)
+    samples = _samples(2)
+    x0, y0 = Augmenter(size=64, seed=0).batch(samples, 4)
+    x1, y1 = Augmenter(size=64, seed=0, light=1.0, quantize=1.0, noise=0.2, blur=3.0).batch(samples, 4)
+    assert torch.equal(y1, y0) and not torch.equal(x1, x0)  # same crops, only intensities change
+
+
 def test_a_few_training_steps_lower_the_loss():
     torch.manual_seed(0)
     samples = _samples()

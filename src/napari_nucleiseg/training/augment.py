@@ -69,6 +69,17 @@ def contact_from_labels(labels: torch.Tensor) -> torch.Tensor:
     return ((mx > 0) & (mn_nucleus < mx)).float()
 
 
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of every channel of ``(N, C, H, W)`` (reflected edges)."""
+    r = int(math.ceil(2 * sigma))
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
 class Augmenter:
     """Random training crops of ``size`` with spatial and intensity augmentation.
 
@@ -90,11 +101,23 @@ class Augmenter:
     stain_jitter : float
         Half-width of the log-scale range of the per-channel jitter of stained crops (the shift
         range is a third of it).
+    noise : float
+        Largest standard deviation of the Gaussian noise added to 40 % of the crops (the image is
+        normalised to about [0, 1]).
+    blur : float
+        Largest sigma (pixels) of the Gaussian blur of 25 % of the crops (out of focus).
+    quantize : float
+        Share of crops quantised to 8-64 grey levels over [0, 1] (a dim 8-bit acquisition).
+    light : float
+        Share of crops lit unevenly: multiplied by a ramp in a random direction falling to
+        30-100 % (vignetting, a tilted lamp), and for half of them an added ramp of up to 0.3
+        (a background that is brighter on one side, as inverted bright-field shows it).
     """
 
     def __init__(self, size: int = 256, scale=(0.6, 1.6), elastic: float = 6.0,
                  intensity: bool = True, seed: int | None = None, dim_nuclei: float = 0.0,
-                 dim_range=(0.2, 0.7), stain_jitter: float = 0.3):
+                 dim_range=(0.2, 0.7), stain_jitter: float = 0.3, noise: float = 0.06,
+                 blur: float = 1.5, quantize: float = 0.0, light: float = 0.0):
         self.size = size
         self.scale = scale
         self.elastic = elastic
@@ -102,6 +125,10 @@ class Augmenter:
         self.dim_nuclei = dim_nuclei
         self.dim_range = dim_range
         self.stain_jitter = stain_jitter
+        self.noise = noise
+        self.blur = blur
+        self.quantize = quantize
+        self.light = light
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
 
@@ -195,18 +222,42 @@ class Augmenter:
         gamma = torch.tensor(np.exp(rng.uniform(-0.4, 0.4, n)), dtype=torch.float32).view(n, 1, 1, 1)
         x = x.clamp(min=0) ** gamma
         x = x * contrast + bright
+        if self.light > 0:
+            x = self._uneven_light(x)
         if rng.random() < 0.25:
-            sigma = rng.uniform(0.5, 1.5)
-            r = int(math.ceil(2 * sigma))
-            t = torch.arange(-r, r + 1, dtype=torch.float32)
-            g = torch.exp(-(t**2) / (2 * sigma**2))
-            g = g / g.sum()
-            c = x.shape[1]
-            x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-            x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-        noise = torch.tensor(rng.uniform(0, 0.06, n) * (rng.random(n) < 0.4), dtype=torch.float32)
+            x = _gaussian_blur(x, rng.uniform(0.5, max(self.blur, 0.5)))
+        noise = torch.tensor(rng.uniform(0, self.noise, n) * (rng.random(n) < 0.4), dtype=torch.float32)
         x = x + torch.randn(x.shape, generator=self.gen) * noise.view(n, 1, 1, 1)
+        if self.quantize > 0:
+            x = self._quantized(x)
         return x
+
+    def _uneven_light(self, x: torch.Tensor) -> torch.Tensor:
+        """``light``: a share of the crops lit by a linear ramp in a random direction."""
+        rng = self.rng
+        n, _, h, w = x.shape
+        yy, xx = torch.meshgrid(torch.linspace(-0.5, 0.5, h), torch.linspace(-0.5, 0.5, w), indexing="ij")
+        out = []
+        for xi in x:
+            if rng.random() >= self.light:
+                out.append(xi)
+                continue
+            a = rng.uniform(0, 2 * math.pi)
+            ramp = (math.cos(a) * xx + math.sin(a) * yy) / math.sqrt(0.5) + 0.5  # 0..1 across the crop
+            low = rng.uniform(0.3, 1.0)
+            xi = xi * (1 - (1 - low) * ramp)
+            if rng.random() < 0.5:
+                xi = xi + rng.uniform(0, 0.3) * ramp
+            out.append(xi)
+        return torch.stack(out)
+
+    def _quantized(self, x: torch.Tensor) -> torch.Tensor:
+        """``quantize``: a share of the crops rounded to 8-64 levels over [0, 1]."""
+        rng = self.rng
+        levels = np.exp(rng.uniform(math.log(8), math.log(64), x.shape[0]))
+        keep = rng.random(x.shape[0]) >= self.quantize
+        q = torch.tensor(np.where(keep, 0.0, levels), dtype=torch.float32).view(-1, 1, 1, 1)
+        return torch.where(q > 0, torch.round(x * q) / q.clamp(min=1), x)
 
     def batch(self, samples, batch_size: int, regions=None, weights=None,
               contact: bool = False, distance: bool = False) -> tuple[torch.Tensor, ...]:

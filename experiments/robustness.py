@@ -1,0 +1,137 @@
+"""How the models hold up when the DSB validation images are imaged differently.
+
+Other labs' images differ from DSB in magnification, noise, focus, illumination and bit depth.
+This perturbs the DSB validation images (``val.txt``) in those ways, one at a time, and scores each
+model and the classical baseline on every perturbed copy in one process, so a weakness that only
+an unseen set would show can be found (and a fix measured) without such a set. It is a guide for
+choices of input handling and augmentation, not a score to tune to.
+
+    python experiments/robustness.py resunet32 [MODEL ...] [--threads 2] [--kinds fluorescence] [--only 'noise,blur']
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from skimage.transform import resize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from benchmark import classical, load_sets  # noqa: E402
+
+from napari_nucleiseg import segment  # noqa: E402
+from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
+from napari_nucleiseg.training.dataset import default_data_dir  # noqa: E402
+
+
+def _planes(image: np.ndarray) -> np.ndarray:
+    """float32 copy with alpha dropped (perturbations act on the colour planes)."""
+    img = np.asarray(image, np.float32)
+    return img[..., :3] if img.ndim == 3 else img
+
+
+def _spatial(fn, img: np.ndarray) -> np.ndarray:
+    """``fn`` applied to each colour plane of ``img`` (or to a grey image)."""
+    return np.stack([fn(img[..., c]) for c in range(img.shape[-1])], -1) if img.ndim == 3 else fn(img)
+
+
+def _as_uint8(img: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def _scaled(factor: float):
+    def perturb(image, labels, rng):
+        img = _planes(image)
+        shape = tuple(max(16, round(n * factor)) for n in labels.shape)
+        out = _spatial(lambda p: resize(p, shape, order=1, preserve_range=True, anti_aliasing=factor < 1), img)
+        return _as_uint8(out), resize(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+    return perturb
+
+
+def _noise(image, labels, rng):
+    """Gaussian read noise of 8 % of the image's 1-99.8 percentile span (a dim, noisy acquisition)."""
+    img = _planes(image)
+    lo, hi = np.percentile(img, (1, 99.8))
+    return _as_uint8(img + rng.normal(0, 0.08 * max(hi - lo, 1.0), img.shape)), labels
+
+
+def _blur(image, labels, rng):
+    """Out of focus: Gaussian blur, sigma 2 px."""
+    return _as_uint8(_spatial(lambda p: ndi.gaussian_filter(p, 2.0), _planes(image))), labels
+
+
+def _uneven(image, labels, rng):
+    """Uneven illumination: light falls from 100 % to 30 % across the field (vignetting, a tilted lamp)."""
+    img = _planes(image)
+    h, w = labels.shape
+    ramp = np.linspace(1.0, 0.3, w, dtype=np.float32)[None, :].repeat(h, 0)
+    return _as_uint8(img * (ramp[..., None] if img.ndim == 3 else ramp)), labels
+
+
+def _camera16(image, labels, rng):
+    """A 16-bit camera image: grey, a camera offset of 1,000 counts, the signal over 4x the 8-bit range."""
+    img = _planes(image)
+    grey = img.max(axis=-1) if img.ndim == 3 else img
+    return (grey * 4 + 1000).astype(np.uint16), labels
+
+
+def _dim(image, labels, rng):
+    """Low signal: the image at a tenth of its brightness, 8-bit (quantised to about 25 levels)."""
+    return _as_uint8(_planes(image) * 0.1), labels
+
+
+PERTURBATIONS = {
+    "as is": lambda image, labels, rng: (image, labels),
+    "noise": _noise,
+    "blur": _blur,
+    "uneven light": _uneven,
+    "16-bit camera": _camera16,
+    "dim 8-bit": _dim,
+    "scale 0.5x": _scaled(0.5),
+    "scale 1.5x": _scaled(1.5),
+    "scale 2x": _scaled(2.0),
+}
+
+
+def score(fn, data, name: str) -> dict:
+    """Mean scores of ``fn(image) -> labels`` over ``(image, labels)`` pairs."""
+    rows = [evaluate_image(labels, fn(image)) for image, labels in data]
+    out = summarize(rows)
+    print(f"  {name}: DSB {out['dsb_score']:.3f}, AP@0.5 {out['ap50']:.3f}", flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--kinds", default=None, help="only these image kinds, comma-separated (e.g. 'fluorescence')")
+    ap.add_argument("--only", default=None, help="only these perturbations, comma-separated")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    root = default_data_dir()
+    if not (root / "train").is_dir():
+        raise SystemExit(f"shared DSB data not found at {root}")
+    val = [(im, lab) for im, lab, kind in load_sets(root, None)["DSB val"]
+           if args.kinds is None or kind in args.kinds.split(",")]
+    methods = {"classical Otsu + watershed": classical}
+    methods.update({m: (lambda im, m=m: segment(im, model=m).labels) for m in args.models})
+    names = args.only.split(",") if args.only else list(PERTURBATIONS)
+    results = {}
+    for p in names:
+        rng = np.random.default_rng(args.seed)
+        data = [PERTURBATIONS[p](im, lab, rng) for im, lab in val]
+        print(f"{p} ({len(data)} images)", flush=True)
+        results[p] = {m: score(fn, data, m) for m, fn in methods.items()}
+    head = ["perturbation"] + [f"{m} DSB / AP@0.5" for m in methods]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p, row in results.items():
+        lines.append("| " + " | ".join([p] + [f"{r['dsb_score']:.3f} / {r['ap50']:.3f}" for r in row.values()]) + " |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
