@@ -9,6 +9,7 @@ from napari_nucleiseg.inference.sizing import (
     median_diameter,
     parse_diameter,
     pooled_diameter,
+    prediction_zoom,
     shrink_labels,
     sized_prediction,
     zoom_for,
@@ -36,6 +37,31 @@ def test_zoom_only_shrinks_and_ignores_small_changes():
     assert zoom_for(21, 20) == 1.0  # within MIN_CHANGE: not worth a second pass
     assert zoom_for(10, 20) == 1.0  # never enlarges
     assert zoom_for(None, 20) == 1.0 and zoom_for(40, None) == 1.0
+
+
+def test_prediction_zoom_enlarges_only_much_smaller_nuclei_within_caps():
+    assert prediction_zoom(40, 20, (500, 500)) == pytest.approx(0.5)  # shrinking as zoom_for
+    assert prediction_zoom(11, 20, (500, 500)) == pytest.approx(20 / 11)
+    assert prediction_zoom(5, 20, (500, 500)) == 2.0  # at most MAX_ENLARGE
+    assert prediction_zoom(12.5, 20, (500, 500)) == 1.0  # above ENLARGE_BELOW of the target
+    assert prediction_zoom(5, 20, (3000, 3000)) == pytest.approx(4 / 3)  # MAX_ENLARGED_PIXELS
+    assert prediction_zoom(5, 20, (4000, 4000)) == 1.0  # no room left to enlarge
+    assert prediction_zoom(None, 20, (500, 500)) == 1.0 and prediction_zoom(5, None, (500, 500)) == 1.0
+
+
+def test_segment_enlarges_tiny_nuclei_and_keeps_full_size_outputs():
+    """Nuclei a third of the training size (low magnification): predicted on an enlarged copy."""
+    image, truth = synthetic_nuclei(shape=(256, 256), n_nuclei=60, radius=(3, 5), seed=1)[:2]
+    steps = []
+    small_tiles = segment(image, tile=128, overlap=16, progress=lambda done, total: steps.append((done, total)))
+    auto, native = segment(image), segment(image, diameter=None)
+    assert small_tiles.settings["zoom"] == auto.settings["zoom"] == 2.0 and native.settings["zoom"] == 1.0
+    first = steps[0][1] // 2  # the first pass's tiles; the enlarged pass has more, yet fills the reserved half
+    assert len(steps) > 2 * first and {t for _, t in steps} == {2 * first} and steps[-1] == (2 * first, 2 * first)
+    assert [d for d, _ in steps] == sorted(d for d, _ in steps)
+    assert auto.labels.shape == auto.probability.shape == auto.uncertainty.shape == image.shape
+    ap_auto = evaluate_image(truth, auto.labels)["ap50"]
+    assert ap_auto >= 0.9 and ap_auto > evaluate_image(truth, native.labels)["ap50"]
 
 
 def test_parse_diameter():

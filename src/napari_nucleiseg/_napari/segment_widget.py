@@ -263,8 +263,9 @@ class SegmentWidget(Container):
             self._progress.value = 100
             self._status.value = (f"Found {outcome.n_nuclei} nuclei in {outcome.seconds:.1f} s "
                                   f"with {outcome.model} on {outcome.device}.")
-            if outcome.zoom < 1:
-                self._status.value += (f" The nuclei are larger than the model's training size: segmented at "
+            if outcome.zoom != 1:
+                size = "larger" if outcome.zoom < 1 else "smaller"
+                self._status.value += (f" The nuclei are {size} than the model's training size: segmented at "
                                        f"{outcome.zoom:.2f}x, results at full size.")
             show_info(self._status.value)
             self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."

@@ -62,7 +62,8 @@ class SegmentOutcome:
     """Result of one run: ``layers`` on success, else ``cancelled`` or an ``error`` message.
 
     ``zoom`` < 1: the image (the most shrunk plane of a stack) was segmented shrunk because its
-    nuclei were larger than the model's training size (``sizing``)."""
+    nuclei were larger than the model's training size; > 1: enlarged, as they were much smaller
+    (``sizing``)."""
 
     layers: list = field(default_factory=list)
     n_nuclei: int = 0

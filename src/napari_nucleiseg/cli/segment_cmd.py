@@ -67,6 +67,7 @@ def run(args) -> int:
         stem = (path.parent if out is None else out) / path.stem
         write_results(seg, image, stem, probability=not args.no_probability,
                       uncertainty=not args.no_uncertainty, overlay=args.overlay)
-        shrunk = f", large nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom < 1 else ""
+        size = "large" if seg.zoom < 1 else "small"
+        shrunk = f", {size} nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom != 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")
     return 1 if failures else 0

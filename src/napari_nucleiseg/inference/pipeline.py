@@ -18,7 +18,7 @@ from .sizing import AUTO, sized_prediction
 
 #: The stages ``segment`` announces through its ``stage`` callback.
 STAGES = {"load": "loading the model", "size": "first pass (measuring nucleus size)",
-          "predict": "predicting", "shrunk": "second pass (shrunk image)", "measure": "measuring nuclei"}
+          "predict": "predicting", "shrunk": "second pass (rescaled image)", "measure": "measuring nuclei"}
 
 
 @dataclass
@@ -158,9 +158,9 @@ def segment(
 class _TileCount:
     """``predict(image) -> maps`` whose tile progress runs on across the passes of one image.
 
-    The fraction ``done / total`` never falls: while a shrunk second pass may follow
-    (``second_pass``), the first pass counts against twice its tiles (a shrunk image never has
-    more tiles than the full one), and a second pass then counts on from the first's tiles.
+    The fraction ``done / total`` never falls: while a rescaled second pass may follow
+    (``second_pass``), the first pass counts against twice its tiles, and a second pass fills the
+    half it reserved, whatever its own number of tiles (an enlarged image has more).
     """
 
     def __init__(self, net, dev, opts: SegmentOptions, progress, cancel, say, second_pass: bool):
@@ -193,13 +193,17 @@ class _TileCount:
         self.passes += 1
         self.say(STAGES["size" if first and self.second_pass else "predict" if first else "shrunk"])
         reserve = first and self.second_pass
+        span = self.earlier  # the first pass's tiles: a second pass fills as many
 
         def tiles(done, total):
             self._n = total
-            self._report(self.earlier + done, self.earlier + total * (2 if reserve else 1))
+            if first:
+                self._report(done, total * (2 if reserve else 1))
+            else:
+                self._report(span + done * span // max(total, 1), 2 * span)
 
         out = run(tiles)
-        self.earlier += self._n
+        self.earlier = self._n if first else 2 * span
         return out
 
     def finish(self) -> None:

@@ -1,10 +1,12 @@
-"""Nucleus-size normalisation: predict large nuclei at the size the model saw in training.
+"""Nucleus-size normalisation: predict nuclei at the size the model saw in training.
 
 Most DSB training nuclei are 10-25 pixels across; a model trained on them merges and misses
-nuclei that are several times larger (high-magnification images). ``sized_prediction``
-measures the nuclei of a first pass (or takes a diameter from the user) and, when they are
-larger than the model's target diameter, predicts again on a shrunken copy of the image and
-scales the maps back up, so post-processing and measurements stay at full resolution.
+nuclei that are several times larger (high-magnification images), and splits or misses the
+tiny nuclei of low-magnification images. ``sized_prediction`` measures the nuclei of a first
+pass (or takes a diameter from the user) and, when they are larger than the model's target
+diameter, predicts again on a shrunken copy of the image; when they are much smaller
+(``ENLARGE_BELOW``), on an enlarged copy. The maps are scaled back to the image's own size, so
+post-processing and measurements stay at full resolution.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from .postprocess import instances
 AUTO = "auto"
 # rescaling by less than this changes results by less than the noise, and costs a second pass
 MIN_CHANGE = 0.9
+#: nuclei below this share of the target diameter are predicted on an enlarged copy (docs/sizing.md)
+ENLARGE_BELOW = 0.6
+#: enlarging is capped at this factor, and at ``MAX_ENLARGED_PIXELS`` pixels (memory stays bounded)
+MAX_ENLARGE = 2.0
+MAX_ENLARGED_PIXELS = 16_000_000
 
 
 def pooled_diameter(label_images) -> float | None:
@@ -51,14 +58,27 @@ def zoom_for(diameter: float | None, target: float | None) -> float:
     return zoom if zoom < MIN_CHANGE else 1.0
 
 
+def prediction_zoom(diameter: float | None, target: float | None, shape: tuple[int, ...]) -> float:
+    """Factor an image of ``shape`` is predicted at: ``zoom_for`` (shrinking), or above 1 when its
+    nuclei are smaller than ``ENLARGE_BELOW`` of the target: enlarged towards the target by at
+    most ``MAX_ENLARGE`` and to at most ``MAX_ENLARGED_PIXELS`` pixels (1.0 when those caps leave
+    a change below ``MIN_CHANGE``)."""
+    zoom = zoom_for(diameter, target)
+    if zoom != 1.0 or not diameter or not target or diameter >= ENLARGE_BELOW * target:
+        return zoom
+    pixels = float(shape[-2]) * float(shape[-1])
+    zoom = min(target / diameter, MAX_ENLARGE, (MAX_ENLARGED_PIXELS / max(pixels, 1.0)) ** 0.5)
+    return zoom if zoom > 1.0 / MIN_CHANGE else 1.0
+
+
 def shrunk_shape(shape: tuple[int, ...], zoom: float) -> tuple[int, int]:
     """``(Y, X)`` of an image shrunk by ``zoom`` (never below 16 pixels)."""
     return tuple(max(16, round(n * zoom)) for n in shape[:2])
 
 
 def shrink(image: np.ndarray, zoom: float) -> np.ndarray:
-    """A prepared float image ``(Y, X)`` or ``(C, Y, X)`` shrunk by ``zoom`` (anti-aliased bilinear),
-    float32."""
+    """A prepared float image ``(Y, X)`` or ``(C, Y, X)`` rescaled by ``zoom`` (bilinear, anti-aliased
+    when shrinking), float32."""
     if image.ndim == 3:
         return np.stack([shrink(plane, zoom) for plane in image])
     return resize(image, shrunk_shape(image.shape, zoom), order=1, preserve_range=True,
@@ -96,7 +116,8 @@ def sized_prediction(
         Post-processing settings (``postprocess.instances_from_maps``).
     target : float or None
         Nucleus diameter (pixels) the model segments best (its card's ``target_diameter``);
-        None never rescales.
+        None never rescales. Larger nuclei are shrunk to it, much smaller ones enlarged
+        (``prediction_zoom``).
     diameter : float, "auto" or None
         Typical nucleus diameter in ``image`` (pixels); ``"auto"`` measures it on a first
         pass; None never rescales (``parse_diameter`` spellings are accepted).
@@ -108,7 +129,7 @@ def sized_prediction(
     labels : numpy.ndarray
         int32 instance labels at the full size of ``image``.
     zoom : float
-        The factor the image was predicted at (1.0: not rescaled).
+        The factor the image was predicted at (1.0: not rescaled; above 1: enlarged).
     """
     diameter = parse_diameter(diameter)
     maps = labels = None
@@ -116,8 +137,8 @@ def sized_prediction(
         maps = predict(image)
         labels = instances(maps, post)
         diameter = median_diameter(labels) if target else None
-    zoom = zoom_for(diameter, target)
-    if zoom < 1.0:
+    zoom = prediction_zoom(diameter, target, image.shape)
+    if zoom != 1.0:
         maps = resize_maps(predict(shrink(image, zoom)), image.shape[-2:])
         labels = None
     elif maps is None:

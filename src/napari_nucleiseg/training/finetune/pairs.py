@@ -52,11 +52,12 @@ def _checked_arrays(image, labels, nm):
 
 def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_signal="darkest"):
     """One checked pair -> ``(Sample, info)``: prepared as ``segment()`` does, cut to ``region``,
-    relabelled into connected components and shrunk to the model's nucleus size."""
+    relabelled into connected components and rescaled to the model's nucleus size as ``segment()``
+    rescales it (``sizing.prediction_zoom``)."""
     from skimage.measure import label as cc_label
 
     from ...inference.preprocess import prepare_channels
-    from ...inference.sizing import median_diameter, shrink, shrink_labels, zoom_for
+    from ...inference.sizing import median_diameter, prediction_zoom, shrink, shrink_labels
     from ..dataset import Sample
 
     image_type = image_kind(image, invert)
@@ -73,8 +74,8 @@ def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_si
     if n == 0:
         where = " inside the rectangle" if region is not None else ""
         raise EmptyLabelsError(f"{nm}: the labels contain no nuclei{where}; draw or correct some first")
-    zoom = zoom_for(median_diameter(lab), target)
-    if zoom < 1.0:
+    zoom = prediction_zoom(median_diameter(lab), target, lab.shape)
+    if zoom != 1.0:
         x, lab = shrink(x, zoom), shrink_labels(lab, zoom)
     info = {"name": nm, "shape": list(image.shape), "region": list(region) if region else None,
             "nuclei": n, "kind": image_type, "zoom": round(zoom, 4)}
@@ -99,7 +100,8 @@ def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="
         Passed to ``preprocess.prepare_channels`` (None: detect bright-field).
     target : float, optional
         The model's ``sizing.target_diameter``: pairs whose corrected nuclei are larger are
-        shrunk to it, as ``segment()`` shrinks such images before predicting (``sizing``).
+        shrunk to it, and those whose nuclei are much smaller enlarged, as ``segment()`` rescales
+        such images before predicting (``sizing.prediction_zoom``).
     channels : int
         The model's input channels (``preprocess.prepare_channels``).
     stain_signal : str
