@@ -211,7 +211,8 @@ def reading(res: dict, targets, shipped, mag) -> str:
     best = {n: max((t for t in targets if t is not None), key=lambda t: mean_ap(res[n][t])) for n in names}
     text += " Highest AP@0.5: " + "; ".join(f"{n} {best[n]:g} px ({mean_ap(res[n][best[n]]):.4f})"
                                             for n in names) + "."
-    return text + " " + mag_verdict(mag, shipped) + " `sizing` only shrinks; enlarging is not measured here.\n"
+    return (text + " " + mag_verdict(mag, shipped) + " Enlarging images whose nuclei are much smaller than the "
+            "target (`sizing.ENLARGE_BELOW`) is measured in [robustness.md](robustness.md) (its scale 0.5x row).\n")
 
 
 def write_report(model_name: str, shipped, targets, res: dict, mag, n_small: int) -> str:
