@@ -98,6 +98,9 @@ def test_diameter_option(tmp_path, sample_dir, capsys):
     shrunk = tifffile.imread(tmp_path / "a" / "sparse_nuclei_labels.tif")
     assert shrunk.shape == off.shape and shrunk.max() > 0  # predicted at a third of the size, written full size
     assert not np.array_equal(shrunk, off)
+    assert main(["segment", image, "--out", str(tmp_path / "s"), "--diameter", "8"]) == 0
+    assert "small nuclei: segmented at 2.00x" in capsys.readouterr().out  # enlarged, at most 2x
+    assert tifffile.imread(tmp_path / "s" / "sparse_nuclei_labels.tif").shape == off.shape
 
 
 def test_segment_batch_and_evaluate_take_the_same_segmentation_options():

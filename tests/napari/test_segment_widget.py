@@ -205,6 +205,13 @@ def test_diameter_field_reads_auto_and_shrinks_large_nuclei(viewer, qtbot, notif
     _run_and_wait(qtbot, widget)
     meta = viewer.layers["big nuclei"].metadata["nucleiseg"]
     assert meta["diameter"] == 15 and meta["zoom"] == 1.0
+
+    widget._diameter.value = 8  # much smaller than the model's size: enlarged (at most 2x)
+    _run_and_wait(qtbot, widget)
+    meta = viewer.layers["big nuclei"].metadata["nucleiseg"]
+    assert meta["diameter"] == 8 and meta["zoom"] == 2.0
+    assert "smaller than the model's training size: segmented at 2.00x" in widget._status.value
+    assert viewer.layers["big nuclei"].data.shape == image.shape
     assert not notifications["error"], notifications
 
 
