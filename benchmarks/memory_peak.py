@@ -1,8 +1,10 @@
 """Peak memory and time of ``segment()`` on a 4000x4000 synthetic image, in a fresh process.
 
-Two cases: nuclei at the training size (one pass), and nuclei 60-80 px across (a first pass,
-then a pass shrunk to the model's nucleus size, ``sizing.py``). Each case runs in its own
-process so that the peak resident memory (``ru_maxrss``) is its own.
+Three cases: nuclei at the training size (one pass), nuclei 60-80 px across (a first pass,
+then a pass shrunk to the model's nucleus size, ``sizing.py``), and nuclei 6-10 px across on a
+2800x2800 image (a first pass, then a pass enlarged to ``sizing.MAX_ENLARGED_PIXELS``, 16 MP, the
+pixels of the 4000x4000 cases). Each case runs in its own process so that the peak resident
+memory (``ru_maxrss``) is its own.
 
     python benchmarks/memory_peak.py
 """
@@ -22,9 +24,10 @@ def one(case: str) -> dict:
     from napari_nucleiseg.synthetic import synthetic_nuclei
 
     torch.set_num_threads(2)
-    large = case == "large nuclei"
-    tile = synthetic_nuclei((1000, 1000), n_nuclei=150 if large else 1500,
-                            radius=(30, 40) if large else (7, 12), seed=0)[0]
+    large, small = case == "large nuclei", case == "small nuclei"
+    side = 700 if small else 1000
+    tile = synthetic_nuclei((side, side), n_nuclei=150 if large else 1500,
+                            radius=(30, 40) if large else (3, 5) if small else (7, 12), seed=0)[0]
     image = np.tile(tile, (4, 4))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
@@ -41,7 +44,7 @@ def main():
         return
     print("| case | image | zoom | nuclei | seconds | peak RSS (MB) | before segment() (MB) |\n"
           "|---|---|---|---|---|---|---|")
-    for case in ("training-size nuclei", "large nuclei"):
+    for case in ("training-size nuclei", "large nuclei", "small nuclei"):
         out = subprocess.run([sys.executable, __file__, case], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"| {r['case']} | {r['shape'][0]}x{r['shape'][1]} | {r['zoom']} | {r['nuclei']} | {r['seconds']} | "

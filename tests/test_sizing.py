@@ -41,9 +41,8 @@ def test_zoom_only_shrinks_and_ignores_small_changes():
 
 def test_prediction_zoom_enlarges_only_much_smaller_nuclei_within_caps():
     assert prediction_zoom(40, 20, (500, 500)) == pytest.approx(0.5)  # shrinking as zoom_for
-    assert prediction_zoom(11, 20, (500, 500)) == pytest.approx(20 / 11)
-    assert prediction_zoom(5, 20, (500, 500)) == 2.0  # at most MAX_ENLARGE
-    assert prediction_zoom(12.5, 20, (500, 500)) == 1.0  # above ENLARGE_BELOW of the target
+    assert prediction_zoom(8.5, 20, (500, 500)) == 2.0  # at most MAX_ENLARGE
+    assert prediction_zoom(9.5, 20, (500, 500)) == 1.0  # above ENLARGE_BELOW of the target
     assert prediction_zoom(5, 20, (3000, 3000)) == pytest.approx(4 / 3)  # MAX_ENLARGED_PIXELS
     assert prediction_zoom(5, 20, (4000, 4000)) == 1.0  # no room left to enlarge
     assert prediction_zoom(None, 20, (500, 500)) == 1.0 and prediction_zoom(5, None, (500, 500)) == 1.0

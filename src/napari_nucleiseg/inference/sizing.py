@@ -23,7 +23,7 @@ AUTO = "auto"
 # rescaling by less than this changes results by less than the noise, and costs a second pass
 MIN_CHANGE = 0.9
 #: nuclei below this share of the target diameter are predicted on an enlarged copy (docs/sizing.md)
-ENLARGE_BELOW = 0.6
+ENLARGE_BELOW = 0.45
 #: enlarging is capped at this factor, and at ``MAX_ENLARGED_PIXELS`` pixels (memory stays bounded)
 MAX_ENLARGE = 2.0
 MAX_ENLARGED_PIXELS = 16_000_000
