@@ -181,9 +181,9 @@ def diameter_box() -> FloatSpinBox:
     """Nucleus-diameter field for ``segment(diameter=...)``; its lowest value (0) reads "auto"."""
     box = FloatSpinBox(label="Nucleus diameter (px)", min=0.0, max=1000.0, step=1.0, value=0.0,
                        tooltip="Typical nucleus diameter in pixels. Nuclei larger than the model was trained "
-                               "on are segmented on a shrunken copy of the image (results stay full size). "
-                               "'auto' measures it on a first pass; type a value at or below the model's "
-                               "(about 20 px) to never rescale.")
+                               "on are segmented on a shrunken copy of the image, nuclei under 9 px on an "
+                               "enlarged one (results stay full size). 'auto' measures it on a first pass; "
+                               "type a value from 9 to 20 px (the model's size) to never rescale.")
     box.native.setSpecialValueText("auto")
     return box
 

@@ -37,7 +37,8 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
     contrast.add_argument("--no-invert", dest="invert", action="store_false")
     g.add_argument("--diameter", type=_diameter, default=d.diameter, metavar="PX|auto|off",
                    help="typical nucleus diameter in pixels; larger nuclei than the model was trained "
-                        "on are segmented on a shrunken image (default: auto, measured; off: never)")
+                        "on are segmented on a shrunken image, much smaller ones (below 0.45 of its size) "
+                        "on an enlarged one (default: auto, measured; off: never)")
     g.add_argument("--tile", type=int, default=d.tile, help="tile size in pixels (bounds memory)")
     g.add_argument("--overlap", type=int, default=d.overlap, help="tile overlap in pixels")
 
