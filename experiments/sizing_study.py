@@ -212,7 +212,8 @@ def reading(res: dict, targets, shipped, mag) -> str:
     text += " Highest AP@0.5: " + "; ".join(f"{n} {best[n]:g} px ({mean_ap(res[n][best[n]]):.4f})"
                                             for n in names) + "."
     return (text + " " + mag_verdict(mag, shipped) + " Enlarging images whose nuclei are much smaller than the "
-            "target (`sizing.ENLARGE_BELOW`) is measured in [robustness.md](robustness.md) (its scale 0.5x row).\n")
+            "target (`sizing.ENLARGE_BELOW`) is measured in [training_log.md](training_log.md) "
+            "(\"Enlarging images with small nuclei\").\n")
 
 
 def write_report(model_name: str, shipped, targets, res: dict, mag, n_small: int) -> str:
