@@ -139,8 +139,8 @@ def sized_prediction(
         diameter = median_diameter(labels) if target else None
     zoom = prediction_zoom(diameter, target, image.shape)
     if zoom != 1.0:
+        maps = labels = None  # the first pass's, freed before the (possibly larger) second pass
         maps = resize_maps(predict(shrink(image, zoom)), image.shape[-2:])
-        labels = None
     elif maps is None:
         maps = predict(image)
     if labels is None:
