@@ -22,7 +22,7 @@ from .postprocess import instances
 AUTO = "auto"
 # rescaling by less than this changes results by less than the noise, and costs a second pass
 MIN_CHANGE = 0.9
-#: nuclei below this share of the target diameter are predicted on an enlarged copy (docs/sizing.md)
+#: nuclei below this share of the target diameter are predicted on an enlarged copy (docs/training_log.md)
 ENLARGE_BELOW = 0.45
 #: enlarging is capped at this factor, and at ``MAX_ENLARGED_PIXELS`` pixels (memory stays bounded)
 MAX_ENLARGE = 2.0
