@@ -411,6 +411,6 @@ def test_prepare_pairs_shrinks_large_corrected_nuclei_to_the_model_size():
     (small,), (info,) = prepare_pairs([(image, labels)], target=20.0)
     assert small.image.shape == small.labels.shape == (100, 100) and info["zoom"] == pytest.approx(0.5, rel=0.02)
     assert set(np.unique(small.labels)) == {0, 1, 2, 3}
-    (enlarged,), (info,) = prepare_pairs([(image, labels)], target=80.0)  # nuclei half the target: enlarged
+    (enlarged,), (info,) = prepare_pairs([(image, labels)], target=100.0)  # nuclei 0.4 of the target: enlarged
     assert enlarged.image.shape == enlarged.labels.shape == (400, 400) and info["zoom"] == pytest.approx(2.0, rel=0.02)
     assert set(np.unique(enlarged.labels)) == {0, 1, 2, 3}
