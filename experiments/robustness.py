@@ -48,11 +48,6 @@ def _planes(image: np.ndarray) -> np.ndarray:
     return img[..., :3] if img.ndim == 3 else img
 
 
-def _spatial(fn, img: np.ndarray) -> np.ndarray:
-    """``fn`` applied to each colour plane of ``img`` (or to a grey image)."""
-    return np.stack([fn(img[..., c]) for c in range(img.shape[-1])], -1) if img.ndim == 3 else fn(img)
-
-
 def _as_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
@@ -61,7 +56,7 @@ def _scaled(factor: float):
     def perturb(image, labels, rng):
         img = _planes(image)
         shape = tuple(max(16, round(n * factor)) for n in labels.shape)
-        out = _spatial(lambda p: resize(p, shape, order=1, preserve_range=True, anti_aliasing=factor < 1), img)
+        out = resize(img, shape + img.shape[2:], order=1, preserve_range=True, anti_aliasing=factor < 1)
         return _as_uint8(out), resize(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
     return perturb
 
@@ -75,15 +70,15 @@ def _noise(image, labels, rng):
 
 def _blur(image, labels, rng):
     """Out of focus: Gaussian blur, sigma 2 px."""
-    return _as_uint8(_spatial(lambda p: ndi.gaussian_filter(p, 2.0), _planes(image))), labels
+    img = _planes(image)
+    return _as_uint8(ndi.gaussian_filter(img, (2.0, 2.0, 0.0)[:img.ndim])), labels
 
 
 def _uneven(image, labels, rng):
     """Uneven illumination: light falls from 100 % to 30 % across the field (vignetting, a tilted lamp)."""
     img = _planes(image)
-    h, w = labels.shape
-    ramp = np.linspace(1.0, 0.3, w, dtype=np.float32)[None, :].repeat(h, 0)
-    return _as_uint8(img * (ramp[..., None] if img.ndim == 3 else ramp)), labels
+    ramp = np.linspace(1.0, 0.3, labels.shape[1], dtype=np.float32)
+    return _as_uint8(img * (ramp[:, None] if img.ndim == 3 else ramp)), labels
 
 
 def _camera16(image, labels, rng):
