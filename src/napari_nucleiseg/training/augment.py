@@ -243,7 +243,8 @@ class Augmenter:
                 out.append(xi)
                 continue
             a = rng.uniform(0, 2 * math.pi)
-            ramp = (math.cos(a) * xx + math.sin(a) * yy) / math.sqrt(0.5) + 0.5  # 0..1 across the crop
+            c, sn = math.cos(a), math.sin(a)
+            ramp = (c * xx + sn * yy) / (abs(c) + abs(sn)) + 0.5  # 0..1 across the crop, corner to corner
             low = rng.uniform(0.3, 1.0)
             xi = xi * (1 - (1 - low) * ramp)
             if rng.random() < 0.5:
