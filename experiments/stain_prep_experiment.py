@@ -10,7 +10,6 @@ them); it chose the darkest channel (``preprocess.nucleus_signal``).
 """
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
@@ -62,10 +61,9 @@ def main():
     for name, convert in CONVERSIONS.items():
         train, val = stained_samples(convert)
         counts[name] = (len(train), len(val))
-        model, entry, dev = load_model(args.model)
-        model = copy.deepcopy(model)  # load_model's copy is cached
-        if args.weights:
-            model.load_state_dict(load_weights_file(args.weights)[0].state_dict())
+        _, entry, dev = load_model(args.model)
+        # a trainable copy: load_model's is cached, and its batch norms are folded
+        model = load_weights_file(args.weights or entry.weights)[0].to(dev)
         post = entry.postprocess()
         before = evaluate_model(model, val, dev, post)["dsb_score"]
         trainer = Trainer(model, train, dev, args.steps, lr=3e-4, seed=1)

@@ -10,6 +10,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ModelLoadError
+from ..models.fold_batchnorm import fold_batchnorm
 from .catalog import ModelEntry, get_entry
 from .foreign import ADAPTER_KEY, load_imported
 from .weights_file import load_weights_file
@@ -21,7 +22,7 @@ def _cached(path: str, mtime: float, device: str, adapter: str | None = None):
     if adapter is not None:  # a TorchScript graph imported from a bioimage.io package
         model = load_imported(path, json.loads(adapter), dev)
     else:
-        model, _ = load_weights_file(path)
+        model = fold_batchnorm(load_weights_file(path)[0])
     model = model.to(dev)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
@@ -30,7 +31,8 @@ def _cached(path: str, mtime: float, device: str, adapter: str | None = None):
 
 def load_model(name: str | ModelEntry | None = "default", device=None
                ) -> tuple[torch.nn.Module, ModelEntry, torch.device]:
-    """Model (eval mode, on its device), its zoo entry and the device used; cached.
+    """Model (eval mode, batch norm folded: for inference only, on its device), its zoo entry
+    and the device used; cached.
 
     ``name`` may also be a ``ModelEntry`` (e.g. from ``ModelEntry.for_kind``).
     """
