@@ -106,7 +106,10 @@ def test_table_and_outputs(big):
     assert [a["name"] for a in ms["axes"]] == ["y", "x"] and len(ms["datasets"]) == 3  # 2000, 1000, 500
     assert group["1"].shape == (1000, 1000) and "image-label" in group.attrs
     prob = zarr.open_array(str(result.folder / "probability.zarr" / "0"), mode="r")
-    np.testing.assert_allclose(prob[600:700, 900:1000], big["whole"].probability[600:700, 900:1000], atol=0.05)
+    # both cross-fade their network tiles; they differ where one of them has a tile seam (measured:
+    # mean 0.0002, 99.9th percentile 0.021, max 0.10)
+    diff = np.abs(prob[:] - big["whole"].probability)
+    assert diff.mean() < 0.001 and np.quantile(diff, 0.999) < 0.05
     assert json.loads((result.folder / RUN_FILE).read_text())["status"] == "complete"
     assert result.settings["zoom"] == 1.0 and result.settings["halo"] >= 64
     assert result.blocks == result.blocks_run == 16

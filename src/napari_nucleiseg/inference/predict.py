@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import nullcontext
 
@@ -28,6 +29,29 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     starts = list(range(0, length - tile, step))
     starts.append(length - tile)
     return starts
+
+
+def tile_layout(length: int, tile: int, overlap: int, multiple: int = 32) -> tuple[int, list[int]]:
+    """``(size, starts)``: the fewest tiles of at most ``tile`` pixels that cover ``length`` with
+    at least ``overlap`` between neighbours, all of one size (a multiple of ``multiple`` unless
+    that passes ``tile``), evenly spaced.
+
+    A 2048-pixel side with ``tile=1024`` is 3 tiles of 736 pixels, not 3 tiles of 1024 (2.25x the
+    pixels in 2D); a side no longer than ``tile`` is one tile of ``length``.
+
+    Raises
+    ------
+    errors.OptionError
+        Unless ``0 <= overlap < tile``.
+    """
+    if not 0 <= overlap < tile:
+        raise OptionError(f"overlap {overlap}: must be 0 or more and smaller than the tile ({tile})")
+    if length <= tile:
+        return length, [0]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length + (n - 1) * overlap) / n)
+    size = min(tile, math.ceil(size / multiple) * multiple)
+    return size, [round(i * (length - size) / (n - 1)) for i in range(n)]
 
 
 def _blend_window(h: int, w: int, ramp: int) -> np.ndarray:
@@ -101,7 +125,8 @@ def predict_maps(
     image : numpy.ndarray
         float32 ``(Y, X)`` from ``preprocess.prepare``.
     tile, overlap : int
-        Tile edge and overlap in pixels; memory is bounded by the tile, not the image.
+        Largest tile edge and smallest overlap in pixels (``tile_layout``); memory is bounded
+        by the tile, not the image.
     tta : bool
         Average the 8 flips/rotations (8x slower); also gives a disagreement map.
     progress : callable, optional
@@ -117,8 +142,8 @@ def predict_maps(
         three); ``variance``: float32 TTA variance of the foreground (zeros without TTA).
     """
     h, w = image.shape[-2:]
-    ys = tile_starts(h, tile, overlap)
-    xs = tile_starts(w, tile, overlap)
+    th, ys = tile_layout(h, tile, overlap)
+    tw, xs = tile_layout(w, tile, overlap)
     total = len(ys) * len(xs)
     acc = None
     weight = np.zeros((h, w), np.float32)
@@ -127,11 +152,13 @@ def predict_maps(
         for x0 in xs:
             if cancel is not None and cancel():
                 raise Cancelled()
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            y1, x1 = y0 + th, x0 + tw
             mean, var = _predict_tile(model, image[..., y0:y1, x0:x1], device, tta)
             if acc is None:
                 acc = np.zeros((len(mean) + 1, h, w), np.float32)
-            win = _blend_window(y1 - y0, x1 - x0, overlap // 2) if total > 1 else 1.0
+            # neighbours cross-fade over the whole overlap: each pixel leans on the tile that
+            # sees more around it
+            win = _blend_window(y1 - y0, x1 - x0, overlap) if total > 1 else 1.0
             acc[:-1, y0:y1, x0:x1] += mean * win
             acc[-1, y0:y1, x0:x1] += var[0] * win
             weight[y0:y1, x0:x1] += win

@@ -15,7 +15,7 @@ from skimage.segmentation import relabel_sequential
 
 from ..inference.measure import measure
 from ..inference.postprocess import instances
-from ..inference.predict import predict_maps, uncertainty_map
+from ..inference.predict import predict_maps, tile_layout, uncertainty_map
 from ..inference.preprocess import to_grey
 from ..inference.sizing import resize_maps, shrink
 from .blocks import Block, BlockGrid, overlap
@@ -89,14 +89,11 @@ def segment_window(job: BlockJob, block: Block, zoom: float | None = None, cance
 
 
 def window_tile(side: int, tile: int, overlap: int) -> int:
-    """The network tile for a window of ``side`` pixels: as many tiles as ``tile`` needs, of even
-    size (a multiple of 32, at most ``tile``). A window just over a tile (a 1024-pixel block with
-    its halo) is then 2 x 2 tiles of ~600 pixels, not 2 x 2 mostly overlapping tiles of 1024."""
-    if side <= tile:
-        return tile
-    n = math.ceil((side - overlap) / (tile - overlap))
-    even = math.ceil((side + (n - 1) * overlap) / n)
-    return min(tile, math.ceil(even / 32) * 32)
+    """The network tile for a window of ``side`` pixels: ``tile``, or the even tile size of
+    ``predict.tile_layout`` when the window is larger. A window just over a tile (a 1024-pixel
+    block with its halo) is then 2 x 2 tiles of ~600 pixels, not 2 x 2 mostly overlapping tiles
+    of 1024."""
+    return tile if side <= tile else tile_layout(side, tile, overlap)[0]
 
 
 def centred_in_core(labels: np.ndarray, block: Block) -> np.ndarray:
