@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from napari_nucleiseg.evaluation.metrics import evaluate_image
-from napari_nucleiseg.inference.postprocess import classical_instances, instances_from_maps
+from napari_nucleiseg.inference.postprocess import classical_instances, fill_holes, instances_from_maps
 
 
 def _two_touching_discs(shape=(64, 96), r=14, gap=26):
@@ -148,3 +148,21 @@ def test_the_watershed_drops_a_gland_sized_blob_but_keeps_the_nuclei():
     labels = instances_from_maps(fg, border, min_size=8)
     assert labels.max() == 8 and not labels[120:240, 60:200].any()
     assert instances_from_maps(fg, border, min_size=8, max_area_ratio=0).max() == 9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fill_holes_equals_scipy(seed):
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    noise = ndi.gaussian_filter(rng.random((90, 70)), 1.5 + seed)
+    mask = noise > np.quantile(noise, 0.3 + 0.1 * seed)  # blobs, holes, background touching edges
+    mask[40:50, 30:40], mask[43:47, 33:37] = True, False  # one certain hole
+    expected = ndi.binary_fill_holes(mask)
+    assert expected[45, 35] and not mask[45, 35]
+    np.testing.assert_array_equal(fill_holes(mask), expected)
+    # diagonal background does not connect a hole to the outside (4-connected, as scipy)
+    corner = np.ones((5, 5), bool)
+    corner[0, 0] = corner[1, 1] = False
+    filled = fill_holes(corner)
+    assert filled[1, 1] and not filled[0, 0] and not fill_holes(np.zeros((4, 4), bool)).any()

@@ -7,6 +7,7 @@ from napari_nucleiseg.inference.preprocess import (
     image_kind,
     looks_brightfield,
     normalize,
+    nucleus_signal,
     prepare,
 )
 from napari_nucleiseg.synthetic import synthetic_nuclei
@@ -154,3 +155,16 @@ def test_a_dense_dark_he_field_is_stained_not_fluorescence(monkeypatch):
     fluo[40:60, 40:60, 2] = 250
     fluo[..., 0] = 5
     assert image_kind(fluo) == "fluorescence"
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float64])
+@pytest.mark.parametrize("invert,signal", [(False, "darkest"), (True, "darkest"), (True, "red")])
+def test_nucleus_signal_picks_channels_before_converting_to_float(dtype, invert, signal):
+    rng = np.random.default_rng(0)
+    rgba = (rng.random((20, 30, 4)) * 250).astype(dtype)
+    rgb = rgba[..., :3].astype(np.float32)
+    channel = rgb[..., 0] if signal == "red" else rgb.min(-1) if invert else rgb.max(-1)
+    expected = channel.max() - channel if invert else channel
+    got = nucleus_signal(rgba, invert, signal)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)

@@ -20,6 +20,18 @@ def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     return labels
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` of a 2D mask (background 4-connected), from one labelling
+    of the background instead of dilating it from the border step by step: several times faster
+    on large masks, the same result."""
+    background, n = ndi.label(~mask)
+    outside = np.zeros(n + 1, bool)
+    outside[background[0]] = outside[background[-1]] = True
+    outside[background[:, 0]] = outside[background[:, -1]] = True
+    outside[0] = False
+    return ~outside[background]
+
+
 def seed_outlines(markers: np.ndarray) -> np.ndarray:
     """Markers reduced to their outer pixels: the same watershed, 2-3x faster on large images.
 
@@ -93,7 +105,7 @@ def instances_from_maps(
     """
     if seed not in ("border", "distance") or (seed == "distance" and distance is None):
         raise ValueError(f"seed must be 'border' or 'distance' (with a distance map), not {seed!r}")
-    mask = ndi.binary_fill_holes(foreground > threshold)
+    mask = fill_holes(foreground > threshold)
     if seed == "border" and border is None:
         markers, dist = distance_peaks(mask, peak_footprint)
         elevation = -dist.astype(np.float32)
@@ -178,7 +190,7 @@ def classical_instances(image: np.ndarray, min_size: int = 8, footprint: int = 7
     smooth = gaussian(image, 1.0)
     if smooth.max() <= smooth.min():
         return np.zeros(image.shape, np.int32)
-    mask = ndi.binary_fill_holes(smooth > threshold_otsu(smooth))
+    mask = fill_holes(smooth > threshold_otsu(smooth))
     markers, dist = distance_peaks(mask, footprint)
     labels = watershed(-dist, markers, mask=mask)
     labels = remove_small(labels, min_size)

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import Cancelled
 from ..inference.preprocess import (
     PERCENTILES,
+    channel_min,
     haematoxylin,
     kind_from,
     looks_brightfield,
@@ -126,7 +127,7 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
         o512.add(region, y0, x0)
         if colour:
             rgb = region[..., :3].astype(np.float32)
-            dark_top = max(dark_top, float(rgb.min(axis=-1).max()))
+            dark_top = max(dark_top, float(channel_min(rgb).max()))
             bright_top = max(bright_top, float(rgb.max()))
             red_top = max(red_top, float(rgb[..., 0].max()))
             red_blue += float(np.abs(rgb[..., 0] - rgb[..., 2]).sum(dtype=np.float64))
