@@ -36,7 +36,8 @@ class SegmentOptions:
     diameter : float, "auto" or None
         Typical nucleus diameter in pixels (``inference.sizing``); None never rescales.
     tile, overlap : int
-        Tiling for large images: ``tile >= MIN_TILE`` and ``0 <= overlap < tile``.
+        Tiling for large images, the largest network tile and the smallest overlap of neighbouring
+        tiles (``inference.predict.tile_layout``): ``tile >= MIN_TILE`` and ``0 <= overlap < tile``.
 
     Raises
     ------

@@ -39,8 +39,9 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
                    help="typical nucleus diameter in pixels; larger nuclei than the model was trained "
                         "on are segmented on a shrunken image, much smaller ones (below 0.45 of its size) "
                         "on an enlarged one (default: auto, measured; off: never)")
-    g.add_argument("--tile", type=int, default=d.tile, help="tile size in pixels (bounds memory)")
-    g.add_argument("--overlap", type=int, default=d.overlap, help="tile overlap in pixels")
+    g.add_argument("--tile", type=int, default=d.tile,
+                   help="largest network tile in pixels (bounds memory; larger images run in the fewest even tiles)")
+    g.add_argument("--overlap", type=int, default=d.overlap, help="smallest overlap of neighbouring tiles in pixels")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
