@@ -21,9 +21,20 @@ def odd_shapes():
     return lab
 
 
-@pytest.mark.parametrize("which", ["odd", "synthetic"])
+def blobs(seed: int) -> np.ndarray:
+    """Irregular, concave blobs; pairs of them share a label (nuclei in two pieces)."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    noise = ndi.gaussian_filter(rng.random((90, 110)), 1.0 + seed)
+    lab, _ = ndi.label(noise > np.quantile(noise, 0.5))
+    return (lab + 1) // 2
+
+
+@pytest.mark.parametrize("which", ["odd", "synthetic", "blobs0", "blobs1", "blobs2"])
 def test_shape_table_matches_regionprops(which):
-    labels = odd_shapes() if which == "odd" else synthetic_nuclei((160, 200), n_nuclei=40, touching=0.6, seed=4)[1]
+    labels = (odd_shapes() if which == "odd" else blobs(int(which[-1])) if which.startswith("blobs")
+              else synthetic_nuclei((160, 200), n_nuclei=40, touching=0.6, seed=4)[1])
     ours = shape_table(labels)
     ref = pd.DataFrame(regionprops_table(labels, properties=PROPS)).rename(
         columns={"centroid-0": "centroid_y", "centroid-1": "centroid_x"})
