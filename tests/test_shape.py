@@ -49,3 +49,14 @@ def test_measure_keeps_sparse_label_ids():
     table = measure(labels, np.ones(labels.shape), np.ones(labels.shape), np.zeros(labels.shape))
     assert list(table["label"]) == [1, 2, 3, 5, 10**12]
     assert table.loc[table["label"] == 10**12, "area"].item() == 100
+
+
+def test_label_means_equal_scipy():
+    from scipy import ndimage as ndi
+
+    from napari_nucleiseg.inference.measure import label_means
+
+    labels = blobs(0)
+    values = np.random.default_rng(0).random(labels.shape).astype(np.float32) * 1000
+    index = np.array([1, 3, labels.max()])
+    np.testing.assert_array_equal(label_means(labels, values, index), ndi.mean(values, labels=labels, index=index))

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential
 
 from .shape import shape_table
 
 COLUMNS = ["label", "area", "centroid_y", "centroid_x", "mean_intensity", "perimeter",
            "eccentricity", "solidity", "mean_probability", "confidence"]
+
+
+def label_means(labels: np.ndarray, values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` over each label of ``index`` (float64; NaN for a label with no pixel), as
+    ``scipy.ndimage.mean`` gives it, from two bincounts (labels up to about the number of pixels)."""
+    flat = labels.ravel().astype(np.intp, copy=False)
+    n = int(flat.max()) + 1 if flat.size else 1
+    sums = np.bincount(flat, weights=np.asarray(values, np.float64).ravel(), minlength=n)
+    counts = np.bincount(flat, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums[index] / counts[index]
 
 
 def nucleus_confidence(labels: np.ndarray, uncertainty: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -21,8 +31,7 @@ def nucleus_confidence(labels: np.ndarray, uncertainty: np.ndarray, index: np.nd
     """
     if len(index) == 0:
         return np.zeros(0, np.float32)
-    mean_unc = ndi.mean(uncertainty, labels=labels, index=index)
-    return np.clip(1.0 - np.asarray(mean_unc), 0.0, 1.0).astype(np.float32)
+    return np.clip(1.0 - label_means(labels, uncertainty, index), 0.0, 1.0).astype(np.float32)
 
 
 def measure(labels: np.ndarray, intensity: np.ndarray, probability: np.ndarray,
@@ -49,8 +58,8 @@ def measure(labels: np.ndarray, intensity: np.ndarray, probability: np.ndarray,
         return table
     df = shape_table(labels)
     idx = df["label"].to_numpy()
-    df.insert(4, "mean_intensity", np.asarray(ndi.mean(intensity, labels=labels, index=idx), np.float64))
-    df["mean_probability"] = np.asarray(ndi.mean(probability, labels=labels, index=idx), np.float32)
+    df.insert(4, "mean_intensity", label_means(labels, intensity, idx))
+    df["mean_probability"] = label_means(labels, probability, idx).astype(np.float32)
     df["confidence"] = nucleus_confidence(labels, uncertainty, idx)
     if scale is not None:
         df["area_physical"] = df["area"] * float(scale[0]) * float(scale[1])
