@@ -13,16 +13,21 @@ from ..device import autocast_dtype
 from ..errors import Cancelled, OptionError
 
 
+def _check_overlap(tile: int, overlap: int) -> None:
+    if not 0 <= overlap < tile:
+        raise OptionError(f"overlap {overlap}: must be 0 or more and smaller than the tile ({tile})")
+
+
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``.
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``, the
+    last one flush with the end (the detector's tiling; maps use ``tile_layout``).
 
     Raises
     ------
     errors.OptionError
         Unless ``0 <= overlap < tile``.
     """
-    if not 0 <= overlap < tile:
-        raise OptionError(f"overlap {overlap}: must be 0 or more and smaller than the tile ({tile})")
+    _check_overlap(tile, overlap)
     if length <= tile:
         return [0]
     step = tile - overlap
@@ -37,15 +42,10 @@ def tile_layout(length: int, tile: int, overlap: int, multiple: int = 32) -> tup
     that passes ``tile``), evenly spaced.
 
     A 2048-pixel side with ``tile=1024`` is 3 tiles of 736 pixels, not 3 tiles of 1024 (2.25x the
-    pixels in 2D); a side no longer than ``tile`` is one tile of ``length``.
-
-    Raises
-    ------
-    errors.OptionError
-        Unless ``0 <= overlap < tile``.
+    pixels in 2D); a side no longer than ``tile`` is one tile of ``length``. Raises
+    ``errors.OptionError`` unless ``0 <= overlap < tile``.
     """
-    if not 0 <= overlap < tile:
-        raise OptionError(f"overlap {overlap}: must be 0 or more and smaller than the tile ({tile})")
+    _check_overlap(tile, overlap)
     if length <= tile:
         return length, [0]
     n = math.ceil((length - overlap) / (tile - overlap))
