@@ -78,8 +78,8 @@ def segment_window(job: BlockJob, block: Block, zoom: float | None = None, cance
     x = prepare_block(region, job.stats, entry.input_channels())
     zoom = job.zoom if zoom is None else zoom
     small = shrink(x, zoom) if zoom < 1.0 else x
-    # one tile size for every block of the run (from the full window): each new input shape
-    # costs the CPU backend seconds of set-up
+    # the tile size of the full window: every full window runs in tiles of one shape (each new
+    # input shape costs the CPU backend set-up time); only windows at the image's edges differ
     tile = window_tile(math.ceil((job.grid.block + 2 * job.grid.halo) * zoom), job.tile, job.overlap)
     maps = predict_maps(net, small, dev, tile=tile, overlap=job.overlap, tta=job.tta, cancel=cancel)
     if zoom < 1.0:
