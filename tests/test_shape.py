@@ -60,3 +60,8 @@ def test_label_means_equal_scipy():
     values = np.random.default_rng(0).random(labels.shape).astype(np.float32) * 1000
     index = np.array([1, 3, labels.max()])
     np.testing.assert_array_equal(label_means(labels, values, index), ndi.mean(values, labels=labels, index=index))
+
+
+def test_an_image_without_nuclei_has_an_empty_table():
+    table = shape_table(np.zeros((6, 7), np.int32))
+    assert len(table) == 0 and "solidity" in table.columns

@@ -86,6 +86,8 @@ def convex_areas(labels_sorted: np.ndarray, ys: np.ndarray, xs: np.ndarray, n: i
     order. Each row's leftmost and rightmost pixel give the hull; in doubled coordinates its
     points are integers, and the pixels of each row inside it are counted exactly.
     """
+    if len(ys) == 0:
+        return np.zeros(n + 1)
     ys, xs = ys.astype(np.int64), xs.astype(np.int64)
     key = labels_sorted.astype(np.int64) * (int(ys.max()) + 2) + ys
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
