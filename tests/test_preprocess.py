@@ -168,3 +168,17 @@ def test_nucleus_signal_picks_channels_before_converting_to_float(dtype, invert,
     got = nucleus_signal(rgba, invert, signal)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("noise", [1.5, 3.0])
+def test_a_dim_grey_image_with_noise_in_each_channel_stays_fluorescence(noise):
+    # a dim grey fluorescence field saved as RGB (background ~7, nuclei ~35 of 255) whose channels
+    # carry independent noise (a colour camera): the noise makes red and blue differ pixel by
+    # pixel, which must not read as stain colour (it did: DSB validation images became "stained")
+    img, lab = synthetic_nuclei((256, 256), n_nuclei=25, noise=0.0, seed=3)
+    grey = 7 + 28 * img.astype(np.float32) / img.max()
+    rng = np.random.default_rng(0)
+    rgb = np.clip(np.round(grey[..., None] + rng.normal(0, noise, (256, 256, 3))), 0, 255).astype(np.uint8)
+    assert image_kind(rgb) == "fluorescence"
+    x = prepare(rgb)
+    assert x[lab > 0].mean() > x[lab == 0].mean() + 0.3

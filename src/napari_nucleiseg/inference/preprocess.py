@@ -68,8 +68,19 @@ def _stain_coloured(rgb: np.ndarray, top: float) -> bool:
     """Stain colours: red and blue differ (not grey) and even the weakest channel is bright over
     most of the image (purple, pink, brown); fluorescence dyes leave one channel near black. Dense,
     dark H&E tiles (MoNuSeg) with a low floor are bright-field by this test."""
-    colourful = float(np.abs(rgb[..., 0] - rgb[..., 2]).mean()) > 0.02 * top
-    return colourful and float(np.median(channel_min(rgb))) > 0.1 * top
+    return red_blue_difference(rgb) > 0.02 * top and float(np.median(channel_min(rgb))) > 0.1 * top
+
+
+def red_blue_difference(rgb: np.ndarray) -> float:
+    """Mean absolute red-blue difference of an RGB overview, smoothed first (Gaussian, sigma 2 px).
+
+    Stain colours are alike over whole regions; the independent noise of each channel of a grey
+    image (a colour camera, a noisy grey image saved as RGB) is not, and smoothing removes it, so
+    noise alone cannot make an image look stained (``docs/robustness.md``)."""
+    from scipy import ndimage as ndi
+
+    diff = rgb[..., 0].astype(np.float32) - rgb[..., 2].astype(np.float32)
+    return float(np.abs(ndi.gaussian_filter(diff, 2.0)).mean())
 
 
 KINDS = ("fluorescence", "brightfield", "stained")
@@ -85,13 +96,13 @@ def image_kind(image: np.ndarray, invert: bool | None = None) -> str:
         invert = looks_brightfield(img)
     if not invert or img.ndim != 3:
         return kind_from(bool(invert), None, 0.0)
-    rgb = img[..., :3].astype(np.float32)
-    return kind_from(True, float(np.abs(rgb[..., 0] - rgb[..., 2]).mean()), float(rgb.max()))
+    sy, sx = subsample_steps(img.shape, 512)
+    return kind_from(True, red_blue_difference(img[::sy, ::sx, :3]), float(img[..., :3].max()))
 
 
 def kind_from(invert: bool, red_blue: float | None, top: float) -> str:
-    """The rule of ``image_kind`` on its statistics: ``red_blue``, the mean absolute red-blue
-    difference of a colour image (None for grey), and ``top``, its brightest value (an
+    """The rule of ``image_kind`` on its statistics: ``red_blue``, the ``red_blue_difference`` of a colour
+    image's 512-pixel overview (None for grey), and ``top``, its brightest value (an
     out-of-core run gathers them block by block)."""
     if not invert:
         return "fluorescence"

@@ -24,6 +24,7 @@ from ..inference.preprocess import (
     normalize,
     normalize_bounds,
     nucleus_signal,
+    red_blue_difference,
     subsample_steps,
 )
 from .blocks import BlockGrid
@@ -117,7 +118,7 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
     """
     colour = len(source.shape) == 3
     o256, o512 = _Overview(source.shape, 256, source.dtype), _Overview(source.shape, 512, source.dtype)
-    dark_top, bright_top, red_top, red_blue = -np.inf, -np.inf, -np.inf, 0.0
+    dark_top, bright_top, red_top = -np.inf, -np.inf, -np.inf
     for blk in BlockGrid(source.shape[:2], SCAN_BLOCK, 0):
         if cancel is not None and cancel():
             raise Cancelled()
@@ -130,13 +131,12 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
             dark_top = max(dark_top, float(channel_min(rgb).max()))
             bright_top = max(bright_top, float(rgb.max()))
             red_top = max(red_top, float(rgb[..., 0].max()))
-            red_blue += float(np.abs(rgb[..., 0] - rgb[..., 2]).sum(dtype=np.float64))
         else:
             dark_top = max(dark_top, float(region.astype(np.float32).max()))
     if invert is None:
         invert = looks_brightfield(o256.pixels)
-    mean_rb = red_blue / source.pixels if colour else None
-    kind = kind_from(bool(invert), mean_rb, bright_top if colour else 0.0)
+    red_blue = red_blue_difference(o512.pixels[..., :3]) if colour else None
+    kind = kind_from(bool(invert), red_blue, bright_top if colour else 0.0)
     signal_kind = stain_signal_for(kind) if kind == "stained" and stain_signal_for else "darkest"
     top = (red_top if signal_kind == "red" else dark_top) if kind != "fluorescence" else 0.0
     signal = nucleus_signal(o512.pixels, kind != "fluorescence", signal_kind, top=top)
