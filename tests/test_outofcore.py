@@ -112,6 +112,8 @@ def test_table_and_outputs(big):
     assert diff.mean() < 0.001 and np.quantile(diff, 0.999) < 0.05
     assert json.loads((result.folder / RUN_FILE).read_text())["status"] == "complete"
     assert result.settings["zoom"] == 1.0 and result.settings["halo"] >= 64
+    # the mosaic's pixel noise is smoothed (inference.denoise) as segment() smooths it
+    assert result.settings["smoothing"] == big["whole"].settings["smoothing"] > 0
     assert result.blocks == result.blocks_run == 16
 
 

@@ -8,6 +8,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import OptionError
 
 POSTPROCESS_FIELDS = ("threshold", "border_threshold", "min_size", "min_mean_foreground")
@@ -26,6 +28,9 @@ class SegmentOptions:
         Zoo model name; ``"default"`` is the shipped default.
     tta : bool
         Average the 8 flips/rotations (slower, a little more accurate, better uncertainty).
+    denoise : bool
+        Smooth the network's input a little when the image is noisier than the training images
+        (``inference.denoise``; clean images are never changed).
     device : str, torch.device or None
         ``"auto"`` (or None: the GPU when there is one), ``"cpu"``, ``"cuda"``, ``"mps"``.
     threshold, border_threshold, min_size, min_mean_foreground : optional
@@ -48,6 +53,7 @@ class SegmentOptions:
 
     model: str = "default"
     tta: bool = False
+    denoise: bool = True
     device: str | None = "auto"
     threshold: float | None = None
     border_threshold: float | None = None
@@ -61,6 +67,9 @@ class SegmentOptions:
     def __post_init__(self):
         if type(self.device).__name__ == "device":  # a torch.device, as torch users pass it
             object.__setattr__(self, "device", str(self.device))
+        for name in ("tta", "denoise"):  # NumPy's bool (from a table or an array) as Python's
+            if isinstance(getattr(self, name), np.bool_):
+                object.__setattr__(self, name, bool(getattr(self, name)))
         problem = _problem(self)
         if problem:
             raise OptionError(problem)
@@ -103,6 +112,10 @@ def _problem(o: SegmentOptions) -> str | None:
         return f"model {o.model!r}: give a zoo model name (see `nucleiseg zoo`)"
     if o.device is not None and not (isinstance(o.device, str) and _DEVICE.fullmatch(o.device.lower())):
         return f"device {o.device!r}: use auto, cpu, cuda, cuda:N or mps"
+    for name in ("tta", "denoise"):
+        v = getattr(o, name)
+        if not isinstance(v, (bool, np.bool_)):
+            return f"{name} {v!r}: must be True or False"
     for name in ("threshold", "border_threshold", "min_mean_foreground"):
         v = getattr(o, name)
         if v is not None and not (_is_number(v) and 0.0 <= v <= 1.0):

@@ -16,11 +16,14 @@ def _diameter(text: str):
 
 
 def add_segment_options(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--tta``, ``--device``, post-processing, ``--invert``, ``--diameter``, tiling."""
+    """``--model``, ``--tta``, ``--no-denoise``, ``--device``, post-processing, ``--invert``, ``--diameter``, tiling."""
     d = SegmentOptions()
     g = parser.add_argument_group("segmentation")
     g.add_argument("--model", default=d.model, help="zoo model name (see `nucleiseg zoo`)")
     g.add_argument("--tta", action="store_true", help="test-time augmentation (8 flips/rotations)")
+    g.add_argument("--no-denoise", dest="denoise", action="store_false",
+                   help="never smooth the input of a noisy image (default: smooth it a little when it is "
+                        "noisier than the training images)")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
     g.add_argument("--threshold", type=float, default=None,
                    help="0-1: a pixel is nucleus when the model's probability is above this; lower it when "

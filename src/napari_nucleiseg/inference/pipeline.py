@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..memory import check_fits
 from ..options import SegmentOptions, parse_diameter
+from .denoise import measured_smoothing, smooth
 from .detect import detect, instance_maps, sized_detection
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
@@ -146,6 +147,7 @@ def segment(
     count.finish()
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind,
                 "tta": opts.tta and not used.outputs_instances,  # a detector runs without TTA
+                "denoise": opts.denoise, "noise": count.noise, "smoothing": count.smoothing,
                 "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
     if intensity_scale != 1.0:
@@ -156,7 +158,8 @@ def segment(
 
 
 class _TileCount:
-    """``predict(image) -> maps`` whose tile progress runs on across the passes of one image.
+    """``predict(image) -> maps`` whose tile progress runs on across the passes of one image, each
+    pass's input smoothed when it is noisy (``denoise``, unless ``opts.denoise`` is off).
 
     The fraction ``done / total`` never falls: while a rescaled second pass may follow
     (``second_pass``), the first pass counts against twice its tiles, and a second pass fills the
@@ -171,6 +174,7 @@ class _TileCount:
         self.earlier = 0  # tiles of finished passes
         self.last = (0, 0)
         self._n = 0  # tiles of the pass running now
+        self.noise = self.smoothing = 0.0  # of the last pass (``denoise.measured_smoothing``)
 
     def _report(self, done: int, total: int) -> None:
         self.last = (done, total)
@@ -179,14 +183,14 @@ class _TileCount:
 
     def predict(self, im: np.ndarray) -> dict:
         """Maps of a map model (``predict.predict_maps``)."""
-        return self._pass(im, lambda tiles: predict_maps(
-            self.net, im, self.dev, tile=self.opts.tile, overlap=self.opts.overlap, tta=self.opts.tta,
+        return self._pass(im, lambda x, tiles: predict_maps(
+            self.net, x, self.dev, tile=self.opts.tile, overlap=self.opts.overlap, tta=self.opts.tta,
             progress=tiles, cancel=self.cancel))
 
     def detect(self, im: np.ndarray):
         """Detections of an instance model (``detect.detect``; no TTA)."""
-        return self._pass(im, lambda tiles: detect(self.net, im, self.dev, tile=self.opts.tile,
-                                                   overlap=self.opts.overlap, progress=tiles, cancel=self.cancel))
+        return self._pass(im, lambda x, tiles: detect(self.net, x, self.dev, tile=self.opts.tile,
+                                                      overlap=self.opts.overlap, progress=tiles, cancel=self.cancel))
 
     def _pass(self, im: np.ndarray, run):
         first = self.passes == 0
@@ -202,7 +206,10 @@ class _TileCount:
             else:
                 self._report(span + done * span // max(total, 1), 2 * span)
 
-        out = run(tiles)
+        # noise is judged at the scale the network sees: a shrunk image is calmer, an enlarged one smoother
+        self.noise, sigma = measured_smoothing(im)
+        self.smoothing = sigma if self.opts.denoise else 0.0
+        out = run(smooth(im, self.smoothing), tiles)
         self.earlier = self._n if first else 2 * span
         return out
 

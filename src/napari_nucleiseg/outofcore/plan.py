@@ -14,7 +14,7 @@ import numpy as np
 
 from ..inference.sizing import AUTO, parse_diameter, pooled_diameter, zoom_for
 from .blocks import BlockGrid
-from .stats import ImageStats, gather_stats
+from .stats import ImageStats, gather_stats, measure_smoothing
 
 #: blocks segmented to measure the nucleus size with ``diameter="auto"``
 SAMPLE_BLOCKS = 4
@@ -54,6 +54,8 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
     stats, overview, steps = gather_stats(source, opts.invert, cancel=cancel,
                                           stain_signal_for=lambda kind: entry.for_kind(kind).stain_signal(),
                                           percentiles=entry.percentiles())
+    if opts.denoise:
+        stats = measure_smoothing(source, stats)  # for the sample blocks, at full scale
     used = entry.for_kind(stats.kind)
     target = entry.target_diameter()
     diameter, samples, sample_halo = parse_diameter(opts.diameter), {}, None
@@ -68,6 +70,8 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
         halo = auto_halo(diameter or target, zoom, block)
     if zoom != 1.0 or halo != sample_halo:
         samples = {}
+    if opts.denoise and zoom != 1.0:
+        stats = measure_smoothing(source, stats, zoom)
     return {"stats": stats.to_dict(), "weights": used.name, "diameter": diameter, "zoom": zoom,
             "halo": int(halo), "block": int(block)}, samples
 

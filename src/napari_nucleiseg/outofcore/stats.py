@@ -9,12 +9,14 @@ statistics are the same numbers, and memory stays that of one block and the over
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from ..errors import Cancelled
+from ..inference.denoise import WINDOW, measured_smoothing
 from ..inference.preprocess import (
     PERCENTILES,
     channel_min,
@@ -27,6 +29,7 @@ from ..inference.preprocess import (
     red_blue_difference,
     subsample_steps,
 )
+from ..inference.sizing import shrink
 from .blocks import BlockGrid
 
 #: side of the regions the statistics pass reads at a time
@@ -52,6 +55,9 @@ class ImageStats:
     stain_signal : str
         The nucleus signal of a stained image (``preprocess.nucleus_signal``): the one the model
         that segments it was trained on.
+    smoothing : float
+        Gaussian sigma every window's network input is smoothed with, after rescaling
+        (``inference.denoise``; 0: none).
     """
 
     kind: str
@@ -60,6 +66,7 @@ class ImageStats:
     rgb_top: float | None = None
     haem_bounds: tuple[float, float] | None = None
     stain_signal: str = "darkest"
+    smoothing: float = 0.0
 
     @property
     def invert(self) -> bool:
@@ -72,7 +79,7 @@ class ImageStats:
     def from_dict(cls, d: dict) -> ImageStats:
         hb = d.get("haem_bounds")
         return cls(d["kind"], float(d["top"]), tuple(d["bounds"]), d.get("rgb_top"), tuple(hb) if hb else None,
-                   d.get("stain_signal", "darkest"))
+                   d.get("stain_signal", "darkest"), float(d.get("smoothing", 0.0)))
 
 
 class _Overview:
@@ -165,3 +172,14 @@ def prepare_block(region: np.ndarray, stats: ImageStats, channels: int = 1) -> n
     else:
         second = first
     return np.stack([first, second]).astype(np.float32)
+
+
+def measure_smoothing(source, stats: ImageStats, zoom: float = 1.0) -> ImageStats:
+    """``stats`` with the ``smoothing`` that ``segment()`` chooses for a pass at ``zoom``: from the
+    noise of the prepared input, rescaled by ``zoom``, in its centred window (``denoise.measured_smoothing``;
+    the block workers smooth each window's input with it after rescaling)."""
+    h, w = source.shape[:2]
+    side = math.ceil(WINDOW / zoom)
+    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    x = prepare_block(source.read(slice(y0, y0 + side), slice(x0, x0 + side)), stats)
+    return replace(stats, smoothing=measured_smoothing(shrink(x, zoom) if zoom != 1.0 else x)[1])

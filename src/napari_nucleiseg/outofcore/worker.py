@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
+from ..inference.denoise import smooth
 from ..inference.measure import measure
 from ..inference.postprocess import instances
 from ..inference.predict import predict_maps, tile_layout, uncertainty_map
@@ -77,7 +78,7 @@ def segment_window(job: BlockJob, block: Block, zoom: float | None = None, cance
     net, entry, dev = zoo.load_model(job.weights, job.device)
     x = prepare_block(region, job.stats, entry.input_channels())
     zoom = job.zoom if zoom is None else zoom
-    small = shrink(x, zoom) if zoom < 1.0 else x
+    small = smooth(shrink(x, zoom) if zoom < 1.0 else x, job.stats.smoothing)
     # the tile size of the full window: every full window runs in tiles of one shape (each new
     # input shape costs the CPU backend set-up time); only windows at the image's edges differ
     tile = window_tile(math.ceil((job.grid.block + 2 * job.grid.halo) * zoom), job.tile, job.overlap)

@@ -52,10 +52,12 @@ def _checked_arrays(image, labels, nm):
 
 def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_signal="darkest"):
     """One checked pair -> ``(Sample, info)``: prepared as ``segment()`` does, cut to ``region``,
-    relabelled into connected components and rescaled to the model's nucleus size as ``segment()``
-    rescales it (``sizing.prediction_zoom``)."""
+    relabelled into connected components, rescaled to the model's nucleus size as ``segment()``
+    rescales it (``sizing.prediction_zoom``) and smoothed as ``segment()`` smooths a noisy input
+    (``denoise``), so the network learns on what it will see."""
     from skimage.measure import label as cc_label
 
+    from ...inference.denoise import measured_smoothing, smooth
     from ...inference.preprocess import prepare_channels
     from ...inference.sizing import median_diameter, prediction_zoom, shrink, shrink_labels
     from ..dataset import Sample
@@ -77,8 +79,10 @@ def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_si
     zoom = prediction_zoom(median_diameter(lab), target, lab.shape)
     if zoom != 1.0:
         x, lab = shrink(x, zoom), shrink_labels(lab, zoom)
+    smoothing = measured_smoothing(x)[1]
+    x = smooth(x, smoothing)
     info = {"name": nm, "shape": list(image.shape), "region": list(region) if region else None,
-            "nuclei": n, "kind": image_type, "zoom": round(zoom, 4)}
+            "nuclei": n, "kind": image_type, "zoom": round(zoom, 4), "smoothing": smoothing}
     return Sample(np.ascontiguousarray(x, np.float32), lab, nm, image_type), info
 
 

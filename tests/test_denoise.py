@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from napari_nucleiseg import segment
+from napari_nucleiseg.errors import OptionError
+from napari_nucleiseg.inference.denoise import (
+    MAX_SIGMA,
+    NOISE_FROM,
+    NOISE_FULL,
+    WINDOW,
+    measured_smoothing,
+    noise_level,
+    noise_window,
+    smooth,
+    smoothing_for,
+)
+from napari_nucleiseg.options import SegmentOptions
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+def _clean_field(seed=0):
+    """Smooth blobs in [0, 1] with no pixel noise."""
+    img, lab = synthetic_nuclei((256, 256), n_nuclei=25, noise=0.0, seed=seed)
+    img = ndi.gaussian_filter(img.astype(np.float32), 1.0)
+    return img / img.max(), lab
+
+
+@pytest.mark.parametrize("sd", [0.01, 0.03, 0.08])
+def test_noise_level_measures_the_pixel_noise_not_the_nuclei(sd):
+    img, _ = _clean_field()
+    assert noise_level(img) < 0.005  # edges of nuclei are a minority of pixels
+    noisy = img + np.random.default_rng(1).normal(0, sd, img.shape).astype(np.float32)
+    assert noise_level(noisy) == pytest.approx(sd, rel=0.15)
+
+
+def test_smoothing_ramps_from_none_to_full():
+    assert smoothing_for(0.0) == smoothing_for(NOISE_FROM) == 0.0
+    assert 0 < smoothing_for((NOISE_FROM + NOISE_FULL) / 2) < MAX_SIGMA
+    assert smoothing_for(NOISE_FULL) == smoothing_for(1.0) == MAX_SIGMA
+    x = np.random.default_rng(0).random((2, 40, 50)).astype(np.float32)
+    assert smooth(x, 0.0) is x
+    out = smooth(x, 1.0)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_allclose(out[1], ndi.gaussian_filter(x[1], 1.0), atol=1e-6)  # planes stay apart
+
+
+def test_the_noise_window_is_centred_and_bounded():
+    ys, xs = noise_window((3000, 500))
+    assert (ys.start, ys.stop - ys.start) == ((3000 - WINDOW) // 2, WINDOW) and (xs.start, xs.stop) == (0, 500)
+    assert measured_smoothing(np.zeros((2, 2), np.float32)) == (0.0, 0.0)
+
+
+def test_segment_smooths_noisy_images_only_and_says_so():
+    img, lab = _clean_field(seed=2)
+    clean = (img * 200 + 10).astype(np.uint8)
+    a = segment(clean, model="unet16")
+    assert a.settings["smoothing"] == 0.0 and a.settings["noise"] < NOISE_FROM
+    np.testing.assert_array_equal(a.labels, segment(clean, model="unet16", denoise=False).labels)
+    noisy = np.clip(img * 200 + 10 + np.random.default_rng(3).normal(0, 25, img.shape), 0, 255).astype(np.uint8)
+    b = segment(noisy, model="unet16")
+    assert b.settings["denoise"] and b.settings["smoothing"] == MAX_SIGMA
+    off = segment(noisy, model="unet16", denoise=False)
+    assert off.settings["smoothing"] == 0.0 and off.settings["noise"] == b.settings["noise"]
+    # smoothing makes the probability map calmer in the background
+    bg = lab == 0
+    assert b.probability[bg].std() < off.probability[bg].std()
+
+
+def test_denoise_must_be_a_bool():
+    with pytest.raises(OptionError, match="denoise"):
+        SegmentOptions(denoise="yes")
+    assert SegmentOptions(denoise=np.bool_(False)).denoise is False
+
+
+def test_cli_no_denoise():
+    import argparse
+
+    from napari_nucleiseg.cli.options import add_segment_options, segment_options
+
+    parser = argparse.ArgumentParser()
+    add_segment_options(parser)
+    assert segment_options(parser.parse_args([])).denoise is True
+    assert segment_options(parser.parse_args(["--no-denoise"])).denoise is False
