@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from magicgui.widgets import Container, FloatSpinBox, Label
+from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label
 from qtpy.QtCore import QEvent, QObject, QSize, Qt, Signal
 from qtpy.QtWidgets import QScrollArea, QSizePolicy
 
@@ -186,6 +186,14 @@ def diameter_box() -> FloatSpinBox:
                                "type a value from 9 to 20 px (the model's size) to never rescale.")
     box.native.setSpecialValueText("auto")
     return box
+
+
+def denoise_box() -> CheckBox:
+    """``segment(denoise=...)``: smooth the input of images noisier than the training images."""
+    return CheckBox(text="Smooth noisy images", value=True,
+                    tooltip="When an image is noisier than the images the model learnt from, smooth it a "
+                            "little before the model sees it (clean images are never changed). The noise "
+                            "level found is in the result's settings.")
 
 
 def diameter_value(box: FloatSpinBox) -> float | str:
