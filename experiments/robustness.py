@@ -7,6 +7,7 @@ an unseen set would show can be found (and a fix measured) without such a set. I
 choices of input handling and augmentation, not a score to tune to.
 
     python experiments/robustness.py resunet32 [MODEL ...] [--threads 2] [--kinds fluorescence] [--only 'noise,blur']
+        [--no-denoise-too]
 """
 
 import argparse
@@ -68,6 +69,17 @@ def _noise(image, labels, rng):
     return _as_uint8(img + rng.normal(0, 0.08 * max(hi - lo, 1.0), img.shape)), labels
 
 
+def _photons(image, labels, rng):
+    """Photon-limited: Poisson counts with 15 photons over the 1-99.8 percentile span above 1 of
+    background, the same draw in each channel of a grey image stored as colour, saved as 8-bit."""
+    img = _planes(image)
+    lo, hi = np.percentile(img, (1, 99.8))
+    grey = img.max(axis=-1) if img.ndim == 3 else img
+    counts = rng.poisson(np.clip((grey - lo) / max(hi - lo, 1.0), 0, None) * 15.0 + 1.0)
+    out = _as_uint8(counts * (255.0 / 22.5))
+    return (np.repeat(out[..., None], img.shape[-1], -1) if img.ndim == 3 else out), labels
+
+
 def _blur(image, labels, rng):
     """Out of focus: Gaussian blur, sigma 2 px."""
     img = _planes(image)
@@ -96,6 +108,7 @@ def _dim(image, labels, rng):
 PERTURBATIONS = {
     "as is": lambda image, labels, rng: (image, labels),
     "noise": _noise,
+    "photon noise": _photons,
     "blur": _blur,
     "uneven light": _uneven,
     "16-bit camera": _camera16,
@@ -122,6 +135,8 @@ def main():
     ap.add_argument("--only", default=None, help="only these perturbations, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help="write the table to docs/robustness.md")
+    ap.add_argument("--no-denoise-too", action="store_true",
+                    help="also score each model with denoise=False (inference.denoise)")
     ap.add_argument("--enlarge-below", type=float, default=None,
                     help="sizing.ENLARGE_BELOW for this run (0: never enlarge, as before 2026-12-06)")
     args = ap.parse_args()
@@ -134,7 +149,10 @@ def main():
     val = [(im, lab) for im, lab, kind in load_sets(root, None)["DSB val"]
            if args.kinds is None or kind in args.kinds.split(",")]
     methods = {"classical Otsu + watershed": classical}
-    methods.update({m: (lambda im, m=m: segment(im, model=m).labels) for m in args.models})
+    for m in args.models:
+        methods[m] = lambda im, m=m: segment(im, model=m).labels
+        if args.no_denoise_too:
+            methods[f"{m}, denoise off"] = lambda im, m=m: segment(im, model=m, denoise=False).labels
     names = args.only.split(",") if args.only else list(PERTURBATIONS)
     results = {}
     for p in names:
