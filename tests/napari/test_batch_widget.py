@@ -98,3 +98,10 @@ def test_widget_cancel_stops_and_a_second_run_resumes(viewer, qtbot, folder, tmp
     qtbot.waitUntil(lambda: not widget.running, timeout=120000)
     assert widget.result.status == "completed" and widget.result.n_skipped >= 1
     assert widget.result.n_ok == 6 and not widget._table.native.isHidden() and widget._table.shape == (7, 6)
+
+
+def test_widget_options_carry_the_smoothing_choice(viewer, shown):
+    widget = _dock(viewer)
+    assert widget.options().denoise is True
+    widget._denoise.value = False
+    assert widget.options().denoise is False

@@ -78,6 +78,13 @@ def test_widget_run_adds_layers_with_scale_and_features(viewer, qtbot, small_fie
     _run_and_wait(qtbot, widget)
     assert len(viewer.layers) == n_layers
     assert viewer.layers["cells nuclei"].features["area"].min() >= 60
+    assert viewer.layers["cells nuclei"].metadata["nucleiseg"]["denoise"] is True
+
+    # the Smooth noisy images box reaches segment()
+    widget._denoise.value = False
+    _run_and_wait(qtbot, widget)
+    settings = viewer.layers["cells nuclei"].metadata["nucleiseg"]
+    assert settings["denoise"] is False and settings["smoothing"] == 0.0
 
 
 @pytest.mark.parametrize("kind", ["labels", "nan", "4d"])
