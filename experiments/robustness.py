@@ -70,14 +70,12 @@ def _noise(image, labels, rng):
 
 
 def _photons(image, labels, rng):
-    """Photon-limited: Poisson counts with 15 photons over the 1-99.8 percentile span above 1 of
-    background, the same draw in each channel of a grey image stored as colour, saved as 8-bit."""
+    """Photon-limited, as a colour camera sees it: each channel Poisson counts with 15 photons over
+    the image's 1-99.8 percentile span, above 1 photon of background, saved as 8-bit."""
     img = _planes(image)
     lo, hi = np.percentile(img, (1, 99.8))
-    grey = img.max(axis=-1) if img.ndim == 3 else img
-    counts = rng.poisson(np.clip((grey - lo) / max(hi - lo, 1.0), 0, None) * 15.0 + 1.0)
-    out = _as_uint8(counts * (255.0 / 22.5))
-    return (np.repeat(out[..., None], img.shape[-1], -1) if img.ndim == 3 else out), labels
+    counts = rng.poisson(np.clip((img - lo) / max(hi - lo, 1.0), 0, None) * 15.0 + 1.0)
+    return _as_uint8(counts * (255.0 / 22.5)), labels
 
 
 def _blur(image, labels, rng):
