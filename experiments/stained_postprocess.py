@@ -1,0 +1,87 @@
+"""Post-processing for stained images alone, against the post-processing all kinds share.
+
+Tuned on the DSB *training* stained images (the test split and ``val.txt`` excluded), scored on the
+held-out stained sets (the stained DSB validation images, the MoNuSeg validation tiles). Maps come
+from ``segment()`` with the default model (its stained specialist). Result and decision:
+``docs/training_log.md``.
+
+    python experiments/stained_postprocess.py
+"""
+
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmark import load_sets  # noqa: E402
+
+from napari_nucleiseg import segment, zoo  # noqa: E402
+from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
+from napari_nucleiseg.inference.postprocess import instances  # noqa: E402
+from napari_nucleiseg.inference.preprocess import image_kind  # noqa: E402
+from napari_nucleiseg.io.images import read_image, read_labels  # noqa: E402
+from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids  # noqa: E402
+
+GRID = {"threshold": [0.3, 0.4, 0.5, 0.6], "border_threshold": [0.3, 0.4, 0.5, 0.6, 0.7], "min_size": [8, 16, 32]}
+MIN_MEAN_FOREGROUND = [0.0, 0.5, 0.7, 0.8, 0.85, 0.9]
+
+
+def training_stained(root: Path) -> list:
+    """``(image, labels)`` of the stained DSB images outside ``val.txt`` and the test split."""
+    held = set(read_ids(root / "val.txt")) | set(read_ids(ROOT / "splits" / "dsb2018_test.txt"))
+    pairs = [(read_image(ip), lp) for n, ip, lp in find_pairs(root / "train") if n not in held]
+    return [(im, read_labels(lp)) for im, lp in pairs if image_kind(im) == "stained"]
+
+
+def maps_of(data) -> list:
+    """``(maps, labels)`` of each image, the maps as ``segment()`` predicts them."""
+    out = []
+    for im, lab in data:
+        s = segment(im)
+        out.append(({"foreground": s.probability, "border": s.border}, lab))
+    return out
+
+
+def score(maps, post: dict) -> dict:
+    return summarize([evaluate_image(lab, instances(mp, post)) for mp, lab in maps])
+
+
+def tune(maps, base: dict) -> dict:
+    """Threshold, border threshold and minimum size jointly, then the mean-foreground filter."""
+    best, top = None, -1.0
+    for values in itertools.product(*GRID.values()):
+        post = {**base, **dict(zip(GRID, values)), "min_mean_foreground": 0.0}
+        s = score(maps, post)["dsb_score"]
+        if s > top:
+            best, top = post, s
+    for mmf in MIN_MEAN_FOREGROUND[1:]:
+        post = {**best, "min_mean_foreground": mmf}
+        s = score(maps, post)["dsb_score"]
+        if s > top:
+            best, top = post, s
+    return best
+
+
+def main():
+    torch.set_num_threads(2)
+    root = default_data_dir()
+    sets = load_sets(root, None, nc_val=True)
+    maps = {"DSB train stained (tuning)": maps_of(training_stained(root)),
+            "DSB val stained": maps_of([(im, lab) for im, lab, k in sets["DSB val"] if k == "stained"]),
+            "MoNuSeg val": maps_of([(im, lab) for im, lab, _ in sets.get("MoNuSeg val", [])])}
+    shared = zoo.get_entry("resunet32").postprocess()
+    tuned = tune(maps["DSB train stained (tuning)"], shared)
+    print("shared:", json.dumps(shared))
+    print("tuned: ", json.dumps(tuned))
+    print("| set | images | shared DSB / AP@0.5 | tuned DSB / AP@0.5 |\n|---|---|---|---|")
+    for name, m in maps.items():
+        cells = [f"{r['dsb_score']:.3f} / {r['ap50']:.3f}" for r in (score(m, shared), score(m, tuned))]
+        print(f"| {name} | {len(m)} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
