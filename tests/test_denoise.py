@@ -82,3 +82,14 @@ def test_cli_no_denoise():
     add_segment_options(parser)
     assert segment_options(parser.parse_args([])).denoise is True
     assert segment_options(parser.parse_args(["--no-denoise"])).denoise is False
+
+
+def test_each_plane_of_a_stack_is_judged_on_its_own():
+    from napari_nucleiseg.inference.stack import segment_any
+
+    img, _ = _clean_field(seed=4)
+    clean = (img * 200 + 10).astype(np.uint8)
+    noisy = np.clip(clean + np.random.default_rng(5).normal(0, 25, img.shape), 0, 255).astype(np.uint8)
+    seg = segment_any(np.stack([clean, noisy]), SegmentOptions(model="unet16"))
+    assert seg.settings["smoothing"] == [0.0, MAX_SIGMA] and seg.smoothing == MAX_SIGMA
+    assert seg.settings["noise"][0] < NOISE_FROM < NOISE_FULL < seg.settings["noise"][1]

@@ -78,13 +78,17 @@ def test_widget_run_adds_layers_with_scale_and_features(viewer, qtbot, small_fie
     _run_and_wait(qtbot, widget)
     assert len(viewer.layers) == n_layers
     assert viewer.layers["cells nuclei"].features["area"].min() >= 60
-    assert viewer.layers["cells nuclei"].metadata["nucleiseg"]["denoise"] is True
+    settings = viewer.layers["cells nuclei"].metadata["nucleiseg"]
+    # the synthetic field is noisier than the training images: smoothed, and the status says so
+    assert settings["denoise"] is True and settings["smoothing"] > 0
+    assert "smoothed" in widget._status.value
 
     # the Smooth noisy images box reaches segment()
     widget._denoise.value = False
     _run_and_wait(qtbot, widget)
     settings = viewer.layers["cells nuclei"].metadata["nucleiseg"]
     assert settings["denoise"] is False and settings["smoothing"] == 0.0
+    assert "smoothed" not in widget._status.value
 
 
 @pytest.mark.parametrize("kind", ["labels", "nan", "4d"])

@@ -86,6 +86,7 @@ def segment_large_image(
         layers = result_layers(result.folder, inp.name, scale, translate, result.settings)
         return SegmentOutcome(layers, result.nuclei, result.settings["weights"], "",
                               round(time.perf_counter() - t0, 2), float(result.settings["zoom"]),
+                              float(result.settings.get("smoothing", 0.0)),
                               image_kind=result.settings.get("image_kind", ""))
     except Cancelled:
         return SegmentOutcome(cancelled=True)

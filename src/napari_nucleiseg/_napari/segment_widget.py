@@ -271,6 +271,9 @@ class SegmentWidget(Container):
                 size = "larger" if outcome.zoom < 1 else "smaller"
                 self._status.value += (f" The nuclei are {size} than the model's training size: segmented at "
                                        f"{outcome.zoom:.2f}x, results at full size.")
+            if outcome.smoothing > 0:
+                self._status.value += (" The image is noisier than the model's training images: it was smoothed "
+                                       f"a little first (sigma {outcome.smoothing:.2f} px).")
             show_info(self._status.value)
             self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."
             self._status.value += suggestion(outcome.image_kind, self._model.value)

@@ -63,7 +63,7 @@ class SegmentOutcome:
 
     ``zoom`` < 1: the image (the most shrunk plane of a stack) was segmented shrunk because its
     nuclei were larger than the model's training size; > 1: enlarged, as they were much smaller
-    (``sizing``)."""
+    (``sizing``). ``smoothing`` > 0: it was noisy, and smoothed a little first (``denoise``)."""
 
     layers: list = field(default_factory=list)
     n_nuclei: int = 0
@@ -71,6 +71,7 @@ class SegmentOutcome:
     device: str = ""
     seconds: float = 0.0
     zoom: float = 1.0
+    smoothing: float = 0.0
     cancelled: bool = False
     error: str | None = None
     image_kind: str = ""
@@ -233,7 +234,7 @@ def segment_image(
         if progress is not None:
             progress(1.0, "done")
         return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom,
-                              image_kind=seg.settings.get("image_kind", ""))
+                              seg.smoothing, image_kind=seg.settings.get("image_kind", ""))
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:

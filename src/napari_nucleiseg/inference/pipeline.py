@@ -67,6 +67,12 @@ class Segmentation:
         nuclei were larger than the model's training size (``sizing``)."""
         return float(np.min(self.settings.get("zoom", 1.0)))
 
+    @property
+    def smoothing(self) -> float:
+        """Sigma (pixels) the network's input was smoothed with because the image was noisy (the
+        largest over a stack's planes; 0: not smoothed; ``denoise``)."""
+        return float(np.max(self.settings.get("smoothing", 0.0)))
+
 
 def segment(
     image: np.ndarray,
