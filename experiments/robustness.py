@@ -78,6 +78,18 @@ def _photons(image, labels, rng):
     return _as_uint8(counts * (255.0 / 22.5)), labels
 
 
+def _jpeg(image, labels, rng):
+    """Shared as a JPEG (quality 50, the default chroma subsampling), as images often are."""
+    import io
+
+    from PIL import Image
+
+    img = _as_uint8(_planes(image))
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=50)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue()))), labels
+
+
 def _blur(image, labels, rng):
     """Out of focus: Gaussian blur, sigma 2 px."""
     img = _planes(image)
@@ -107,6 +119,7 @@ PERTURBATIONS = {
     "as is": lambda image, labels, rng: (image, labels),
     "noise": _noise,
     "photon noise": _photons,
+    "JPEG 50": _jpeg,
     "blur": _blur,
     "uneven light": _uneven,
     "16-bit camera": _camera16,
