@@ -114,7 +114,7 @@ def _problem(o: SegmentOptions) -> str | None:
         return f"device {o.device!r}: use auto, cpu, cuda, cuda:N or mps"
     for name in ("tta", "denoise"):
         v = getattr(o, name)
-        if not isinstance(v, (bool, np.bool_)):
+        if not isinstance(v, bool):
             return f"{name} {v!r}: must be True or False"
     for name in ("threshold", "border_threshold", "min_mean_foreground"):
         v = getattr(o, name)

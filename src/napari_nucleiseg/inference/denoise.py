@@ -22,16 +22,15 @@ MAX_SIGMA = 1.0
 #: Side of the centred window the noise level is measured on (bounds the cost on large images).
 WINDOW = 512
 
-# Immerkaer's mask: the residual of a 3x3 second difference, blind to flat regions and linear ramps.
-_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-_MASK_NORM = float(np.sqrt((_MASK ** 2).sum()))  # 6: the residual's SD for unit white noise
+# Immerkaer's mask [[1, -2, 1], [-2, 4, -2], [1, -2, 1]]: its response to unit white noise has SD 6
+_MASK_NORM = 6.0
 
 
-def noise_window(shape: tuple[int, ...]) -> tuple[slice, slice]:
-    """The centred window of at most ``WINDOW`` x ``WINDOW`` pixels of an image of ``shape[-2:]``."""
+def noise_window(shape: tuple[int, ...], side: int = WINDOW) -> tuple[slice, slice]:
+    """The centred window of at most ``side`` x ``side`` pixels of an image of ``shape[-2:]``."""
     h, w = shape[-2:]
-    y0, x0 = max(0, (h - WINDOW) // 2), max(0, (w - WINDOW) // 2)
-    return slice(y0, y0 + min(h, WINDOW)), slice(x0, x0 + min(w, WINDOW))
+    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return slice(y0, y0 + min(h, side)), slice(x0, x0 + min(w, side))
 
 
 def noise_level(plane: np.ndarray) -> float:

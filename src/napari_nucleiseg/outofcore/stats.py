@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from ..errors import Cancelled
-from ..inference.denoise import WINDOW, measured_smoothing
+from ..inference.denoise import WINDOW, measured_smoothing, noise_window
 from ..inference.preprocess import (
     PERCENTILES,
     channel_min,
@@ -178,8 +178,5 @@ def measure_smoothing(source, stats: ImageStats, zoom: float = 1.0) -> ImageStat
     """``stats`` with the ``smoothing`` that ``segment()`` chooses for a pass at ``zoom``: from the
     noise of the prepared input, rescaled by ``zoom``, in its centred window (``denoise.measured_smoothing``;
     the block workers smooth each window's input with it after rescaling)."""
-    h, w = source.shape[:2]
-    side = math.ceil(WINDOW / zoom)
-    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    x = prepare_block(source.read(slice(y0, y0 + side), slice(x0, x0 + side)), stats)
+    x = prepare_block(source.read(*noise_window(source.shape[:2], math.ceil(WINDOW / zoom))), stats)
     return replace(stats, smoothing=measured_smoothing(shrink(x, zoom) if zoom != 1.0 else x)[1])
