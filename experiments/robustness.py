@@ -103,6 +103,22 @@ def _uneven(image, labels, rng):
     return _as_uint8(img * (ramp[:, None] if img.ndim == 3 else ramp)), labels
 
 
+def _uneven_mild(image, labels, rng):
+    """Milder uneven illumination: light falls from 100 % to 60 % across the field."""
+    img = _planes(image)
+    ramp = np.linspace(1.0, 0.6, labels.shape[1], dtype=np.float32)
+    return _as_uint8(img * (ramp[:, None] if img.ndim == 3 else ramp)), labels
+
+
+def _vignette(image, labels, rng):
+    """Vignetting: light falls with the square of the distance from the centre, to 40 % in the corners."""
+    img = _planes(image)
+    h, w = labels.shape
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    light = (1.0 - 0.3 * (yy ** 2 + xx ** 2)).astype(np.float32)
+    return _as_uint8(img * (light[..., None] if img.ndim == 3 else light)), labels
+
+
 def _camera16(image, labels, rng):
     """A 16-bit camera image: grey, a camera offset of 1,000 counts, the signal over 4x the 8-bit range."""
     img = _planes(image)
@@ -122,6 +138,8 @@ PERTURBATIONS = {
     "JPEG 50": _jpeg,
     "blur": _blur,
     "uneven light": _uneven,
+    "uneven light (mild)": _uneven_mild,
+    "vignetting": _vignette,
     "16-bit camera": _camera16,
     "dim 8-bit": _dim,
     "scale 0.5x": _scaled(0.5),

@@ -148,6 +148,7 @@ def test_a_dense_dark_he_field_is_stained_not_fluorescence(monkeypatch):
     img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
     assert image_kind(img) == "stained"
     monkeypatch.setattr(preprocess, "_stain_coloured", lambda rgb, top: False)
+    monkeypatch.setattr(preprocess, "measure_illumination", lambda bright: preprocess.Illumination())
     assert image_kind(img) == "fluorescence"  # what the floor and median rules alone said
     monkeypatch.undo()
     fluo = np.zeros((128, 128, 3), np.uint8)

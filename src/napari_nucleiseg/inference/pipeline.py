@@ -12,9 +12,10 @@ from ..memory import check_fits
 from ..options import SegmentOptions, parse_diameter
 from .denoise import measured_smoothing, smooth
 from .detect import detect, instance_maps, sized_detection
+from .illumination import Illumination
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
-from .preprocess import check_image, image_kind, to_grey, within_float32
+from .preprocess import check_image, illumination_of, image_kind, to_grey, within_float32
 from .sizing import AUTO, sized_prediction
 
 #: The stages ``segment`` announces through its ``stage`` callback.
@@ -66,6 +67,12 @@ class Segmentation:
         """Scale the image was segmented at (the smallest over a stack's planes); < 1 when its
         nuclei were larger than the model's training size (``sizing``)."""
         return float(np.min(self.settings.get("zoom", 1.0)))
+
+    @property
+    def evened(self) -> float:
+        """How far uneven light was evened out before the network saw the image (0: not at all,
+        1: fully; the largest over a stack's planes; ``illumination``)."""
+        return float(np.max(self.settings.get("evened", 0.0)))
 
     @property
     def smoothing(self) -> float:
@@ -136,7 +143,8 @@ def segment(
     say(STAGES["load"])
     net, used, dev = zoo.load_model(entry.for_kind(kind), opts.device)
     post = opts.postprocess(entry.postprocess())
-    x = used.prepare(image, kind)
+    light = illumination_of(image) if kind != "fluorescence" else Illumination()
+    x = used.prepare(image, kind, light)
     target = entry.target_diameter()
     count = _TileCount(net, dev, opts, progress, cancel, say, second_pass=diameter == AUTO and bool(target))
     scores = None
@@ -154,6 +162,7 @@ def segment(
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind,
                 "tta": opts.tta and not used.outputs_instances,  # a detector runs without TTA
                 "denoise": opts.denoise, "noise": count.noise, "smoothing": count.smoothing,
+                "light_ratio": round(light.ratio, 4), "evened": round(light.strength, 4),
                 "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
     if intensity_scale != 1.0:

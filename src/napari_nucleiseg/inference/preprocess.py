@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidImageError
+from .illumination import Illumination, measure_illumination
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
@@ -45,21 +46,68 @@ def looks_brightfield(image: np.ndarray) -> bool:
     offset can have a high floor, so grey images are not judged by the floor alone). A colour
     image in stain colours (``_stain_coloured``) with a floor above 0.1 is bright-field too: no
     DSB image changes kind by this rule, and 5 of the 27 MoNuSeg H&E tiles, dense and dark,
-    were taken for fluorescence without it.
+    were taken for fluorescence without it. An image lit so unevenly that its dark side looks like
+    a fluorescence background is judged again evened out (``illumination``), if its floor is then
+    above ``EVENED_FLOOR``.
     """
     img = np.asarray(image)
-    colour = img.ndim == 3
     sy, sx = subsample_steps(img.shape, 256)
     rgb = img[::sy, ::sx]
-    sub = (channel_max(rgb) if colour else rgb).astype(np.float32)
-    sub = sub - min(float(sub.min()), 0.0)
+    colour = rgb.ndim == 3
+    if colour:
+        rgb = rgb[..., :3].astype(np.float32)
+    sub = _brightest(rgb)
+    if _bright_background(sub, rgb if colour else None):
+        return True
+    light = measure_illumination(sub)  # an unevenly lit bright-field image has a dark side
+    field = light.field(np.arange(sub.shape[0]), np.arange(sub.shape[1]))
+    if field is None:
+        return False
+    evened = sub / field
+    return _floor(evened) > EVENED_FLOOR and _bright_background(evened, rgb / field[..., None] if colour else None)
+
+
+#: An unevenly lit image is bright-field only if, evened out, its floor (``looks_brightfield``) is
+#: above this: at least 0.46 for our bright-field and stained images made uneven, at most 0.20 for
+#: the DSB fluorescence images whose blocks vary most (docs/robustness.md).
+EVENED_FLOOR = 0.35
+
+
+def _brightest(overview: np.ndarray) -> np.ndarray:
+    """The brightest channel of an overview, float32, shifted to no negative values."""
+    sub = (channel_max(overview) if overview.ndim == 3 else overview).astype(np.float32)
+    return sub - min(float(sub.min()), 0.0)
+
+
+def overview_illumination(overview: np.ndarray, steps: tuple[int, int]) -> Illumination:
+    """The light over an image (``illumination.measure_illumination``) from its 256-pixel
+    overview ``image[::steps[0], ::steps[1]]`` (``subsample_steps(shape, 256)``), as
+    ``looks_brightfield`` measures it."""
+    return measure_illumination(_brightest(np.asarray(overview)), steps)
+
+
+def illumination_of(image: np.ndarray) -> Illumination:
+    """The light over a bright-field image (``overview_illumination`` of its 256-pixel overview)."""
+    img = np.asarray(image)
+    sy, sx = subsample_steps(img.shape, 256)
+    return overview_illumination(img[::sy, ::sx], (sy, sx))
+
+
+def _floor(sub: np.ndarray) -> float:
+    p5, top = np.percentile(sub, (5, 99.9))
+    return float(p5 / top) if top > 0 else 0.0
+
+
+def _bright_background(sub: np.ndarray, rgb: np.ndarray | None) -> bool:
+    """The rule of ``looks_brightfield`` on the brightest channel ``sub`` of an overview (``rgb``:
+    its colour pixels, None for grey)."""
     lo, p5, med, hi, top = np.percentile(sub, (1, 5, 50, 99, 99.9))
     if top <= 0 or hi <= lo:
         return False
     floor = p5 / top
     if floor < 0.1:
         return False
-    if colour and (floor > 0.35 or _stain_coloured(rgb[..., :3].astype(np.float32), top)):
+    if rgb is not None and (floor > 0.35 or _stain_coloured(rgb, top)):
         return True
     return float(med) > lo + 0.5 * (hi - lo)
 
@@ -181,7 +229,7 @@ STAIN_SIGNALS = ("darkest", "red")
 
 
 def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest",
-                   top: float | None = None) -> np.ndarray:
+                   top: float | None = None, light: np.ndarray | None = None) -> np.ndarray:
     """One channel in which nuclei are bright.
 
     Fluorescence: the brightest channel (a nucleus stain may sit in any one colour).
@@ -191,21 +239,38 @@ def nucleus_signal(image: np.ndarray, invert: bool, stain_signal: str = "darkest
     nuclei are bright (``docs/stain_input.md``). A model's card says which one it was trained
     with (``ModelEntry.stain_signal``). Grey images get plain (inverted) intensities. ``top`` (the
     whole image's brightest value of the channel) inverts a part of an image as the whole would be.
+    ``light`` (``Illumination.field`` over the same pixels) divides the channel first, evening out
+    uneven light; ``top`` is then of the evened channel.
     """
     if stain_signal not in STAIN_SIGNALS:
         raise ValueError(f"stain_signal must be one of {STAIN_SIGNALS}, not {stain_signal!r}")
-    img = np.asarray(image)
-    if img.ndim == 3:  # float32 conversion keeps the order of values: pick first, then convert
-        if invert and stain_signal == "red":
-            channel = img[..., 0]
-        else:
-            channel = channel_min(img) if invert else channel_max(img)
-    else:
-        channel = img
-    channel = channel.astype(np.float32)
+    channel = _signal_channel(np.asarray(image), invert, stain_signal).astype(np.float32)
+    if light is not None:
+        channel = channel / light
     if not invert:
         return channel
     return (channel.max() if top is None else np.float32(top)) - channel
+
+
+def _signal_channel(img: np.ndarray, invert: bool, stain_signal: str) -> np.ndarray:
+    """The channel ``nucleus_signal`` inverts (or not), in the image's dtype (float32 conversion
+    keeps the order of values: pick first, then convert)."""
+    if img.ndim != 3:
+        return img
+    if invert and stain_signal == "red":
+        return img[..., 0]
+    return channel_min(img) if invert else channel_max(img)
+
+
+def evened_tops(overview: np.ndarray, light: np.ndarray, stain_signal: str) -> tuple[float, float | None]:
+    """Brightest values of an unevenly lit bright-field image once evened out, from its 512-pixel
+    overview and ``light`` (``Illumination.field``) at the overview's pixels: of the channel
+    ``nucleus_signal`` inverts, and of a colour image's colour planes (None for grey). Both paths,
+    in memory and out of core, take them from the same overview."""
+    channel = _signal_channel(overview, True, stain_signal).astype(np.float32) / light
+    if overview.ndim != 3:
+        return float(channel.max()), None
+    return float(channel.max()), float((overview[..., :3].astype(np.float32) / light[..., None]).max())
 
 
 #: Percentiles mapped to 0 and 1 by ``normalize`` (ours; a model imported from bioimage.io may name others).
@@ -213,7 +278,8 @@ PERCENTILES = (1.0, 99.8)
 
 
 def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "darkest",
-            percentiles: tuple[float, float] = PERCENTILES) -> np.ndarray:
+            percentiles: tuple[float, float] = PERCENTILES, light: np.ndarray | None = None,
+            top: float | None = None) -> np.ndarray:
     """Model input for one 2D image: nucleus signal (see ``nucleus_signal``), percentile-normalised.
 
     Parameters
@@ -226,6 +292,8 @@ def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "
         ``"darkest"`` or ``"red"`` channel for dark nuclei in colour images (``nucleus_signal``).
     percentiles : (float, float)
         Mapped to 0 and 1 (``normalize``).
+    light, top : optional
+        Uneven light to even out, and the evened channel's brightest value (``nucleus_signal``).
 
     Returns
     -------
@@ -235,25 +303,29 @@ def prepare(image: np.ndarray, invert: bool | None = None, stain_signal: str = "
     check_image(image)
     if invert is None:
         invert = looks_brightfield(image)
-    return normalize(nucleus_signal(image, invert, stain_signal), *percentiles)
+    return normalize(nucleus_signal(image, invert, stain_signal, top=top, light=light), *percentiles)
 
 
-def haematoxylin(image: np.ndarray, top: float | None = None) -> np.ndarray:
+def haematoxylin(image: np.ndarray, top: float | None = None, light: np.ndarray | None = None) -> np.ndarray:
     """Haematoxylin density of a colour bright-field image (colour deconvolution, ``rgb2hed``).
 
     Nuclei are bright; brown DAB and pink eosin, which also absorb light, are not. ``top``: the
-    whole image's brightest value, for a part of an image.
+    whole image's brightest value, for a part of an image. ``light`` (``Illumination.field``)
+    evens out uneven light first; ``top`` is then of the evened image.
     """
     from skimage.color import rgb2hed
 
     rgb = np.asarray(image)[..., :3].astype(np.float32)
+    if light is not None:
+        rgb /= light[..., None]
     top = max(float(rgb.max()) if top is None else float(top), 1.0)
     return rgb2hed(np.clip(rgb / top, 0.0, 1.0))[..., 0].astype(np.float32)
 
 
 def prepare_channels(image: np.ndarray, invert: bool | None = None, channels: int = 1,
                      kind: str | None = None, stain_signal: str = "darkest",
-                     percentiles: tuple[float, float] = PERCENTILES) -> np.ndarray:
+                     percentiles: tuple[float, float] = PERCENTILES,
+                     illumination: Illumination | None = None) -> np.ndarray:
     """Model input with ``channels`` planes: ``prepare`` alone (1) or ``(2, Y, X)``.
 
     The second plane is the normalised haematoxylin density of stained colour images
@@ -261,14 +333,30 @@ def prepare_channels(image: np.ndarray, invert: bool | None = None, channels: in
     which are just as dark in the nucleus signal; every other image repeats the nucleus signal.
     ``kind`` (``image_kind``, when the caller knows it already) decides ``invert`` too;
     ``stain_signal`` (``nucleus_signal``) applies to stained images only; ``percentiles`` to
-    every plane's normalisation.
+    every plane's normalisation. Bright-field and stained images lit unevenly are evened out first
+    (``illumination``; measured by ``illumination_of`` when ``illumination`` is None).
     """
     if channels not in (1, 2):
         raise ValueError(f"models take 1 or 2 input channels, not {channels}")
     kind = kind or image_kind(image, invert)
-    first = prepare(image, invert=kind != "fluorescence", stain_signal=stain_signal if kind == "stained" else "darkest",
-                    percentiles=percentiles)
+    signal = stain_signal if kind == "stained" else "darkest"
+    light, top, rgb_top = _evening(image, kind, signal, illumination)
+    first = prepare(image, invert=kind != "fluorescence", stain_signal=signal, percentiles=percentiles,
+                    light=light, top=top)
     if channels == 1:
         return first
-    second = normalize(haematoxylin(image), *percentiles) if kind == "stained" else first
+    second = normalize(haematoxylin(image, rgb_top, light), *percentiles) if kind == "stained" else first
     return np.stack([first, second]).astype(np.float32)
+
+
+def _evening(image: np.ndarray, kind: str, stain_signal: str, illumination: Illumination | None):
+    """``light`` over the whole image and the evened ``top`` and colour top (``evened_tops``) of a
+    bright-field image lit unevenly; Nones for an even one or fluorescence."""
+    if kind == "fluorescence":
+        return None, None, None
+    img = np.asarray(image)
+    light = (illumination or illumination_of(img)).field_of(img.shape)
+    if light is None:
+        return None, None, None
+    sy, sx = subsample_steps(img.shape, 512)
+    return (light, *evened_tops(img[::sy, ::sx], light[::sy, ::sx], stain_signal))

@@ -43,7 +43,7 @@ def combine_planes(results: list[Segmentation]) -> Segmentation:
         np.stack([r.uncertainty for r in results]), pd.concat(tables, ignore_index=True),
         np.stack([r.border for r in results]), first.model, first.device,
         {**first.settings, "per_plane": True,
-         **{k: [r.settings.get(k) for r in results] for k in ("zoom", "noise", "smoothing")}},
+         **{k: [r.settings.get(k) for r in results] for k in ("zoom", "noise", "smoothing", "light_ratio", "evened")}},
     )
 
 

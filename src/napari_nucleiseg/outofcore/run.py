@@ -270,7 +270,8 @@ def _result(folder: ResultFolder, run: dict, blocks_run: int) -> OutOfCoreResult
     plan = run["plan"]
     grid_blocks = len(BlockGrid(tuple(run["identity"]["source"]["shape"][:2]), plan["block"], plan["halo"]))
     settings = {**run["identity"]["options"], **{k: v for k, v in plan.items() if k != "stats"},
-                "image_kind": plan["stats"]["kind"], "smoothing": plan["stats"].get("smoothing", 0.0)}
+                "image_kind": plan["stats"]["kind"], "smoothing": plan["stats"].get("smoothing", 0.0),
+                "evened": ImageStats.from_dict(plan["stats"]).light.strength}
     return OutOfCoreResult(folder.root, int(run.get("nuclei", 0)), grid_blocks, blocks_run, settings)
 
 

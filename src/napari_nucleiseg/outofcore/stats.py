@@ -17,15 +17,18 @@ import numpy as np
 
 from ..errors import Cancelled
 from ..inference.denoise import WINDOW, measured_smoothing, noise_window
+from ..inference.illumination import Illumination
 from ..inference.preprocess import (
     PERCENTILES,
     channel_min,
+    evened_tops,
     haematoxylin,
     kind_from,
     looks_brightfield,
     normalize,
     normalize_bounds,
     nucleus_signal,
+    overview_illumination,
     red_blue_difference,
     subsample_steps,
 )
@@ -58,6 +61,8 @@ class ImageStats:
     smoothing : float
         Gaussian sigma every window's network input is smoothed with, after rescaling
         (``inference.denoise``; 0: none).
+    light : Illumination
+        Uneven light of a bright-field image, evened out in every block (``inference.illumination``).
     """
 
     kind: str
@@ -67,6 +72,7 @@ class ImageStats:
     haem_bounds: tuple[float, float] | None = None
     stain_signal: str = "darkest"
     smoothing: float = 0.0
+    light: Illumination = Illumination()
 
     @property
     def invert(self) -> bool:
@@ -79,7 +85,8 @@ class ImageStats:
     def from_dict(cls, d: dict) -> ImageStats:
         hb = d.get("haem_bounds")
         return cls(d["kind"], float(d["top"]), tuple(d["bounds"]), d.get("rgb_top"), tuple(hb) if hb else None,
-                   d.get("stain_signal", "darkest"), float(d.get("smoothing", 0.0)))
+                   d.get("stain_signal", "darkest"), float(d.get("smoothing", 0.0)),
+                   Illumination.from_dict(d.get("light")))
 
 
 class _Overview:
@@ -146,12 +153,18 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
     kind = kind_from(bool(invert), red_blue, bright_top if colour else 0.0)
     signal_kind = stain_signal_for(kind) if kind == "stained" and stain_signal_for else "darkest"
     top = (red_top if signal_kind == "red" else dark_top) if kind != "fluorescence" else 0.0
-    signal = nucleus_signal(o512.pixels, kind != "fluorescence", signal_kind, top=top)
+    light = overview_illumination(o256.pixels, (o256.sy, o256.sx)) if kind != "fluorescence" else Illumination()
+    field = light.field(np.arange(0, source.shape[0], o512.sy), np.arange(0, source.shape[1], o512.sx))
+    if field is not None:  # as preprocess.prepare_channels evens it out: tops from the same overview
+        top, evened_top = evened_tops(o512.pixels, field, signal_kind)
+        bright_top = evened_top if colour else bright_top
+    signal = nucleus_signal(o512.pixels, kind != "fluorescence", signal_kind, top=top, light=field)
     haem = None
     if kind == "stained":
-        haem = _floats(normalize_bounds(haematoxylin(o512.pixels, top=bright_top), *percentiles, subsampled=True))
+        haem = _floats(normalize_bounds(haematoxylin(o512.pixels, top=bright_top, light=field), *percentiles,
+                                        subsampled=True))
     stats = ImageStats(kind, top, _floats(normalize_bounds(signal, *percentiles, subsampled=True)),
-                       bright_top if colour else None, haem, signal_kind)
+                       bright_top if colour else None, haem, signal_kind, light=light)
     return stats, normalize(signal, bounds=stats.bounds), (o512.sy, o512.sx)
 
 
@@ -159,16 +172,21 @@ def _floats(pair) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
-def prepare_block(region: np.ndarray, stats: ImageStats, channels: int = 1) -> np.ndarray:
-    """Model input for a block, as ``preprocess.prepare_channels`` makes it for the whole image.
+def prepare_block(region: np.ndarray, stats: ImageStats, channels: int = 1,
+                  origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Model input for a block whose first pixel is the image's ``origin``, as
+    ``preprocess.prepare_channels`` makes it for the whole image.
 
     Returns float32 ``(h, w)`` (one channel) or ``(2, h, w)``.
     """
-    first = normalize(nucleus_signal(region, stats.invert, stats.stain_signal, top=stats.top), bounds=stats.bounds)
+    field = stats.light.field(np.arange(origin[0], origin[0] + region.shape[0]),
+                              np.arange(origin[1], origin[1] + region.shape[1])) if stats.invert else None
+    first = normalize(nucleus_signal(region, stats.invert, stats.stain_signal, top=stats.top, light=field),
+                      bounds=stats.bounds)
     if channels == 1:
         return first
     if stats.haem_bounds is not None:
-        second = normalize(haematoxylin(region, top=stats.rgb_top), bounds=stats.haem_bounds)
+        second = normalize(haematoxylin(region, top=stats.rgb_top, light=field), bounds=stats.haem_bounds)
     else:
         second = first
     return np.stack([first, second]).astype(np.float32)
@@ -178,5 +196,6 @@ def measure_smoothing(source, stats: ImageStats, zoom: float = 1.0) -> ImageStat
     """``stats`` with the ``smoothing`` that ``segment()`` chooses for a pass at ``zoom``: from the
     noise of the prepared input, rescaled by ``zoom``, in its centred window (``denoise.measured_smoothing``;
     the block workers smooth each window's input with it after rescaling)."""
-    x = prepare_block(source.read(*noise_window(source.shape[:2], math.ceil(WINDOW / zoom))), stats)
+    rows, cols = noise_window(source.shape[:2], math.ceil(WINDOW / zoom))
+    x = prepare_block(source.read(rows, cols), stats, origin=(rows.start, cols.start))
     return replace(stats, smoothing=measured_smoothing(shrink(x, zoom) if zoom != 1.0 else x)[1])

@@ -76,7 +76,7 @@ def segment_window(job: BlockJob, block: Block, zoom: float | None = None, cance
     y0, y1, x0, x1 = block.window
     region = job.source.read(slice(y0, y1), slice(x0, x1))
     net, entry, dev = zoo.load_model(job.weights, job.device)
-    x = prepare_block(region, job.stats, entry.input_channels())
+    x = prepare_block(region, job.stats, entry.input_channels(), origin=(y0, x0))
     zoom = job.zoom if zoom is None else zoom
     small = smooth(shrink(x, zoom) if zoom < 1.0 else x, job.stats.smoothing)
     # the tile size of the full window: every full window runs in tiles of one shape (each new

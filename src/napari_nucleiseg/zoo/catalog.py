@@ -76,13 +76,14 @@ class ModelEntry:
         low, high = self.card.get("normalize", {}).get("percentiles", PERCENTILES)
         return float(low), float(high)
 
-    def prepare(self, image, kind: str):
+    def prepare(self, image, kind: str, illumination=None):
         """``image`` as this network's input (``preprocess.prepare_channels`` with the card's
-        input channels, stain signal and normalisation)."""
+        input channels, stain signal and normalisation; ``illumination``: the light over a
+        bright-field image, measured when None)."""
         from ..inference.preprocess import prepare_channels
 
         return prepare_channels(image, channels=self.input_channels(), kind=kind, stain_signal=self.stain_signal(),
-                                percentiles=self.percentiles())
+                                percentiles=self.percentiles(), illumination=illumination)
 
     def for_kind(self, kind: str | None) -> ModelEntry:
         """The model that segments images of ``kind`` for this one.
