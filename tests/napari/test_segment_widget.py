@@ -91,6 +91,22 @@ def test_widget_run_adds_layers_with_scale_and_features(viewer, qtbot, small_fie
     assert "smoothed" not in widget._status.value
 
 
+def test_status_says_when_uneven_light_was_evened_out(viewer, qtbot, notifications):
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    image, _ = synthetic_nuclei((256, 256), n_nuclei=20, brightfield=True, seed=1)
+    lit = (image * np.linspace(1.0, 0.25, 256, dtype=np.float32)).astype(image.dtype)  # a dark right side
+    viewer.add_image(lit, name="uneven")
+    widget = _dock(viewer)
+    widget._model.value = "unet16"
+    _run_and_wait(qtbot, widget, viewer.layers["uneven"])
+    assert not notifications["error"], notifications
+    settings = viewer.layers["uneven nuclei"].metadata["nucleiseg"]
+    assert settings["image_kind"] == "brightfield" and settings["evened"] == 1.0
+    assert "evened out" in widget._status.value
+    assert viewer.layers["uneven nuclei"].data.max() >= 15
+
+
 @pytest.mark.parametrize("kind", ["labels", "nan", "4d"])
 def test_bad_input_notifies_and_leaves_layers(viewer, qtbot, notifications, kind):
     widget = SegmentWidget(viewer)

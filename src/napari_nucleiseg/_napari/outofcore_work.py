@@ -87,7 +87,8 @@ def segment_large_image(
         return SegmentOutcome(layers, result.nuclei, result.settings["weights"], "",
                               round(time.perf_counter() - t0, 2), float(result.settings["zoom"]),
                               float(result.settings.get("smoothing", 0.0)),
-                              image_kind=result.settings.get("image_kind", ""))
+                              image_kind=result.settings.get("image_kind", ""),
+                              evened=float(result.settings.get("evened", 0.0)))
     except Cancelled:
         return SegmentOutcome(cancelled=True)
     except NucleisegError as exc:

@@ -274,6 +274,9 @@ class SegmentWidget(Container):
             if outcome.smoothing > 0:
                 self._status.value += (" The image is noisier than the model's training images: it was smoothed "
                                        f"a little first (sigma {outcome.smoothing:.2f} px).")
+            if outcome.evened > 0:
+                self._status.value += (" The light was uneven (a darker side or corners): it was evened out "
+                                       "before segmenting.")
             show_info(self._status.value)
             self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."
             self._status.value += suggestion(outcome.image_kind, self._model.value)

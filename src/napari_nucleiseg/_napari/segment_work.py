@@ -63,7 +63,8 @@ class SegmentOutcome:
 
     ``zoom`` < 1: the image (the most shrunk plane of a stack) was segmented shrunk because its
     nuclei were larger than the model's training size; > 1: enlarged, as they were much smaller
-    (``sizing``). ``smoothing`` > 0: it was noisy, and smoothed a little first (``denoise``)."""
+    (``sizing``). ``smoothing`` > 0: it was noisy, and smoothed a little first (``denoise``).
+    ``evened`` > 0: a bright-field image lit unevenly, evened out first (``illumination``)."""
 
     layers: list = field(default_factory=list)
     n_nuclei: int = 0
@@ -73,6 +74,7 @@ class SegmentOutcome:
     zoom: float = 1.0
     smoothing: float = 0.0
     cancelled: bool = False
+    evened: float = 0.0
     error: str | None = None
     image_kind: str = ""
 
@@ -234,7 +236,7 @@ def segment_image(
         if progress is not None:
             progress(1.0, "done")
         return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom,
-                              seg.smoothing, image_kind=seg.settings.get("image_kind", ""))
+                              seg.smoothing, image_kind=seg.settings.get("image_kind", ""), evened=seg.evened)
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:

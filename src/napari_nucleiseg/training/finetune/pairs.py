@@ -51,7 +51,8 @@ def _checked_arrays(image, labels, nm):
 
 
 def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_signal="darkest"):
-    """One checked pair -> ``(Sample, info)``: prepared as ``segment()`` does, cut to ``region``,
+    """One checked pair -> ``(Sample, info)``: prepared as ``segment()`` does (uneven light of a
+    bright-field image evened out over the whole image, ``illumination``), cut to ``region``,
     relabelled into connected components, rescaled to the model's nucleus size as ``segment()``
     rescales it (``sizing.prediction_zoom``) and smoothed as ``segment()`` smooths a noisy input
     (``denoise``), so the network learns on what it will see."""
