@@ -355,7 +355,7 @@ def _evening(image: np.ndarray, kind: str, stain_signal: str, illumination: Illu
     if kind == "fluorescence":
         return None, None, None
     img = np.asarray(image)
-    light = (illumination or illumination_of(img)).field_of(img.shape)
+    light = (illumination if illumination is not None else illumination_of(img)).field_of(img.shape)
     if light is None:
         return None, None, None
     sy, sx = subsample_steps(img.shape, 512)
