@@ -6,9 +6,11 @@ import skimage.data
 import tifffile
 
 from napari_nucleiseg import segment
+from napari_nucleiseg.errors import OptionError
 from napari_nucleiseg.evaluation.metrics import evaluate_image
 from napari_nucleiseg.inference import preprocess
 from napari_nucleiseg.inference.illumination import Illumination, measure_illumination
+from napari_nucleiseg.options import SegmentOptions
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
@@ -59,6 +61,31 @@ def test_uneven_bright_field_is_segmented_as_an_even_one(brightfield):
         assert evaluate_image(truth, seg.labels)["ap50"] >= evaluate_image(truth, even.labels)["ap50"] - 0.05
 
 
+def test_even_light_off_leaves_the_pixels_alone(brightfield):
+    image, _ = brightfield
+    lit = _lit(image, 0.3)
+    on, off = segment(lit, model="unet16"), segment(lit, model="unet16", even_light=False)
+    assert on.evened == 1.0 and off.evened == 0.0 and off.settings["even_light"] is False
+    assert not np.array_equal(on.probability, off.probability)
+    # evenly lit: the same result either way
+    np.testing.assert_array_equal(segment(image, model="unet16").labels,
+                                  segment(image, model="unet16", even_light=False).labels)
+
+
+def test_even_light_option_is_checked_and_on_the_command_line():
+    import argparse
+
+    from napari_nucleiseg.cli.options import add_segment_options, segment_options
+
+    with pytest.raises(OptionError, match="even_light"):
+        SegmentOptions(even_light="no")
+    assert SegmentOptions(even_light=np.bool_(False)).even_light is False
+    parser = argparse.ArgumentParser()
+    add_segment_options(parser)
+    assert segment_options(parser.parse_args([])).even_light is True
+    assert segment_options(parser.parse_args(["--no-even-light"])).even_light is False
+
+
 def test_fluorescence_is_never_evened_out():
     image, _ = synthetic_nuclei((256, 256), n_nuclei=8, seed=3)  # sparse: its blocks vary a lot
     seg = segment(_lit(image, 0.3), model="unet16")
@@ -76,6 +103,7 @@ def test_blocks_are_evened_out_as_the_whole_image_is(tmp_path, channels):
     tifffile.imwrite(path, image, photometric="rgb")
     stats, _, _ = gather_stats(open_source(path), stain_signal_for=lambda kind: "red")
     assert stats.kind == preprocess.image_kind(image) == "stained" and stats.light.strength == 1.0
+    assert gather_stats(open_source(path), even_light=False)[0].light.strength == 0.0
     whole = preprocess.prepare_channels(image, channels=channels, kind="stained", stain_signal="red")
     y0, x0 = 137, 301
     block = prepare_block(image[y0:y0 + 200, x0:x0 + 150], stats, channels, origin=(y0, x0))

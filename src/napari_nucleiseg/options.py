@@ -31,6 +31,9 @@ class SegmentOptions:
     denoise : bool
         Smooth the network's input a little when the image is noisier than the training images
         (``inference.denoise``; clean images are never changed).
+    even_light : bool
+        Even out the light of a bright-field or stained image lit unevenly before the model sees it
+        (``inference.illumination``; evenly lit images are never changed).
     device : str, torch.device or None
         ``"auto"`` (or None: the GPU when there is one), ``"cpu"``, ``"cuda"``, ``"mps"``.
     threshold, border_threshold, min_size, min_mean_foreground : optional
@@ -54,6 +57,7 @@ class SegmentOptions:
     model: str = "default"
     tta: bool = False
     denoise: bool = True
+    even_light: bool = True
     device: str | None = "auto"
     threshold: float | None = None
     border_threshold: float | None = None
@@ -67,7 +71,7 @@ class SegmentOptions:
     def __post_init__(self):
         if type(self.device).__name__ == "device":  # a torch.device, as torch users pass it
             object.__setattr__(self, "device", str(self.device))
-        for name in ("tta", "denoise"):  # NumPy's bool (from a table or an array) as Python's
+        for name in ("tta", "denoise", "even_light"):  # NumPy's bool (from a table or an array) as Python's
             if isinstance(getattr(self, name), np.bool_):
                 object.__setattr__(self, name, bool(getattr(self, name)))
         problem = _problem(self)
@@ -112,7 +116,7 @@ def _problem(o: SegmentOptions) -> str | None:
         return f"model {o.model!r}: give a zoo model name (see `nucleiseg zoo`)"
     if o.device is not None and not (isinstance(o.device, str) and _DEVICE.fullmatch(o.device.lower())):
         return f"device {o.device!r}: use auto, cpu, cuda, cuda:N or mps"
-    for name in ("tta", "denoise"):
+    for name in ("tta", "denoise", "even_light"):
         v = getattr(o, name)
         if not isinstance(v, bool):
             return f"{name} {v!r}: must be True or False"

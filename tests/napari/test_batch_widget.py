@@ -105,3 +105,6 @@ def test_widget_options_carry_the_smoothing_choice(viewer, shown):
     assert widget.options().denoise is True
     widget._denoise.value = False
     assert widget.options().denoise is False
+    assert widget.options().even_light is True
+    widget._even_light.value = False
+    assert widget.options().even_light is False

@@ -105,6 +105,12 @@ def test_status_says_when_uneven_light_was_evened_out(viewer, qtbot, notificatio
     assert settings["image_kind"] == "brightfield" and settings["evened"] == 1.0
     assert "evened out" in widget._status.value
     assert viewer.layers["uneven nuclei"].data.max() >= 15
+    # the Even out uneven light box reaches segment()
+    widget._even_light.value = False
+    _run_and_wait(qtbot, widget, viewer.layers["uneven"])
+    settings = viewer.layers["uneven nuclei"].metadata["nucleiseg"]
+    assert settings["even_light"] is False and settings["evened"] == 0.0
+    assert "evened out" not in widget._status.value
 
 
 @pytest.mark.parametrize("kind", ["labels", "nan", "4d"])

@@ -196,6 +196,14 @@ def denoise_box() -> CheckBox:
                             "level found is in the result's settings.")
 
 
+def even_light_box() -> CheckBox:
+    """``segment(even_light=...)``: even out the light of an unevenly lit bright-field image."""
+    return CheckBox(text="Even out uneven light", value=True,
+                    tooltip="When a bright-field or stained image is lit unevenly (a darker side or corners), "
+                            "even out its light before the model sees it (evenly lit images are never "
+                            "changed). How uneven it was is in the result's settings.")
+
+
 def diameter_value(box: FloatSpinBox) -> float | str:
     """``"auto"`` for 0, else the diameter in pixels."""
     return box.value if box.value > 0 else "auto"

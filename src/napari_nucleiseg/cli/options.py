@@ -16,7 +16,8 @@ def _diameter(text: str):
 
 
 def add_segment_options(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--tta``, ``--no-denoise``, ``--device``, post-processing, ``--invert``, ``--diameter``, tiling."""
+    """``--model``, ``--tta``, ``--no-denoise``, ``--no-even-light``, ``--device``, post-processing,
+    ``--invert``, ``--diameter``, tiling."""
     d = SegmentOptions()
     g = parser.add_argument_group("segmentation")
     g.add_argument("--model", default=d.model, help="zoo model name (see `nucleiseg zoo`)")
@@ -24,6 +25,9 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-denoise", dest="denoise", action="store_false",
                    help="never smooth the input of a noisy image (default: smooth it a little when it is "
                         "noisier than the training images)")
+    g.add_argument("--no-even-light", dest="even_light", action="store_false",
+                   help="never even out uneven light (default: a bright-field or stained image lit "
+                        "unevenly, e.g. with a darker side or corners, is evened out first)")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
     g.add_argument("--threshold", type=float, default=None,
                    help="0-1: a pixel is nucleus when the model's probability is above this; lower it when "

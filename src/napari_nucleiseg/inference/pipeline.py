@@ -143,7 +143,7 @@ def segment(
     say(STAGES["load"])
     net, used, dev = zoo.load_model(entry.for_kind(kind), opts.device)
     post = opts.postprocess(entry.postprocess())
-    light = illumination_of(image) if kind != "fluorescence" else Illumination()
+    light = illumination_of(image) if kind != "fluorescence" and opts.even_light else Illumination()
     x = used.prepare(image, kind, light)
     target = entry.target_diameter()
     count = _TileCount(net, dev, opts, progress, cancel, say, second_pass=diameter == AUTO and bool(target))
@@ -162,7 +162,8 @@ def segment(
     settings = {"model": entry.name, "weights": used.name, "image_kind": kind,
                 "tta": opts.tta and not used.outputs_instances,  # a detector runs without TTA
                 "denoise": opts.denoise, "noise": count.noise, "smoothing": count.smoothing,
-                "light_ratio": round(light.ratio, 4), "evened": round(light.strength, 4),
+                "even_light": opts.even_light, "light_ratio": round(light.ratio, 4),
+                "evened": round(light.strength, 4),
                 "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
     if intensity_scale != 1.0:

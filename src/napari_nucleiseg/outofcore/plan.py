@@ -53,7 +53,7 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
     """
     stats, overview, steps = gather_stats(source, opts.invert, cancel=cancel,
                                           stain_signal_for=lambda kind: entry.for_kind(kind).stain_signal(),
-                                          percentiles=entry.percentiles())
+                                          percentiles=entry.percentiles(), even_light=opts.even_light)
     if opts.denoise:
         stats = measure_smoothing(source, stats)  # for the sample blocks, at full scale
     used = entry.for_kind(stats.kind)

@@ -106,7 +106,7 @@ class _Overview:
 
 def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] | None = None,
                  stain_signal_for: Callable[[str], str] | None = None,
-                 percentiles: tuple[float, float] = PERCENTILES,
+                 percentiles: tuple[float, float] = PERCENTILES, even_light: bool = True,
                  ) -> tuple[ImageStats, np.ndarray, tuple[int, int]]:
     """One pass over ``source`` (an ``ImageSource``): its kind and normalisation.
 
@@ -122,6 +122,8 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
         (``ModelEntry.stain_signal``); default: the darkest channel.
     percentiles : (float, float)
         Of the normalisation (``ModelEntry.percentiles``).
+    even_light : bool
+        Even out the light of a bright-field image lit unevenly (``inference.illumination``).
 
     Returns
     -------
@@ -153,7 +155,8 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
     kind = kind_from(bool(invert), red_blue, bright_top if colour else 0.0)
     signal_kind = stain_signal_for(kind) if kind == "stained" and stain_signal_for else "darkest"
     top = (red_top if signal_kind == "red" else dark_top) if kind != "fluorescence" else 0.0
-    light = overview_illumination(o256.pixels, (o256.sy, o256.sx)) if kind != "fluorescence" else Illumination()
+    uneven = kind != "fluorescence" and even_light
+    light = overview_illumination(o256.pixels, (o256.sy, o256.sx)) if uneven else Illumination()
     field = light.field(np.arange(0, source.shape[0], o512.sy), np.arange(0, source.shape[1], o512.sx))
     if field is not None:  # as preprocess.prepare_channels evens it out: tops from the same overview
         top, evened_top = evened_tops(o512.pixels, field, signal_kind)
