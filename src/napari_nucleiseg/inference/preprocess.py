@@ -138,6 +138,7 @@ def image_kind(image: np.ndarray, invert: bool | None = None) -> str:
     """``"fluorescence"``, ``"brightfield"`` (grey, dark nuclei) or ``"stained"`` (colour, dark nuclei).
 
     ``invert`` (dark nuclei on a bright background) is detected when None (``looks_brightfield``).
+    The stain colours of an unevenly lit image are judged evened out (``colour_stats``).
     """
     img = np.asarray(image)
     if invert is None:
@@ -145,7 +146,20 @@ def image_kind(image: np.ndarray, invert: bool | None = None) -> str:
     if not invert or img.ndim != 3:
         return kind_from(bool(invert), None, 0.0)
     sy, sx = subsample_steps(img.shape, 512)
-    return kind_from(True, red_blue_difference(img[::sy, ::sx, :3]), float(img[..., :3].max()))
+    light = illumination_of(img).field(np.arange(0, img.shape[0], sy), np.arange(0, img.shape[1], sx))
+    return kind_from(True, *colour_stats(img[::sy, ::sx], float(img[..., :3].max()), light))
+
+
+def colour_stats(overview: np.ndarray, top: float, light: np.ndarray | None) -> tuple[float, float]:
+    """``red_blue_difference`` of a colour image's 512-pixel overview and the image's brightest
+    value ``top``, as ``kind_from`` takes them; of the image evened out by ``light``
+    (``Illumination.field`` at the overview's pixels) when it is lit unevenly, the top then the
+    evened overview's (the dark side of an unevenly lit image is less colourful)."""
+    rgb = overview[..., :3].astype(np.float32)
+    if light is None:
+        return red_blue_difference(rgb), top
+    rgb /= light[..., None]
+    return red_blue_difference(rgb), float(rgb.max())
 
 
 def kind_from(invert: bool, red_blue: float | None, top: float) -> str:

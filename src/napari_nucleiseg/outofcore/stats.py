@@ -21,6 +21,7 @@ from ..inference.illumination import Illumination
 from ..inference.preprocess import (
     PERCENTILES,
     channel_min,
+    colour_stats,
     evened_tops,
     haematoxylin,
     kind_from,
@@ -29,7 +30,6 @@ from ..inference.preprocess import (
     normalize_bounds,
     nucleus_signal,
     overview_illumination,
-    red_blue_difference,
     subsample_steps,
 )
 from ..inference.sizing import shrink
@@ -151,13 +151,14 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
             dark_top = max(dark_top, float(region.astype(np.float32).max()))
     if invert is None:
         invert = looks_brightfield(o256.pixels)
-    red_blue = red_blue_difference(o512.pixels[..., :3]) if colour else None
-    kind = kind_from(bool(invert), red_blue, bright_top if colour else 0.0)
+    measured = overview_illumination(o256.pixels, (o256.sy, o256.sx)) if invert else Illumination()
+    rows, cols = np.arange(0, source.shape[0], o512.sy), np.arange(0, source.shape[1], o512.sx)
+    kind = kind_from(bool(invert), *(colour_stats(o512.pixels, bright_top, measured.field(rows, cols))
+                                     if colour else (None, 0.0)))
     signal_kind = stain_signal_for(kind) if kind == "stained" and stain_signal_for else "darkest"
     top = (red_top if signal_kind == "red" else dark_top) if kind != "fluorescence" else 0.0
-    uneven = kind != "fluorescence" and even_light
-    light = overview_illumination(o256.pixels, (o256.sy, o256.sx)) if uneven else Illumination()
-    field = light.field(np.arange(0, source.shape[0], o512.sy), np.arange(0, source.shape[1], o512.sx))
+    light = measured if even_light else Illumination()
+    field = light.field(rows, cols)
     if field is not None:  # as preprocess.prepare_channels evens it out: tops from the same overview
         top, evened_top = evened_tops(o512.pixels, field, signal_kind)
         bright_top = evened_top if colour else bright_top
