@@ -51,6 +51,17 @@ def test_a_darkened_side_does_not_make_bright_field_look_like_fluorescence(brigh
     assert preprocess.image_kind(_lit(fluorescence, 0.3)) == "fluorescence"
 
 
+def test_a_faint_stain_colour_is_judged_evened_out(brightfield, monkeypatch):
+    grey, _ = brightfield
+    grey = grey.astype(np.float32) / grey.max() * 240
+    pink = np.stack([grey, grey * 0.94, grey * 0.97], -1).astype(np.uint8)  # red a little above blue
+    lit = _lit(pink, 0.3)
+    assert preprocess.image_kind(pink) == preprocess.image_kind(lit) == "stained"
+    # judged on the uneven pixels, the dark side's fainter colour made it grey bright-field
+    monkeypatch.setattr(preprocess, "illumination_of", lambda image: Illumination())
+    assert preprocess.image_kind(lit) == "brightfield"
+
+
 def test_uneven_bright_field_is_segmented_as_an_even_one(brightfield):
     image, truth = brightfield
     even = segment(image, model="unet16")
