@@ -35,6 +35,7 @@ FULL_BELOW = 0.45
 _DARK_BLOCK = 2.0
 _TISSUE_WEIGHT = 0.1
 _ITERATIONS = 5
+_SURFACE_POINTS = 65
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def measure_illumination(bright: np.ndarray, steps: tuple[int, int] = (1, 1)) ->
         return Illumination(shape=(max(h, 1), max(w, 1)), steps=tuple(steps))
     bh, bw = h // GRID, w // GRID  # the last rows and columns beyond whole blocks are left out
     blocks = b[:bh * GRID, :bw * GRID].reshape(GRID, bh, GRID, bw).transpose(0, 2, 1, 3).reshape(GRID, GRID, -1)
-    level = np.percentile(blocks, PERCENTILE, axis=-1)
+    k = round(PERCENTILE / 100.0 * (blocks.shape[-1] - 1))  # the percentile's nearest rank: one partition
+    level = np.partition(blocks, k, axis=-1)[..., k]
     centres = np.arange(GRID) + 0.5
     v = (centres * bh / h - 0.5)[:, None].repeat(GRID, 1).ravel()
     u = (centres * bw / w - 0.5)[None, :].repeat(GRID, 0).ravel()
@@ -120,7 +122,9 @@ def measure_illumination(bright: np.ndarray, steps: tuple[int, int] = (1, 1)) ->
         resid = y - a @ coef
         sd = max(float(np.median(np.abs(resid))) / 0.6745, 1e-3)
         weights = np.where(resid < -_DARK_BLOCK * sd, _TISSUE_WEIGHT, 1.0)
-    vv, uu = np.meshgrid((np.arange(h) + 0.5) / h - 0.5, (np.arange(w) + 0.5) / w - 0.5, indexing="ij")
+    # the surface's extremes over the image, on pixel centres of a grid that takes in its edges
+    rows, cols = (np.unique(np.linspace(0, n - 1, _SURFACE_POINTS).round()) for n in (h, w))
+    vv, uu = np.meshgrid((rows + 0.5) / h - 0.5, (cols + 0.5) / w - 0.5, indexing="ij")
     surface = _terms(vv, uu) @ coef
     coef[0] -= surface.max()
     ratio = float(np.exp(surface.min() - surface.max()))

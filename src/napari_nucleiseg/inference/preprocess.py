@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..errors import InvalidImageError
@@ -52,25 +54,30 @@ def looks_brightfield(image: np.ndarray) -> bool:
     """
     img = np.asarray(image)
     sy, sx = subsample_steps(img.shape, 256)
-    rgb = img[::sy, ::sx]
-    colour = rgb.ndim == 3
-    if colour:
-        rgb = rgb[..., :3].astype(np.float32)
-    sub = _brightest(rgb)
-    if _bright_background(sub, rgb if colour else None):
+    over = img[::sy, ::sx]
+    colour = over.ndim == 3
+    sub = _brightest(over)
+    levels = _levels(sub)
+    if _bright_background(levels, (lambda: over[..., :3].astype(np.float32)) if colour else None):
         return True
+    if _floor(levels) < BLACK_FLOOR:
+        return False
     light = measure_illumination(sub)  # an unevenly lit bright-field image has a dark side
     field = light.field(np.arange(sub.shape[0]), np.arange(sub.shape[1]))
     if field is None:
         return False
-    evened = sub / field
-    return _floor(evened) > EVENED_FLOOR and _bright_background(evened, rgb / field[..., None] if colour else None)
+    evened = _levels(sub / field)
+    return _floor(evened) > EVENED_FLOOR and _bright_background(
+        evened, (lambda: over[..., :3].astype(np.float32) / field[..., None]) if colour else None)
 
 
 #: An unevenly lit image is bright-field only if, evened out, its floor (``looks_brightfield``) is
 #: above this: at least 0.46 for our bright-field and stained images made uneven, at most 0.20 for
 #: the DSB fluorescence images whose blocks vary most (docs/robustness.md).
 EVENED_FLOOR = 0.35
+#: A floor below this is a near-black background: fluorescence, however unevenly lit (half the DSB
+#: fluorescence images; a bright-field image lit this unevenly has lost its dark side to noise).
+BLACK_FLOOR = 0.05
 
 
 def _brightest(overview: np.ndarray) -> np.ndarray:
@@ -93,21 +100,26 @@ def illumination_of(image: np.ndarray) -> Illumination:
     return overview_illumination(img[::sy, ::sx], (sy, sx))
 
 
-def _floor(sub: np.ndarray) -> float:
-    p5, top = np.percentile(sub, (5, 99.9))
-    return float(p5 / top) if top > 0 else 0.0
+def _levels(sub: np.ndarray) -> np.ndarray:
+    """The 1st, 5th, 50th, 99th and 99.9th percentiles ``looks_brightfield`` judges by."""
+    return np.percentile(sub, (1, 5, 50, 99, 99.9))
 
 
-def _bright_background(sub: np.ndarray, rgb: np.ndarray | None) -> bool:
-    """The rule of ``looks_brightfield`` on the brightest channel ``sub`` of an overview (``rgb``:
-    its colour pixels, None for grey)."""
-    lo, p5, med, hi, top = np.percentile(sub, (1, 5, 50, 99, 99.9))
+def _floor(levels: np.ndarray) -> float:
+    """The 5th percentile as a fraction of the 99.9th (0 for an image without positive values)."""
+    return float(levels[1] / levels[4]) if levels[4] > 0 else 0.0
+
+
+def _bright_background(levels: np.ndarray, rgb: Callable[[], np.ndarray] | None) -> bool:
+    """The rule of ``looks_brightfield`` on the ``_levels`` of an overview's brightest channel
+    (``rgb``: makes its float32 colour pixels, None for grey)."""
+    lo, p5, med, hi, top = levels
     if top <= 0 or hi <= lo:
         return False
     floor = p5 / top
     if floor < 0.1:
         return False
-    if rgb is not None and (floor > 0.35 or _stain_coloured(rgb, top)):
+    if rgb is not None and (floor > 0.35 or _stain_coloured(rgb(), top)):
         return True
     return float(med) > lo + 0.5 * (hi - lo)
 
