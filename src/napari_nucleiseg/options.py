@@ -34,6 +34,9 @@ class SegmentOptions:
     even_light : bool
         Even out the light of a bright-field or stained image lit unevenly before the model sees it
         (``inference.illumination``; evenly lit images are never changed).
+    channel : int or None
+        The nucleus channel of a multichannel image ``(Y, X, C)`` (0 = first; e.g. 2 for DAPI in the
+        blue of an RGB composite); None uses every channel (``preprocess.nucleus_signal``).
     device : str, torch.device or None
         ``"auto"`` (or None: the GPU when there is one), ``"cpu"``, ``"cuda"``, ``"mps"``.
     threshold, border_threshold, min_size, min_mean_foreground : optional
@@ -58,6 +61,7 @@ class SegmentOptions:
     tta: bool = False
     denoise: bool = True
     even_light: bool = True
+    channel: int | None = None
     device: str | None = "auto"
     threshold: float | None = None
     border_threshold: float | None = None
@@ -71,6 +75,8 @@ class SegmentOptions:
     def __post_init__(self):
         if type(self.device).__name__ == "device":  # a torch.device, as torch users pass it
             object.__setattr__(self, "device", str(self.device))
+        if isinstance(self.channel, np.integer):
+            object.__setattr__(self, "channel", int(self.channel))
         for name in ("tta", "denoise", "even_light"):  # NumPy's bool (from a table or an array) as Python's
             if isinstance(getattr(self, name), np.bool_):
                 object.__setattr__(self, name, bool(getattr(self, name)))
@@ -126,6 +132,9 @@ def _problem(o: SegmentOptions) -> str | None:
             return f"{name} {v!r}: must be a number from 0 to 1"
     if o.min_size is not None and not (_is_number(o.min_size) and o.min_size >= 0 and o.min_size == int(o.min_size)):
         return f"min_size {o.min_size!r}: must be a whole number of pixels, 0 or more"
+    if o.channel is not None and not (isinstance(o.channel, (int, np.integer)) and not isinstance(o.channel, bool)
+                                      and o.channel >= 0):
+        return f"channel {o.channel!r}: must be a channel number, 0 or more (or None for all channels)"
     for name in ("tile", "overlap"):
         v = getattr(o, name)
         if not (isinstance(v, int) and not isinstance(v, bool)):

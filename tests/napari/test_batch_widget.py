@@ -108,3 +108,6 @@ def test_widget_options_carry_the_smoothing_choice(viewer, shown):
     assert widget.options().even_light is True
     widget._even_light.value = False
     assert widget.options().even_light is False
+    assert widget.options().channel is None
+    widget._channel.value = 2
+    assert widget.options().channel == 2

@@ -113,6 +113,25 @@ def test_status_says_when_uneven_light_was_evened_out(viewer, qtbot, notificatio
     assert "evened out" not in widget._status.value
 
 
+def test_nucleus_channel_of_an_rgb_composite(viewer, qtbot, notifications):
+    from scipy import ndimage as ndi
+
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    nuclei, truth = synthetic_nuclei((256, 256), n_nuclei=25, touching=0.0, seed=7)
+    cells = ndi.grey_dilation((truth > 0).astype(np.float32), size=(15, 15)) * 250  # a bright stain around them
+    rgb = np.stack([cells, np.zeros_like(cells), nuclei / nuclei.max() * 200], -1).astype(np.uint8)
+    viewer.add_image(rgb, name="composite", rgb=True)
+    widget = _dock(viewer)
+    widget._model.value = "unet16"
+    widget._channel.value = 2  # DAPI in blue
+    _run_and_wait(qtbot, widget, viewer.layers["composite"])
+    assert not notifications["error"], notifications
+    nuclei_layer = viewer.layers["composite nuclei"]
+    assert nuclei_layer.metadata["nucleiseg"]["channel"] == 2
+    assert nuclei_layer.data.shape == (256, 256) and nuclei_layer.data.max() >= 20
+
+
 @pytest.mark.parametrize("kind", ["labels", "nan", "4d"])
 def test_bad_input_notifies_and_leaves_layers(viewer, qtbot, notifications, kind):
     widget = SegmentWidget(viewer)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label
 from qtpy.QtCore import QEvent, QObject, QSize, Qt, Signal
 from qtpy.QtWidgets import QScrollArea, QSizePolicy
 
@@ -194,6 +194,23 @@ def denoise_box() -> CheckBox:
                     tooltip="When an image is noisier than the images the model learnt from, smooth it a "
                             "little before the model sees it (clean images are never changed). The noise "
                             "level found is in the result's settings.")
+
+
+#: ``channel_box`` choices: (label, channel), -1 for all channels
+CHANNELS = [("All (brightest, or the stain)", -1), ("0 (red)", 0), ("1 (green)", 1), ("2 (blue)", 2), ("3", 3)]
+
+
+def channel_box() -> ComboBox:
+    """``segment(channel=...)``: the nucleus channel of a multichannel image (``channel_value``)."""
+    return ComboBox(label="Nucleus channel", choices=CHANNELS, value=-1,
+                    tooltip="For a colour or multichannel image whose nuclei are in one channel (e.g. DAPI in "
+                            "the blue of a composite): segment and measure that channel alone. 'All' uses the "
+                            "brightest channel of fluorescence and the stain of bright-field images.")
+
+
+def channel_value(box: ComboBox) -> int | None:
+    """The ``channel`` option of a ``channel_box`` (None: all channels)."""
+    return None if box.value is None or box.value < 0 else int(box.value)
 
 
 def even_light_box() -> CheckBox:

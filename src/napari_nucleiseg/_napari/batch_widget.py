@@ -29,6 +29,8 @@ from ..batch.report import outcome_line
 from ..errors import NucleisegError
 from ._common import (
     ProgressRelay,
+    channel_box,
+    channel_value,
     denoise_box,
     diameter_box,
     diameter_value,
@@ -124,6 +126,7 @@ class BatchWidget(Container):
         self._tta = CheckBox(text="Test-time augmentation (8x slower)", value=False)
         self._denoise = denoise_box()
         self._even_light = even_light_box()
+        self._channel = channel_box()
         self._probability = CheckBox(text="Write probability maps", value=True)
         self._uncertainty = CheckBox(text="Write uncertainty maps", value=True)
         self._overlay = CheckBox(text="Write overlay pictures (PNG)", value=False)
@@ -141,8 +144,8 @@ class BatchWidget(Container):
         self._table.visible = False
         self._advanced = section("Advanced settings", [
             self._pattern, self._recursive, self._device, self._threshold, self._min_size, self._diameter,
-            self._tta, self._denoise, self._even_light, self._probability, self._uncertainty, self._overlay,
-            self._workers])
+            self._channel, self._tta, self._denoise, self._even_light, self._probability, self._uncertainty,
+            self._overlay, self._workers])
         self.extend([self._intro, form(self._input, self._output, self._model), self._advanced,
                      row(self._run_btn, self._cancel_btn), form(self._progress), self._status, self._table])
         self.native.layout().addStretch(1)
@@ -175,7 +178,8 @@ class BatchWidget(Container):
     def options(self) -> BatchOptions:
         """The segmentation and output options chosen in the widget."""
         return BatchOptions(model=self._model.value or "default", tta=self._tta.value, denoise=self._denoise.value,
-                            even_light=self._even_light.value, device=self._device.value,
+                            even_light=self._even_light.value, channel=channel_value(self._channel),
+                            device=self._device.value,
                             threshold=self._threshold.value, min_size=self._min_size.value,
                             diameter=diameter_value(self._diameter), probability=self._probability.value,
                             uncertainty=self._uncertainty.value, overlay=self._overlay.value)
@@ -232,7 +236,7 @@ class BatchWidget(Container):
         self._cancel_btn.enabled = busy
         for w in (self._input, self._output, self._pattern, self._recursive, self._model, self._device,
                   self._threshold, self._min_size, self._diameter, self._tta, self._denoise, self._even_light,
-                  self._probability, self._uncertainty, self._overlay, self._workers):
+                  self._channel, self._probability, self._uncertainty, self._overlay, self._workers):
             w.enabled = not busy
 
     def _on_progress(self, ev: BatchProgress) -> None:

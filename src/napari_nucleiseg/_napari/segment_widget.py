@@ -20,6 +20,8 @@ from ..device import describe, resolve_device
 from ..errors import NucleisegError
 from ..options import SegmentOptions
 from ._common import (
+    channel_box,
+    channel_value,
     denoise_box,
     diameter_box,
     diameter_value,
@@ -108,6 +110,7 @@ class SegmentWidget(Container):
                                      "outlines and a more reliable uncertainty map, 8 times the compute.")
         self._denoise = denoise_box()
         self._even_light = even_light_box()
+        self._channel = channel_box()
         self._stacks = ComboBox(label="Stacks (z / time)", choices=[EACH_SLICE, CURRENT_SLICE],
                                 value=EACH_SLICE,
                                 tooltip="For 3D stacks or time series: segment every 2D slice, or only the "
@@ -118,7 +121,7 @@ class SegmentWidget(Container):
         self._status = status_label()
         self._advanced = section("Advanced settings", [self._device, self._device_info, self._threshold,
                                                         self._min_size, self._diameter, self._tta,
-                                                        self._denoise, self._even_light])
+                                                        self._channel, self._denoise, self._even_light])
         self.extend([self._intro, form(self._image, self._model, self._model_info, self._stacks), self._advanced,
                      row(self._run_btn, self._cancel_btn), form(self._progress), self._status])
         self.native.layout().addStretch(1)  # keep the controls together at the top of the dock
@@ -213,6 +216,7 @@ class SegmentWidget(Container):
             return None
         options = SegmentOptions(model=self._model.value, device=self._device.value, tta=self._tta.value,
                                  denoise=self._denoise.value, even_light=self._even_light.value,
+                                 channel=channel_value(self._channel),
                                  threshold=self._threshold.value, min_size=self._min_size.value,
                                  diameter=diameter_value(self._diameter))
         if wants_out_of_core(inp):  # dask / multiscale layers, images above the size threshold
@@ -249,7 +253,7 @@ class SegmentWidget(Container):
         self._run_btn.enabled = not busy
         self._cancel_btn.enabled = busy
         for w in (self._image, self._model, self._device, self._threshold, self._min_size, self._diameter,
-                  self._tta, self._denoise, self._even_light, self._stacks):
+                  self._tta, self._denoise, self._even_light, self._channel, self._stacks):
             w.enabled = not busy
 
     def _on_progress(self, fraction: float, message: str) -> None:

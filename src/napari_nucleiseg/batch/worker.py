@@ -67,7 +67,7 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
         if needs_out_of_core(task.source):
             paths = _segment_large(task, options, cancel, row)
         else:
-            image = read_image(task.source, for_segmentation=True)
+            image = read_image(task.source, for_segmentation=True, channels=options.channel is not None)
             seg = segment_any(image, options.segment_options(), cancel=cancel)
             table = seg.table
             paths = write_results(seg, image, task.out_stem, options.probability, options.uncertainty,

@@ -62,7 +62,8 @@ def _score_model(args) -> list[dict]:
     for name, ip, lp in find_pairs(args.data):
         if ids is not None and name not in ids:
             continue
-        seg = segment(read_image(ip, for_segmentation=True), segment_options(args))
+        opts = segment_options(args)
+        seg = segment(read_image(ip, for_segmentation=True, channels=opts.channel is not None), opts)
         rows.append(evaluate_image(read_labels(lp), seg.labels))
     if not rows:
         raise ValueError(f"no labelled images selected in {args.data}")

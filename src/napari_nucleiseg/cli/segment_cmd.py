@@ -28,7 +28,7 @@ def _segment_file(path: Path, options):
     from ..inference.stack import segment_any
     from ..io.images import read_image
 
-    image = read_image(path, for_segmentation=True)
+    image = read_image(path, for_segmentation=True, channels=options.channel is not None)
     with tqdm(total=100, desc=path.name, file=sys.stderr, leave=False, disable=None,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
 

@@ -15,7 +15,7 @@ from .detect import detect, instance_maps, sized_detection
 from .illumination import Illumination
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
-from .preprocess import check_image, illumination_of, image_kind, to_grey, within_float32
+from .preprocess import check_image, illumination_of, image_kind, nucleus_channel, to_grey, within_float32
 from .sizing import AUTO, sized_prediction
 
 #: The stages ``segment`` announces through its ``stage`` callback.
@@ -96,7 +96,8 @@ def segment(
     Parameters
     ----------
     image : numpy.ndarray
-        ``(Y, X)`` grey or ``(Y, X, 3|4)`` RGB(A), any numeric dtype.
+        ``(Y, X)`` grey or ``(Y, X, 3|4)`` RGB(A), any numeric dtype; ``(Y, X, C)`` of any ``C``
+        with the ``channel`` option (the nucleus channel alone is segmented and measured).
     options : SegmentOptions, optional
         Model, device, post-processing, nucleus size and tiling (``options.SegmentOptions``;
         defaults: the shipped default model, sizes measured). A model whose card names
@@ -133,6 +134,7 @@ def segment(
     from ..device import describe
 
     opts = SegmentOptions.build(options, **changes)
+    image = nucleus_channel(image, opts.channel)
     check_image(image)
     check_fits(np.shape(image), np.asarray(image).dtype, loaded=True)
     image, intensity_scale = within_float32(image)
@@ -164,7 +166,8 @@ def segment(
                 "denoise": opts.denoise, "noise": count.noise, "smoothing": count.smoothing,
                 "even_light": opts.even_light, "light_ratio": round(light.ratio, 4),
                 "evened": round(light.strength, 4),
-                "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap, "diameter": diameter,
+                "channel": opts.channel, "invert": opts.invert, "tile": opts.tile, "overlap": opts.overlap,
+                "diameter": diameter,
                 "zoom": round(zoom, 4), **post}
     if intensity_scale != 1.0:
         settings["intensity_scale"] = intensity_scale  # the table's intensities are divided by it

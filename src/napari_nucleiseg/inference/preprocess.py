@@ -209,6 +209,25 @@ def normalize_bounds(grey: np.ndarray, low: float = 1.0, high: float = 99.8,
     return lo, hi - lo if hi > lo else max(float(np.abs(hi)), 1.0)
 
 
+def nucleus_channel(image: np.ndarray, channel: int | None) -> np.ndarray:
+    """The nucleus channel ``channel`` of a multichannel image ``(Y, X, C)`` as a grey image; the
+    image itself for ``channel`` None, or for channel 0 of a grey image.
+
+    Raises
+    ------
+    InvalidImageError
+        For a channel the image does not have (one line naming how many it has).
+    """
+    if channel is None:
+        return image
+    img = np.asarray(image)
+    channels = img.shape[-1] if img.ndim == 3 else 1
+    if channel >= channels:
+        have = f"{channels} channels (0-{channels - 1})" if channels > 1 else "one channel (0)"
+        raise InvalidImageError(f"channel {channel} asked for, but the image has {have}")
+    return img if img.ndim != 3 else np.ascontiguousarray(img[..., channel])
+
+
 def check_image(image: np.ndarray) -> None:
     """Raise InvalidImageError for arrays that cannot be segmented."""
     img = np.asarray(image)
@@ -220,8 +239,8 @@ def check_image(image: np.ndarray) -> None:
         raise InvalidImageError("the image contains NaN or infinite values")
     if img.ndim == 3 and img.shape[-1] == 2:
         raise InvalidImageError(
-            f"got two channels (shape {img.shape}): segment the nucleus channel alone, "
-            "e.g. image[..., 0] (napari's reader opens each channel as its own layer)"
+            f"got two channels (shape {img.shape}): choose the nucleus channel (channel=0 or 1; "
+            "--channel on the command line; napari's reader opens each channel as its own layer)"
         )
     if img.ndim == 3 and img.shape[-1] not in (3, 4):
         raise InvalidImageError(

@@ -14,12 +14,15 @@ from ..options import SegmentOptions
 from .pipeline import Segmentation, segment
 
 
-def is_stack(image: np.ndarray) -> bool:
+def is_stack(image: np.ndarray, channel: int | None = None) -> bool:
     """True for ``(Z, Y, X)`` or ``(Z, Y, X, C)`` data.
 
     A 3D array is a stack unless its last axis holds colour (3 or 4) or two channels
-    (``(Y, X, 2)``, which ``segment`` refuses with a message).
+    (``(Y, X, 2)``, which ``segment`` refuses without a ``channel``); with a nucleus ``channel``
+    chosen, a 3D array is ``(Y, X, C)``.
     """
+    if channel is not None:
+        return image.ndim == 4
     return image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4))
 
 
@@ -72,7 +75,7 @@ def segment_any(
     cancel : callable, optional
         Returns True to stop; ``errors.Cancelled`` is raised.
     """
-    stack = is_stack(image)
+    stack = is_stack(image, SegmentOptions.build(options).channel)
     if stack and isinstance(image, np.ndarray):
         check_fits(image.shape, image.dtype, loaded=True)
     todo = (list(range(np.shape(image)[0])) if planes is None else planes) if stack else [None]

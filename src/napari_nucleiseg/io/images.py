@@ -85,20 +85,22 @@ def _checked_path(path) -> Path:
     return path
 
 
-def _read_tiff(path: Path) -> np.ndarray:
-    """A TIFF's first series, its colour or channel axis (``S``, or ``C`` of 2-4) moved last."""
+def _read_tiff(path: Path, channels: bool = False) -> np.ndarray:
+    """A TIFF's first series, its colour or channel axis (``S``, or ``C`` of 2-4, of any length with
+    ``channels``) moved last."""
     import tifffile
 
     shape, dtype, axes = tiff_header(path)
     check_fits(shape, dtype, str(path), segment=False)
     data = tifffile.imread(path)
-    channel = next((i for i, a in enumerate(axes) if a == "S" or (a == "C" and 2 <= shape[i] <= 4)), None)
+    channel = next((i for i, a in enumerate(axes)
+                    if a == "S" or (a == "C" and (channels or 2 <= shape[i] <= 4))), None)
     if channel is not None and data.ndim == len(axes) and channel != data.ndim - 1:
         data = np.moveaxis(data, channel, -1)
     return data
 
 
-def read_image(path, for_segmentation: bool = False) -> np.ndarray:
+def read_image(path, for_segmentation: bool = False, channels: bool = False) -> np.ndarray:
     """Read an image file into a NumPy array.
 
     Parameters
@@ -109,6 +111,9 @@ def read_image(path, for_segmentation: bool = False) -> np.ndarray:
     for_segmentation : bool
         Refuse, from the header and before decoding, an image whose segmentation cannot fit in
         memory (``memory.check_fits``); any image whose pixels alone cannot fit is refused.
+    channels : bool
+        A TIFF's channel axis (``C``) is moved last whatever its length (for a nucleus ``channel``
+        chosen among many; without it only 2-4 channels are, more are read as a stack).
 
     Returns
     -------
@@ -130,7 +135,7 @@ def read_image(path, for_segmentation: bool = False) -> np.ndarray:
     try:
         if _is_tiff(path):
             with quiet_tifffile():
-                data = _read_tiff(path)
+                data = _read_tiff(path, channels)
         else:
             import imageio.v3 as iio
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputWriteError
+from ..inference.preprocess import nucleus_channel
 from .overlay import overlay_png
 from .writers import csv_writer, png_writer, tiff_writer, write_set
 
@@ -57,8 +58,9 @@ def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, un
         files.append((f"{base}_uncertainty.tif", tiff_writer(seg.uncertainty.astype(np.float32))))
     if overlay:
         z = labels.shape[0] // 2
-        files.append((f"{base}_overlay.png", png_writer(
-            overlay_png(image, labels) if labels.ndim == 2 else overlay_png(image[z], labels[z]))))
+        shown, outlined = (image, labels) if labels.ndim == 2 else (image[z], labels[z])
+        shown = nucleus_channel(shown, seg.settings.get("channel"))  # the channel that was segmented
+        files.append((f"{base}_overlay.png", png_writer(overlay_png(shown, outlined))))
     files.append((f"{base}_nuclei.csv", csv_writer(seg.table)))
     try:
         base.parent.mkdir(parents=True, exist_ok=True)

@@ -158,7 +158,7 @@ def segment_out_of_core(
     from .. import zoo
 
     opts = SegmentOptions.build(options, **changes).segment_options()
-    src = open_source(source, level=level)
+    src = open_source(source, level=level, channel=opts.channel)
     try:
         entry = zoo.get_entry(opts.model)
     except (KeyError, FileNotFoundError) as exc:

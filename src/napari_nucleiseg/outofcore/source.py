@@ -82,7 +82,7 @@ class ImageSource:
         return self.shape[0] * self.shape[1]
 
 
-def open_source(source, level: int = 0, name: str | None = None) -> ImageSource:
+def open_source(source, level: int = 0, name: str | None = None, channel: int | None = None) -> ImageSource:
     """An ``ImageSource`` on a path (TIFF/BigTIFF, zarr or OME-Zarr folder) or an array (dask,
     zarr, NumPy memmap, ...).
 
@@ -94,6 +94,9 @@ def open_source(source, level: int = 0, name: str | None = None) -> ImageSource:
         Pyramid level (0: full resolution).
     name : str, optional
         What messages call an array source.
+    channel : int, optional
+        The nucleus channel of a multichannel image: that plane of its channel axis (``C``/``S``
+        of any length; an array's last axis) is read alone, as a grey image.
 
     Raises
     ------
@@ -108,14 +111,14 @@ def open_source(source, level: int = 0, name: str | None = None) -> ImageSource:
         if not path.exists():
             raise ImageReadError(path, "no such file or folder")
         if path.is_dir() or path.suffix.lower() == ".zarr":
-            return _zarr_source(path, level)
+            return _zarr_source(path, level, channel)
         if path.name.lower().endswith(TIFF_SUFFIXES):
-            return _tiff_source(path, level)
+            return _tiff_source(path, level, channel)
         raise ImageReadError(path, "out-of-core segmentation reads TIFF/BigTIFF files and zarr / OME-Zarr "
                              "folders; convert other formats first")
     shape = tuple(np.shape(source))
-    axes = _guess_axes(shape)
-    index, colour, plane = _plane_index(shape, axes, name or "array")
+    axes = _guess_axes(shape, channel)
+    index, colour, plane = _plane_index(shape, axes, name or "array", channel)
     return ImageSource(name or "array", None, index, colour, plane, source.dtype, array=source)
 
 
@@ -129,7 +132,7 @@ def require_zarr() -> None:
         raise NucleisegError(f"out-of-core segmentation needs zarr 3, not {zarr.__version__}: pip install 'zarr>=3'")
 
 
-def _tiff_source(path: Path, level: int) -> ImageSource:
+def _tiff_source(path: Path, level: int, channel: int | None = None) -> ImageSource:
     import tifffile
 
     try:
@@ -144,7 +147,7 @@ def _tiff_source(path: Path, level: int) -> ImageSource:
         raise
     except Exception as exc:
         raise ImageReadError(path, f"not a readable TIFF ({type(exc).__name__}: {exc})") from None
-    index, colour, plane = _plane_index(shape, axes, str(path))
+    index, colour, plane = _plane_index(shape, axes, str(path), channel)
     return ImageSource(str(path), _TiffOpener(str(path), level), index, colour, plane, dtype)
 
 
@@ -187,7 +190,7 @@ class _ZarrOpener:
         return node[self.key] if self.key else node
 
 
-def _zarr_source(path: Path, level: int) -> ImageSource:
+def _zarr_source(path: Path, level: int, channel: int | None = None) -> ImageSource:
     import zarr
 
     try:
@@ -208,8 +211,8 @@ def _zarr_source(path: Path, level: int) -> ImageSource:
         except KeyError:
             raise ImageReadError(path, f"OME-Zarr metadata names level {key!r}, which is missing") from None
     shape = tuple(node.shape)
-    axes = axes or _guess_axes(shape)
-    index, colour, plane = _plane_index(shape, axes, str(path))
+    axes = axes or _guess_axes(shape, channel)
+    index, colour, plane = _plane_index(shape, axes, str(path), channel)
     return ImageSource(str(path), _ZarrOpener(str(path), key), index, colour, plane, node.dtype)
 
 
@@ -229,25 +232,37 @@ def _multiscale_level(path: Path, attrs: dict, level: int) -> tuple[str | None, 
     return datasets[level]["path"], letters
 
 
-def _guess_axes(shape: tuple) -> str:
-    """Axis letters of an array without metadata: ``...yx`` or ``...yxc`` for a colour last axis."""
-    if len(shape) >= 3 and shape[-1] in (3, 4):
+def _guess_axes(shape: tuple, channel: int | None = None) -> str:
+    """Axis letters of an array without metadata: ``...yx``, or ``...yxc`` for a colour last axis
+    (any last axis of a 3D or larger array when a nucleus ``channel`` is chosen)."""
+    if len(shape) >= 3 and (shape[-1] in (3, 4) or channel is not None):
         return "q" * (len(shape) - 3) + "yxc"
     return "q" * max(0, len(shape) - 2) + "yx"[-min(len(shape), 2):]
 
 
-def _plane_index(shape: tuple, axes: str, name: str) -> tuple[tuple, int | None, tuple]:
+def _plane_index(shape: tuple, axes: str, name: str, channel: int | None = None) -> tuple[tuple, int | None, tuple]:
     """The index template reading one 2D (colour) plane: ``"y"``/``"x"`` for the spatial axes,
-    0 for single planes, ``slice(None)`` for colour; the colour axis of a read region; its shape.
+    0 for single planes, ``slice(None)`` for colour (the nucleus ``channel`` when one is chosen:
+    the plane is then grey); the colour axis of a read region; its shape.
 
-    Raises InvalidImageError for anything else than one (colour) plane.
+    Raises InvalidImageError for anything else than one (colour) plane, or a channel the image
+    does not have.
     """
+    channel_axes = [i for i, a in enumerate(axes) if a in _COLOUR_AXES and shape[i] > 1] if channel is not None else []
+    chosen = channel_axes[0] if channel_axes else None
+    if chosen is not None and channel >= shape[chosen]:
+        raise InvalidImageError(f"{name}: channel {channel} asked for, but the image has {shape[chosen]} channels "
+                                f"(0-{shape[chosen] - 1})")
+    if channel and chosen is None:
+        raise InvalidImageError(f"{name}: channel {channel} asked for, but the image has one channel (0)")
     if len(axes) != len(shape) or "y" not in axes or "x" not in axes or axes.index("x") < axes.index("y"):
         raise InvalidImageError(f"{name}: cannot tell the rows and columns of an array of shape {shape}"
                                 + (f" (axes {axes!r})" if axes else ""))
     index, colour, plane, kept = [], None, [], 0
-    for n, letter in zip(shape, axes):
-        if letter in "yx":
+    for i, (n, letter) in enumerate(zip(shape, axes)):
+        if i == chosen:
+            index.append(channel)
+        elif letter in "yx":
             index.append(letter)
             plane.append(n)
             kept += 1

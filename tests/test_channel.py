@@ -1,0 +1,103 @@
+"""The nucleus channel of multichannel images: in memory, from files (CLI, batch), out of core."""
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+
+from napari_nucleiseg import segment
+from napari_nucleiseg.cli import main
+from napari_nucleiseg.errors import InvalidImageError, OptionError
+from napari_nucleiseg.evaluation.metrics import evaluate_image
+from napari_nucleiseg.inference.preprocess import nucleus_channel
+from napari_nucleiseg.io.images import read_image, read_labels
+from napari_nucleiseg.options import SegmentOptions
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+@pytest.fixture(scope="module")
+def composite():
+    """DAPI-like nuclei in blue and a brighter cytoplasm stain around them in red, 8-bit RGB."""
+    nuclei, truth = synthetic_nuclei((256, 256), n_nuclei=25, touching=0.0, seed=7)
+    blue = nuclei.astype(np.float32) / nuclei.max() * 200
+    cells = ndi.grey_dilation(ndi.gaussian_filter((truth > 0).astype(np.float32), 2), size=(15, 15))
+    red = cells / max(cells.max(), 1e-6) * 250
+    rgb = np.stack([red, np.zeros_like(red), blue], -1)
+    return np.clip(rgb, 0, 255).astype(np.uint8), truth
+
+
+def test_the_option_is_checked():
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(OptionError, match="channel"):
+            SegmentOptions(channel=bad)
+    assert SegmentOptions(channel=np.int64(2)).channel == 2 and type(SegmentOptions(channel=np.int64(2)).channel) is int
+
+
+def test_a_channel_the_image_lacks_is_one_clear_line():
+    with pytest.raises(InvalidImageError, match="one channel"):
+        nucleus_channel(np.zeros((32, 32)), 1)
+    with pytest.raises(InvalidImageError, match=r"3 channels \(0-2\)"):
+        nucleus_channel(np.zeros((32, 32, 3)), 3)
+    assert nucleus_channel(np.zeros((32, 32)), 0).shape == (32, 32)
+    with pytest.raises(InvalidImageError, match="channel=0 or 1"):
+        segment(np.zeros((32, 32, 2)), model="unet16")
+
+
+def test_the_nucleus_channel_of_a_composite_is_segmented_alone(composite):
+    rgb, truth = composite
+    chosen = segment(rgb, model="unet16", channel=2)
+    every = segment(rgb, model="unet16")
+    ap_chosen, ap_every = evaluate_image(truth, chosen.labels)["ap50"], evaluate_image(truth, every.labels)["ap50"]
+    assert ap_chosen >= 0.8 and ap_chosen > ap_every + 0.2, (ap_chosen, ap_every)
+    assert chosen.settings["channel"] == 2 and chosen.settings["image_kind"] == "fluorescence"
+    # measured on the nucleus channel: the mean intensity is the blue one
+    k = int(chosen.table["label"].iloc[0])
+    assert chosen.table["mean_intensity"].iloc[0] == pytest.approx(rgb[..., 2][chosen.labels == k].mean(), rel=1e-4)
+
+
+def test_two_and_five_channel_tiffs_from_the_command_line(tmp_path, composite):
+    rgb, truth = composite
+    two = np.stack([rgb[..., 0], rgb[..., 2]])  # (C, Y, X): marker, DAPI
+    five = np.stack([rgb[..., 0], rgb[..., 0] // 2, rgb[..., 0] // 3, rgb[..., 2], rgb[..., 0] // 4])
+    tifffile.imwrite(tmp_path / "two.tif", two, metadata={"axes": "CYX"})
+    tifffile.imwrite(tmp_path / "five.tif", five, metadata={"axes": "CYX"})
+    assert read_image(tmp_path / "five.tif").shape == (5, 256, 256)  # without a channel: a stack
+    assert read_image(tmp_path / "five.tif", channels=True).shape == (256, 256, 5)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "two.tif"), "--out", str(out), "--model", "unet16", "--channel", "1",
+                 "--overlay"]) == 0
+    assert main(["segment", str(tmp_path / "five.tif"), "--out", str(out), "--model", "unet16", "--channel", "3"]) == 0
+    for stem in ("two", "five"):
+        labels = read_labels(out / f"{stem}_labels.tif")
+        assert labels.shape == (256, 256) and evaluate_image(truth, labels)["ap50"] >= 0.8
+    assert (out / "two_overlay.png").exists()
+    assert main(["segment", str(tmp_path / "two.tif"), "--out", str(out), "--channel", "2"]) == 1
+
+
+def test_batch_takes_the_channel(tmp_path, composite):
+    from napari_nucleiseg.batch import BatchOptions, run_batch
+
+    rgb, truth = composite
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        tifffile.imwrite(folder / f"well{i}.tif", np.stack([rgb[..., 0], rgb[..., 2]]), metadata={"axes": "CYX"})
+    result = run_batch(folder, tmp_path / "out", BatchOptions(model="unet16", channel=1))
+    assert result.n_ok == 2
+    assert evaluate_image(truth, read_labels(tmp_path / "out" / "well0_labels.tif"))["ap50"] >= 0.8
+
+
+def test_out_of_core_reads_the_channel_alone(tmp_path, composite):
+    pytest.importorskip("zarr")
+    from napari_nucleiseg.outofcore import open_source
+
+    rgb, _ = composite
+    many = np.concatenate([rgb, rgb[..., :2]], axis=-1)  # (Y, X, 5)
+    src = open_source(many, channel=2)
+    assert src.shape == (256, 256)
+    np.testing.assert_array_equal(src.read(slice(10, 50), slice(20, 90)), many[10:50, 20:90, 2])
+    path = tmp_path / "five.tif"
+    tifffile.imwrite(path, np.moveaxis(many, -1, 0), metadata={"axes": "CYX"})
+    np.testing.assert_array_equal(open_source(path, channel=3).read(slice(0, 64), slice(0, 64)), many[:64, :64, 3])
+    with pytest.raises(InvalidImageError, match="5 channels"):
+        open_source(path, channel=5)
