@@ -197,7 +197,7 @@ def denoise_box() -> CheckBox:
 
 
 #: ``channel_box`` choices: (label, channel), -1 for all channels
-CHANNELS = [("All (brightest, or the stain)", -1), ("0 (red)", 0), ("1 (green)", 1), ("2 (blue)", 2), ("3", 3)]
+CHANNELS = [("All channels", -1), ("0 (red)", 0), ("1 (green)", 1), ("2 (blue)", 2), ("3", 3)]
 
 
 def channel_box() -> ComboBox:
