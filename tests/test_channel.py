@@ -101,3 +101,13 @@ def test_out_of_core_reads_the_channel_alone(tmp_path, composite):
     np.testing.assert_array_equal(open_source(path, channel=3).read(slice(0, 64), slice(0, 64)), many[:64, :64, 3])
     with pytest.raises(InvalidImageError, match="5 channels"):
         open_source(path, channel=5)
+
+
+def test_a_grey_stack_with_a_channel_is_still_a_stack(tmp_path, composite):
+    rgb, _ = composite
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([rgb[..., 2]] * 2))  # (Z, Y, X), no channel axis
+    assert read_image(tmp_path / "stack.tif", channels=True).shape == (2, 256, 256, 1)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "stack.tif"), "--out", str(out), "--model", "unet16", "--channel", "0"]) == 0
+    assert read_image(out / "stack_labels.tif").shape == (2, 256, 256)
+    assert main(["segment", str(tmp_path / "stack.tif"), "--out", str(out), "--channel", "1"]) == 1

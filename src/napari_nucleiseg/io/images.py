@@ -100,6 +100,12 @@ def _read_tiff(path: Path, channels: bool = False) -> np.ndarray:
     return data
 
 
+def _tiff_has_channels(path: Path) -> bool:
+    """True when a TIFF's first series has a colour or channel axis of more than one plane."""
+    shape, _, axes = tiff_header(path)
+    return any(a in "CS" and n > 1 for a, n in zip(axes, shape))
+
+
 def read_image(path, for_segmentation: bool = False, channels: bool = False) -> np.ndarray:
     """Read an image file into a NumPy array.
 
@@ -151,6 +157,8 @@ def read_image(path, for_segmentation: bool = False, channels: bool = False) -> 
         data = np.squeeze(data)
     if data.ndim == 3 and data.shape[-1] == 1:
         data = data[..., 0]
+    if channels and data.ndim == 3 and _is_tiff(path) and not _tiff_has_channels(path):
+        data = data[..., None]  # a grey stack (Z, Y, X): with a channel chosen, its planes have one
     if data.ndim == 3 and data.shape[-1] == 2 and not _is_tiff(path):
         data = data[..., 0]  # a PNG in grey + alpha: the alpha channel is not image data
     return data
