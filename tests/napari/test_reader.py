@@ -57,6 +57,18 @@ def test_reader_layer_data(files):
     assert kw["name"] == ["two [channel 0]", "two [channel 1]"]
 
 
+def test_five_channels_are_five_layers(tmp_path):
+    tifffile.imwrite(tmp_path / "paint.tif", np.arange(5 * 40 * 50, dtype=np.uint16).reshape(5, 40, 50),
+                     metadata={"axes": "CYX"})
+    (data, kw, _), = get_reader(str(tmp_path / "paint.tif"))(str(tmp_path / "paint.tif"))
+    assert data.shape == (40, 50, 5) and kw["channel_axis"] == -1 and "rgb" not in kw
+    assert kw["name"][3] == "paint [channel 3]" and len(kw["name"]) == 5
+    np.testing.assert_array_equal(data[..., 3], np.arange(5 * 40 * 50).reshape(5, 40, 50)[3])
+    tifffile.imwrite(tmp_path / "zstack.tif", np.zeros((3, 6, 40, 50), np.uint8), metadata={"axes": "ZCYX"})
+    (data, kw, _), = get_reader(str(tmp_path / "zstack.tif"))(str(tmp_path / "zstack.tif"))
+    assert data.shape == (3, 40, 50, 6) and len(kw["name"]) == 6
+
+
 def test_viewer_open_each_format(make_napari_viewer, files):
     viewer = make_napari_viewer()
     viewer.open(str(files / "plain.tif"), plugin="napari-nucleiseg")

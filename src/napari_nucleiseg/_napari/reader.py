@@ -1,7 +1,8 @@
-"""npe2 reader: TIFF / OME-TIFF (pixel size, stacks, two channels) and DSB 2018 sample folders.
+"""npe2 reader: TIFF / OME-TIFF (pixel size, stacks, channels) and DSB 2018 sample folders.
 
 The manifest offers it for ``*.tif``/``*.tiff`` and folders only: what it reads better than
-napari's own reader (pixel sizes as the layer scale, two-channel files as two layers, a DSB
+napari's own reader (pixel sizes as the layer scale, two-channel files and files of five or more
+channels as one layer per channel, a DSB
 folder as image + ground truth). PNG and JPEG are left to napari; asked directly, it reads them too.
 ``get_reader`` reads the file(s) straight away so that a file it cannot decode gets no
 reader (napari then tries other plugins) instead of an error later on.
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NucleisegError
-from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image
+from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image, tiff_header
 
 
 def _tiff_pixel_size(path: Path) -> tuple[float, ...] | None:
@@ -52,22 +53,28 @@ def _tiff_pixel_size(path: Path) -> tuple[float, ...] | None:
 
 
 def _image_layer(path: Path) -> tuple:
-    """One ``(data, kwargs, "image")`` tuple for an image file."""
-    data = read_image(path)
+    """One ``(data, kwargs, "image")`` tuple for an image file (with ``channel_axis``, which napari
+    splits into a layer per channel, for two channels or a TIFF channel axis of five or more)."""
+    tiff = path.suffix.lower() in (".tif", ".tiff")
+    try:
+        shape, _, axes = tiff_header(path) if tiff else ((), None, "")
+    except Exception:  # noqa: BLE001 - a broken file: read_image below says what is wrong with it
+        shape, axes = (), ""
+    many = any(a == "C" and n > 4 for a, n in zip(axes, shape))
+    data = read_image(path, channels=many)
     kwargs: dict = {"name": path.stem}
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4) and data.dtype != np.float64
     kwargs["rgb"] = bool(rgb)
-    spatial_ndim = data.ndim - (1 if rgb else 0)
-    if path.suffix.lower() in (".tif", ".tiff"):
+    split = many or (data.ndim == 3 and data.shape[-1] == 2)
+    spatial_ndim = data.ndim - (1 if rgb or split else 0)
+    if tiff:
         size = _tiff_pixel_size(path)
         if size is not None:
             size = size[-spatial_ndim:]
             kwargs["scale"] = (1.0,) * (spatial_ndim - len(size)) + tuple(size)
-    if data.ndim == 3 and data.shape[-1] == 2:  # two channels: one layer each, pick the nuclei
-        kwargs.update(channel_axis=-1, name=[f"{path.stem} [channel {c}]" for c in range(2)])
+    if split:  # one layer per channel: pick the nuclei
+        kwargs.update(channel_axis=-1, name=[f"{path.stem} [channel {c}]" for c in range(data.shape[-1])])
         kwargs.pop("rgb")
-        if "scale" in kwargs:
-            kwargs["scale"] = kwargs["scale"][-2:]
     return data, kwargs, "image"
 
 
