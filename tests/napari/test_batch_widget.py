@@ -111,3 +111,21 @@ def test_widget_options_carry_the_smoothing_choice(viewer, shown):
     assert widget.options().channel is None
     widget._channel.value = 2
     assert widget.options().channel == 2
+
+
+def test_a_row_opens_the_channel_that_was_segmented(viewer, tmp_path):
+    from napari_nucleiseg.batch import BatchOptions, run_batch
+
+    image, _ = synthetic_nuclei((96, 96), n_nuclei=5, seed=3)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    two = np.stack([np.zeros_like(image), image])  # (C, Y, X): nothing, then the nuclei
+    tifffile.imwrite(folder / "well.tif", two, metadata={"axes": "CYX"})
+    widget = _dock(viewer)
+    widget._channel.value = 1
+    widget._run_input, widget._run_channel = folder, widget.options().channel
+    widget.result = run_batch(folder, tmp_path / "out", BatchOptions(model="unet16", channel=1))
+    layers = widget.open_row(0)
+    assert len(layers) == 2
+    np.testing.assert_array_equal(viewer.layers["well.tif"].data, image)
+    assert viewer.layers["well.tif nuclei"].data.max() > 0

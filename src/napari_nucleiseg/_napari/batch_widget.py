@@ -94,6 +94,7 @@ class BatchWidget(Container):
         self.worker = None
         self.result: BatchResult | None = None
         self._run_input = Path(".")
+        self._run_channel: int | None = None  # the nucleus channel of the run, shown by open_row
         self._cancel_requested = False
         self._relay = ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
@@ -204,6 +205,7 @@ class BatchWidget(Container):
             return self._refuse("The output folder is the input folder: choose another output folder.")
         self._cancel_requested = False
         self._run_input = src
+        self._run_channel = self.options().channel
         self.result = None
         self._table.visible = False
         self._progress.max, self._progress.value = 1, 0
@@ -292,7 +294,10 @@ class BatchWidget(Container):
         out = self.result.output_dir
         name = str(rec["file"])
         try:
-            image = read_image(self._run_input / name)
+            channel = self._run_channel
+            image = read_image(self._run_input / name, channels=channel is not None)
+            if channel is not None and image.ndim > 2:  # the channel that was segmented
+                image = image[..., channel]
             labels = tifffile.imread(out / rec["labels"]).astype("int32")
         except (NucleisegError, OSError, ValueError) as exc:
             show_error(str(exc))
