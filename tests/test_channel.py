@@ -111,3 +111,20 @@ def test_a_grey_stack_with_a_channel_is_still_a_stack(tmp_path, composite):
     assert main(["segment", str(tmp_path / "stack.tif"), "--out", str(out), "--model", "unet16", "--channel", "0"]) == 0
     assert read_image(out / "stack_labels.tif").shape == (2, 256, 256)
     assert main(["segment", str(tmp_path / "stack.tif"), "--out", str(out), "--channel", "1"]) == 1
+
+
+def test_out_of_core_segments_the_channel_as_in_memory(tmp_path):
+    pytest.importorskip("zarr")
+    from napari_nucleiseg.outofcore import segment_out_of_core
+    from napari_nucleiseg.synthetic import synthetic_mosaic
+
+    nuclei, _ = synthetic_mosaic((512, 512))
+    two = np.stack([np.full_like(nuclei, nuclei.max()), nuclei])  # a flat bright channel, then the nuclei
+    path = tmp_path / "two.tif"
+    tifffile.imwrite(path, two, metadata={"axes": "CYX"})
+    whole = segment(nuclei, model="unet16")
+    result = segment_out_of_core(path, tmp_path / "out", model="unet16", channel=1, block=256)
+    labels = np.asarray(result.labels())
+    assert result.settings["channel"] == 1 and labels.shape == (512, 512)
+    assert abs(int(labels.max()) - int(whole.labels.max())) <= 0.03 * whole.labels.max()
+    assert evaluate_image(whole.labels, labels)["ap50"] >= 0.9
