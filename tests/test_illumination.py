@@ -39,6 +39,9 @@ def test_the_light_is_measured_from_the_background(brightfield):
     # a strength between 0 and 1 for light that is only a little uneven
     assert 0.0 < measure_illumination(_lit(image, 0.55).astype(np.float32)).strength < 1.0
     assert measure_illumination(np.zeros((4, 4))) == Illumination(shape=(4, 4))
+    sparse = np.zeros((64, 64), np.float32)
+    sparse[::16, ::16] = 5.0  # a few bright pixels: every block's 90th percentile is 0
+    assert measure_illumination(sparse).strength == 0.0
     assert Illumination.from_dict(lit.to_dict()) == lit
 
 

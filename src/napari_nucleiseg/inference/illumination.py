@@ -4,7 +4,7 @@ A bright-field image lit unevenly (vignetting, a tilted lamp, a misaligned conde
 background that darkens towards a side or the corners. Inverted for the network, that dark
 background looks like nuclei, and a dark enough side makes the whole image look like
 fluorescence. The background of a bright-field image is its brightest part, so the light that
-fell on it is the upper envelope of the brightest channel: the ``PERCENTILE`` of each of
+fell on it is the upper envelope of the brightest channel: the ``PERCENTILE`` (nearest rank) of each of
 ``GRID`` x ``GRID`` blocks of a 256-pixel overview, fitted in log space by a quadratic surface (a
 tilt and a vignette); blocks far below the surface hold tissue rather than background and are
 down-weighted.
@@ -100,17 +100,20 @@ def measure_illumination(bright: np.ndarray, steps: tuple[int, int] = (1, 1)) ->
     """The light over an image, from its brightest channel's overview ``bright`` (``(h, w)``,
     every ``steps``-th pixel of the image).
 
-    Returns an even ``Illumination`` (ratio 1) for an overview too small for the blocks or
-    without positive values.
+    Returns an even ``Illumination`` (ratio 1) for an overview too small for the blocks, or whose
+    blocks are all dark.
     """
     b = np.asarray(bright, np.float32)
     h, w = b.shape
-    if h < GRID or w < GRID or not np.any(b > 0):
-        return Illumination(shape=(max(h, 1), max(w, 1)), steps=tuple(steps))
+    even = Illumination(shape=(max(h, 1), max(w, 1)), steps=tuple(int(s) for s in steps))
+    if h < GRID or w < GRID:
+        return even
     bh, bw = h // GRID, w // GRID  # the last rows and columns beyond whole blocks are left out
     blocks = b[:bh * GRID, :bw * GRID].reshape(GRID, bh, GRID, bw).transpose(0, 2, 1, 3).reshape(GRID, GRID, -1)
     k = round(PERCENTILE / 100.0 * (blocks.shape[-1] - 1))  # the percentile's nearest rank: one partition
-    level = np.partition(blocks, k, axis=-1)[..., k]
+    level = np.partition(blocks, k, axis=-1)[..., k].astype(np.float64)
+    if not level.max() > 0:  # no light to measure (a black or all-negative overview)
+        return even
     centres = np.arange(GRID) + 0.5
     v = (centres * bh / h - 0.5)[:, None].repeat(GRID, 1).ravel()
     u = (centres * bw / w - 0.5)[None, :].repeat(GRID, 0).ravel()
@@ -128,4 +131,6 @@ def measure_illumination(bright: np.ndarray, steps: tuple[int, int] = (1, 1)) ->
     surface = _terms(vv, uu) @ coef
     coef[0] -= surface.max()
     ratio = float(np.exp(surface.min() - surface.max()))
+    if not (np.isfinite(ratio) and np.all(np.isfinite(coef))):
+        return even
     return Illumination(tuple(float(c) for c in coef), ratio, (h, w), tuple(int(s) for s in steps))
