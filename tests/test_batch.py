@@ -192,6 +192,12 @@ def test_stacks_are_segmented_plane_by_plane_and_bad_dimensions_fail(tmp_path):
     assert sorted(table["label"]) == sorted(np.unique(labels[labels > 0]))  # unique across planes
     assert "too small" in s.loc["tiny.tif", "error"]
     assert s.loc["twochannel.tif", "status"] == "error" and s.loc["twochannel.tif", "error"]
+    # what segment() found and did, per image (a failed image has none)
+    assert s.loc["stack.tif", "image_kind"] == "fluorescence" and s.loc["stack.tif", "evened"] == 0.0
+    assert s.loc["stack.tif", "zoom"] > 0 and s.loc["stack.tif", "smoothing"] >= 0
+    assert pd.isna(s.loc["tiny.tif", "zoom"])
+    on_disk = pd.read_csv(out / "summary.csv").set_index("file")
+    assert on_disk.loc["stack.tif", "image_kind"] == "fluorescence"
 
 
 def test_per_image_function_is_picklable_and_never_raises_for_bad_images(tmp_path):

@@ -274,6 +274,10 @@ def test_batch_segments_images_above_the_threshold_out_of_core(tmp_path, monkeyp
     rows = result.summary.set_index("file")
     assert list(rows["status"]) == ["ok", "ok"] and (rows["nuclei"] > 0).all()
     assert rows.loc["large.tif", "labels"] == "large_outofcore/labels.zarr"
+    # the out-of-core row says what was found and done, as an in-memory row does
+    assert rows.loc["large.tif", "image_kind"] == rows.loc["small.tif", "image_kind"] == "fluorescence"
+    assert rows.loc["large.tif", "zoom"] == rows.loc["small.tif", "zoom"] == 1.0
+    assert rows.loc["large.tif", "evened"] == 0.0 and rows.loc["large.tif", "smoothing"] >= 0.0
     table = pd.read_csv(tmp_path / "out" / "large_outofcore" / TABLE)
     assert len(table) == rows.loc["large.tif", "nuclei"]
     assert (tmp_path / "out" / "small_labels.tif").exists()

@@ -11,8 +11,10 @@ STATE_DIR = ".nucleiseg_batch"
 LOCK_NAME = "run.lock"
 SUMMARY_NAME = "summary.csv"
 MANIFEST_NAME = "run_manifest.json"
-SUMMARY_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "error", "seconds",
-                   "from_previous_run", "labels"]
+#: ``image_kind``, ``zoom``, ``smoothing`` and ``evened`` say what ``segment()`` found and did to each
+#: image (a stack's: its first plane's kind, its most rescaled, smoothed and evened plane's).
+SUMMARY_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "image_kind", "zoom", "smoothing",
+                   "evened", "error", "seconds", "from_previous_run", "labels"]
 #: Image statuses in the summary.
 OK, ERROR, PENDING = "ok", "error", "not processed"
 

@@ -75,7 +75,8 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
             row.update(status=OK, nuclei=int(len(table)),
                        mean_area=float(table["area"].mean()) if len(table) else np.nan,
                        mean_confidence=float(table["confidence"].mean()) if len(table) else np.nan,
-                       labels=f"{task.stem}_labels.tif")
+                       image_kind=seg.settings.get("image_kind", ""), zoom=seg.zoom, smoothing=seg.smoothing,
+                       evened=seg.evened, labels=f"{task.stem}_labels.tif")
     except Cancelled:
         raise
     except Exception as exc:  # one bad image must never stop an overnight run
@@ -108,7 +109,10 @@ def _segment_large(task: ImageTask, options: BatchOptions, cancel, row: dict) ->
     batch (options changed since: it is replaced). Fills ``row``; returns the files to check."""
     result, summary = segment_file(task.source, task.out_stem, options.segment_options(), options.probability,
                                    options.uncertainty, cancel=cancel, overwrite=True)
-    row.update(status=OK, **summary, labels=f"{result_folder(task.stem).as_posix()}/{LABELS}")
+    done = result.settings
+    row.update(status=OK, **summary, image_kind=done.get("image_kind", ""), zoom=float(done.get("zoom", 1.0)),
+               smoothing=float(done.get("smoothing", 0.0)), evened=float(done.get("evened", 0.0)),
+               labels=f"{result_folder(task.stem).as_posix()}/{LABELS}")
     return [result.table_path, result.folder / RUN_FILE]
 
 
