@@ -300,6 +300,23 @@ def test_cli_finetune_errors_are_one_line(tiny, field, tmp_path, capsys):
     assert "exists already" in capsys.readouterr().err
 
 
+def test_cli_finetune_takes_the_nucleus_channel(tiny, field, tmp_path, capsys):
+    import tifffile
+
+    img, lab = field
+    ip, lp = str(tmp_path / "two.tif"), str(tmp_path / "two_labels.tif")
+    tifffile.imwrite(ip, np.stack([np.zeros_like(img), img]), metadata={"axes": "CYX"})  # marker, nuclei
+    tifffile.imwrite(lp, lab)
+    code = main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--name", "cli-ft-channel",
+                 "--steps", "2", "--batch-size", "2", "--device", "cpu", "--channel", "1"])
+    assert code == 0
+    assert zoo.get_entry("cli-ft-channel").card["finetune"]["images"][0]["shape"] == list(img.shape)
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--name", "cli-ft-c3",
+                 "--steps", "2", "--channel", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "two.tif" in err[-1] and "2 channels" in err[-1]
+
+
 def test_cli_and_widget_work_call_the_same_core_function(monkeypatch, tiny, field, tmp_path):
     from napari_nucleiseg._napari.finetune_work import TrainingSet, run_finetune
 

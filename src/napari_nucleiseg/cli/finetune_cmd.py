@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--replay-image", action="append", default=[], metavar="IMG",
                    help="another of your images, no labels needed (repeatable): the new model is kept "
                         "segmenting it as the base model does, against forgetting other image types")
+    p.add_argument("--channel", type=int, default=None, metavar="N",
+                   help="the nucleus channel of multichannel images, 0 = first (segment with the same "
+                        "--channel afterwards; default: all channels)")
     p.add_argument("--name", default=None, help="name of the new model (default: <model>-finetuned)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=None, help="optimisation steps (default 200)")
@@ -54,23 +57,35 @@ def _parse_region(text: str):
     return tuple(vals)
 
 
-def _read_pairs(images, labels, what):
-    from ..io.images import read_image, read_labels
+def _read(path, channel: int | None):
+    """An image file, or its nucleus ``channel`` alone (``preprocess.nucleus_channel``)."""
+    from ..errors import InvalidImageError
+    from ..inference.preprocess import nucleus_channel
+    from ..io.images import read_image
+
+    try:
+        return nucleus_channel(read_image(path, channels=channel is not None), channel)
+    except InvalidImageError as exc:
+        raise InvalidImageError(f"{path}: {exc}") from None
+
+
+def _read_pairs(images, labels, what, channel: int | None = None):
+    from ..io.images import read_labels
 
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} {what}image(s) but {len(labels)} {what}labels: give one "
                          "labels file for each image, in the same order")
-    return [(read_image(i), read_labels(lab)) for i, lab in zip(images, labels)]
+    return [(_read(i, channel), read_labels(lab)) for i, lab in zip(images, labels)]
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from ..io.images import read_image
     from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, fine_tune
 
-    pairs = _read_pairs(args.image, args.labels, "")
-    val = _read_pairs(args.val_image, args.val_labels, "validation ") if (args.val_image or args.val_labels) else None
+    pairs = _read_pairs(args.image, args.labels, "", args.channel)
+    val = (_read_pairs(args.val_image, args.val_labels, "validation ", args.channel)
+           if (args.val_image or args.val_labels) else None)
     regions = None
     if args.region:
         if len(args.region) != len(pairs):
@@ -110,7 +125,7 @@ def run(args) -> int:
             blend=DEFAULT_BLEND if args.blend is None else args.blend,
             validation=val, name=args.name, image_names=[Path(p).name for p in args.image],
             validation_names=[Path(p).name for p in args.val_image], seed=args.seed,
-            replay_images=[read_image(p) for p in args.replay_image],
+            replay_images=[_read(p, args.channel) for p in args.replay_image],
             progress=progress, cancel=lambda: stop["requested"], log=lambda s: print(s, flush=True),
         )
     finally:
