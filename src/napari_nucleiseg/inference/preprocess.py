@@ -221,11 +221,16 @@ def nucleus_channel(image: np.ndarray, channel: int | None) -> np.ndarray:
     if channel is None:
         return image
     img = np.asarray(image)
-    channels = img.shape[-1] if img.ndim == 3 else 1
+    check_channel(channel, img.shape[-1] if img.ndim == 3 else 1)
+    return img if img.ndim != 3 else np.ascontiguousarray(img[..., channel])
+
+
+def check_channel(channel: int, channels: int, name: str = "") -> None:
+    """Raise InvalidImageError (one line, prefixed with ``name``) when an image of ``channels``
+    channels has no ``channel``."""
     if channel >= channels:
         have = f"{channels} channels (0-{channels - 1})" if channels > 1 else "one channel (0)"
-        raise InvalidImageError(f"channel {channel} asked for, but the image has {have}")
-    return img if img.ndim != 3 else np.ascontiguousarray(img[..., channel])
+        raise InvalidImageError(f"{name + ': ' if name else ''}channel {channel} asked for, but the image has {have}")
 
 
 def check_image(image: np.ndarray) -> None:

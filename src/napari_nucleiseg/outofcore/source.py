@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageReadError, InvalidImageError, NucleisegError
+from ..inference.preprocess import check_channel
 from ..io.images import quiet_tifffile
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
@@ -250,11 +251,8 @@ def _plane_index(shape: tuple, axes: str, name: str, channel: int | None = None)
     """
     channel_axes = [i for i, a in enumerate(axes) if a in _COLOUR_AXES and shape[i] > 1] if channel is not None else []
     chosen = channel_axes[0] if channel_axes else None
-    if chosen is not None and channel >= shape[chosen]:
-        raise InvalidImageError(f"{name}: channel {channel} asked for, but the image has {shape[chosen]} channels "
-                                f"(0-{shape[chosen] - 1})")
-    if channel and chosen is None:
-        raise InvalidImageError(f"{name}: channel {channel} asked for, but the image has one channel (0)")
+    if channel is not None:
+        check_channel(channel, 1 if chosen is None else shape[chosen], name)
     if len(axes) != len(shape) or "y" not in axes or "x" not in axes or axes.index("x") < axes.index("y"):
         raise InvalidImageError(f"{name}: cannot tell the rows and columns of an array of shape {shape}"
                                 + (f" (axes {axes!r})" if axes else ""))
