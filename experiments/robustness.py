@@ -25,6 +25,7 @@ from benchmark import classical, load_sets  # noqa: E402
 from napari_nucleiseg import segment  # noqa: E402
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
 from napari_nucleiseg.inference import sizing  # noqa: E402
+from napari_nucleiseg.inference.preprocess import image_kind  # noqa: E402
 from napari_nucleiseg.training.dataset import default_data_dir  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "robustness.md"
@@ -131,6 +132,21 @@ def _dim(image, labels, rng):
     return _as_uint8(_planes(image) * 0.1), labels
 
 
+def _debris(image, labels, rng):
+    """Debris: a saturated disk covering 1 % of the field, where it lies farthest from any nucleus
+    (white in a fluorescence image, black dust in a bright-field or stained one); nuclei under it
+    are dropped from the ground truth."""
+    img = _planes(image)
+    h, w = labels.shape
+    far = ndi.distance_transform_edt(labels == 0)
+    cy, cx = np.unravel_index(np.argmax(far), far.shape)
+    yy, xx = np.ogrid[:h, :w]
+    disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 0.01 * h * w / np.pi
+    out = img.copy()
+    out[disk] = 255.0 if image_kind(image) == "fluorescence" else 0.0
+    return _as_uint8(out), np.where(disk, 0, labels)
+
+
 PERTURBATIONS = {
     "as is": lambda image, labels, rng: (image, labels),
     "noise": _noise,
@@ -140,6 +156,7 @@ PERTURBATIONS = {
     "uneven light": _uneven,
     "uneven light (mild)": _uneven_mild,
     "vignetting": _vignette,
+    "debris": _debris,
     "16-bit camera": _camera16,
     "dim 8-bit": _dim,
     "scale 0.5x": _scaled(0.5),
