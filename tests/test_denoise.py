@@ -12,6 +12,7 @@ from napari_nucleiseg.inference.denoise import (
     measured_smoothing,
     noise_level,
     noise_window,
+    quantisation_noise,
     smooth,
     smoothing_for,
 )
@@ -93,3 +94,40 @@ def test_each_plane_of_a_stack_is_judged_on_its_own():
     seg = segment_any(np.stack([clean, noisy]), SegmentOptions(model="unet16"))
     assert seg.settings["smoothing"] == [0.0, MAX_SIGMA] and seg.smoothing == MAX_SIGMA
     assert seg.settings["noise"][0] < NOISE_FROM < NOISE_FULL < seg.settings["noise"][1]
+
+
+def test_the_rounding_of_few_grey_levels_counts_as_noise():
+    img, _ = _clean_field(seed=6)
+    for levels in (4, 8, 30, 200):
+        x = np.round(img * levels) / levels  # a normalised integer image spanning ``levels`` grey levels
+        assert quantisation_noise(x) == pytest.approx(1 / levels / np.sqrt(12), rel=1e-3)
+    assert noise_level(np.round(img * 4) / 4) < NOISE_FROM  # flat background: the pixel noise misses it
+    assert measured_smoothing(np.round(img * 4) / 4)[1] == MAX_SIGMA
+    assert measured_smoothing(np.round(img * 200) / 200)[1] == 0.0  # a well-exposed 8-bit image
+    assert quantisation_noise(img) < 1e-4  # floating-point values lie on no coarse lattice
+    assert quantisation_noise(np.ones((8, 8), np.float32)) == 0.0
+
+
+def test_a_dim_8_bit_image_is_smoothed_and_a_bright_one_not():
+    img, lab = _clean_field(seed=7)
+    bright = (img * 200 + 10).astype(np.uint8)
+    dim = np.round(img * 4 + 1).astype(np.uint8)  # nuclei 4 grey levels above the background
+    assert segment(bright, model="unet16").settings["smoothing"] == 0.0
+    seg = segment(dim, model="unet16")
+    assert seg.settings["smoothing"] == MAX_SIGMA and seg.settings["noise"] >= NOISE_FULL
+
+
+def test_out_of_core_smooths_a_dim_8_bit_image_as_segment_does(tmp_path):
+    pytest.importorskip("zarr")
+    import tifffile
+
+    from napari_nucleiseg.outofcore import open_source
+    from napari_nucleiseg.outofcore.stats import gather_stats, measure_smoothing
+
+    img, _ = _clean_field(seed=8)
+    dim = np.round(img * 4 + 1).astype(np.uint8)
+    path = tmp_path / "dim.tif"
+    tifffile.imwrite(path, dim)
+    stats = gather_stats(open_source(path))[0]
+    assert measure_smoothing(open_source(path), stats).smoothing == MAX_SIGMA
+    assert segment(dim, model="unet16").settings["smoothing"] == MAX_SIGMA

@@ -4,8 +4,9 @@ The networks were trained on DSB images, whose pixel noise is low (median 0.006,
 the normalised range over all 584 of them, measured by ``noise_level``). A noisy image from another
 lab, a dim or fast acquisition, is smoothed a little before the network sees it: a Gaussian whose
 sigma grows from 0 at a noise level of ``NOISE_FROM`` to ``MAX_SIGMA`` pixels at ``NOISE_FULL``
-and above. Images as clean as the training data are left exactly as they are. The measurements
-behind these values are in ``docs/robustness.md``.
+and above. Images as clean as the training data are left exactly as they are. The rounding of an
+image with few grey levels (a dim 8-bit image) counts as noise too (``quantisation_noise``). The
+measurements behind these values are in ``docs/robustness.md``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,29 @@ def noise_level(plane: np.ndarray) -> float:
     return float(np.median(np.abs(residual)) / 0.6745 / _MASK_NORM)
 
 
+def quantisation_noise(plane: np.ndarray) -> float:
+    """Standard deviation of the rounding error of an input whose values lie on a lattice: one step
+    of the lattice over sqrt(12).
+
+    A percentile-normalised integer image's values are whole grey levels apart; a dim 8-bit image
+    spans a few of them, and its flat background and staircase edges hide that error from
+    ``noise_level``. Interpolated or floating-point inputs lie on no coarse lattice and give about 0.
+
+    Parameters
+    ----------
+    plane : numpy.ndarray
+        ``(Y, X)`` network input (every other pixel of each axis is looked at).
+
+    Returns
+    -------
+    float
+    """
+    values = np.unique(np.asarray(plane, np.float32)[::2, ::2])
+    if values.size < 2:
+        return 0.0
+    return float(np.min(np.diff(values)) / np.sqrt(12.0))
+
+
 def smoothing_for(level: float) -> float:
     """Gaussian sigma (pixels) for an input of noise ``level``: 0 up to ``NOISE_FROM``, rising
     linearly to ``MAX_SIGMA`` at ``NOISE_FULL``."""
@@ -74,7 +98,8 @@ def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def measured_smoothing(x: np.ndarray) -> tuple[float, float]:
     """``(noise level, sigma)`` of a network input ``(Y, X)`` or ``(C, Y, X)``, measured on the
-    first plane's ``noise_window``."""
+    first plane's ``noise_window``: the larger of its pixel noise and its rounding error."""
     plane = x if x.ndim == 2 else x[0]
-    level = noise_level(plane[noise_window(plane.shape)])
+    window = plane[noise_window(plane.shape)]
+    level = max(noise_level(window), quantisation_noise(window))
     return round(level, 4), smoothing_for(level)
