@@ -191,9 +191,10 @@ def diameter_box() -> FloatSpinBox:
 def denoise_box() -> CheckBox:
     """``segment(denoise=...)``: smooth the input of images noisier than the training images."""
     return CheckBox(text="Smooth noisy images", value=True,
-                    tooltip="When an image is noisier than the images the model learnt from, smooth it a "
-                            "little before the model sees it (clean images are never changed). The noise "
-                            "level found is in the result's settings.")
+                    tooltip="When an image is noisier than the images the model learnt from, or so dim "
+                            "that it spans only a few grey levels, smooth it a little before the model sees "
+                            "it (clean images are never changed). The noise level found is in the result's "
+                            "settings.")
 
 
 #: ``channel_box`` choices: (label, channel), -1 for all channels

@@ -278,8 +278,9 @@ class SegmentWidget(Container):
                 self._status.value += (f" The nuclei are {size} than the model's training size: segmented at "
                                        f"{outcome.zoom:.2f}x, results at full size.")
             if outcome.smoothing > 0:
-                self._status.value += (" The image is noisier than the model's training images: it was smoothed "
-                                       f"a little first (sigma {outcome.smoothing:.2f} px).")
+                self._status.value += (" The image is noisier than the model's training images (or spans few "
+                                       "grey levels): it was smoothed a little first "
+                                       f"(sigma {outcome.smoothing:.2f} px).")
             if outcome.evened > 0:
                 self._status.value += (" The light was uneven (a darker side or corners): it was evened out "
                                        "before segmenting.")

@@ -24,7 +24,7 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tta", action="store_true", help="test-time augmentation (8 flips/rotations)")
     g.add_argument("--no-denoise", dest="denoise", action="store_false",
                    help="never smooth the input of a noisy image (default: smooth it a little when it is "
-                        "noisier than the training images)")
+                        "noisier than the training images, or spans only a few grey levels)")
     g.add_argument("--no-even-light", dest="even_light", action="store_false",
                    help="never even out uneven light (default: a bright-field or stained image lit "
                         "unevenly, e.g. with a darker side or corners, is evened out first)")
