@@ -162,6 +162,7 @@ PERTURBATIONS = {
     "scale 0.5x": _scaled(0.5),
     "scale 1.5x": _scaled(1.5),
     "scale 2x": _scaled(2.0),
+    "scale 4x": _scaled(4.0),
 }
 
 

@@ -16,7 +16,7 @@ from .illumination import Illumination
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
 from .preprocess import check_image, illumination_of, image_kind, nucleus_channel, to_grey, within_float32
-from .sizing import AUTO, sized_prediction
+from .sizing import AUTO, coarse_diameter, sized_prediction
 
 #: The stages ``segment`` announces through its ``stage`` callback.
 STAGES = {"load": "loading the model", "size": "first pass (measuring nucleus size)",
@@ -154,7 +154,10 @@ def segment(
         dets, zoom = sized_detection(count.detect, x, post["threshold"], target, diameter)
         maps, labels, scores = instance_maps(dets, x.shape[-2:], post)
     else:
-        maps, labels, zoom = sized_prediction(count.predict, x, post, target, diameter)
+        # nuclei many times the training size are measured on a coarse look, not a first pass
+        big = coarse_diameter(count.glance, x, post, target) if diameter == AUTO else None
+        count.second_pass = count.second_pass and big is None
+        maps, labels, zoom = sized_prediction(count.predict, x, post, target, big or diameter)
     say(STAGES["measure"])
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
@@ -205,6 +208,13 @@ class _TileCount:
         return self._pass(im, lambda x, tiles: predict_maps(
             self.net, x, self.dev, tile=self.opts.tile, overlap=self.opts.overlap, tta=self.opts.tta,
             progress=tiles, cancel=self.cancel))
+
+    def glance(self, im: np.ndarray) -> dict:
+        """Maps of a small look at the image (``sizing.coarse_diameter``): smoothed as a pass is,
+        cancellable, its few tiles not counted."""
+        sigma = measured_smoothing(im)[1] if self.opts.denoise else 0.0
+        return predict_maps(self.net, smooth(im, sigma), self.dev, tile=self.opts.tile,
+                            overlap=self.opts.overlap, cancel=self.cancel)
 
     def detect(self, im: np.ndarray):
         """Detections of an instance model (``detect.detect``; no TTA)."""

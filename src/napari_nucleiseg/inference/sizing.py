@@ -7,6 +7,12 @@ pass (or takes a diameter from the user) and, when they are larger than the mode
 diameter, predicts again on a shrunken copy of the image; when they are much smaller
 (``ENLARGE_BELOW``), on an enlarged copy. The maps are scaled back to the image's own size, so
 post-processing and measurements stay at full resolution.
+
+Nuclei many times the training size (a 60-100x objective) defeat that first pass: at full size the
+network finds their chromatin texture, hundreds of small "nuclei", and measures those.
+``coarse_diameter`` looks at a copy shrunk to a quarter first, where such nuclei are whole; a look
+that finds nuclei of at least ``COARSE_TRUSTED`` times the target is trusted and the first pass is
+skipped (``docs/sizing.md``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ ENLARGE_BELOW = 0.45
 #: enlarging is capped at this factor, and at ``MAX_ENLARGED_PIXELS`` pixels (memory stays bounded)
 MAX_ENLARGE = 2.0
 MAX_ENLARGED_PIXELS = 16_000_000
+#: the coarse look (``coarse_diameter``) sees means of COARSE x COARSE pixels, of images whose
+#: shorter side is at least COARSE_MIN_SIDE pixels
+COARSE = 4
+COARSE_MIN_SIDE = 512
+#: a coarse look is trusted when its nuclei are at least this many times the target diameter
+COARSE_TRUSTED = 3.5
 
 
 def pooled_diameter(label_images) -> float | None:
@@ -95,6 +107,42 @@ def resize_maps(maps: dict[str, np.ndarray], shape: tuple[int, int]) -> dict[str
     """Every map of ``maps`` resized (bilinear) to ``shape``, float32 (all-zero maps stay zeros)."""
     return {k: resize(v, shape, order=1, preserve_range=True).astype(np.float32) if v.any()
             else np.zeros(shape, np.float32) for k, v in maps.items()}
+
+
+def coarse_diameter(predict: Callable[[np.ndarray], dict[str, np.ndarray]], image: np.ndarray,
+                    post: dict, target: float | None) -> float | None:
+    """Diameter of very large nuclei (pixels of ``image``) as seen on a copy shrunk ``COARSE`` times
+    (means of ``COARSE`` x ``COARSE`` pixels).
+
+    The median diameter of the nuclei found there, scaled back to ``image``, when it is at least
+    ``COARSE_TRUSTED`` times ``target``; otherwise None (the image's nuclei are measured as usual,
+    by a first pass at full size). No image of the DSB, MoNuSeg or DeepLIIF sets reaches that
+    (``docs/sizing.md``).
+
+    Parameters
+    ----------
+    predict : callable
+        ``predict(prepared_image) -> maps``.
+    image : numpy.ndarray
+        float32 ``(Y, X)`` or ``(C, Y, X)`` prepared image; none is looked at whose shorter side
+        is below ``COARSE_MIN_SIDE``.
+    post : dict
+        Post-processing settings (``postprocess.instances_from_maps``).
+    target : float or None
+        The model's target diameter (None: no look).
+
+    Returns
+    -------
+    float or None
+    """
+    if not target or min(image.shape[-2:]) < COARSE_MIN_SIDE:
+        return None
+    h, w = (n // COARSE * COARSE for n in image.shape[-2:])
+    blocks = image[..., :h, :w].reshape(image.shape[:-2] + (h // COARSE, COARSE, w // COARSE, COARSE))
+    diameter = median_diameter(instances(predict(blocks.mean(axis=(-3, -1), dtype=np.float32)), post))
+    if diameter is None:
+        return None
+    return diameter * COARSE if diameter * COARSE >= COARSE_TRUSTED * target else None
 
 
 def sized_prediction(
