@@ -212,9 +212,13 @@ class _TileCount:
     def glance(self, im: np.ndarray) -> dict:
         """Maps of a small look at the image (``sizing.coarse_diameter``): smoothed as a pass is,
         cancellable, its few tiles not counted."""
-        sigma = measured_smoothing(im)[1] if self.opts.denoise else 0.0
-        return predict_maps(self.net, smooth(im, sigma), self.dev, tile=self.opts.tile,
+        return predict_maps(self.net, smooth(im, self._smoothing(im)[1]), self.dev, tile=self.opts.tile,
                             overlap=self.opts.overlap, cancel=self.cancel)
+
+    def _smoothing(self, im: np.ndarray) -> tuple[float, float]:
+        """``(noise, sigma)`` of an input at the scale the network sees (sigma 0 with denoise off)."""
+        noise, sigma = measured_smoothing(im)
+        return noise, sigma if self.opts.denoise else 0.0
 
     def detect(self, im: np.ndarray):
         """Detections of an instance model (``detect.detect``; no TTA)."""
@@ -236,8 +240,7 @@ class _TileCount:
                 self._report(span + done * span // max(total, 1), 2 * span)
 
         # noise is judged at the scale the network sees: a shrunk image is calmer, an enlarged one smoother
-        self.noise, sigma = measured_smoothing(im)
-        self.smoothing = sigma if self.opts.denoise else 0.0
+        self.noise, self.smoothing = self._smoothing(im)
         out = run(smooth(im, self.smoothing), tiles)
         self.earlier = self._n if first else 2 * span
         return out
