@@ -14,7 +14,7 @@ from napari_nucleiseg import segment
 from napari_nucleiseg.errors import Cancelled, ImageReadError, InvalidImageError, NucleisegError
 from napari_nucleiseg.outofcore import open_source, segment_out_of_core
 from napari_nucleiseg.outofcore.store import LABELS, RUN_FILE, TABLE
-from napari_nucleiseg.synthetic import synthetic_mosaic
+from napari_nucleiseg.synthetic import synthetic_mosaic, synthetic_nuclei
 
 BLOCK = 512
 MODEL = "unet16"
@@ -126,6 +126,39 @@ def test_sample_blocks_of_the_plan_are_not_segmented_twice(tmp_path, monkeypatch
     result = segment_out_of_core(_field((600, 700)), tmp_path / "out", model=MODEL, block=256)
     assert result.settings["diameter"] > 0 and result.blocks == result.blocks_run == 9
     assert sorted(calls) == sorted(f"{y}_{x}" for y in range(3) for x in range(3))
+
+
+def test_look_regions_are_centred_inside_and_distinct():
+    from napari_nucleiseg.outofcore.blocks import BlockGrid
+    from napari_nucleiseg.outofcore.plan import look_regions
+
+    grid = BlockGrid((5000, 3000), 1024, 64)
+    regions = look_regions((5000, 3000), [grid.at(0, 0), grid.at(2, 1), grid.at(2, 1), grid.at(4, 2)], side=2048)
+    assert regions == [(slice(0, 2048), slice(0, 2048)), (slice(1536, 3584), slice(512, 2560)),
+                       (slice(2952, 5000), slice(952, 3000))]
+    assert look_regions((600, 700), [grid.at(0, 0)], side=2048) == [(slice(0, 600), slice(0, 700))]
+
+
+def test_huge_nuclei_are_measured_on_a_coarse_look_as_in_memory(tmp_path, monkeypatch):
+    """Nuclei 5x the training size: full-scale sample blocks would measure their texture; the
+    coarse look around them sizes the image as ``segment()``'s does, and no block runs at full scale."""
+    from skimage.transform import resize
+
+    from napari_nucleiseg.evaluation.metrics import evaluate_image
+    from napari_nucleiseg.outofcore import worker
+
+    small, truth = synthetic_nuclei((160, 160), n_nuclei=10, radius=(12, 16), noise=0.08, seed=1)[:2]
+    image = resize(small.astype(np.float32), (800, 800), order=1, preserve_range=True).astype(np.uint16)
+    truth = resize(truth, (800, 800), order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+    tifffile.imwrite(tmp_path / "huge.tif", image)
+    zooms = []
+    original = worker.segment_window
+    monkeypatch.setattr(worker, "segment_window", lambda job, *a, **k: zooms.append(job.zoom) or original(job, *a, **k))
+    result = segment_out_of_core(tmp_path / "huge.tif", tmp_path / "out", block=256)
+    whole = segment(image)
+    assert result.settings["zoom"] == pytest.approx(whole.zoom, rel=0.1) and result.settings["zoom"] < 0.25
+    assert zooms and set(zooms) == {result.settings["zoom"]}  # no sample block at full scale
+    assert evaluate_image(truth, np.asarray(result.labels()))["ap50"] >= 0.9
 
 
 def test_a_finished_result_is_not_redone(big):

@@ -96,6 +96,12 @@ def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return ndi.gaussian_filter(x, sigmas).astype(np.float32, copy=False)
 
 
+def smoothed(x: np.ndarray, denoise: bool = True) -> np.ndarray:
+    """``x`` smoothed as its own noise asks (``measured_smoothing``); ``x`` itself when ``denoise``
+    is off."""
+    return smooth(x, measured_smoothing(x)[1]) if denoise else x
+
+
 def measured_smoothing(x: np.ndarray) -> tuple[float, float]:
     """``(noise level, sigma)`` of a network input ``(Y, X)`` or ``(C, Y, X)``, measured on the
     first plane's ``noise_window``: the larger of its pixel noise and its rounding error."""

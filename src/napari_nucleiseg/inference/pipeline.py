@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..memory import check_fits
 from ..options import SegmentOptions, parse_diameter
-from .denoise import measured_smoothing, smooth
+from .denoise import measured_smoothing, smooth, smoothed
 from .detect import detect, instance_maps, sized_detection
 from .illumination import Illumination
 from .measure import measure
@@ -212,7 +212,7 @@ class _TileCount:
     def glance(self, im: np.ndarray) -> dict:
         """Maps of a small look at the image (``sizing.coarse_diameter``): smoothed as a pass is,
         cancellable, its few tiles not counted."""
-        return predict_maps(self.net, smooth(im, self._smoothing(im)[1]), self.dev, tile=self.opts.tile,
+        return predict_maps(self.net, smoothed(im, self.opts.denoise), self.dev, tile=self.opts.tile,
                             overlap=self.opts.overlap, cancel=self.cancel)
 
     def _smoothing(self, im: np.ndarray) -> tuple[float, float]:

@@ -109,15 +109,34 @@ def resize_maps(maps: dict[str, np.ndarray], shape: tuple[int, int]) -> dict[str
             else np.zeros(shape, np.float32) for k, v in maps.items()}
 
 
+def coarse_view(image: np.ndarray) -> np.ndarray | None:
+    """``image`` (float32 ``(Y, X)`` or ``(C, Y, X)``) seen coarsely: means of ``COARSE`` x
+    ``COARSE`` pixels; None when its shorter side is below ``COARSE_MIN_SIDE`` (not looked at)."""
+    if min(image.shape[-2:]) < COARSE_MIN_SIDE:
+        return None
+    h, w = (n // COARSE * COARSE for n in image.shape[-2:])
+    blocks = image[..., :h, :w].reshape(image.shape[:-2] + (h // COARSE, COARSE, w // COARSE, COARSE))
+    return blocks.mean(axis=(-3, -1), dtype=np.float32)
+
+
+def trusted_look(looks, target: float | None) -> float | None:
+    """Diameter (full-size pixels) of the nuclei in the instance labels ``looks`` of coarse views,
+    pooled, when it is at least ``COARSE_TRUSTED`` times ``target``; otherwise None."""
+    diameter = pooled_diameter(looks) if looks and target else None
+    if diameter is None:
+        return None
+    return diameter * COARSE if diameter * COARSE >= COARSE_TRUSTED * target else None
+
+
 def coarse_diameter(predict: Callable[[np.ndarray], dict[str, np.ndarray]], image: np.ndarray,
                     post: dict, target: float | None) -> float | None:
     """Diameter of very large nuclei (pixels of ``image``) as seen on a copy shrunk ``COARSE`` times
-    (means of ``COARSE`` x ``COARSE`` pixels).
+    (``coarse_view``).
 
     The median diameter of the nuclei found there, scaled back to ``image``, when it is at least
-    ``COARSE_TRUSTED`` times ``target``; otherwise None (the image's nuclei are measured as usual,
-    by a first pass at full size). Of the 618 clean images of the DSB, MoNuSeg and DeepLIIF sets,
-    one reaches it, and its nuclei are that large (``docs/sizing.md``).
+    ``COARSE_TRUSTED`` times ``target`` (``trusted_look``); otherwise None (the image's nuclei are
+    measured as usual, by a first pass at full size). Of the 618 clean images of the DSB, MoNuSeg
+    and DeepLIIF sets, one reaches it, and its nuclei are that large (``docs/sizing.md``).
 
     Parameters
     ----------
@@ -135,14 +154,8 @@ def coarse_diameter(predict: Callable[[np.ndarray], dict[str, np.ndarray]], imag
     -------
     float or None
     """
-    if not target or min(image.shape[-2:]) < COARSE_MIN_SIDE:
-        return None
-    h, w = (n // COARSE * COARSE for n in image.shape[-2:])
-    blocks = image[..., :h, :w].reshape(image.shape[:-2] + (h // COARSE, COARSE, w // COARSE, COARSE))
-    diameter = median_diameter(instances(predict(blocks.mean(axis=(-3, -1), dtype=np.float32)), post))
-    if diameter is None:
-        return None
-    return diameter * COARSE if diameter * COARSE >= COARSE_TRUSTED * target else None
+    view = coarse_view(image) if target else None
+    return None if view is None else trusted_look([instances(predict(view), post)], target)
 
 
 def sized_prediction(

@@ -3,7 +3,9 @@
 
 The scale follows ``inference.sizing``: a given diameter, or with ``diameter="auto"`` the median
 nucleus diameter measured on a few sample blocks (the ones with most nucleus signal, segmented
-at full scale), so that every block is predicted at the same zoom.
+at full scale), so that every block is predicted at the same zoom. As ``segment()`` does, the
+regions around those blocks are first looked at coarsely (``sizing.coarse_view``): nuclei many
+times the training size, whose texture a full-scale block would take for nuclei, are measured there.
 """
 
 from __future__ import annotations
@@ -12,12 +14,26 @@ import math
 
 import numpy as np
 
-from ..inference.sizing import AUTO, parse_diameter, pooled_diameter, zoom_for
+from ..inference.denoise import smoothed
+from ..inference.postprocess import instances
+from ..inference.predict import predict_maps
+from ..inference.sizing import (
+    AUTO,
+    COARSE,
+    COARSE_MIN_SIDE,
+    coarse_view,
+    parse_diameter,
+    pooled_diameter,
+    trusted_look,
+    zoom_for,
+)
 from .blocks import BlockGrid
-from .stats import ImageStats, gather_stats, measure_smoothing
+from .stats import ImageStats, gather_stats, measure_smoothing, prepare_block
 
 #: blocks segmented to measure the nucleus size with ``diameter="auto"``
 SAMPLE_BLOCKS = 4
+#: side of the regions around the sample blocks that the coarse look reads
+LOOK_SIDE = COARSE * COARSE_MIN_SIDE
 #: context the network needs around a pixel to predict it as in a whole image (pixels at its scale)
 NETWORK_MARGIN = 64
 
@@ -61,8 +77,11 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
     diameter, samples, sample_halo = parse_diameter(opts.diameter), {}, None
     if diameter == AUTO and target:
         sample_halo = auto_halo(target, 1.0, block) if halo == "auto" else int(halo)
-        diameter, samples = measure_diameter(source, opts, entry, used.name, stats,
-                                             BlockGrid(source.shape[:2], block, sample_halo), overview, steps)
+        grid = BlockGrid(source.shape[:2], block, sample_halo)
+        chosen = sample_blocks(grid, overview, steps)
+        diameter = look_diameter(source, stats, used.name, opts, entry.postprocess(), target, chosen, cancel)
+        if diameter is None:
+            diameter, samples = measure_diameter(source, opts, entry, used.name, stats, grid, chosen)
     elif diameter == AUTO:
         diameter = None
     zoom = zoom_for(diameter, target)
@@ -76,15 +95,50 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
             "halo": int(halo), "block": int(block)}, samples
 
 
-def measure_diameter(source, opts, entry, weights: str, stats: ImageStats, grid: BlockGrid, overview, steps
+def look_regions(shape: tuple[int, ...], blocks, side: int = LOOK_SIDE) -> list[tuple[slice, slice]]:
+    """The distinct windows of at most ``side`` x ``side`` pixels centred on ``blocks``' cores,
+    moved inside an image of ``shape``."""
+    regions = []
+    for blk in blocks:
+        y0, y1, x0, x1 = blk.core
+        window = []
+        for lo, hi, n in ((y0, y1, shape[0]), (x0, x1, shape[1])):
+            s = min(side, n)
+            start = min(max((lo + hi) // 2 - s // 2, 0), n - s)
+            window.append(slice(start, start + s))
+        if tuple(window) not in regions:
+            regions.append(tuple(window))
+    return regions
+
+
+def look_diameter(source, stats: ImageStats, weights: str, opts, post: dict, target: float, blocks,
+                  cancel=None) -> float | None:
+    """Diameter of nuclei many times ``target``, seen on coarse views of the regions around
+    ``blocks`` (``look_regions``), as ``sizing.coarse_diameter`` sees a whole image; None when the
+    nuclei there are not that large (or the image is too small to be looked at)."""
+    from .. import zoo
+
+    net, used, dev = zoo.load_model(weights, opts.device)
+    looks = []
+    for rows, cols in look_regions(source.shape[:2], blocks):
+        x = prepare_block(source.read(rows, cols), stats, used.input_channels(), origin=(rows.start, cols.start))
+        view = coarse_view(x)
+        if view is not None:
+            maps = predict_maps(net, smoothed(view, opts.denoise), dev, tile=opts.tile, overlap=opts.overlap,
+                                cancel=cancel)
+            looks.append(instances(maps, opts.postprocess(post)))
+    diameter = trusted_look(looks, target)
+    return None if diameter is None else round(diameter, 3)
+
+
+def measure_diameter(source, opts, entry, weights: str, stats: ImageStats, grid: BlockGrid, chosen
                      ) -> tuple[float | None, dict]:
-    """Median nucleus diameter over the nuclei centred in the sample blocks, segmented at full
-    scale (None when they hold no nucleus), and the blocks' ``segment_window`` results."""
+    """Median nucleus diameter over the nuclei centred in the ``chosen`` sample blocks, segmented
+    at full scale (None when they hold no nucleus), and the blocks' ``segment_window`` results."""
     from .worker import BlockJob, centred_in_core, segment_window
 
     job = BlockJob(source, grid, stats, weights, opts.device, opts.tta, opts.tile, opts.overlap,
                    opts.postprocess(entry.postprocess()), 1.0, "", ())
-    chosen = sample_blocks(grid, overview, steps)
     windows = {blk.key: segment_window(job, blk) for blk in chosen}
     kept = [centred_in_core(windows[blk.key][2], blk) for blk in chosen]
     kept = [k for k in kept if k.max() > 0]
