@@ -8,13 +8,18 @@ from napari_nucleiseg.inference.pipeline import STAGES
 from napari_nucleiseg.inference.sizing import (
     AUTO,
     COARSE_MIN_SIDE,
+    COARSE_TEXTURE,
+    COARSE_TRUSTED,
     coarse_diameter,
     median_diameter,
     parse_diameter,
     pooled_diameter,
     prediction_zoom,
+    saw_texture,
     shrink_labels,
     sized_prediction,
+    texture_look,
+    trusted_look,
     zoom_for,
 )
 from napari_nucleiseg.synthetic import synthetic_nuclei
@@ -108,18 +113,56 @@ def test_sized_prediction_passes():
         assert calls == [(200, 240)] and zoom == 1.0 and labels.max() == 1
 
 
-def test_coarse_diameter_reports_only_very_large_nuclei():
+def test_coarse_diameter_measures_on_a_quarter_size_view():
     post = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 4}
     calls = []  # one nucleus half the image across: 256 px in a 512 px image, seen at a quarter
-    assert coarse_diameter(_recording_predict(calls), np.zeros((512, 512), np.float32), post, 20.0) == \
-        pytest.approx(256 * 2 / np.sqrt(np.pi), rel=0.03)
-    assert calls == [(128, 128)]
-    # below COARSE_TRUSTED times the target, or no target, or too small an image: no diameter
-    assert coarse_diameter(_recording_predict([]), np.zeros((512, 512), np.float32), post, 100.0) is None
+    look = coarse_diameter(_recording_predict(calls), np.zeros((512, 512), np.float32), post, 20.0)
+    assert look == pytest.approx(256 * 2 / np.sqrt(np.pi), rel=0.03) and calls == [(128, 128)]
+    # no target, or too small an image: not looked at
     assert coarse_diameter(_recording_predict([]), np.zeros((512, 512), np.float32), post, None) is None
     calls = []
     small = np.zeros((COARSE_MIN_SIDE - 1, 512), np.float32)
     assert coarse_diameter(_recording_predict(calls), small, post, 20.0) is None and calls == []
+
+
+def test_a_look_is_trusted_alone_only_for_very_large_nuclei():
+    assert trusted_look(COARSE_TRUSTED * 20.0, 20.0) and not trusted_look(COARSE_TRUSTED * 20.0 - 1, 20.0)
+    assert not trusted_look(None, 20.0) and not trusted_look(300.0, None)
+
+
+def test_a_look_overrules_a_first_pass_that_measured_texture():
+    big = COARSE_TEXTURE * 20.0
+    assert saw_texture(big / 2 - 1, big, 20.0) and saw_texture(None, big, 20.0)
+    assert not saw_texture(big / 2 + 1, big, 20.0)  # the two agree well enough: the first pass stands
+    assert not saw_texture(5.0, big - 1, 20.0)  # a smaller look may be clumps of small nuclei
+    assert not saw_texture(5.0, None, 20.0) and not saw_texture(5.0, big, None)
+    # stained tissue's look may be clumps of crowded nuclei: it never overrules
+    assert texture_look(big, "fluorescence") == texture_look(big, "brightfield") == big
+    assert texture_look(big, "stained") is None
+
+
+def _texture_predict(calls):
+    """Full size: a grid of 11 px dots (texture); any other size: one nucleus half the image across."""
+    def predict(image):
+        calls.append(image.shape)
+        if image.shape != (200, 240):
+            return _recording_predict([])(image)
+        fg = np.zeros(image.shape, np.float32)
+        yy, xx = np.mgrid[:200, :240]
+        fg[((yy % 14) - 7) ** 2 + ((xx % 14) - 7) ** 2 <= 25] = 1.0
+        return {"foreground": fg, "border": np.zeros_like(fg), "variance": np.zeros_like(fg)}
+    return predict
+
+
+def test_sized_prediction_takes_the_look_when_the_first_pass_saw_texture():
+    post = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 4}
+    image = np.zeros((200, 240), np.float32)
+    calls = []
+    _, labels, zoom = sized_prediction(_texture_predict(calls), image, post, target=20.0, look=100.0)
+    assert calls == [(200, 240), (40, 48)] and zoom == pytest.approx(0.2) and labels.max() == 1
+    calls = []  # without a look the dots are taken for nuclei of 11 px: no rescaling
+    _, labels, zoom = sized_prediction(_texture_predict(calls), image, post, target=20.0)
+    assert calls == [(200, 240)] and zoom == 1.0 and labels.max() > 200
 
 
 def test_segment_measures_huge_textured_nuclei_on_a_coarse_look():

@@ -16,7 +16,7 @@ from .illumination import Illumination
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
 from .preprocess import check_image, illumination_of, image_kind, nucleus_channel, to_grey, within_float32
-from .sizing import AUTO, coarse_diameter, sized_prediction
+from .sizing import AUTO, coarse_diameter, sized_prediction, texture_look, trusted_look
 
 #: The stages ``segment`` announces through its ``stage`` callback.
 STAGES = {"load": "loading the model", "size": "first pass (measuring nucleus size)",
@@ -155,9 +155,11 @@ def segment(
         maps, labels, scores = instance_maps(dets, x.shape[-2:], post)
     else:
         # nuclei many times the training size are measured on a coarse look, not a first pass
-        big = coarse_diameter(count.glance, x, post, target) if diameter == AUTO else None
-        count.second_pass = count.second_pass and big is None
-        maps, labels, zoom = sized_prediction(count.predict, x, post, target, big or diameter)
+        look = coarse_diameter(count.glance, x, post, target) if diameter == AUTO else None
+        big = trusted_look(look, target)
+        count.second_pass = count.second_pass and not big
+        maps, labels, zoom = sized_prediction(count.predict, x, post, target, look if big else diameter,
+                                              texture_look(look, kind))
     say(STAGES["measure"])
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)

@@ -5,7 +5,8 @@ The scale follows ``inference.sizing``: a given diameter, or with ``diameter="au
 nucleus diameter measured on a few sample blocks (the ones with most nucleus signal, segmented
 at full scale), so that every block is predicted at the same zoom. As ``segment()`` does, the
 regions around those blocks are first looked at coarsely (``sizing.coarse_view``): nuclei many
-times the training size, whose texture a full-scale block would take for nuclei, are measured there.
+times the training size, whose texture a full-scale block would take for nuclei, are measured there
+(``sizing.trusted_look``, ``sizing.saw_texture``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from ..inference.sizing import (
     coarse_view,
     parse_diameter,
     pooled_diameter,
+    pooled_look,
+    saw_texture,
+    texture_look,
     trusted_look,
     zoom_for,
 )
@@ -79,9 +83,12 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
         sample_halo = auto_halo(target, 1.0, block) if halo == "auto" else int(halo)
         grid = BlockGrid(source.shape[:2], block, sample_halo)
         chosen = sample_blocks(grid, overview, steps)
-        diameter = look_diameter(source, stats, used.name, opts, entry.postprocess(), target, chosen, cancel)
-        if diameter is None:
+        look = look_diameter(source, stats, used.name, opts, entry.postprocess(), chosen, cancel)
+        if trusted_look(look, target):
+            diameter = look
+        else:
             diameter, samples = measure_diameter(source, opts, entry, used.name, stats, grid, chosen)
+            diameter = look if saw_texture(diameter, texture_look(look, stats.kind), target) else diameter
     elif diameter == AUTO:
         diameter = None
     zoom = zoom_for(diameter, target)
@@ -111,11 +118,11 @@ def look_regions(shape: tuple[int, ...], blocks, side: int = LOOK_SIDE) -> list[
     return regions
 
 
-def look_diameter(source, stats: ImageStats, weights: str, opts, post: dict, target: float, blocks,
-                  cancel=None) -> float | None:
-    """Diameter of nuclei many times ``target``, seen on coarse views of the regions around
-    ``blocks`` (``look_regions``), as ``sizing.coarse_diameter`` sees a whole image; None when the
-    nuclei there are not that large (or the image is too small to be looked at)."""
+def look_diameter(source, stats: ImageStats, weights: str, opts, post: dict, blocks, cancel=None
+                  ) -> float | None:
+    """Median diameter of the nuclei seen on coarse views of the regions around ``blocks``
+    (``look_regions``), pooled, as ``sizing.coarse_diameter`` sees a whole image; None when they
+    hold none or the image is too small to be looked at."""
     from .. import zoo
 
     net, used, dev = zoo.load_model(weights, opts.device)
@@ -127,7 +134,7 @@ def look_diameter(source, stats: ImageStats, weights: str, opts, post: dict, tar
             maps = predict_maps(net, smoothed(view, opts.denoise), dev, tile=opts.tile, overlap=opts.overlap,
                                 cancel=cancel)
             looks.append(instances(maps, opts.postprocess(post)))
-    diameter = trusted_look(looks, target)
+    diameter = pooled_look(looks)
     return None if diameter is None else round(diameter, 3)
 
 
