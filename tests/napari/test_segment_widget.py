@@ -91,6 +91,21 @@ def test_widget_run_adds_layers_with_scale_and_features(viewer, qtbot, small_fie
     assert "smoothed" not in widget._status.value
 
 
+def test_status_says_when_the_model_is_unsure_of_the_image(viewer, qtbot, notifications, monkeypatch):
+    from napari_nucleiseg.inference import measure
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    viewer.add_image(synthetic_nuclei((128, 128), n_nuclei=6, seed=2)[0], name="field")
+    widget = _dock(viewer)
+    widget._model.value = "unet16"
+    _run_and_wait(qtbot, widget, viewer.layers["field"])
+    assert "Found" in widget._status.value and "unsure" not in widget._status.value
+    monkeypatch.setattr(measure, "UNSURE_BELOW", 1.01)  # every image is then one it is unsure of
+    _run_and_wait(qtbot, widget, viewer.layers["field"])
+    assert not notifications["error"], notifications
+    assert "The model is unsure of this image" in widget._status.value
+
+
 def test_status_says_when_uneven_light_was_evened_out(viewer, qtbot, notifications):
     from napari_nucleiseg.synthetic import synthetic_nuclei
 

@@ -284,6 +284,8 @@ class SegmentWidget(Container):
             if outcome.evened > 0:
                 self._status.value += (" The light was uneven (a darker side or corners): it was evened out "
                                        "before segmenting.")
+            if outcome.unsure:
+                self._status.value += f" {outcome.unsure}"
             show_info(self._status.value)
             self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."
             self._status.value += suggestion(outcome.image_kind, self._model.value)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidImageError, NucleisegError
+from ..inference.measure import mean_confidence, unsure_note
 from ..options import SegmentOptions
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class SegmentOutcome:
     ``zoom`` < 1: the image (the most shrunk plane of a stack) was segmented shrunk because its
     nuclei were larger than the model's training size; > 1: enlarged, as they were much smaller
     (``sizing``). ``smoothing`` > 0: it was noisy, and smoothed a little first (``denoise``).
-    ``evened`` > 0: a bright-field image lit unevenly, evened out first (``illumination``)."""
+    ``evened`` > 0: a bright-field image lit unevenly, evened out first (``illumination``).
+    ``unsure``: a sentence when the model is unsure of the image (``measure.unsure_note``), else empty."""
 
     layers: list = field(default_factory=list)
     n_nuclei: int = 0
@@ -77,6 +79,7 @@ class SegmentOutcome:
     evened: float = 0.0
     error: str | None = None
     image_kind: str = ""
+    unsure: str = ""
 
     @property
     def ok(self) -> bool:
@@ -236,7 +239,8 @@ def segment_image(
         if progress is not None:
             progress(1.0, "done")
         return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom,
-                              seg.smoothing, image_kind=seg.settings.get("image_kind", ""), evened=seg.evened)
+                              seg.smoothing, image_kind=seg.settings.get("image_kind", ""), evened=seg.evened,
+                              unsure=unsure_note(mean_confidence(seg.table)))
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..inference.measure import UNSURE_BELOW, is_unsure
+from .options import OK
+
 
 def outcome_line(result) -> str:
     """E.g. ``"0 of 10 images segmented, 10 already done"`` (what this run did, then what it found).
@@ -14,7 +17,8 @@ def outcome_line(result) -> str:
     -------
     str
         Images segmented in this run out of all, then those found finished by an earlier run,
-        failed, and (after a cancel or an interruption) not processed.
+        failed, (after a cancel or an interruption) not processed, and those of them the model
+        is unsure of (``inference.measure.is_unsure``).
     """
     total = len(result.summary)
     parts = [f"{result.n_ok - result.n_skipped} of {total} images segmented"]
@@ -24,4 +28,9 @@ def outcome_line(result) -> str:
         parts.append(f"{result.n_failed} failed")
     if result.n_pending:
         parts.append(f"{result.n_pending} not processed ({result.status})")
+    done = result.summary[result.summary["status"] == OK]
+    unsure = int(sum(is_unsure(c) for c in done["mean_confidence"]))
+    if unsure:
+        parts.append(f"the model is unsure of {unsure} (mean nucleus confidence below {UNSURE_BELOW}: check those "
+                     "first, by the summary's mean_confidence)")
     return ", ".join(parts)

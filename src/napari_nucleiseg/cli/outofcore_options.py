@@ -33,6 +33,7 @@ def wants_out_of_core(path: Path, args) -> bool:
 
 def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     """Segment ``path`` out of core; returns the line to print."""
+    from ..inference.measure import unsure_note
     from ..outofcore.auto import segment_file
 
     halo = args.halo if args.halo == "auto" else int(args.halo)
@@ -42,5 +43,6 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
         workers=args.workers, mode="processes" if args.processes else "threads", scheduler=args.scheduler)
     earlier = result.blocks - result.blocks_run
     again = f", {earlier} blocks from an earlier run" if earlier else ""
+    note = unsure_note(summary["mean_confidence"])
     return (f"{path.name}: {summary['nuclei']} nuclei, out of core in {result.blocks} blocks{again} "
-            f"({result.settings['weights']}) -> {result.folder}")
+            f"({result.settings['weights']}) -> {result.folder}" + (f"\n    {note}" if note else ""))

@@ -44,6 +44,7 @@ def _segment_file(path: Path, options):
 
 def run(args) -> int:
     from ..device import resolve_device
+    from ..inference.measure import mean_confidence, unsure_note
     from ..io.results import write_results
 
     out = None if args.out is None else Path(args.out)
@@ -70,4 +71,6 @@ def run(args) -> int:
         size = "large" if seg.zoom < 1 else "small"
         shrunk = f", {size} nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom != 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")
+        if note := unsure_note(mean_confidence(seg.table)):
+            print(f"    {note}")
     return 1 if failures else 0

@@ -10,6 +10,10 @@ from .shape import shape_table
 
 COLUMNS = ["label", "area", "centroid_y", "centroid_x", "mean_intensity", "perimeter",
            "eccentricity", "solidity", "mean_probability", "confidence"]
+#: an image whose nuclei have a mean confidence below this is one the model is unsure of: every DSB
+#: validation image of the default model is at 0.68 or more, and the images below it were
+#: segmented poorly (DSB score 0.04-0.15; docs/unsure_images.md)
+UNSURE_BELOW = 0.6
 
 
 def label_means(labels: np.ndarray, values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -32,6 +36,26 @@ def nucleus_confidence(labels: np.ndarray, uncertainty: np.ndarray, index: np.nd
     if len(index) == 0:
         return np.zeros(0, np.float32)
     return np.clip(1.0 - label_means(labels, uncertainty, index), 0.0, 1.0).astype(np.float32)
+
+
+def is_unsure(mean_confidence: float | None) -> bool:
+    """True for an image whose nuclei's mean confidence is below ``UNSURE_BELOW`` (False with no
+    nuclei: NaN or None)."""
+    return mean_confidence is not None and bool(mean_confidence < UNSURE_BELOW)
+
+
+def mean_confidence(table: pd.DataFrame) -> float | None:
+    """Mean ``confidence`` of a nuclei table; None when it has no nucleus."""
+    return float(table["confidence"].mean()) if len(table) else None
+
+
+def unsure_note(mean: float | None) -> str:
+    """One sentence for an image whose nuclei's mean confidence is ``mean`` when the model is unsure
+    of it (``is_unsure``), else ``""``."""
+    if not is_unsure(mean):
+        return ""
+    return (f"The model is unsure of this image (mean nucleus confidence {mean:.2f}, below {UNSURE_BELOW}): "
+            "check the least certain nuclei first, or correct a few and fine-tune.")
 
 
 def measure(labels: np.ndarray, intensity: np.ndarray, probability: np.ndarray,

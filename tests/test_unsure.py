@@ -1,0 +1,47 @@
+"""An image the model is unsure of is said so: in the measurements helpers, the CLI and the batch line."""
+
+import types
+
+import numpy as np
+import pandas as pd
+
+from napari_nucleiseg.batch.report import outcome_line
+from napari_nucleiseg.cli import main
+from napari_nucleiseg.inference import measure
+from napari_nucleiseg.inference.measure import UNSURE_BELOW, is_unsure, mean_confidence, unsure_note
+
+
+def test_unsure_is_a_low_mean_confidence_and_never_an_empty_image():
+    assert is_unsure(UNSURE_BELOW - 0.01) and not is_unsure(UNSURE_BELOW)
+    assert not is_unsure(None) and not is_unsure(float("nan"))
+    assert abs(mean_confidence(pd.DataFrame({"confidence": [0.2, 0.4]})) - 0.3) < 1e-9
+    assert mean_confidence(pd.DataFrame({"confidence": []})) is None
+    note = unsure_note(0.42)
+    assert "unsure" in note and "0.42" in note and unsure_note(0.9) == "" and unsure_note(None) == ""
+
+
+def test_batch_line_counts_the_images_the_model_is_unsure_of():
+    summary = pd.DataFrame({"status": ["ok", "ok", "ok", "error"], "mean_confidence": [0.3, 0.8, np.nan, np.nan]})
+    result = types.SimpleNamespace(summary=summary, n_ok=3, n_skipped=0, n_failed=1, n_pending=0, status="complete")
+    line = outcome_line(result)
+    assert line.startswith("3 of 4 images segmented, 1 failed") and "unsure of 1 " in line
+    summary["mean_confidence"] = [0.7, 0.8, np.nan, np.nan]
+    assert "unsure" not in outcome_line(result)
+
+
+def test_cli_says_when_the_model_is_unsure(tmp_path, sample_dir, capsys, monkeypatch):
+    image = sample_dir / "sparse_nuclei.tif"
+    assert main(["segment", str(image), "--out", str(tmp_path / "a")]) == 0
+    assert "unsure" not in capsys.readouterr().out  # the sample's nuclei are clear
+    monkeypatch.setattr(measure, "UNSURE_BELOW", 1.01)  # every image is then one it is unsure of
+    assert main(["segment", str(image), "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "sparse_nuclei.tif" in out[0] and "The model is unsure of this image" in out[1]
+
+
+def test_cli_out_of_core_says_when_the_model_is_unsure(tmp_path, sample_dir, capsys, monkeypatch):
+    monkeypatch.setattr(measure, "UNSURE_BELOW", 1.01)
+    image = sample_dir / "sparse_nuclei.tif"
+    assert main(["segment", str(image), "--out", str(tmp_path), "--out-of-core", "--block", "256"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "out of core" in out[0] and "The model is unsure of this image" in out[1]
