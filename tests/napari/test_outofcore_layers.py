@@ -20,6 +20,7 @@ def test_dask_layer_is_segmented_out_of_core_into_lazy_layers(viewer, tmp_path):
                                   progress=lambda f, m: seen.append(m))
     assert outcome.ok and outcome.n_nuclei > 50, outcome.error
     assert seen[-1] == "block 12/12"
+    assert outcome.unsure == ""  # the mosaic's nuclei are clear
     for data, kwargs, kind in outcome.layers:
         layer = viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
         assert layer.multiscale and isinstance(layer.data[0], zarr.Array)
@@ -33,3 +34,13 @@ def test_dask_layer_is_segmented_out_of_core_into_lazy_layers(viewer, tmp_path):
     assert cancelled.cancelled and not cancelled.layers
     bad = segment_large_image(ImageInput(da.zeros((4, 600, 500), chunks=256), "stack"), out=tmp_path / "x")
     assert bad.error and "one 2D plane" in bad.error
+
+
+def test_out_of_core_outcome_says_when_the_model_is_unsure(tmp_path, monkeypatch):
+    from napari_nucleiseg.inference import measure
+
+    monkeypatch.setattr(measure, "UNSURE_BELOW", 1.01)  # every image is then one it is unsure of
+    image, _ = synthetic_mosaic((300, 300))
+    outcome = segment_large_image(ImageInput(da.from_array(image, chunks=256), "plate"), out=tmp_path / "res",
+                                  model="unet16", diameter=15, block=256)
+    assert outcome.ok and "The model is unsure of this image" in outcome.unsure

@@ -70,7 +70,9 @@ def segment_large_image(
     SegmentOutcome
         Never raises: user errors come back as ``outcome.error``.
     """
+    from ..inference.measure import unsure_note
     from ..outofcore import segment_out_of_core
+    from ..outofcore.auto import table_summary
 
     t0 = time.perf_counter()
     try:
@@ -88,7 +90,8 @@ def segment_large_image(
                               round(time.perf_counter() - t0, 2), float(result.settings["zoom"]),
                               float(result.settings.get("smoothing", 0.0)),
                               image_kind=result.settings.get("image_kind", ""),
-                              evened=float(result.settings.get("evened", 0.0)))
+                              evened=float(result.settings.get("evened", 0.0)),
+                              unsure=unsure_note(table_summary(result.table_path)["mean_confidence"]))
     except Cancelled:
         return SegmentOutcome(cancelled=True)
     except NucleisegError as exc:

@@ -57,16 +57,21 @@ def segment_file(path, out_stem, options, probability: bool = True, uncertainty:
     Returns ``(result, summary)``: the ``OutOfCoreResult`` and a dict of ``nuclei``,
     ``mean_area`` and ``mean_confidence`` (from the table, read in chunks).
     """
-    import pandas as pd
-
     from .run import segment_out_of_core
 
     result = segment_out_of_core(path, result_folder(out_stem), options, probability=probability,
                                  uncertainty=uncertainty, cancel=cancel, overwrite=overwrite, **run)
+    return result, table_summary(result.table_path)
+
+
+def table_summary(table_path) -> dict:
+    """``nuclei``, ``mean_area`` and ``mean_confidence`` (NaN with no nucleus) of a result's nuclei
+    table, read in chunks."""
+    import pandas as pd
+
     n, area, confidence = 0, 0.0, 0.0
-    for chunk in pd.read_csv(result.table_path, usecols=["area", "confidence"], chunksize=200_000):
+    for chunk in pd.read_csv(table_path, usecols=["area", "confidence"], chunksize=200_000):
         n += len(chunk)
         area += float(chunk["area"].sum())
         confidence += float(chunk["confidence"].sum())
-    means = {"mean_area": area / n if n else np.nan, "mean_confidence": confidence / n if n else np.nan}
-    return result, {"nuclei": n, **means}
+    return {"nuclei": n, "mean_area": area / n if n else np.nan, "mean_confidence": confidence / n if n else np.nan}
