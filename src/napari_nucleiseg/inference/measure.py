@@ -38,10 +38,10 @@ def nucleus_confidence(labels: np.ndarray, uncertainty: np.ndarray, index: np.nd
     return np.clip(1.0 - label_means(labels, uncertainty, index), 0.0, 1.0).astype(np.float32)
 
 
-def is_unsure(mean_confidence: float | None) -> bool:
-    """True for an image whose nuclei's mean confidence is below ``UNSURE_BELOW`` (False with no
-    nuclei: NaN or None)."""
-    return mean_confidence is not None and bool(mean_confidence < UNSURE_BELOW)
+def is_unsure(mean: float | None) -> bool:
+    """True for an image whose nuclei's mean confidence ``mean`` is below ``UNSURE_BELOW`` (False
+    with no nuclei: NaN or None)."""
+    return mean is not None and bool(mean < UNSURE_BELOW)
 
 
 def mean_confidence(table: pd.DataFrame) -> float | None:
