@@ -231,3 +231,21 @@ def test_stack_progress_never_falls_across_the_shrunk_pass():
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert seen[0][1] == f"slice 1/2, {STAGES['load']}"
     assert any(STAGES["shrunk"] in m for _, m in seen) and any("slice 2/2" in m for _, m in seen)
+
+
+def test_a_validation_image_enlarged_is_sized_from_the_look_not_its_texture(dsb_dir):
+    """A DSB validation image enlarged 1.5x (nuclei about 3x the target): the full-size first pass
+    measures half that (bits of texture), the coarse look measures the nuclei and overrules it
+    (DSB score 0.395 without the rule, 0.591 with it; docs/sizing.md)."""
+    from napari_nucleiseg.io.images import read_image, read_labels
+    from napari_nucleiseg.training.dataset import find_pairs
+
+    name = "724b6b7044522f6d5ea35b55f8fa71d0a45a28687be2b7cac3149943ab816eec"
+    image_path, label_path = next((ip, lp) for n, ip, lp in find_pairs(dsb_dir / "train") if n == name)
+    image, labels = np.asarray(read_image(image_path), np.float32)[..., :3], read_labels(label_path)
+    shape = tuple(round(n * 1.5) for n in labels.shape)
+    big = np.clip(np.round(resize(image, shape + (3,), order=1, preserve_range=True)), 0, 255).astype(np.uint8)
+    truth = resize(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+    seg = segment(big)
+    assert seg.zoom < 0.4  # the first pass alone measured 1.47x the target: zoom 0.68
+    assert evaluate_image(truth, seg.labels)["dsb_score"] >= 0.5
