@@ -81,6 +81,7 @@ def test_manifest_records_model_options_versions_and_times(bad_folder, tmp_path)
     assert {"numpy", "torch", "napari-nucleiseg", "python"} <= set(man["versions"])
     assert man["status"] == "completed" and man["started"] <= man["finished"]
     assert (man["images"], man["ok"], man["failed"]) == (6, 3, 3)
+    assert man["unsure"] == 0  # the synthetic fields' nuclei are clear
     assert not list((tmp_path / "out").glob("*_uncertainty.tif"))
 
 

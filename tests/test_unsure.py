@@ -45,3 +45,21 @@ def test_cli_out_of_core_says_when_the_model_is_unsure(tmp_path, sample_dir, cap
     assert main(["segment", str(image), "--out", str(tmp_path), "--out-of-core", "--block", "256"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "out of core" in out[0] and "The model is unsure of this image" in out[1]
+
+
+def test_batch_manifest_and_line_count_unsure_images(tmp_path, monkeypatch):
+    import json
+
+    import tifffile
+
+    from napari_nucleiseg.batch import BatchOptions, run_batch
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in (1, 2):
+        tifffile.imwrite(folder / f"field{seed}.tif", synthetic_nuclei((128, 128), n_nuclei=6, seed=seed)[0])
+    monkeypatch.setattr(measure, "UNSURE_BELOW", 1.01)  # every image is then one it is unsure of
+    res = run_batch(folder, tmp_path / "out", BatchOptions(model="unet16"))
+    assert json.loads(res.manifest_path.read_text())["unsure"] == 2 == res.n_ok
+    assert "the model is unsure of 2 " in outcome_line(res)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..inference.measure import is_unsure
 from ..io.writers import write_csv
 from .fingerprint import file_sha256
 from .options import ERROR, OK, PENDING, SUMMARY_COLUMNS, SUMMARY_NAME, BatchOptions
@@ -51,11 +52,18 @@ def write_summary(path: Path, tasks, rows) -> pd.DataFrame:
 
 
 def finish_manifest(manifest: dict, status: str, summary: pd.DataFrame) -> dict:
-    """The manifest with the run's end: status, time and counts per outcome."""
+    """The manifest with the run's end: status, time and counts per outcome (``unsure``: segmented
+    images the model is unsure of, ``unsure_count``)."""
     return {**manifest, "status": status, "finished": now(), "images": len(summary),
             "ok": int((summary["status"] == OK).sum()), "failed": int((summary["status"] == ERROR).sum()),
             "from_previous_runs": int(summary["from_previous_run"].sum()),
-            "not_processed": int((summary["status"] == PENDING).sum())}
+            "not_processed": int((summary["status"] == PENDING).sum()), "unsure": unsure_count(summary)}
+
+
+def unsure_count(summary: pd.DataFrame) -> int:
+    """Segmented images of ``summary`` whose mean nucleus confidence says the model is unsure of
+    them (``inference.measure.is_unsure``)."""
+    return int(sum(is_unsure(c) for c in summary.loc[summary["status"] == OK, "mean_confidence"]))
 
 
 def now() -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..inference.measure import UNSURE_BELOW, is_unsure
-from .options import OK
+from ..inference.measure import UNSURE_BELOW
+from .manifest import unsure_count
 
 
 def outcome_line(result) -> str:
@@ -18,7 +18,7 @@ def outcome_line(result) -> str:
     str
         Images segmented in this run out of all, then those found finished by an earlier run,
         failed, (after a cancel or an interruption) not processed, and those of them the model
-        is unsure of (``inference.measure.is_unsure``).
+        is unsure of (``manifest.unsure_count``).
     """
     total = len(result.summary)
     parts = [f"{result.n_ok - result.n_skipped} of {total} images segmented"]
@@ -28,8 +28,7 @@ def outcome_line(result) -> str:
         parts.append(f"{result.n_failed} failed")
     if result.n_pending:
         parts.append(f"{result.n_pending} not processed ({result.status})")
-    done = result.summary[result.summary["status"] == OK]
-    unsure = int(sum(is_unsure(c) for c in done["mean_confidence"]))
+    unsure = unsure_count(result.summary)
     if unsure:
         parts.append(f"the model is unsure of {unsure} (mean nucleus confidence below {UNSURE_BELOW}: check those "
                      "first, by the summary's mean_confidence)")
