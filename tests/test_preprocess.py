@@ -171,6 +171,21 @@ def test_nucleus_signal_picks_channels_before_converting_to_float(dtype, invert,
     np.testing.assert_array_equal(got, expected)
 
 
+def test_a_photon_limited_grey_brightfield_image_in_rgb_stays_brightfield():
+    # a grey bright-field field saved as RGB whose channels carry independent photon noise (about
+    # 16 photons in the bright background): strong enough to survive the smoothing of the colour
+    # test, which read it as stained until the noise's share was taken off
+    img, _ = synthetic_nuclei((256, 256), n_nuclei=25, brightfield=True, noise=0.0, seed=3)
+    photons = 1 + 15 * img.astype(np.float32) / img.max()
+    rng = np.random.default_rng(0)
+    rgb = np.clip(rng.poisson(np.repeat(photons[..., None], 3, -1)) * (255 / 22.5), 0, 255).astype(np.uint8)
+    assert image_kind(rgb) == "brightfield"
+    # a stained image keeps its colour under the same noise
+    pink = np.stack([photons, 0.6 * photons, 0.9 * photons], -1)
+    stained = np.clip(rng.poisson(pink) * (255 / 22.5), 0, 255).astype(np.uint8)
+    assert image_kind(stained) == "stained"
+
+
 @pytest.mark.parametrize("noise", [1.5, 3.0])
 def test_a_dim_grey_image_with_noise_in_each_channel_stays_fluorescence(noise):
     # a dim grey fluorescence field saved as RGB (background ~7, nuclei ~35 of 255) whose channels

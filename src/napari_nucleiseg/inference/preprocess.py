@@ -132,15 +132,23 @@ def _stain_coloured(rgb: np.ndarray, top: float) -> bool:
 
 
 def red_blue_difference(rgb: np.ndarray) -> float:
-    """Mean absolute red-blue difference of an RGB overview, smoothed first (Gaussian, sigma 2 px).
+    """Mean absolute red-blue difference of an RGB overview, smoothed first (Gaussian, sigma 2 px),
+    less what the pixel noise of that difference alone leaves after the smoothing.
 
     Stain colours are alike over whole regions; the independent noise of each channel of a grey
-    image (a colour camera, a noisy grey image saved as RGB) is not, and smoothing removes it, so
-    noise alone cannot make an image look stained (``docs/robustness.md``)."""
+    image (a colour camera, a noisy grey image saved as RGB) is not, and smoothing removes most of
+    it. Photon-limited noise can be strong enough to survive the smoothing (a grey bright-field
+    image was read as stained), so its expected share, from the difference's own noise level
+    (``denoise.noise_level``), is taken off: noise alone cannot make an image look stained
+    (``docs/robustness.md``)."""
     from scipy import ndimage as ndi
 
+    from .denoise import noise_level
+
     diff = rgb[..., 0].astype(np.float32) - rgb[..., 2].astype(np.float32)
-    return float(np.abs(ndi.gaussian_filter(diff, 2.0)).mean())
+    # white noise of SD s, Gaussian-smoothed with sigma 2: SD s / (2 * 2 * sqrt(pi)), mean |.| that * sqrt(2 / pi)
+    floor = noise_level(diff) / (4.0 * np.sqrt(np.pi)) * np.sqrt(2.0 / np.pi)
+    return max(0.0, float(np.abs(ndi.gaussian_filter(diff, 2.0)).mean()) - floor)
 
 
 KINDS = ("fluorescence", "brightfield", "stained")
