@@ -99,13 +99,14 @@ def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 def smoothed(x: np.ndarray, denoise: bool = True) -> np.ndarray:
     """``x`` smoothed as its own noise asks (``measured_smoothing``); ``x`` itself when ``denoise``
     is off."""
-    return smooth(x, measured_smoothing(x)[1]) if denoise else x
+    return smooth(x, measured_smoothing(x, denoise)[1])
 
 
-def measured_smoothing(x: np.ndarray) -> tuple[float, float]:
+def measured_smoothing(x: np.ndarray, denoise: bool = True) -> tuple[float, float]:
     """``(noise level, sigma)`` of a network input ``(Y, X)`` or ``(C, Y, X)``, measured on the
-    first plane's ``noise_window``: the larger of its pixel noise and its rounding error."""
+    first plane's ``noise_window``: the larger of its pixel noise and its rounding error (sigma 0
+    when ``denoise`` is off)."""
     plane = x if x.ndim == 2 else x[0]
     window = plane[noise_window(plane.shape)]
     level = max(noise_level(window), quantisation_noise(window))
-    return round(level, 4), smoothing_for(level)
+    return round(level, 4), smoothing_for(level) if denoise else 0.0

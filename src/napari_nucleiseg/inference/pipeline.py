@@ -217,11 +217,6 @@ class _TileCount:
         return predict_maps(self.net, smoothed(im, self.opts.denoise), self.dev, tile=self.opts.tile,
                             overlap=self.opts.overlap, cancel=self.cancel)
 
-    def _smoothing(self, im: np.ndarray) -> tuple[float, float]:
-        """``(noise, sigma)`` of an input at the scale the network sees (sigma 0 with denoise off)."""
-        noise, sigma = measured_smoothing(im)
-        return noise, sigma if self.opts.denoise else 0.0
-
     def detect(self, im: np.ndarray):
         """Detections of an instance model (``detect.detect``; no TTA)."""
         return self._pass(im, lambda x, tiles: detect(self.net, x, self.dev, tile=self.opts.tile,
@@ -242,7 +237,7 @@ class _TileCount:
                 self._report(span + done * span // max(total, 1), 2 * span)
 
         # noise is judged at the scale the network sees: a shrunk image is calmer, an enlarged one smoother
-        self.noise, self.smoothing = self._smoothing(im)
+        self.noise, self.smoothing = measured_smoothing(im, self.opts.denoise)
         out = run(smooth(im, self.smoothing), tiles)
         self.earlier = self._n if first else 2 * span
         return out

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InvalidImageError
+from .denoise import noise_level
 from .illumination import Illumination, measure_illumination
 
 
@@ -142,8 +143,6 @@ def red_blue_difference(rgb: np.ndarray) -> float:
     (``denoise.noise_level``), is taken off: noise alone cannot make an image look stained
     (``docs/robustness.md``)."""
     from scipy import ndimage as ndi
-
-    from .denoise import noise_level
 
     diff = rgb[..., 0].astype(np.float32) - rgb[..., 2].astype(np.float32)
     # white noise of SD s, Gaussian-smoothed with sigma 2: SD s / (2 * 2 * sqrt(pi)), mean |.| that * sqrt(2 / pi)
