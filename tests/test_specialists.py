@@ -147,3 +147,22 @@ def test_bad_files_in_the_user_models_folder_never_break_the_shipped_models(tmp_
     image, _ = synthetic_nuclei((64, 64), n_nuclei=3, seed=1)
     with pytest.warns(UserWarning):
         assert segment(image, device="cpu").labels.max() > 0
+
+
+def test_a_changed_card_is_read_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUCLEISEG_USER_DIR", str(tmp_path))
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "mine.pt").write_bytes(b"")
+    card = folder / "mine.json"
+    card.write_text(json.dumps({"description": "first"}))
+    assert zoo.get_entry("mine").card["description"] == "first"
+    replacement = folder / "mine.tmp"
+    replacement.write_text(json.dumps({"description": "second"}))  # same size, a new file
+    replacement.replace(card)
+    assert zoo.get_entry("mine").card["description"] == "second"
+    (folder / "other.pt").write_bytes(b"")
+    (folder / "other.json").write_text("{}")
+    assert {"mine", "other"} <= {e.name for e in zoo.list_models()}
+    card.unlink()
+    assert "mine" not in {e.name for e in zoo.list_models()}

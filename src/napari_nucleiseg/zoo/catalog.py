@@ -134,12 +134,48 @@ def _card_problem(card) -> str | None:
     return None
 
 
-def _entries(folder: Path, user: bool, taken: set[str] = frozenset()) -> list[ModelEntry]:
+def _entries(folder: Path, user: bool, taken: frozenset[str] = frozenset()) -> list[ModelEntry]:
     """The models of a folder; a bad card, or a user model named like a shipped one, is skipped
-    with one warning naming the file, so that it never hides or breaks the other models."""
-    out = []
+    with one warning naming the file, so that it never hides or breaks the other models.
+
+    The cards are read again only when a card or weights file of the folder changed
+    (``_signature``); the warnings are given on every call.
+    """
     if not folder.is_dir():
-        return out
+        return []
+    key = (folder, user, taken)
+    signature = _signature(folder)
+    cached = _READ.get(key)
+    if cached is None or cached[0] != signature:
+        cached = (signature, *_read_entries(folder, user, taken))
+        _READ[key] = cached
+    for card_path, why in cached[2]:
+        _skip(card_path, why)
+    return list(cached[1])
+
+
+# (folder, user, taken) -> (signature, entries, skipped): reading ten cards costs milliseconds, a
+# ``segment()`` call of a small image asks for them several times
+_READ: dict[tuple, tuple] = {}
+
+
+def _signature(folder: Path) -> tuple:
+    """What identifies the card and weights files of ``folder`` now: name, inode, time, size."""
+    out = []
+    with os.scandir(folder) as it:
+        for e in it:
+            if e.name.endswith((".json", ".pt")):
+                try:
+                    s = e.stat()
+                except OSError:  # removed while listed
+                    continue
+                out.append((e.name, s.st_ino, s.st_mtime_ns, s.st_size))
+    return tuple(sorted(out))
+
+
+def _read_entries(folder: Path, user: bool, taken: frozenset[str]) -> tuple[list[ModelEntry], list]:
+    """The entries of ``folder`` and the ``(card path, reason)`` of each card skipped."""
+    out, skipped = [], []
     for card_path in sorted(folder.glob("*.json")):
         weights = card_path.with_suffix(".pt")
         if not weights.exists():
@@ -147,17 +183,17 @@ def _entries(folder: Path, user: bool, taken: set[str] = frozenset()) -> list[Mo
         try:
             card = json.loads(card_path.read_text())
         except (OSError, ValueError) as exc:
-            _skip(card_path, f"not readable as JSON ({exc})")
+            skipped.append((card_path, f"not readable as JSON ({exc})"))
             continue
         problem = _card_problem(card)
         name = card.get("name", card_path.stem) if problem is None else None
         if problem is None and name in taken:
             problem = f"it is named like the shipped model {name!r}"
         if problem is not None:
-            _skip(card_path, problem)
+            skipped.append((card_path, problem))
             continue
         out.append(ModelEntry(name, weights, card, user))
-    return out
+    return out, skipped
 
 
 def _skip(card_path: Path, why: str) -> None:
@@ -168,12 +204,15 @@ def list_models() -> list[ModelEntry]:
     """All models: shipped first (default model first), then user models."""
     shipped = _entries(SHIPPED_DIR, user=False)
     shipped.sort(key=lambda e: (not e.card.get("default", False), e.name))
-    return shipped + _entries(user_models_dir(), user=True, taken={e.name for e in shipped})
+    return shipped + _entries(user_models_dir(), user=True, taken=frozenset(e.name for e in shipped))
 
 
 def default_model_name() -> str:
     """Name of the shipped model marked ``default`` in its card."""
-    models = list_models()
+    return _default_of(list_models())
+
+
+def _default_of(models: list[ModelEntry]) -> str:
     if not models:
         raise FileNotFoundError(f"no model weights found in {SHIPPED_DIR}")
     return models[0].name
@@ -181,12 +220,13 @@ def default_model_name() -> str:
 
 def get_entry(name: str | None = "default") -> ModelEntry:
     """Look up a model by name (``"default"`` or None: the default model)."""
+    models = list_models()
     if name in (None, "default"):
-        name = default_model_name()
-    for e in list_models():
+        name = _default_of(models)
+    for e in models:
         if e.name == name:
             return e
-    known = ", ".join(e.name for e in list_models())
+    known = ", ".join(e.name for e in models)
     raise KeyError(f"unknown model {name!r}; available: {known}")
 
 
