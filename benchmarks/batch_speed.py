@@ -53,7 +53,7 @@ def warm_up(images: Path, options: BatchOptions) -> dict:
     """
     from napari_nucleiseg import zoo
     from napari_nucleiseg.batch.fingerprint import weights_sha256
-    from napari_nucleiseg.inference.preprocess import KINDS
+    from napari_nucleiseg.inference.kinds import KINDS
     from napari_nucleiseg.inference.stack import segment_any
     from napari_nucleiseg.io.images import read_image
 

@@ -22,8 +22,9 @@ import torch
 
 from napari_nucleiseg import segment
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
+from napari_nucleiseg.inference.kinds import KINDS, image_kind
 from napari_nucleiseg.inference.postprocess import classical_instances
-from napari_nucleiseg.inference.preprocess import KINDS, image_kind, prepare_channels
+from napari_nucleiseg.inference.preprocess import prepare_channels
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
 from napari_nucleiseg.zoo import list_models
@@ -224,7 +225,7 @@ def write_report(table: str, sets: dict, machine: str) -> None:
         f"Time is the whole `segment()` call (preprocessing, tiled prediction, watershed, "
         f"per-nucleus table) on DSB val, no test-time augmentation. AP@0.5 is TP/(TP+FP+FN) at IoU 0.5, "
         f"as in the DSB score; AJI is the aggregated Jaccard index of the pathology papers; the last "
-        f"columns split AP@0.5 by image kind (`preprocess.image_kind`). A model whose card names "
+        f"columns split AP@0.5 by image kind (`kinds.image_kind`). A model whose card names "
         f"specialists hands those kinds of image to them, as `segment()` does. Images whose nuclei are "
         f"larger than the model's training size are segmented shrunk to it (`sizing.py`); the "
         f"\"diameter off\" rows are the same models without that. The classical baseline thresholds "

@@ -58,8 +58,8 @@ def add_low_light(items: list[dict]) -> list[dict]:
 
 
 def image_type(image: np.ndarray) -> str:
-    """Type of a DSB image from its pixels (``preprocess.image_kind``), in this report's words."""
-    from napari_nucleiseg.inference.preprocess import image_kind
+    """Type of a DSB image from its pixels (``kinds.image_kind``), in this report's words."""
+    from napari_nucleiseg.inference.kinds import image_kind
 
     return {"stained": "stained tissue", "brightfield": "bright-field grey"}.get(image_kind(image), "fluorescence")
 
@@ -377,7 +377,7 @@ def setup_lines(result: dict) -> list[str]:
         f"- Base model: `{result['base_model']}` (`{result['base_weights']}`, the shipped default: "
         f"{result['base_description']}). Fine-tuning started from `{result['start_weights']}`, the weights "
         "the base model uses for this type of image; " + routes_text(result),
-        "- Image types are found from the pixels alone (`preprocess.image_kind`): a bright background "
+        "- Image types are found from the pixels alone (`kinds.image_kind`): a bright background "
         "and colour = stained tissue (H&E and similar), a bright grey background = bright-field grey, "
         "else fluorescence.",
         "- Base model on the DSB validation split, per type: "

@@ -19,7 +19,7 @@ from benchmark import load_sets  # noqa: E402
 
 from napari_nucleiseg import segment
 from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix, summarize
-from napari_nucleiseg.inference.preprocess import image_kind
+from napari_nucleiseg.inference.kinds import image_kind
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
 

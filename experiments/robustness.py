@@ -25,7 +25,7 @@ from benchmark import classical, load_sets  # noqa: E402
 from napari_nucleiseg import segment  # noqa: E402
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
 from napari_nucleiseg.inference import sizing  # noqa: E402
-from napari_nucleiseg.inference.preprocess import image_kind  # noqa: E402
+from napari_nucleiseg.inference.kinds import image_kind  # noqa: E402
 from napari_nucleiseg.training.dataset import default_data_dir  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "robustness.md"

@@ -22,8 +22,8 @@ from skimage.transform import resize
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.evaluation.metrics import evaluate_image
+from napari_nucleiseg.inference.kinds import KINDS
 from napari_nucleiseg.inference.predict import predict_maps
-from napari_nucleiseg.inference.preprocess import KINDS
 from napari_nucleiseg.inference.sizing import median_diameter, sized_prediction
 from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
 

@@ -3,7 +3,7 @@
 For each conversion, the default model is scored on the stained validation images, adapted
 for a few hundred steps on the stained training images, and scored again. Writes
 docs/stain_input.md (appended to docs/benchmarks.md by benchmark.py), with the numbers of stained
-training and validation images each conversion actually used (``preprocess.image_kind`` picks
+training and validation images each conversion actually used (``kinds.image_kind`` picks
 them); it chose the darkest channel (``preprocess.nucleus_signal``).
 
     python experiments/stain_prep_experiment.py --steps 250
@@ -18,7 +18,8 @@ import torch
 from skimage.color import rgb2hed
 
 from napari_nucleiseg.evaluation.evaluate import evaluate_model
-from napari_nucleiseg.inference.preprocess import image_kind, normalize, to_grey
+from napari_nucleiseg.inference.kinds import image_kind
+from napari_nucleiseg.inference.preprocess import normalize, to_grey
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.training.dataset import Sample, default_data_dir, read_ids
 from napari_nucleiseg.training.trainer import Trainer
@@ -86,7 +87,7 @@ def report_text(lines: list[str], counts: dict, model: str, weights: str | None,
         used = "per conversion, " + "; ".join(f"{k}: {t} training, {v} validation" for k, (t, v) in counts.items())
     return (
         "# Input channel for stained images\n\n"
-        f"Stained (colour bright-field) images of the DSB split (`preprocess.image_kind`): {used}. "
+        f"Stained (colour bright-field) images of the DSB split (`kinds.image_kind`): {used}. "
         f"Each conversion to one nucleus-bright channel: the `{model}` model"
         + (f" (weights `{weights}`)" if weights else "") + " scored on the validation "
         f"images as is, then after {steps} adaptation steps (learning rate 3e-4) on the training "

@@ -24,8 +24,8 @@ from benchmark import load_sets  # noqa: E402
 
 from napari_nucleiseg import segment, zoo  # noqa: E402
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
+from napari_nucleiseg.inference.kinds import image_kind  # noqa: E402
 from napari_nucleiseg.inference.postprocess import instances  # noqa: E402
-from napari_nucleiseg.inference.preprocess import image_kind  # noqa: E402
 from napari_nucleiseg.io.images import read_image, read_labels  # noqa: E402
 from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids  # noqa: E402
 

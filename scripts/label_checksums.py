@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_nucleiseg import device, segment
-from napari_nucleiseg.inference.preprocess import image_kind
+from napari_nucleiseg.inference.kinds import image_kind
 from napari_nucleiseg.io.images import read_image
 from napari_nucleiseg.training.dataset import default_data_dir
 

@@ -3,7 +3,7 @@
 Also the splits of the non-commercial sets under ``nc/`` (MoNuSeg 2018, DeepLIIF). No
 training, checkpoint, snapshot window, input or post-processing choice may look at a
 test split; they are scored once, for the model cards and README. Each split is stratified
-by image kind (``preprocess.image_kind``) so that the rare kinds are represented.
+by image kind (``kinds.image_kind``) so that the rare kinds are represented.
 
 Example::
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_nucleiseg.inference.preprocess import image_kind
+from napari_nucleiseg.inference.kinds import image_kind
 from napari_nucleiseg.io.images import read_image
 from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
 

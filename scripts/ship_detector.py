@@ -26,7 +26,7 @@ from ship_model import speed_device, training_sizing
 from napari_nucleiseg import segment, zoo
 from napari_nucleiseg.device import resolve_device
 from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_status, summarize
-from napari_nucleiseg.inference.preprocess import KINDS
+from napari_nucleiseg.inference.kinds import KINDS
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.models import build
 from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, split_dsb

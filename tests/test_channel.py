@@ -9,7 +9,7 @@ from napari_nucleiseg import segment
 from napari_nucleiseg.cli import main
 from napari_nucleiseg.errors import InvalidImageError, OptionError
 from napari_nucleiseg.evaluation.metrics import evaluate_image
-from napari_nucleiseg.inference.preprocess import nucleus_channel
+from napari_nucleiseg.inference.checks import nucleus_channel
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.options import SegmentOptions
 from napari_nucleiseg.synthetic import synthetic_nuclei

@@ -64,7 +64,7 @@ def test_labels_that_are_not_whole_numbers_are_refused():
 
 
 def test_wide_float_images_are_brought_into_float32_range():
-    from napari_nucleiseg.inference.preprocess import within_float32
+    from napari_nucleiseg.inference.checks import within_float32
 
     img = np.array([[1e300, -2e300], [0.0, 1.0]])
     scaled, scale = within_float32(img)

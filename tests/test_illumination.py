@@ -8,7 +8,7 @@ import tifffile
 from napari_nucleiseg import segment
 from napari_nucleiseg.errors import OptionError
 from napari_nucleiseg.evaluation.metrics import evaluate_image
-from napari_nucleiseg.inference import preprocess
+from napari_nucleiseg.inference import kinds, preprocess
 from napari_nucleiseg.inference.illumination import Illumination, measure_illumination
 from napari_nucleiseg.options import SegmentOptions
 from napari_nucleiseg.synthetic import synthetic_nuclei
@@ -48,10 +48,10 @@ def test_the_light_is_measured_from_the_background(brightfield):
 def test_a_darkened_side_does_not_make_bright_field_look_like_fluorescence(brightfield):
     image, _ = brightfield
     dark = _lit(image, 0.2)
-    assert preprocess.image_kind(dark) == "brightfield"  # "fluorescence" before evening out
+    assert kinds.image_kind(dark) == "brightfield"  # "fluorescence" before evening out
     fluorescence, _ = synthetic_nuclei((512, 512), n_nuclei=40, seed=2)
-    assert preprocess.image_kind(fluorescence) == "fluorescence"
-    assert preprocess.image_kind(_lit(fluorescence, 0.3)) == "fluorescence"
+    assert kinds.image_kind(fluorescence) == "fluorescence"
+    assert kinds.image_kind(_lit(fluorescence, 0.3)) == "fluorescence"
 
 
 def test_a_faint_stain_colour_is_judged_evened_out(brightfield, monkeypatch):
@@ -59,10 +59,10 @@ def test_a_faint_stain_colour_is_judged_evened_out(brightfield, monkeypatch):
     grey = grey.astype(np.float32) / grey.max() * 240
     pink = np.stack([grey, grey * 0.94, grey * 0.97], -1).astype(np.uint8)  # red a little above blue
     lit = _lit(pink, 0.3)
-    assert preprocess.image_kind(pink) == preprocess.image_kind(lit) == "stained"
+    assert kinds.image_kind(pink) == kinds.image_kind(lit) == "stained"
     # judged on the uneven pixels, the dark side's fainter colour made it grey bright-field
-    monkeypatch.setattr(preprocess, "illumination_of", lambda image: Illumination())
-    assert preprocess.image_kind(lit) == "brightfield"
+    monkeypatch.setattr(kinds, "illumination_of", lambda image: Illumination())
+    assert kinds.image_kind(lit) == "brightfield"
 
 
 def test_uneven_bright_field_is_segmented_as_an_even_one(brightfield):
@@ -116,7 +116,7 @@ def test_blocks_are_evened_out_as_the_whole_image_is(tmp_path, channels):
     path = tmp_path / "ihc.tif"
     tifffile.imwrite(path, image, photometric="rgb")
     stats, _, _ = gather_stats(open_source(path), stain_signal_for=lambda kind: "red")
-    assert stats.kind == preprocess.image_kind(image) == "stained" and stats.light.strength == 1.0
+    assert stats.kind == kinds.image_kind(image) == "stained" and stats.light.strength == 1.0
     assert gather_stats(open_source(path), even_light=False)[0].light.strength == 0.0
     whole = preprocess.prepare_channels(image, channels=channels, kind="stained", stain_signal="red")
     y0, x0 = 137, 301

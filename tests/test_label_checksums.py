@@ -10,7 +10,7 @@ import torch
 
 from napari_nucleiseg import segment
 from napari_nucleiseg.device import cpu_has_bf16, describe
-from napari_nucleiseg.inference.preprocess import image_kind
+from napari_nucleiseg.inference.kinds import image_kind
 from napari_nucleiseg.io.images import read_image
 
 # The checksums move when new weights ship: take them again with the new weights. Prediction

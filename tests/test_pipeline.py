@@ -5,7 +5,7 @@ import tifffile
 from napari_nucleiseg import segment
 from napari_nucleiseg.errors import InvalidImageError
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
-from napari_nucleiseg.inference.preprocess import image_kind
+from napari_nucleiseg.inference.kinds import image_kind
 from napari_nucleiseg.inference.stack import is_stack
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.training.dataset import find_pairs, read_ids

@@ -2,14 +2,9 @@ import numpy as np
 import pytest
 
 from napari_nucleiseg.errors import InvalidImageError
-from napari_nucleiseg.inference.preprocess import (
-    check_image,
-    image_kind,
-    looks_brightfield,
-    normalize,
-    nucleus_signal,
-    prepare,
-)
+from napari_nucleiseg.inference.checks import check_image
+from napari_nucleiseg.inference.kinds import image_kind, looks_brightfield
+from napari_nucleiseg.inference.preprocess import normalize, nucleus_signal, prepare
 from napari_nucleiseg.synthetic import synthetic_nuclei
 
 
@@ -136,7 +131,7 @@ def test_grey_fluorescence_with_a_camera_offset_is_not_brightfield():
 
 
 def test_a_dense_dark_he_field_is_stained_not_fluorescence(monkeypatch):
-    from napari_nucleiseg.inference import preprocess
+    from napari_nucleiseg.inference import kinds
 
     rng = np.random.default_rng(0)
     img = np.empty((128, 128, 3), np.float32)
@@ -147,8 +142,8 @@ def test_a_dense_dark_he_field_is_stained_not_fluorescence(monkeypatch):
         img[(yy - cy) ** 2 + (xx - cx) ** 2 < 40] = (70, 30, 65)
     img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
     assert image_kind(img) == "stained"
-    monkeypatch.setattr(preprocess, "_stain_coloured", lambda rgb, top: False)
-    monkeypatch.setattr(preprocess, "measure_illumination", lambda bright: preprocess.Illumination())
+    monkeypatch.setattr(kinds, "_stain_coloured", lambda rgb, top: False)
+    monkeypatch.setattr(kinds, "measure_illumination", lambda bright: kinds.Illumination())
     assert image_kind(img) == "fluorescence"  # what the floor and median rules alone said
     monkeypatch.undo()
     fluo = np.zeros((128, 128, 3), np.uint8)

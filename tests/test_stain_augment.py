@@ -64,7 +64,7 @@ def test_augmenter_draws_the_image_and_its_variants():
 
 
 def test_rendered_fluorescence_looks_stained_with_dark_nuclei():
-    from napari_nucleiseg.inference.preprocess import image_kind
+    from napari_nucleiseg.inference.kinds import image_kind
     from napari_nucleiseg.synthetic import synthetic_nuclei
     from napari_nucleiseg.training.stain_render import render_stained
 

@@ -6,8 +6,9 @@ import pytest
 
 from napari_nucleiseg import segment
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
+from napari_nucleiseg.inference.kinds import image_kind
 from napari_nucleiseg.inference.postprocess import classical_instances
-from napari_nucleiseg.inference.preprocess import image_kind, prepare_channels
+from napari_nucleiseg.inference.preprocess import prepare_channels
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.synthetic import synthetic_nuclei
 from napari_nucleiseg.training.dataset import find_pairs, read_ids

@@ -58,9 +58,9 @@ def _parse_region(text: str):
 
 
 def _read(path, channel: int | None):
-    """An image file, or its nucleus ``channel`` alone (``preprocess.nucleus_channel``)."""
+    """An image file, or its nucleus ``channel`` alone (``checks.nucleus_channel``)."""
     from ..errors import InvalidImageError
-    from ..inference.preprocess import nucleus_channel
+    from ..inference.checks import nucleus_channel
     from ..io.images import read_image
 
     try:

@@ -53,7 +53,7 @@ class Illumination:
     shape : (int, int)
         Shape of the overview it was measured on.
     steps : (int, int)
-        Pixels of the image per overview pixel (``preprocess.subsample_steps``).
+        Pixels of the image per overview pixel (``overview.subsample_steps``).
     """
 
     coef: tuple[float, ...] = (0.0,) * 6

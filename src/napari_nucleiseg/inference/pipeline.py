@@ -10,12 +10,14 @@ import pandas as pd
 
 from ..memory import check_fits
 from ..options import SegmentOptions, parse_diameter
+from .checks import check_image, nucleus_channel, within_float32
 from .denoise import measured_smoothing, smooth, smoothed
 from .detect import detect, instance_maps, sized_detection
 from .illumination import Illumination
+from .kinds import illumination_of, image_kind
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
-from .preprocess import check_image, illumination_of, image_kind, nucleus_channel, to_grey, within_float32
+from .preprocess import to_grey
 from .sizing import AUTO, coarse_diameter, sized_prediction, texture_look, trusted_look
 
 #: The stages ``segment`` announces through its ``stage`` callback.
@@ -128,7 +130,7 @@ def segment(
     errors.InvalidImageError
         For an image that cannot be segmented (``check_image``), or that cannot fit in memory
         (``errors.ImageTooLargeError``). Float images beyond float32's range are rescaled first
-        (``preprocess.within_float32``; ``settings["intensity_scale"]`` then says by how much).
+        (``checks.within_float32``; ``settings["intensity_scale"]`` then says by how much).
     """
     from .. import zoo
     from ..device import describe

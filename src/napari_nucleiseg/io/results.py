@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputWriteError
-from ..inference.preprocess import nucleus_channel
+from ..inference.checks import nucleus_channel
 from .overlay import overlay_png
 from .writers import csv_writer, png_writer, tiff_writer, write_set
 

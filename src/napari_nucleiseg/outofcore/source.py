@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageReadError, InvalidImageError, NucleisegError
-from ..inference.preprocess import check_channel
+from ..inference.checks import check_channel
 from ..io.images import quiet_tifffile
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")

@@ -18,19 +18,15 @@ import numpy as np
 from ..errors import Cancelled
 from ..inference.denoise import WINDOW, measured_smoothing, noise_window
 from ..inference.illumination import Illumination
+from ..inference.kinds import colour_stats, kind_from, looks_brightfield, overview_illumination
+from ..inference.overview import channel_min, subsample_steps
 from ..inference.preprocess import (
     PERCENTILES,
-    channel_min,
-    colour_stats,
     evened_tops,
     haematoxylin,
-    kind_from,
-    looks_brightfield,
     normalize,
     normalize_bounds,
     nucleus_signal,
-    overview_illumination,
-    subsample_steps,
 )
 from ..inference.sizing import shrink
 from .blocks import BlockGrid
@@ -46,7 +42,7 @@ class ImageStats:
     Attributes
     ----------
     kind : str
-        ``preprocess.image_kind`` of the whole image.
+        ``kinds.image_kind`` of the whole image.
     top : float
         Brightest value of the nucleus channel (inverted images are ``top - channel``).
     bounds : (float, float)
@@ -114,7 +110,7 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
     ----------
     source : ImageSource
     invert : bool or None
-        Dark nuclei on a bright background; None detects it (``preprocess.looks_brightfield``).
+        Dark nuclei on a bright background; None detects it (``kinds.looks_brightfield``).
     cancel : callable, optional
         Checked between regions; ``errors.Cancelled`` is raised.
     stain_signal_for : callable, optional

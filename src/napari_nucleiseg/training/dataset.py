@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inference.preprocess import image_kind, prepare_channels
+from ..inference.kinds import image_kind
+from ..inference.preprocess import prepare_channels
 from ..io.images import IMAGE_SUFFIXES, read_image, read_labels
 
 
@@ -30,7 +31,7 @@ def default_data_dir() -> Path:
 @dataclass
 class Sample:
     """One training image: prepared float32 image, int32 instance labels, its id and kind
-    (``preprocess.image_kind``); ``variants`` are more inputs of the same image (stain-jittered,
+    (``kinds.image_kind``); ``variants`` are more inputs of the same image (stain-jittered,
     ``stain_augment.stain_variants``), each drawn as often as ``image``."""
 
     image: np.ndarray

@@ -89,7 +89,7 @@ class ModelEntry:
         """The model that segments images of ``kind`` for this one.
 
         A card may name specialists by image kind (``"specialists": {"stained": "resunet32-stained"}``,
-        kinds of ``preprocess.image_kind``); any other kind, or a specialist that is not
+        kinds of ``kinds.image_kind``); any other kind, or a specialist that is not
         installed, gets this entry itself.
         """
         name = self.card.get("specialists", {}).get(kind) if kind else None

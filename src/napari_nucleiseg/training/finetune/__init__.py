@@ -20,7 +20,7 @@ What it does, in order:
 5. saves a new user model whose card names the parent, the images, the settings and both
    curves (``card``).
 
-Images of one kind (``preprocess.image_kind``) start from the model the base uses for that
+Images of one kind (``kinds.image_kind``) start from the model the base uses for that
 kind (its specialist, if it has one), and the new model hands every other kind back to the
 models that segmented it before (``start_and_routes``).
 """

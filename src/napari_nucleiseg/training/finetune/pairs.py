@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import EmptyLabelsError, FinetuneError, InvalidImageError, ShapeMismatchError
-from ...inference.preprocess import KINDS, image_kind, within_float32
+from ...inference.checks import within_float32
+from ...inference.kinds import KINDS, image_kind
 from ...io.images import as_labels
 
 

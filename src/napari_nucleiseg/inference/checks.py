@@ -1,0 +1,73 @@
+"""Checks of an image before any work: what can be segmented, which channel, a float range float32 holds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidImageError
+
+
+def nucleus_channel(image: np.ndarray, channel: int | None) -> np.ndarray:
+    """The nucleus channel ``channel`` of a multichannel image ``(Y, X, C)`` as a grey image; the
+    image itself for ``channel`` None, or for channel 0 of a grey image.
+
+    Raises
+    ------
+    InvalidImageError
+        For a channel the image does not have (one line naming how many it has).
+    """
+    if channel is None:
+        return image
+    img = np.asarray(image)
+    check_channel(channel, img.shape[-1] if img.ndim == 3 else 1)
+    return img if img.ndim != 3 else np.ascontiguousarray(img[..., channel])
+
+
+def check_channel(channel: int, channels: int, name: str = "") -> None:
+    """Raise InvalidImageError (one line, prefixed with ``name``) when an image of ``channels``
+    channels has no ``channel``."""
+    if channel >= channels:
+        have = f"{channels} channels (0-{channels - 1})" if channels > 1 else "one channel (0)"
+        raise InvalidImageError(f"{name + ': ' if name else ''}channel {channel} asked for, but the image has {have}")
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise InvalidImageError for arrays that cannot be segmented."""
+    img = np.asarray(image)
+    if img.size == 0:
+        raise InvalidImageError("the image is empty")
+    if img.dtype == bool or not np.issubdtype(img.dtype, np.number) or np.issubdtype(img.dtype, np.complexfloating):
+        raise InvalidImageError(f"unsupported pixel type {img.dtype}")
+    if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
+        raise InvalidImageError("the image contains NaN or infinite values")
+    if img.ndim == 3 and img.shape[-1] == 2:
+        raise InvalidImageError(
+            f"got two channels (shape {img.shape}): choose the nucleus channel (channel=0 or 1; "
+            "--channel on the command line; napari's reader opens each channel as its own layer)"
+        )
+    if img.ndim == 3 and img.shape[-1] not in (3, 4):
+        raise InvalidImageError(
+            f"got a 3D array of shape {img.shape}: segment stacks one plane at a time"
+        )
+    if img.ndim not in (2, 3):
+        raise InvalidImageError(f"expected a 2D image, got {img.ndim} dimensions {img.shape}")
+    if min(img.shape[:2]) < 8:
+        raise InvalidImageError(f"the image is too small ({img.shape[0]}x{img.shape[1]} pixels)")
+
+
+#: float32 keeps about 7 digits and a range of 1e-38..3e38: wider float data is rescaled to it first.
+_FLOAT32_SAFE = (1e-30, 1e30)
+
+
+def within_float32(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(image, scale)``: float data beyond what float32 holds (e.g. float64 values of 1e300, which
+    would become infinite) divided by its largest magnitude, so that every later float32 step
+    stays finite; other images unchanged with scale 1. Intensities are only compared
+    relatively (percentile normalisation), so segmentation is unchanged by the scale."""
+    img = np.asarray(image)
+    if not np.issubdtype(img.dtype, np.floating) or img.dtype.itemsize <= 4 or img.size == 0:
+        return img, 1.0
+    top = float(np.max(np.abs(img)))
+    if top == 0.0 or _FLOAT32_SAFE[0] <= top <= _FLOAT32_SAFE[1]:
+        return img, 1.0
+    return img / top, top
