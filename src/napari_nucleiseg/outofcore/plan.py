@@ -83,7 +83,7 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
         sample_halo = auto_halo(target, 1.0, block) if halo == "auto" else int(halo)
         grid = BlockGrid(source.shape[:2], block, sample_halo)
         chosen = sample_blocks(grid, overview, steps)
-        look = look_diameter(source, stats, used.name, opts, entry.postprocess(), chosen, cancel)
+        look = look_diameter(source, stats, used.name, opts, entry.postprocess(stats.kind), chosen, cancel)
         if trusted_look(look, target):
             diameter = look
         else:
@@ -145,7 +145,7 @@ def measure_diameter(source, opts, entry, weights: str, stats: ImageStats, grid:
     from .worker import BlockJob, centred_in_core, segment_window
 
     job = BlockJob(source, grid, stats, weights, opts.device, opts.tta, opts.tile, opts.overlap,
-                   opts.postprocess(entry.postprocess()), 1.0, "", ())
+                   opts.postprocess(entry.postprocess(stats.kind)), 1.0, "", ())
     windows = {blk.key: segment_window(job, blk) for blk in chosen}
     kept = [centred_in_core(windows[blk.key][2], blk) for blk in chosen]
     kept = [k for k in kept if k.max() > 0]

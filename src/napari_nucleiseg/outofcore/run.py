@@ -191,8 +191,9 @@ def segment_out_of_core(
 
 def _job(src: ImageSource, opts: SegmentOptions, entry, plan: dict, folder: ResultFolder, maps, scale) -> BlockJob:
     grid = BlockGrid(src.shape[:2], plan["block"], plan["halo"])
-    return BlockJob(src, grid, ImageStats.from_dict(plan["stats"]), plan["weights"], opts.device, opts.tta,
-                    opts.tile, opts.overlap, opts.postprocess(entry.postprocess()), float(plan["zoom"]),
+    stats = ImageStats.from_dict(plan["stats"])
+    return BlockJob(src, grid, stats, plan["weights"], opts.device, opts.tta,
+                    opts.tile, opts.overlap, opts.postprocess(entry.postprocess(stats.kind)), float(plan["zoom"]),
                     str(folder.root), maps, tuple(scale) if scale else None)
 
 

@@ -39,9 +39,14 @@ class ModelEntry:
         """The weights' licence (card ``licence``; models trained on non-commercial data say so)."""
         return self.card.get("licence", "")
 
-    def postprocess(self) -> dict:
-        """The post-processing settings tuned for this model (falls back to defaults)."""
-        return {**DEFAULT_POSTPROCESS, **self.card.get("postprocess", {})}
+    def postprocess(self, kind: str | None = None) -> dict:
+        """The post-processing settings tuned for this model (falls back to defaults); for images of
+        ``kind`` (``kinds.image_kind``), with the settings its card tuned for that kind alone
+        (``"postprocess_by_kind": {"stained": {...}}``: the stained specialist's border map also
+        lights up the chromatin of large pale nuclei, so its smallest seeds are dropped;
+        ``docs/training_log.md``)."""
+        return {**DEFAULT_POSTPROCESS, **self.card.get("postprocess", {}),
+                **self.card.get("postprocess_by_kind", {}).get(kind, {})}
 
     def target_diameter(self) -> float | None:
         """Nucleus diameter (pixels) the model segments best (card ``sizing.target_diameter``).
@@ -120,14 +125,19 @@ def _card_problem(card) -> str | None:
     """Why a card cannot be used (None when it can): not an object, or fields of the wrong type."""
     if not isinstance(card, dict):
         return f"the card is a JSON {type(card).__name__}, not an object"
-    for key in ("validation", "postprocess", "sizing", "specialists", "config", "normalize", "imported"):
+    for key in ("validation", "postprocess", "sizing", "specialists", "config", "normalize", "imported",
+                "postprocess_by_kind"):
         if key in card and not isinstance(card[key], dict):
             return f"'{key}' is not an object"
+    by_kind = card.get("postprocess_by_kind", {})
+    if not all(isinstance(v, dict) for v in by_kind.values()):
+        return "a kind's post-processing in 'postprocess_by_kind' is not an object"
+    settings = [*card.get("postprocess", {}).items(), *(kv for v in by_kind.values() for kv in v.items())]
     numbers = [card.get("validation", {}).get(k) for k in ("dsb_score", "ap50")]
-    numbers += list(card.get("postprocess", {}).values()) + [card.get("sizing", {}).get("target_diameter")]
+    numbers += [v for _, v in settings] + [card.get("sizing", {}).get("target_diameter")]
     if any(v is not None and not isinstance(v, (int, float, str)) for v in numbers):
         return "a score or setting is not a number"
-    if any(isinstance(v, str) and k != "seed" for k, v in card.get("postprocess", {}).items()):
+    if any(isinstance(v, str) and k != "seed" for k, v in settings):
         return "a post-processing setting is not a number"
     if not isinstance(card.get("name", ""), str):
         return "'name' is not text"

@@ -40,7 +40,7 @@ def model_card(entry, start, post: dict, info: list, val_info: list, settings: d
     entry, start : zoo.ModelEntry
         The base model and the model training started from (its specialist for the images' kind).
     post : dict
-        Post-processing settings (the base model's).
+        Post-processing settings (the base model's; its settings by image kind are copied too).
     info, val_info : list of dict
         Training and validation images (``prepare_pairs``).
     settings : dict
@@ -77,7 +77,7 @@ def model_card(entry, start, post: dict, info: list, val_info: list, settings: d
     }
     if routes:
         card["specialists"] = routes
-    for key in ("parameters", "input", "channels", "sizing"):
+    for key in ("parameters", "input", "channels", "sizing", "postprocess_by_kind"):
         if key in entry.card:
             card[key] = entry.card[key]
     if entry.for_kind("stained").stain_signal() != "darkest":  # the signal its stained pairs were prepared with

@@ -141,9 +141,10 @@ def fine_tune(
     samples, info, val_samples, val_info = _prepare_data(entry, pairs, regions, image_names, validation,
                                                          validation_regions, validation_names, invert)
     dev = resolve_device(device)
-    start, routes = start_and_routes(entry, {s.kind for s in samples})
+    kinds = {s.kind for s in samples}
+    start, routes = start_and_routes(entry, kinds)
     model, blob = zoo.load_weights_file(start.weights)  # a fresh copy: the cached one stays intact
-    post = entry.postprocess()
+    post = entry.postprocess(next(iter(kinds)) if len(kinds) == 1 else None)  # as the images were segmented
     crop = _fitting_crop(samples, crop)
     torch.manual_seed(seed)
     mixed = samples
@@ -157,7 +158,8 @@ def fine_tune(
         model, mixed, dev, post, val_samples, settings, validate_every, progress, cancel, say, intro)
     result = FinetuneResult(None, losses, best.curve, best.step, best.score, best.base_score,
                             trainer.steps_done, seconds, cancelled, describe(dev))
-    card = model_card(entry, start, post, info, val_info, settings.for_card(describe(dev)), routes, result)
+    card = model_card(entry, start, entry.postprocess(), info, val_info, settings.for_card(describe(dev)), routes,
+                      result)
     result.entry = zoo.save_user_model(_free_name(name), trainer.model, blob["architecture"],
                                        blob.get("config", {}), card)
     result.message = summary(result, name, bool(val_samples))
