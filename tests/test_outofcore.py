@@ -161,26 +161,30 @@ def test_huge_nuclei_are_measured_on_a_coarse_look_as_in_memory(tmp_path, monkey
     assert evaluate_image(truth, np.asarray(result.labels()))["ap50"] >= 0.9
 
 
-@pytest.mark.parametrize("kind, overruled", [("fluorescence", True), ("stained", False)])
-def test_plan_takes_the_look_when_the_sample_blocks_saw_texture(monkeypatch, kind, overruled):
+@pytest.mark.parametrize("model, kind, overruled", [("default", "fluorescence", True), ("default", "stained", False),
+                                                    (MODEL, "fluorescence", False)])
+def test_plan_takes_the_look_when_the_sample_blocks_saw_texture(monkeypatch, model, kind, overruled):
     """A look of 3x the target against sample blocks that measured 8 px: the blocks saw texture,
-    unless the image is stained tissue (whose look may be clumps of small nuclei)."""
+    unless the image is stained tissue (whose look may be clumps of small nuclei), or the model's
+    card does not let it look (``ModelEntry.coarse_look``)."""
     import dataclasses
 
     from napari_nucleiseg import zoo
     from napari_nucleiseg.options import SegmentOptions
     from napari_nucleiseg.outofcore import plan
 
-    entry = zoo.get_entry(MODEL)
+    entry = zoo.get_entry(model)
     target = entry.target_diameter()
     real_stats = plan.gather_stats
+    looked = []
     monkeypatch.setattr(plan, "gather_stats", lambda *a, **k: (lambda st, ov, steps: (
         dataclasses.replace(st, kind=kind), ov, steps))(*real_stats(*a, **k)))
-    monkeypatch.setattr(plan, "look_diameter", lambda *a, **k: 3.0 * target)
+    monkeypatch.setattr(plan, "look_diameter", lambda *a, **k: looked.append(1) or 3.0 * target)
     monkeypatch.setattr(plan, "measure_diameter", lambda *a, **k: (8.0, {}))
-    made, _ = plan.make_plan(open_source(_field((600, 600))), SegmentOptions(model=MODEL), entry, 256, "auto")
+    made, _ = plan.make_plan(open_source(_field((600, 600))), SegmentOptions(model=model), entry, 256, "auto")
     assert made["diameter"] == (3.0 * target if overruled else 8.0)
     assert made["zoom"] == (pytest.approx(1 / 3.0) if overruled else 1.0)
+    assert bool(looked) == entry.coarse_look() == (model == "default")
 
 
 def test_a_finished_result_is_not_redone(big):

@@ -182,6 +182,23 @@ def test_segment_measures_huge_textured_nuclei_on_a_coarse_look():
     assert stages == [STAGES[k] for k in ("load", "predict", "measure")] and steps[-1] == (1, 1)
 
 
+def test_only_models_whose_card_allows_it_look(monkeypatch):
+    """The look's thresholds were checked with the default model's routes; another model's maps can
+    read a dense field as a few huge nuclei, so it measures on its first pass alone."""
+    from napari_nucleiseg import zoo
+    from napari_nucleiseg.inference import pipeline
+
+    looks = []
+    real = pipeline.coarse_diameter
+    monkeypatch.setattr(pipeline, "coarse_diameter", lambda *a, **k: looks.append(1) or real(*a, **k))
+    image = synthetic_nuclei((512, 512), n_nuclei=30, seed=2)[0]
+    assert zoo.get_entry("default").coarse_look() and not zoo.get_entry("unet16").coarse_look()
+    segment(image)
+    assert len(looks) == 1
+    segment(image, model="unet16")
+    assert len(looks) == 1
+
+
 def test_shrink_labels_keeps_ids():
     labels = discs((100, 100), [(30, 30), (70, 70)], 12)
     small = shrink_labels(labels, 0.5)

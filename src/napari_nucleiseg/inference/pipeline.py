@@ -157,7 +157,7 @@ def segment(
         maps, labels, scores = instance_maps(dets, x.shape[-2:], post)
     else:
         # nuclei many times the training size are measured on a coarse look, not a first pass
-        look = coarse_diameter(count.glance, x, post, target) if diameter == AUTO else None
+        look = coarse_diameter(count.glance, x, post, target) if diameter == AUTO and entry.coarse_look() else None
         big = trusted_look(look, target)
         count.second_pass = count.second_pass and not big
         maps, labels, zoom = sized_prediction(count.predict, x, post, target, look if big else diameter,

@@ -83,7 +83,8 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
         sample_halo = auto_halo(target, 1.0, block) if halo == "auto" else int(halo)
         grid = BlockGrid(source.shape[:2], block, sample_halo)
         chosen = sample_blocks(grid, overview, steps)
-        look = look_diameter(source, stats, used.name, opts, entry.postprocess(stats.kind), chosen, cancel)
+        look = (look_diameter(source, stats, used.name, opts, entry.postprocess(stats.kind), chosen, cancel)
+                if entry.coarse_look() else None)
         if trusted_look(look, target):
             diameter = look
         else:

@@ -57,6 +57,17 @@ class ModelEntry:
         value = self.card.get("sizing", {}).get("target_diameter")
         return float(value) if value else None
 
+    def coarse_look(self) -> bool:
+        """Whether nuclei many times the training size are measured on a coarse look
+        (``sizing.coarse_diameter``; card ``sizing.coarse_look``).
+
+        The look's thresholds were checked on the clean images of a model's own routes: with the
+        default model it is trusted or overrules on none of them. Other models' maps can read a
+        dense clean field as a few huge nuclei (``docs/sizing.md``), so they do not look unless
+        their card says so.
+        """
+        return bool(self.card.get("sizing", {}).get("coarse_look", False))
+
     @property
     def outputs_instances(self) -> bool:
         """Whether the network is an instance model (card ``"outputs": ["instances"]``: boxes,
