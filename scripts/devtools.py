@@ -90,19 +90,28 @@ def specialist_models(card: dict) -> dict:
     return out
 
 
-def routed_maps(model, samples, device, specialists: dict, post: dict, target: float | None) -> list[dict]:
+def kind_post(post: dict, by_kind: dict | None, kind: str) -> dict:
+    """``post`` with a card's settings for images of ``kind`` (``postprocess_by_kind``), as ``segment`` uses them."""
+    return {**post, **(by_kind or {}).get(kind, {})}
+
+
+def routed_maps(model, samples, device, specialists: dict, post: dict, target: float | None,
+                by_kind: dict | None = None) -> list[dict]:
     """Predicted maps of each sample by the model ``segment`` would use for its kind, at the
-    scale it would choose (``target``: the card's ``sizing.target_diameter``)."""
-    return [sized_maps(specialists.get(s.kind, model), s.image, device, post, target) for s in samples]
+    scale it would choose (``target``: the card's ``sizing.target_diameter``; ``by_kind``: the
+    card's ``postprocess_by_kind``)."""
+    return [sized_maps(specialists.get(s.kind, model), s.image, device, kind_post(post, by_kind, s.kind), target)
+            for s in samples]
 
 
-def validate(model, val, device, post, specialists=None, target=None):
-    """Card figures of ``model`` on ``val``; ``specialists`` (kind -> model) take their kind's images."""
+def validate(model, val, device, post, specialists=None, target=None, by_kind=None):
+    """Card figures of ``model`` on ``val``; ``specialists`` (kind -> model) take their kind's images,
+    ``by_kind`` (a card's ``postprocess_by_kind``) adds its settings for their kind."""
     rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
     for s in val:
         t0 = time.perf_counter()
-        maps = routed_maps(model, [s], device, specialists or {}, post, target)[0]
-        labels = instances(maps, post)
+        maps = routed_maps(model, [s], device, specialists or {}, post, target, by_kind)[0]
+        labels = instances(maps, kind_post(post, by_kind, s.kind))
         seconds += time.perf_counter() - t0
         pixels += s.labels.size
         rows.append(evaluate_image(s.labels, labels))

@@ -130,19 +130,19 @@ def load_data(args, channels: int):
 
 
 def choose_postprocess(model, tune, val, device, specialists, first, target, distance: bool,
-                       parent: dict | None = None):
+                       parent: dict | None = None, by_kind: dict | None = None):
     """Post-processing tuned on training images for each seeding (border, and distance for models
     that predict it), and the ``parent`` card's settings of a warm restart as a further candidate;
     the one kept has the best validation DSB score. Returns ``(post, seeding)``, ``seeding`` the
     tuning and validation figures of each candidate."""
-    maps = routed_maps(model, tune, device, specialists, first, target)
+    maps = routed_maps(model, tune, device, specialists, first, target, by_kind)
     candidates = {seed: tune_postprocess(maps, tune, seed=seed)
                   for seed in (("border", "distance") if distance else ("border",))}
     if parent and parent not in [post for post, _ in candidates.values()]:  # else validated already
         candidates["parent"] = (parent, None)
     seeding = {}
     for key, (post, tune_score) in candidates.items():
-        m = validate(model, val, device, post, specialists, target)
+        m = validate(model, val, device, post, specialists, target, by_kind)
         seeding[key] = {"postprocess": post, "tuning_dsb": None if tune_score is None else round(tune_score, 4),
                         "validation_dsb": round(m["dsb_score"], 4), "validation_ap50": round(m["ap50"], 4)}
         print(key, seeding[key], flush=True)
@@ -164,6 +164,7 @@ def main():
     dest = Path(args.dest)
     previous = json.loads((zoo.SHIPPED_DIR / f"{args.continues}.json").read_text()) if args.continues else {}
     specialists = {} if args.specialist_for else specialist_models(previous)
+    by_kind = previous.get("postprocess_by_kind", {})  # a warm restart keeps its parent's settings by kind
     sizing = previous.get("sizing") or training_sizing(train)
     target = sizing["target_diameter"]
     seeding = None
@@ -174,18 +175,21 @@ def main():
     else:
         first = previous.get("postprocess") or zoo.DEFAULT_POSTPROCESS  # decides the scale of the tuning maps
         post, seeding = choose_postprocess(model, tuning_images(train), val, device, specialists, first, target,
-                                           config.get("out_channels", 2) >= 3, previous.get("postprocess"))
-    m = validate(model, val, device, post, specialists, target)
+                                           config.get("out_channels", 2) >= 3, previous.get("postprocess"), by_kind)
+    m = validate(model, val, device, post, specialists, target, by_kind)
     print(json.dumps(m, indent=1))
     card = make_card(args, blob, model, train, val, hist, post, sizing, m, device, load_start)
     if seeding:
         card["seeding"] = seeding
+    if by_kind:
+        card["postprocess_by_kind"] = by_kind
+        card["postprocess_by_kind_source"] = previous.get("postprocess_by_kind_source", "")
     if args.suggest_for:
         card["suggest_for"] = args.suggest_for
     if args.stain_signal != "darkest":
         card["stain_signal"] = args.stain_signal
     for split, samples in extra_val.items():
-        em = validate(model, samples, device, post, specialists, target)
+        em = validate(model, samples, device, post, specialists, target, by_kind)
         card.setdefault("validation_sets", {})[split] = {k: em[k] for k in ("dsb_score", "ap50", "f1", "pq",
                                                                           "aji", "n_images")}
     history_from = (args.name if args.specialist_for and (zoo.SHIPPED_DIR / f"{args.name}.json").exists()
