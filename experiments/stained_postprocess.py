@@ -98,7 +98,7 @@ def main():
             "MoNuSeg val": maps_of([(im, lab) for im, lab, _ in sets.get("MoNuSeg val", [])], args.model)}
     if args.tune == "nc":
         maps["DeepLIIF val"] = maps_of([(im, lab) for im, lab, _ in sets.get("DeepLIIF val", [])], args.model)
-    own = zoo.get_entry(args.model).postprocess()
+    own = zoo.get_entry(args.model).postprocess("stained")  # with the card's settings for stained images
     tuned = tune(maps["tuning (training images)"], own)
     print("own:  ", json.dumps(own))
     print("tuned:", json.dumps(tuned))
