@@ -71,3 +71,15 @@ def test_a_fine_tuned_model_keeps_the_kind_settings_of_its_base():
     card = res.entry.card
     assert card["postprocess_by_kind"] == {"stained": {"seed_min_size": 20}}
     assert "seed_min_size" not in card["postprocess"]
+
+
+def test_out_of_core_applies_and_records_the_settings_of_the_image_kind(sample_dir, tmp_path):
+    from napari_nucleiseg.outofcore import segment_out_of_core
+
+    entry = _unet16_copy("no-seeds", NO_SEEDS)
+    result = segment_out_of_core(sample_dir / "touching_nuclei.tif", tmp_path / "out", model=entry.name, block=256)
+    plain = segment_out_of_core(sample_dir / "touching_nuclei.tif", tmp_path / "plain",
+                                model=_unet16_copy("plain", None).name, block=256)
+    assert result.settings["seed_min_size"] == 10**6 and "seed_min_size" not in plain.settings
+    assert result.settings["threshold"] == entry.postprocess()["threshold"]
+    assert 0 < result.nuclei < plain.nuclei

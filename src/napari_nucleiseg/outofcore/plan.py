@@ -100,7 +100,8 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
     if opts.denoise and zoom != 1.0:
         stats = measure_smoothing(source, stats, zoom)
     return {"stats": stats.to_dict(), "weights": used.name, "diameter": diameter, "zoom": zoom,
-            "halo": int(halo), "block": int(block)}, samples
+            "halo": int(halo), "block": int(block),
+            "postprocess": opts.postprocess(entry.postprocess(stats.kind))}, samples
 
 
 def look_regions(shape: tuple[int, ...], blocks, side: int = LOOK_SIDE) -> list[tuple[slice, slice]]:

@@ -192,8 +192,10 @@ def segment_out_of_core(
 def _job(src: ImageSource, opts: SegmentOptions, entry, plan: dict, folder: ResultFolder, maps, scale) -> BlockJob:
     grid = BlockGrid(src.shape[:2], plan["block"], plan["halo"])
     stats = ImageStats.from_dict(plan["stats"])
+    # the plan's post-processing (a plan of an older version has none): a resumed run keeps it
+    post = plan.get("postprocess") or opts.postprocess(entry.postprocess(stats.kind))
     return BlockJob(src, grid, stats, plan["weights"], opts.device, opts.tta,
-                    opts.tile, opts.overlap, opts.postprocess(entry.postprocess(stats.kind)), float(plan["zoom"]),
+                    opts.tile, opts.overlap, post, float(plan["zoom"]),
                     str(folder.root), maps, tuple(scale) if scale else None)
 
 
@@ -270,7 +272,8 @@ def _finish(folder: ResultFolder, run: dict, job: BlockJob, nuclei: dict[str, in
 def _result(folder: ResultFolder, run: dict, blocks_run: int) -> OutOfCoreResult:
     plan = run["plan"]
     grid_blocks = len(BlockGrid(tuple(run["identity"]["source"]["shape"][:2]), plan["block"], plan["halo"]))
-    settings = {**run["identity"]["options"], **{k: v for k, v in plan.items() if k != "stats"},
+    settings = {**run["identity"]["options"], **{k: v for k, v in plan.items() if k not in ("stats", "postprocess")},
+                **plan.get("postprocess", {}),  # the post-processing used, as segment()'s settings give it
                 "image_kind": plan["stats"]["kind"], "smoothing": plan["stats"].get("smoothing", 0.0),
                 "evened": ImageStats.from_dict(plan["stats"]).light.strength}
     return OutOfCoreResult(folder.root, int(run.get("nuclei", 0)), grid_blocks, blocks_run, settings)
