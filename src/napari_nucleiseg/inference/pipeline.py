@@ -104,7 +104,8 @@ def segment(
         Model, device, post-processing, nucleus size and tiling (``options.SegmentOptions``;
         defaults: the shipped default model, sizes measured). A model whose card names
         specialists for an image kind (e.g. stained tissue) hands such images to them
-        (``ModelEntry.for_kind``); the post-processing stays the named model's.
+        (``ModelEntry.for_kind``); the post-processing stays the named model's, with its card's
+        settings for the image's kind (``ModelEntry.postprocess(kind)``).
     scale : (float, float), optional
         Pixel size, used for ``area_physical`` in the table.
     progress : callable, optional
