@@ -62,9 +62,9 @@ class ModelEntry:
         (``sizing.coarse_diameter``; card ``sizing.coarse_look``).
 
         The look's thresholds were checked on the clean images of a model's own routes: with the
-        default model it is trusted or overrules on none of them. Other models' maps can read a
-        dense clean field as a few huge nuclei (``docs/sizing.md``), so they do not look unless
-        their card says so.
+        default model it overrules no first pass and is trusted alone on one image, rightly. Other
+        models' maps can read a dense clean field as a few huge nuclei (``docs/sizing.md``), so they
+        do not look unless their card says so.
         """
         return bool(self.card.get("sizing", {}).get("coarse_look", False))
 
