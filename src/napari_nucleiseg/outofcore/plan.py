@@ -77,18 +77,18 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
     if opts.denoise:
         stats = measure_smoothing(source, stats)  # for the sample blocks, at full scale
     used = entry.for_kind(stats.kind)
+    post = opts.postprocess(entry.postprocess(stats.kind))  # the kind's settings, the user's over them
     target = entry.target_diameter()
     diameter, samples, sample_halo = parse_diameter(opts.diameter), {}, None
     if diameter == AUTO and target:
         sample_halo = auto_halo(target, 1.0, block) if halo == "auto" else int(halo)
         grid = BlockGrid(source.shape[:2], block, sample_halo)
         chosen = sample_blocks(grid, overview, steps)
-        look = (look_diameter(source, stats, used.name, opts, entry.postprocess(stats.kind), chosen, cancel)
-                if entry.coarse_look() else None)
+        look = look_diameter(source, stats, used.name, opts, post, chosen, cancel) if entry.coarse_look() else None
         if trusted_look(look, target):
             diameter = look
         else:
-            diameter, samples = measure_diameter(source, opts, entry, used.name, stats, grid, chosen)
+            diameter, samples = measure_diameter(source, opts, post, used.name, stats, grid, chosen)
             diameter = look if saw_texture(diameter, texture_look(look, stats.kind), target) else diameter
     elif diameter == AUTO:
         diameter = None
@@ -101,7 +101,7 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
         stats = measure_smoothing(source, stats, zoom)
     return {"stats": stats.to_dict(), "weights": used.name, "diameter": diameter, "zoom": zoom,
             "halo": int(halo), "block": int(block),
-            "postprocess": opts.postprocess(entry.postprocess(stats.kind))}, samples
+            "postprocess": post}, samples
 
 
 def look_regions(shape: tuple[int, ...], blocks, side: int = LOOK_SIDE) -> list[tuple[slice, slice]]:
@@ -135,19 +135,19 @@ def look_diameter(source, stats: ImageStats, weights: str, opts, post: dict, blo
         if view is not None:
             maps = predict_maps(net, smoothed(view, opts.denoise), dev, tile=opts.tile, overlap=opts.overlap,
                                 cancel=cancel)
-            looks.append(instances(maps, opts.postprocess(post)))
+            looks.append(instances(maps, post))
     diameter = pooled_look(looks)
     return None if diameter is None else round(diameter, 3)
 
 
-def measure_diameter(source, opts, entry, weights: str, stats: ImageStats, grid: BlockGrid, chosen
+def measure_diameter(source, opts, post: dict, weights: str, stats: ImageStats, grid: BlockGrid, chosen
                      ) -> tuple[float | None, dict]:
     """Median nucleus diameter over the nuclei centred in the ``chosen`` sample blocks, segmented
     at full scale (None when they hold no nucleus), and the blocks' ``segment_window`` results."""
     from .worker import BlockJob, centred_in_core, segment_window
 
     job = BlockJob(source, grid, stats, weights, opts.device, opts.tta, opts.tile, opts.overlap,
-                   opts.postprocess(entry.postprocess(stats.kind)), 1.0, "", ())
+                   post, 1.0, "", ())
     windows = {blk.key: segment_window(job, blk) for blk in chosen}
     kept = [centred_in_core(windows[blk.key][2], blk) for blk in chosen]
     kept = [k for k in kept if k.max() > 0]
