@@ -7,6 +7,7 @@ from napari_nucleiseg.evaluation.metrics import evaluate_image
 from napari_nucleiseg.inference.pipeline import STAGES
 from napari_nucleiseg.inference.sizing import (
     AUTO,
+    COARSE_MIN_NUCLEI,
     COARSE_MIN_SIDE,
     COARSE_TEXTURE,
     COARSE_TRUSTED,
@@ -113,16 +114,40 @@ def test_sized_prediction_passes():
         assert calls == [(200, 240)] and zoom == 1.0 and labels.max() == 1
 
 
+def _squares_predict(calls, n):
+    """``n`` square nuclei an eighth of the image across, on a 4 x 4 grid."""
+    def predict(image):
+        calls.append(image.shape)
+        fg = np.zeros(image.shape, np.float32)
+        side = image.shape[0] // 8
+        for i in range(n):
+            y, x = (i // 4) * 2 * side, (i % 4) * 2 * side
+            fg[y: y + side, x: x + side] = 1.0
+        return {"foreground": fg, "border": np.zeros_like(fg), "variance": np.zeros_like(fg)}
+    return predict
+
+
 def test_coarse_diameter_measures_on_a_quarter_size_view():
     post = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 4}
-    calls = []  # one nucleus half the image across: 256 px in a 512 px image, seen at a quarter
-    look = coarse_diameter(_recording_predict(calls), np.zeros((512, 512), np.float32), post, 20.0)
-    assert look == pytest.approx(256 * 2 / np.sqrt(np.pi), rel=0.03) and calls == [(128, 128)]
+    calls = []  # squares of 64 px in a 512 px image, seen at a quarter
+    look = coarse_diameter(_squares_predict(calls, 6), np.zeros((512, 512), np.float32), post, 20.0)
+    assert look == pytest.approx(64 * 2 / np.sqrt(np.pi), rel=0.03) and calls == [(128, 128)]
     # no target, or too small an image: not looked at
-    assert coarse_diameter(_recording_predict([]), np.zeros((512, 512), np.float32), post, None) is None
+    assert coarse_diameter(_squares_predict([], 6), np.zeros((512, 512), np.float32), post, None) is None
     calls = []
     small = np.zeros((COARSE_MIN_SIDE - 1, 512), np.float32)
-    assert coarse_diameter(_recording_predict(calls), small, post, 20.0) is None and calls == []
+    assert coarse_diameter(_squares_predict(calls, 6), small, post, 20.0) is None and calls == []
+
+
+def test_a_look_of_a_few_blobs_gives_no_size():
+    """A dense field with a saturated disk of debris was seen at a quarter size as two blobs, and
+    the image shrunk 13 times (docs/sizing.md): a look needs ``COARSE_MIN_NUCLEI`` nuclei."""
+    post = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 4}
+    image = np.zeros((512, 512), np.float32)
+    enough = coarse_diameter(_squares_predict([], COARSE_MIN_NUCLEI), image, post, 20.0)
+    assert enough == pytest.approx(64 * 2 / np.sqrt(np.pi), rel=0.03)
+    assert coarse_diameter(_squares_predict([], COARSE_MIN_NUCLEI - 1), image, post, 20.0) is None
+    assert coarse_diameter(_recording_predict([]), image, post, 20.0) is None  # one nucleus
 
 
 def test_a_look_is_trusted_alone_only_for_very_large_nuclei():
@@ -266,3 +291,26 @@ def test_a_validation_image_enlarged_is_sized_from_the_look_not_its_texture(dsb_
     seg = segment(big)
     assert seg.zoom < 0.4  # the first pass alone measured 1.47x the target: zoom 0.68
     assert evaluate_image(truth, seg.labels)["dsb_score"] >= 0.5
+
+
+def test_debris_on_a_dense_field_does_not_size_it(dsb_dir):
+    """A dense 603 x 1272 fluorescence validation image (289 nuclei) with a saturated disk over 1 %
+    of the field, where it lies farthest from any nucleus (``experiments/robustness.py``'s debris):
+    the coarse look saw two blobs, was trusted and shrank the image to a zoom of 0.074 (DSB score
+    0.000); its nuclei are measured on the first pass and it stays at full size."""
+    from scipy import ndimage as ndi
+
+    from napari_nucleiseg.io.images import read_image, read_labels
+    from napari_nucleiseg.training.dataset import find_pairs
+
+    name = "20b20ab049372d184c705acebe7af026d3580f5fd5a72ed796e3622e1685af2f"
+    image_path, label_path = next((ip, lp) for n, ip, lp in find_pairs(dsb_dir / "train") if n == name)
+    image, labels = np.asarray(read_image(image_path))[..., :3].copy(), read_labels(label_path)
+    h, w = labels.shape
+    cy, cx = np.unravel_index(np.argmax(ndi.distance_transform_edt(labels == 0)), labels.shape)
+    yy, xx = np.ogrid[:h, :w]
+    disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 0.01 * h * w / np.pi
+    image[disk] = 255
+    seg = segment(image)
+    assert seg.zoom == 1.0
+    assert evaluate_image(np.where(disk, 0, labels), seg.labels)["dsb_score"] >= 0.3

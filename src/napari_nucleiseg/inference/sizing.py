@@ -43,6 +43,9 @@ COARSE_MIN_SIDE = 512
 COARSE_TRUSTED = 3.5
 #: a look of at least this many times the target overrules a first pass that measures under half of it
 COARSE_TEXTURE = 2.5
+#: a look that finds fewer nuclei than this gives no size: a few blobs are not a median (a dense field
+#: with a saturated disk of debris, seen at a quarter size, is two blobs; ``docs/sizing.md``)
+COARSE_MIN_NUCLEI = 5
 
 
 def pooled_diameter(label_images) -> float | None:
@@ -125,9 +128,9 @@ def coarse_view(image: np.ndarray) -> np.ndarray | None:
 
 def pooled_look(looks) -> float | None:
     """Diameter (full-size pixels) of the nuclei in the instance labels ``looks`` of coarse views,
-    pooled; None when they hold none."""
-    diameter = pooled_diameter(looks) if looks else None
-    return None if diameter is None else diameter * COARSE
+    pooled; None when they hold fewer than ``COARSE_MIN_NUCLEI``."""
+    found = sum(int(np.count_nonzero(np.bincount(np.asarray(lab).ravel())[1:])) for lab in looks)
+    return pooled_diameter(looks) * COARSE if found >= COARSE_MIN_NUCLEI else None
 
 
 def trusted_look(look: float | None, target: float | None) -> bool:
@@ -180,7 +183,7 @@ def coarse_diameter(predict: Callable[[np.ndarray], dict[str, np.ndarray]], imag
     Returns
     -------
     float or None
-        None when the image is not looked at or the look finds no nucleus.
+        None when the image is not looked at or the look finds fewer than ``COARSE_MIN_NUCLEI`` nuclei.
     """
     view = coarse_view(image) if target else None
     return None if view is None else pooled_look([instances(predict(view), post)])

@@ -124,7 +124,7 @@ def look_diameter(source, stats: ImageStats, weights: str, opts, post: dict, blo
                   ) -> float | None:
     """Median diameter of the nuclei seen on coarse views of the regions around ``blocks``
     (``look_regions``), pooled, as ``sizing.coarse_diameter`` sees a whole image; None when they
-    hold none or the image is too small to be looked at."""
+    hold fewer than ``sizing.COARSE_MIN_NUCLEI`` or the image is too small to be looked at."""
     from .. import zoo
 
     net, used, dev = zoo.load_model(weights, opts.device)
