@@ -15,6 +15,7 @@ from napari_nucleiseg.inference.sizing import (
     median_diameter,
     parse_diameter,
     pooled_diameter,
+    pooled_look,
     prediction_zoom,
     saw_texture,
     shrink_labels,
@@ -148,6 +149,13 @@ def test_a_look_of_a_few_blobs_gives_no_size():
     assert enough == pytest.approx(64 * 2 / np.sqrt(np.pi), rel=0.03)
     assert coarse_diameter(_squares_predict([], COARSE_MIN_NUCLEI - 1), image, post, 20.0) is None
     assert coarse_diameter(_recording_predict([]), image, post, 20.0) is None  # one nucleus
+    # out of core the looks of several regions are pooled: the count is over them all
+    two, three = np.zeros((64, 64), np.int32), np.zeros((64, 64), np.int32)
+    for lab, n in ((two, 2), (three, 3)):
+        for i in range(n):
+            lab[i * 16: i * 16 + 8, :8] = i + 1
+    assert pooled_look([two, two]) is None
+    assert pooled_look([two, three]) == pytest.approx(4 * np.sqrt(4 * 64 / np.pi))
 
 
 def test_a_look_is_trusted_alone_only_for_very_large_nuclei():

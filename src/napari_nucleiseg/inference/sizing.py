@@ -14,7 +14,7 @@ network finds their chromatin texture, hundreds of small "nuclei", and measures 
 that finds nuclei of at least ``COARSE_TRUSTED`` times the target is trusted and the first pass is
 skipped. A look of ``COARSE_TEXTURE`` times the target or more still overrules a first pass that
 measures under half of it (``saw_texture``): that pass took the nuclei's texture for nuclei
-(``docs/sizing.md``).
+(``docs/sizing.md``). A look that finds fewer than ``COARSE_MIN_NUCLEI`` nuclei does neither.
 """
 
 from __future__ import annotations
