@@ -13,10 +13,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_nucleiseg import zoo
-from napari_nucleiseg.training.dataset import split_dsb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from devtools import kind_maps
+from devtools import kind_maps, routed_splits
 
 from napari_nucleiseg.evaluation.metrics import auroc, match_status
 from napari_nucleiseg.inference.measure import nucleus_confidence
@@ -48,7 +47,7 @@ def main():
     args = ap.parse_args()
     entry = zoo.get_entry(args.model)
     post = entry.postprocess()
-    _, val = split_dsb()
+    _, val = routed_splits(entry.card, entry.stain_signal())
     scores, correct = {}, []
     for s, maps in zip(val, kind_maps(entry, val, "cpu", tta=args.tta)):
         labels = instances(maps, post)

@@ -24,7 +24,7 @@ from skimage.segmentation import relabel_sequential
 from napari_nucleiseg.training.dataset import default_data_dir, load_samples, read_ids
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from devtools import kind_maps
+from devtools import kind_maps, stained_signal
 
 from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix
 from napari_nucleiseg.inference.postprocess import instances
@@ -69,8 +69,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     root = Path(args.data)
-    val = load_samples(root / "train", include=set(read_ids(root / "val.txt")))
     entry = get_entry(args.model)
+    val = load_samples(root / "train", include=set(read_ids(root / "val.txt")),
+                       stain_signal=stained_signal(entry.card, entry.stain_signal()))
     post = entry.postprocess()
     per_kind: dict[str, dict] = {}
     for s, maps in zip(val, kind_maps(entry, val)):

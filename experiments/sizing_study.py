@@ -25,10 +25,10 @@ from napari_nucleiseg.evaluation.metrics import evaluate_image
 from napari_nucleiseg.inference.kinds import KINDS
 from napari_nucleiseg.inference.predict import predict_maps
 from napari_nucleiseg.inference.sizing import median_diameter, sized_prediction
-from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from devtools import tuning_images
+from devtools import routed_splits, tuning_images
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "sizing.md"
 TARGETS = [None, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 35.0]
@@ -246,7 +246,7 @@ def main():
     shipped = entry.target_diameter()
     targets = sorted(set(TARGETS[1:] + ([shipped] if shipped else [])))
     targets = [None] + targets
-    train, val = split_dsb(args.data)
+    train, val = routed_splits(entry.card, entry.stain_signal(), root=args.data)
     tune = tuning_images(train)
     res = {f"training ({len(tune)} tuning images)": sweep(entry, tune, targets),
            f"validation ({len(val)})": sweep(entry, val, targets)}

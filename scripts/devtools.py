@@ -17,6 +17,7 @@ from napari_nucleiseg.inference.measure import measure
 from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.inference.predict import predict_maps, uncertainty_map
 from napari_nucleiseg.inference.sizing import sized_prediction
+from napari_nucleiseg.training.dataset import split_dsb
 
 
 def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
@@ -90,6 +91,21 @@ def specialist_models(card: dict) -> dict:
     return out
 
 
+def stained_signal(card: dict, own: str = "darkest") -> str:
+    """The ``stain_signal`` stained images reach their model with under ``card``: its stained
+    specialist's (``segment`` hands them to it), else the model's ``own``."""
+    name = card.get("specialists", {}).get("stained")
+    return zoo.get_entry(name).stain_signal() if name else own
+
+
+def routed_splits(card: dict, own: str = "darkest", **kw):
+    """``split_dsb`` (``kw``: its options) with the stained images prepared as the model that
+    segments them under ``card`` takes them (``stained_signal``), as ``segment`` prepares them.
+    Samples for ``routed_maps`` and ``validate``: prepared with the wrong signal, a stained
+    specialist's figures are not the ones a user gets."""
+    return split_dsb(stain_signal=stained_signal(card, own), **kw)
+
+
 def kind_post(post: dict, by_kind: dict | None, kind: str) -> dict:
     """``post`` with a card's settings for images of ``kind`` (``postprocess_by_kind``), as ``segment`` uses them."""
     return {**post, **(by_kind or {}).get(kind, {})}
@@ -99,7 +115,8 @@ def routed_maps(model, samples, device, specialists: dict, post: dict, target: f
                 by_kind: dict | None = None) -> list[dict]:
     """Predicted maps of each sample by the model ``segment`` would use for its kind, at the
     scale it would choose (``target``: the card's ``sizing.target_diameter``; ``by_kind``: the
-    card's ``postprocess_by_kind``)."""
+    card's ``postprocess_by_kind``). Stained samples must be prepared for their specialist
+    (``routed_splits``)."""
     return [sized_maps(specialists.get(s.kind, model), s.image, device, kind_post(post, by_kind, s.kind), target)
             for s in samples]
 

@@ -17,11 +17,19 @@ import datetime
 import json
 
 import torch
-from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate
+from devtools import (
+    routed_maps,
+    routed_splits,
+    specialist_models,
+    stained_signal,
+    tune_postprocess,
+    tuning_images,
+    validate,
+)
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.device import describe, resolve_device
-from napari_nucleiseg.training.dataset import default_data_dir, split_dsb
+from napari_nucleiseg.training.dataset import default_data_dir
 
 VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "aji", "semantic_iou", "confidence_auroc", "tp", "fp", "fn",
                    "n_images")
@@ -35,11 +43,15 @@ def main():
                     help="keep the card's post-processing; only re-measure its validation figures (on this host)")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    train, val = split_dsb(args.data)
-    tune = tuning_images(train)
     device = resolve_device("cpu")
+    splits = {}
     for name in args.names:
         entry = zoo.get_entry(name)
+        signal = stained_signal(entry.card, entry.stain_signal())
+        if signal not in splits:  # stained images are prepared for the model that segments them
+            splits[signal] = routed_splits(entry.card, entry.stain_signal(), root=args.data)
+        train, val = splits[signal]
+        tune = tuning_images(train)
         model, _ = zoo.load_weights_file(entry.weights)
         model = model.to(memory_format=torch.channels_last)
         specialists = specialist_models(entry.card)

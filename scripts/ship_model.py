@@ -22,7 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from devtools import routed_maps, specialist_models, tune_postprocess, tuning_images, validate  # noqa: E402
+from devtools import (  # noqa: E402
+    routed_maps,
+    routed_splits,
+    specialist_models,
+    stained_signal,
+    tune_postprocess,
+    tuning_images,
+    validate,
+)
 
 from napari_nucleiseg import zoo
 from napari_nucleiseg.device import describe, resolve_device
@@ -164,6 +172,11 @@ def main():
     dest = Path(args.dest)
     previous = json.loads((zoo.SHIPPED_DIR / f"{args.continues}.json").read_text()) if args.continues else {}
     specialists = {} if args.specialist_for else specialist_models(previous)
+    tune_from = train
+    if specialists and stained_signal(previous, args.stain_signal) != args.stain_signal:
+        # stained images are tuned and scored through their specialist: prepared as it takes them
+        tune_from, val = routed_splits(previous, args.stain_signal, root=args.data, test_file=args.test_file,
+                                       channels=config.get("in_channels", 1))
     by_kind = previous.get("postprocess_by_kind", {})  # a warm restart keeps its parent's settings by kind
     sizing = previous.get("sizing") or training_sizing(train)
     target = sizing["target_diameter"]
@@ -174,7 +187,7 @@ def main():
         val = [s for s in val if s.kind == args.specialist_for]
     else:
         first = previous.get("postprocess") or zoo.DEFAULT_POSTPROCESS  # decides the scale of the tuning maps
-        post, seeding = choose_postprocess(model, tuning_images(train), val, device, specialists, first, target,
+        post, seeding = choose_postprocess(model, tuning_images(tune_from), val, device, specialists, first, target,
                                            config.get("out_channels", 2) >= 3, previous.get("postprocess"), by_kind)
     m = validate(model, val, device, post, specialists, target, by_kind)
     print(json.dumps(m, indent=1))
