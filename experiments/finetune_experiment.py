@@ -97,9 +97,9 @@ def blend_row(b: float, res, same, rest, device) -> dict:
     tuned, _ = zoo.load_weights_file(res.entry.weights)
     base_model.load_state_dict(blend_states(base_model.state_dict(), tuned.state_dict(), b))
     name = f"{res.name}-blend{int(round(b * 100))}"
+    card = {k: v for k, v in res.entry.card.items() if k not in ("name", "architecture", "config")}
     zoo.save_user_model(name, base_model, res.entry.card["architecture"], res.entry.card.get("config", {}),
-                        {"description": f"experiment: blend {b}", "postprocess": res.entry.card.get("postprocess", {}),
-                         "specialists": res.entry.card.get("specialists", {})})
+                        {**card, "description": f"experiment: blend {b}"})  # sizing, settings by kind, routes
     try:
         same_after, rest_after = score(name, same, device), score(name, rest, device)
     finally:
