@@ -51,9 +51,10 @@ def low_light(image: np.ndarray, seed: int, photons: float = LOW_LIGHT_PHOTONS) 
     return (rng.poisson(g * photons + 1.0) + rng.normal(0.0, 1.0, g.shape)).astype(np.float32)
 
 
-def add_low_light(items: list[dict]) -> list[dict]:
+def add_low_light(items: list[dict], photons: float = LOW_LIGHT_PHOTONS) -> list[dict]:
     """Low-light copies of every fluorescence image (same split), as a type of their own."""
-    return [{**it, "image": low_light(it["image"], seed=i), "type": LOW_LIGHT, "id": it["id"] + "-lowlight"}
+    return [{**it, "image": low_light(it["image"], seed=i, photons=photons), "type": LOW_LIGHT,
+             "id": it["id"] + "-lowlight"}
             for i, it in enumerate(items) if it["type"] == "fluorescence"]
 
 
@@ -118,6 +119,8 @@ def parse_args(argv, data_dir: Path, default_lr: float) -> argparse.Namespace:
     ap.add_argument("--low-light", action="store_true",
                     help=f"fine-tune for a synthetic domain shift instead: '{LOW_LIGHT}', the fluorescence "
                          f"images with the shot noise of about {LOW_LIGHT_PHOTONS:g} photons (see low_light)")
+    ap.add_argument("--photons", type=float, default=LOW_LIGHT_PHOTONS,
+                    help="with --low-light: photons at the brightest nuclei (fewer: a harsher shift)")
     ap.add_argument("--n-train", type=int, default=2, choices=(1, 2), help="corrected images to train on")
     ap.add_argument("--minutes", type=float, default=5.0, help="fine-tuning time budget (at most 5)")
     ap.add_argument("--lr", type=float, default=default_lr)
@@ -140,7 +143,7 @@ def parse_args(argv, data_dir: Path, default_lr: float) -> argparse.Namespace:
     return args
 
 
-def score_before(base_name: str, items, val, low_light_too: bool, device):
+def score_before(base_name: str, items, val, low_light_too: bool, device, photons: float = LOW_LIGHT_PHOTONS):
     """The base model's DSB on the validation split (stored as each item's ``before``), per type;
     with ``low_light_too`` also on the low-light copies. Returns (scores, per_type, shifted, val_shifted)."""
     before_val = score(base_name, val, device)
@@ -151,7 +154,7 @@ def score_before(base_name: str, items, val, low_light_too: bool, device):
         print(f"  {t}: {len(v)} validation images, DSB {np.mean(v) if v else float('nan'):.3f}", flush=True)
     shifted, val_shifted = [], []
     if low_light_too:
-        shifted = add_low_light(items)
+        shifted = add_low_light(items, photons)
         val_shifted = [it for it in shifted if it["val"]]
         for it, s in zip(val_shifted, score(base_name, val_shifted, device)):
             it["before"] = s
@@ -232,7 +235,7 @@ def build_result(args, base, res, kind, chosen, others, load, rows, same, per_ty
         "settings": res.entry.card["finetune"]["settings"],
         "blends": blends,
         "command_args": {"minutes": args.minutes, "type": args.type, "replay_per_type": args.replay_per_type,
-                         "low_light": args.low_light},
+                         "low_light": args.low_light, "photons": args.photons},
     }
 
 
@@ -257,7 +260,8 @@ def main(argv=None) -> int:
     items = load_split(args.data)
     val = [it for it in items if it["val"]]
     print(f"{len(items)} images, {len(val)} validation; base model {base.name}", flush=True)
-    before_val, per_type, shifted, val_shifted = score_before(base.name, items, val, args.low_light, device)
+    before_val, per_type, shifted, val_shifted = score_before(base.name, items, val, args.low_light, device,
+                                                                   args.photons)
     kind = args.type or worst_type(per_type)
     if args.low_light:
         kind = LOW_LIGHT
@@ -340,6 +344,8 @@ def command_lines(out: Path, cmd: dict) -> list[str]:
         + (f" --minutes {cmd['minutes']:g}" if cmd["minutes"] != 5 else "")
         + (f" --type '{cmd['type']}'" if cmd["type"] else "")
         + (" --low-light" if cmd.get("low_light") else "")
+        + (f" --photons {cmd['photons']:g}" if cmd.get("low_light") and cmd.get("photons", LOW_LIGHT_PHOTONS)
+           != LOW_LIGHT_PHOTONS else "")
         + (f" --out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
            if out.name != "finetuning.md" else ""),
         "```",
@@ -361,7 +367,8 @@ def type_choice_text(result: dict) -> str:
     kind, cmd = result["type"], result["command_args"]
     if kind == LOW_LIGHT:
         return (f". The type fine-tuned for is **{kind}**: a synthetic domain shift, the fluorescence images of the "
-                f"split as if taken with far less light (shot noise of about {LOW_LIGHT_PHOTONS:g} photons at the "
+                f"split as if taken with far less light (shot noise of about "
+                f"{cmd.get('photons', LOW_LIGHT_PHOTONS):g} photons at the "
                 "brightest nuclei, one background photon, read noise 1; `low_light()` in the script, seeded), "
                 "as in fast or gentle live-cell imaging. The rest of the validation split is the real, unshifted "
                 "images.")
