@@ -46,11 +46,10 @@ def main():
     ap.add_argument("--tta", action="store_true")
     args = ap.parse_args()
     entry = zoo.get_entry(args.model)
-    post = entry.postprocess()
     _, val = routed_splits(entry.card, entry.stain_signal())
     scores, correct = {}, []
     for s, maps in zip(val, kind_maps(entry, val, "cpu", tta=args.tta)):
-        labels = instances(maps, post)
+        labels = instances(maps, entry.postprocess(s.kind))
         if labels.max() == 0:
             continue
         ok, _ = match_status(s.labels, labels)

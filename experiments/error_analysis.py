@@ -75,7 +75,7 @@ def main(argv=None):
     post = entry.postprocess()
     per_kind: dict[str, dict] = {}
     for s, maps in zip(val, kind_maps(entry, val)):
-        labels = instances(maps, post)
+        labels = instances(maps, entry.postprocess(s.kind))
         k = per_kind.setdefault(s.kind, {"images": 0, "ap50": [], "true": 0, "counts": Counter()})
         r = evaluate_image(s.labels, labels)
         k["images"] += 1
@@ -100,6 +100,7 @@ def main(argv=None):
         f"# Where AP@0.5 is lost ({entry.name}, {len(val)} validation images)\n\n"
         f"`python experiments/error_analysis.py --model {entry.name}`; post-processing {post}"
         + "".join(f"; {k} images by `{n}`" for k, n in entry.card.get("specialists", {}).items())
+        + "".join(f"; for {k} images also {v}" for k, v in entry.card.get("postprocess_by_kind", {}).items())
         + ".\n\n"
         f"{table}\n\n" + __doc__.split("\n\n")[1].replace("\n", " ") + "\n")
 

@@ -71,14 +71,14 @@ def sized_maps(model, image: np.ndarray, device, post: dict, target: float | Non
 
 def kind_maps(entry, samples, device=None, tta=False, diameter="auto") -> list[dict]:
     """Maps of each sample as ``segment`` makes them: from the model it uses for the sample's
-    kind (``ModelEntry.for_kind``), at the scale it chooses (``sizing``)."""
-    from .. import zoo
-
-    post, target = entry.postprocess(), entry.target_diameter()
+    kind (``ModelEntry.for_kind``), at the scale it chooses (``sizing``), measured with the kind's
+    post-processing (``ModelEntry.postprocess``). Stained samples must be prepared for their model
+    (``routed_splits``)."""
+    target = entry.target_diameter()
     out = []
     for s in samples:
         model, _, dev = zoo.load_model(entry.for_kind(s.kind), device)
-        out.append(sized_maps(model, s.image, dev, post, target, tta, diameter))
+        out.append(sized_maps(model, s.image, dev, entry.postprocess(s.kind), target, tta, diameter))
     return out
 
 

@@ -31,8 +31,9 @@ def test_routed_validation_matches_segment_on_a_stained_image(dsb_dir):
     entry = zoo.get_entry("default")
     _, val = routed_splits(entry.card, entry.stain_signal(), root=dsb_dir)
     stained = next(s for s in val if s.kind == "stained")
-    post = {**entry.postprocess(), **entry.card.get("postprocess_by_kind", {}).get("stained", {})}
-    maps = routed_maps(None, [stained], resolve_device("cpu"), specialist_models(entry.card), post, entry.target_diameter())[0]
+    by_kind = entry.card.get("postprocess_by_kind", {})
+    maps = routed_maps(None, [stained], resolve_device("cpu"), specialist_models(entry.card), entry.postprocess(),
+                       entry.target_diameter(), by_kind)[0]
     image_path = next(ip for n, ip, _ in find_pairs(dsb_dir / "train") if n == stained.name)
     seg = segment(read_image(image_path))
     np.testing.assert_allclose(maps["foreground"], seg.probability, atol=1e-4)
