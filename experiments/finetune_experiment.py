@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TYPES = ("stained tissue", "bright-field grey", "fluorescence")
 LOW_LIGHT = "low-light fluorescence"
 LOW_LIGHT_PHOTONS = 8.0
+MONUSEG = "H&E tissue (MoNuSeg)"
 
 
 def low_light(image: np.ndarray, seed: int, photons: float = LOW_LIGHT_PHOTONS) -> np.ndarray:
@@ -56,6 +57,18 @@ def add_low_light(items: list[dict], photons: float = LOW_LIGHT_PHOTONS) -> list
     return [{**it, "image": low_light(it["image"], seed=i, photons=photons), "type": LOW_LIGHT,
              "id": it["id"] + "-lowlight"}
             for i, it in enumerate(items) if it["type"] == "fluorescence"]
+
+
+def load_monuseg(folder: Path) -> list[dict]:
+    """The MoNuSeg 2018 H&E tiles outside its test split (``splits/monuseg2018_test.txt`` is never
+    touched): those of ``splits/monuseg2018_val.txt`` are scored, the others may be corrected.
+    Non-commercial data (CC BY-NC-SA): the fine-tuned model is the experiment's, never shipped."""
+    from napari_nucleiseg.io.images import read_image, read_labels
+    from napari_nucleiseg.training.dataset import find_pairs, read_ids
+
+    test, val = (set(read_ids(ROOT / "splits" / f"monuseg2018_{s}.txt")) for s in ("test", "val"))
+    return [{"id": name, "image": read_image(ip), "labels": read_labels(lp), "type": MONUSEG, "val": name in val}
+            for name, ip, lp in find_pairs(folder) if name not in test]
 
 
 def image_type(image: np.ndarray) -> str:
@@ -119,6 +132,9 @@ def parse_args(argv, data_dir: Path, default_lr: float) -> argparse.Namespace:
     ap.add_argument("--low-light", action="store_true",
                     help=f"fine-tune for a synthetic domain shift instead: '{LOW_LIGHT}', the fluorescence "
                          f"images with the shot noise of about {LOW_LIGHT_PHOTONS:g} photons (see low_light)")
+    ap.add_argument("--monuseg", action="store_true",
+                    help=f"fine-tune for '{MONUSEG}' instead: corrected tiles and scored tiles from the MoNuSeg "
+                         "tiles outside its test split (../shared/data/nc; load_monuseg)")
     ap.add_argument("--photons", type=float, default=LOW_LIGHT_PHOTONS,
                     help="with --low-light: photons at the brightest nuclei (fewer: a harsher shift)")
     ap.add_argument("--n-train", type=int, default=2, choices=(1, 2), help="corrected images to train on")
@@ -235,7 +251,7 @@ def build_result(args, base, res, kind, chosen, others, load, rows, same, per_ty
         "settings": res.entry.card["finetune"]["settings"],
         "blends": blends,
         "command_args": {"minutes": args.minutes, "type": args.type, "replay_per_type": args.replay_per_type,
-                         "low_light": args.low_light, "photons": args.photons},
+                         "low_light": args.low_light, "photons": args.photons, "monuseg": args.monuseg},
     }
 
 
@@ -265,6 +281,14 @@ def main(argv=None) -> int:
     kind = args.type or worst_type(per_type)
     if args.low_light:
         kind = LOW_LIGHT
+    if args.monuseg:
+        kind, extra = MONUSEG, load_monuseg(args.data.parent / "nc" / "monuseg2018")
+        scored = [it for it in extra if it["val"]]
+        for it, s in zip(scored, score(base.name, scored, device)):
+            it["before"] = s
+        shifted, val_shifted = shifted + extra, val_shifted + scored
+        per_type[MONUSEG] = [it["before"] for it in scored]
+        print(f"  {MONUSEG}: {len(scored)} validation tiles, DSB {np.mean(per_type[MONUSEG]):.3f}", flush=True)
 
     # the corrected images: training-split images of that type, the first by a seeded shuffle
     pool = [it for it in items + shifted if not it["val"] and it["type"] == kind]
@@ -344,6 +368,7 @@ def command_lines(out: Path, cmd: dict) -> list[str]:
         + (f" --minutes {cmd['minutes']:g}" if cmd["minutes"] != 5 else "")
         + (f" --type '{cmd['type']}'" if cmd["type"] else "")
         + (" --low-light" if cmd.get("low_light") else "")
+        + (" --monuseg" if cmd.get("monuseg") else "")
         + (f" --photons {cmd['photons']:g}" if cmd.get("low_light") and cmd.get("photons", LOW_LIGHT_PHOTONS)
            != LOW_LIGHT_PHOTONS else "")
         + (f" --out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
@@ -372,6 +397,11 @@ def type_choice_text(result: dict) -> str:
                 "brightest nuclei, one background photon, read noise 1; `low_light()` in the script, seeded), "
                 "as in fast or gentle live-cell imaging. The rest of the validation split is the real, unshifted "
                 "images.")
+    if kind == MONUSEG:
+        return (f". The type fine-tuned for is **{kind}**: the MoNuSeg 2018 tiles outside its test split "
+                "(non-commercial data, CC BY-NC-SA; the fine-tuned model is this experiment's, never shipped). "
+                "Two tiles are corrected, the validation tiles of `splits/monuseg2018_val.txt` are scored; "
+                "the rest of the rows are the DSB validation split.")
     if not cmd.get("type"):
         return f". The worst type, **{kind}**, is the one fine-tuned for."
     return f". The type fine-tuned for is **{kind}** (chosen with `--type`)."
