@@ -21,7 +21,6 @@ from devtools import (
     routed_maps,
     routed_splits,
     specialist_models,
-    stained_signal,
     tune_postprocess,
     tuning_images,
     validate,
@@ -47,7 +46,7 @@ def main():
     splits = {}
     for name in args.names:
         entry = zoo.get_entry(name)
-        signal = stained_signal(entry.card, entry.stain_signal())
+        signal = entry.for_kind("stained").stain_signal()
         if signal not in splits:  # stained images are prepared for the model that segments them
             splits[signal] = routed_splits(entry.card, entry.stain_signal(), root=args.data)
         train, val = splits[signal]
