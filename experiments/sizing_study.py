@@ -216,6 +216,15 @@ def reading(res: dict, targets, shipped, mag) -> str:
             "(\"Enlarging images with small nuclei\").\n")
 
 
+#: docs/sizing.md below this line is written by hand; the study rewrites only the text above it
+KEEP_BELOW = "<!-- experiments/sizing_study.py writes the text above this line and keeps the sections below -->"
+
+
+def kept_below(report: str, old: str) -> str:
+    """``report`` followed by the hand-written sections of the ``old`` page (after ``KEEP_BELOW``)."""
+    return report.rstrip() + "\n\n" + KEEP_BELOW + (old.split(KEEP_BELOW, 1)[1] if KEEP_BELOW in old else "\n")
+
+
 def write_report(model_name: str, shipped, targets, res: dict, mag, n_small: int) -> str:
     """The markdown of docs/sizing.md from the sweep (``res``) and the magnification check (``mag``)."""
     table = sweep_table(res, targets, shipped)
@@ -256,7 +265,7 @@ def main():
     print(mag_table(mag))
     text = write_report(args.model, shipped, targets, res, mag, len(small))
     print(text.rsplit("\n\n", 1)[-1])
-    DOCS.write_text(text)
+    DOCS.write_text(kept_below(text, DOCS.read_text() if DOCS.exists() else ""))
 
 
 if __name__ == "__main__":
