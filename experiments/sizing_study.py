@@ -37,7 +37,6 @@ TOL = 0.005  # mean AP@0.5 changes smaller than this are reported as "within noi
 
 def sweep(entry, samples, targets) -> dict:
     """target -> per-image (ap50, dsb, zoom, kind); each image's predictions are cached by size."""
-    post = entry.postprocess()
     out = {t: [] for t in targets}
     for s in samples:
         model, _, dev = zoo.load_model(entry.for_kind(s.kind), "cpu")
@@ -50,7 +49,7 @@ def sweep(entry, samples, targets) -> dict:
             return cache[im.shape]
 
         for t in targets:
-            _, labels, zoom = sized_prediction(predict, s.image, post, t)
+            _, labels, zoom = sized_prediction(predict, s.image, entry.postprocess(s.kind), t)
             r = evaluate_image(s.labels, labels)
             out[t].append((r["ap50"], r["dsb_score"], zoom, s.kind))
     return out
@@ -63,7 +62,6 @@ def magnified(entry, samples, factors, target) -> list[tuple]:
     nuclei outside the scale augmentation (0.6-1.6), with known ground truth, without
     touching the validation split. ``shrunk`` counts the images the normalisation shrank.
     """
-    post = entry.postprocess()
     out = []
     for f in factors:
         rows, shrunk = [], 0
@@ -74,7 +72,7 @@ def magnified(entry, samples, factors, target) -> list[tuple]:
             truth = resize(s.labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
             predict = functools.partial(predict_maps, model, device=dev)
             with torch.inference_mode():
-                runs = [sized_prediction(predict, image, post, t) for t in (None, target)]
+                runs = [sized_prediction(predict, image, entry.postprocess(s.kind), t) for t in (None, target)]
             scores = [evaluate_image(truth, labels) for _, labels, _ in runs]
             shrunk += runs[1][2] < 1
             rows.append([scores[0]["dsb_score"], scores[1]["dsb_score"], scores[0]["ap50"], scores[1]["ap50"]])
