@@ -20,7 +20,9 @@ from scipy import ndimage as ndi
 from skimage.transform import resize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from benchmark import classical, load_sets  # noqa: E402
+from devtools import kept_below  # noqa: E402
 
 from napari_nucleiseg import segment  # noqa: E402
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
@@ -214,8 +216,9 @@ def main():
     table = "\n".join(lines)
     print(table)
     if args.write:
-        DOCS.write_text(REPORT.format(command=" ".join(["python experiments/robustness.py"] + sys.argv[1:]),
-                                      n=len(val), table=table))
+        report = REPORT.format(command=" ".join(["python experiments/robustness.py"] + sys.argv[1:]),
+                               n=len(val), table=table)
+        DOCS.write_text(kept_below(report, DOCS.read_text() if DOCS.exists() else ""))
 
 
 if __name__ == "__main__":

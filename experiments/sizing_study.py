@@ -28,7 +28,7 @@ from napari_nucleiseg.inference.sizing import median_diameter, sized_prediction
 from napari_nucleiseg.training.dataset import default_data_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from devtools import routed_splits, tuning_images
+from devtools import kept_below, routed_splits, tuning_images
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "sizing.md"
 TARGETS = [None, 16.0, 18.0, 20.0, 22.0, 24.0, 27.0, 30.0, 35.0]
@@ -212,15 +212,6 @@ def reading(res: dict, targets, shipped, mag) -> str:
     return (text + " " + mag_verdict(mag, shipped) + " Enlarging images whose nuclei are much smaller than the "
             "target (`sizing.ENLARGE_BELOW`) is measured in [training_log.md](training_log.md) "
             "(\"Enlarging images with small nuclei\").\n")
-
-
-#: docs/sizing.md below this line is written by hand; the study rewrites only the text above it
-KEEP_BELOW = "<!-- experiments/sizing_study.py writes the text above this line and keeps the sections below -->"
-
-
-def kept_below(report: str, old: str) -> str:
-    """``report`` followed by the hand-written sections of the ``old`` page (after ``KEEP_BELOW``)."""
-    return report.rstrip() + "\n\n" + KEEP_BELOW + (old.split(KEEP_BELOW, 1)[1] if KEEP_BELOW in old else "\n")
 
 
 def write_report(model_name: str, shipped, targets, res: dict, mag, n_small: int) -> str:

@@ -147,3 +147,13 @@ def tuning_images(train, n: int = 60) -> list:
     """The seeded pick of training images that post-processing is tuned on (never validation)."""
     rng = np.random.default_rng(0)
     return [train[i] for i in rng.choice(len(train), n, replace=False)]
+
+
+#: a docs page below this line is written by hand: a script that writes the page keeps it (``kept_below``)
+KEEP_BELOW = "<!-- a script writes the text above this line and keeps the sections below -->"
+
+
+def kept_below(report: str, old: str) -> str:
+    """A script's ``report`` followed by the hand-written sections of the ``old`` page (those after
+    ``KEEP_BELOW``), so that running the script again loses none of them."""
+    return report.rstrip() + "\n\n" + KEEP_BELOW + (old.split(KEEP_BELOW, 1)[1] if KEEP_BELOW in old else "\n")
