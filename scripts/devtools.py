@@ -1,5 +1,6 @@
 """Helpers shared by the release scripts and the experiments (not shipped in the package):
-post-processing search, maps predicted the way ``segment()`` predicts them, card figures.
+post-processing search, maps predicted the way ``segment()`` predicts them, card figures, and
+pages of ``docs/`` that keep their hand-written sections (``kept_below``).
 
 Scripts in ``scripts/`` import it directly; ``experiments/`` put this folder on ``sys.path``.
 """
