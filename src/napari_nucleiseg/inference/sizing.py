@@ -48,16 +48,16 @@ COARSE_TEXTURE = 2.5
 COARSE_MIN_NUCLEI = 5
 
 
-def pooled_diameter(label_images) -> float | None:
+def pooled_diameter(label_images, min_nuclei: int = 1) -> float | None:
     """Median equivalent-circle diameter (pixels) over all nuclei of ``label_images``; None if
-    there are none.
+    there are fewer than ``min_nuclei``.
 
     For the training data this is the nucleus size a model saw most: its card's
     ``sizing.target_diameter``.
     """
-    areas = np.concatenate([np.bincount(np.asarray(lab).ravel())[1:] for lab in label_images])
+    areas = np.concatenate([np.bincount(np.asarray(lab).ravel())[1:] for lab in label_images] or [[]])
     areas = areas[areas > 0]
-    return float(np.sqrt(4.0 * np.median(areas) / np.pi)) if len(areas) else None
+    return float(np.sqrt(4.0 * np.median(areas) / np.pi)) if len(areas) >= max(min_nuclei, 1) else None
 
 
 def median_diameter(labels: np.ndarray) -> float | None:
@@ -129,8 +129,8 @@ def coarse_view(image: np.ndarray) -> np.ndarray | None:
 def pooled_look(looks) -> float | None:
     """Diameter (full-size pixels) of the nuclei in the instance labels ``looks`` of coarse views,
     pooled; None when they hold fewer than ``COARSE_MIN_NUCLEI``."""
-    found = sum(int(np.count_nonzero(np.bincount(np.asarray(lab).ravel())[1:])) for lab in looks)
-    return pooled_diameter(looks) * COARSE if found >= COARSE_MIN_NUCLEI else None
+    diameter = pooled_diameter(looks, COARSE_MIN_NUCLEI)
+    return None if diameter is None else diameter * COARSE
 
 
 def trusted_look(look: float | None, target: float | None) -> bool:
