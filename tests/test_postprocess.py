@@ -166,3 +166,47 @@ def test_fill_holes_equals_scipy(seed):
     corner[0, 0] = corner[1, 1] = False
     filled = fill_holes(corner)
     assert filled[1, 1] and not filled[0, 0] and not fill_holes(np.zeros((4, 4), bool)).any()
+
+
+def _chain(labels, fg, min_size, ratio, min_mean, max_fraction):
+    """The filters one after the other, then relabel_sequential: what ``kept_nuclei`` must equal."""
+    from skimage.segmentation import relabel_sequential
+
+    from napari_nucleiseg.inference.postprocess import drop_unsure, remove_oversized, remove_small
+
+    labels = remove_oversized(remove_small(labels, min_size), ratio)
+    if min_mean > 0 and labels.max():
+        labels = drop_unsure(labels, fg, min_mean, max_fraction)
+    return relabel_sequential(labels.astype(np.int32))[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kept_nuclei_equals_the_filters_in_turn(seed):
+    from scipy import ndimage as ndi
+
+    from napari_nucleiseg.inference.postprocess import kept_nuclei
+
+    rng = np.random.default_rng(seed)
+    blobs = ndi.gaussian_filter(rng.random((120, 150)), 2.0)
+    labels = ndi.label(blobs > np.quantile(blobs, 0.6))[0].astype(np.int32)
+    labels[:40, :40] = labels.max() + 1  # a blob many times the median
+    labels[np.isin(labels, rng.choice(labels.max(), 3))] = 0  # gaps in the ids
+    fg = rng.random(labels.shape).astype(np.float32)
+    kept_some = dropped_some = False
+    for min_size, ratio, min_mean, max_fraction in [(1, 0, 0, 0.5), (8, 30, 0.5, 0.5), (20, 5, 0.52, 1.0),
+                                                    (4, 10, 0.49, 0.3), (10_000, 30, 0.5, 0.5)]:
+        expected = _chain(labels, fg, min_size, ratio, min_mean, max_fraction)
+        got = kept_nuclei(labels, fg, min_size, ratio, min_mean, max_fraction)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, expected)
+        kept_some |= 0 < got.max() < len(np.unique(labels)) - 1
+        dropped_some |= got.max() == 0
+    assert kept_some and dropped_some
+    # exactly the largest share of unsure nuclei that may go: they go
+    squares = np.zeros((10, 40), np.int32)
+    for i in range(4):
+        squares[2:7, 10 * i: 10 * i + 5] = i + 1
+    sure = np.where(np.isin(squares, [1, 3]), 0.9, 0.1).astype(np.float32)
+    half = kept_nuclei(squares, sure, 1, 0, 0.5, 0.5)
+    np.testing.assert_array_equal(half, _chain(squares, sure, 1, 0, 0.5, 0.5))
+    assert half.max() == 2
