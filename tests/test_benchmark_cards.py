@@ -14,3 +14,21 @@ def test_card_test_scores_keep_only_data_set_scores():
            "card": {"name": "m", "config": {"base": 32}}}
     fields = card_test_scores(row)
     assert fields == {"MoNuSeg test": {"dsb_score": 0.1235, "ap50": 0.5, "n_images": 14}}
+
+
+def test_the_report_keeps_the_hand_written_speed_page(tmp_path, monkeypatch):
+    import benchmark
+
+    (tmp_path / "speed.md").write_text("# Speed\n\n## A probe\n\nwritten by hand\n")
+    (tmp_path / "robustness.md").write_text("# Robustness\n\nits table\n")
+    monkeypatch.setattr(benchmark, "DOCS", tmp_path / "benchmarks.md")
+    benchmark.write_report("| table |", {}, "CPU")
+    page = (tmp_path / "benchmarks.md").read_text()
+    speed = page.index("## Speed\n\n### A probe\n\nwritten by hand")
+    assert page.index("| table |") < speed < page.index("## Robustness")
+
+
+def test_the_shipped_report_holds_the_speed_page():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    first_section = (docs / "speed.md").read_text().split("\n## ")[1].split("\n")[0]
+    assert f"### {first_section}\n" in (docs / "benchmarks.md").read_text()
