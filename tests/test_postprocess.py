@@ -210,3 +210,29 @@ def test_kept_nuclei_equals_the_filters_in_turn(seed):
     half = kept_nuclei(squares, sure, 1, 0, 0.5, 0.5)
     np.testing.assert_array_equal(half, _chain(squares, sure, 1, 0, 0.5, 0.5))
     assert half.max() == 2
+
+
+def test_redrawn_outlines_follow_the_mask_and_keep_the_nuclei():
+    from skimage.segmentation import watershed
+
+    from napari_nucleiseg.inference.postprocess import redraw_outlines
+
+    labels = _two_touching_discs()  # two touching discs, and a lone small square
+    labels[5:9, 85:89] = 3
+    truth = _two_touching_discs(r=16)  # the same nuclei, 2 px wider
+    mask = truth > 0
+    mask[50:60, 0:5] = True  # a blob touching no nucleus stays background
+    elevation = _border_map(truth) - mask.astype(np.float32)
+    redrawn = redraw_outlines(labels, mask, elevation)
+    assert redrawn.dtype == np.int32 and set(np.unique(redrawn)) == {0, 1, 2, 3}
+    assert (redrawn[:, :5] == 0).all()
+    assert np.array_equal(redrawn[5:9, 85:89], labels[5:9, 85:89])  # outside the mask: kept whole
+    for i in (1, 2):
+        assert evaluate_image(truth == i, redrawn == i)["semantic_iou"] > 0.95
+        assert evaluate_image(truth == i, labels == i)["semantic_iou"] < 0.9
+    # the same as a watershed over the whole mask from every nucleus pixel inside it
+    whole = watershed(elevation, np.where(mask, labels, 0), mask=mask)
+    whole[labels == 3] = 3
+    np.testing.assert_array_equal(redrawn, whole)
+    shrunk = redraw_outlines(truth, labels > 0, elevation)  # a narrower mask trims the outlines
+    np.testing.assert_array_equal(shrunk, np.where(labels > 0, truth, 0))

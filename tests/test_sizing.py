@@ -11,6 +11,7 @@ from napari_nucleiseg.inference.sizing import (
     COARSE_MIN_SIDE,
     COARSE_TEXTURE,
     COARSE_TRUSTED,
+    REFINE_MIN_ZOOM,
     coarse_diameter,
     median_diameter,
     parse_diameter,
@@ -322,3 +323,39 @@ def test_debris_on_a_dense_field_does_not_size_it(dsb_dir):
     seg = segment(image)
     assert seg.zoom == 1.0
     assert evaluate_image(np.where(disk, 0, labels), seg.labels)["dsb_score"] >= 0.3
+
+
+def _disc_predict(shrunk_margin: float):
+    """Four discs of radius 30 on 240 x 240, at any input size; a shrunk input's discs are
+    ``shrunk_margin`` px (of that input) narrower, as a coarse pass draws them."""
+    def predict(image):
+        h, w = image.shape[-2:]
+        scale = h / 240
+        yy, xx = np.mgrid[:h, :w]
+        radius = 30 * scale - (shrunk_margin if scale < 1 else 0)
+        fg = np.zeros((h, w), np.float32)
+        for cy, cx in ((60, 60), (60, 180), (180, 60), (180, 180)):
+            fg[(yy - cy * scale) ** 2 + (xx - cx * scale) ** 2 <= radius**2] = 1.0
+        return {"foreground": fg, "border": np.zeros_like(fg), "variance": np.zeros_like(fg)}
+    return predict
+
+
+def test_a_shrunk_image_takes_its_outlines_from_the_first_pass_too():
+    post = {"threshold": 0.4, "border_threshold": 0.5, "min_size": 4}
+    image = np.zeros((240, 240), np.float32)
+    full_area = (_disc_predict(0)(image)["foreground"] > 0).sum() / 4
+    _, labels, zoom = sized_prediction(_disc_predict(2.0), image, post, target=20.0)
+    assert REFINE_MIN_ZOOM <= zoom < 0.5 and labels.max() == 4
+    areas = np.bincount(labels.ravel())[1:]
+    # the shrunk pass alone draws them ~6 px narrower; its mean with the full-size pass is at least
+    # 0.5 (> 0.4) over the full-size discs
+    assert np.all(np.abs(areas - full_area) < 0.02 * full_area)
+    _, coarse, _ = sized_prediction(_disc_predict(2.0), image, post, target=20.0, diameter=60.0)  # no first pass
+    assert coarse.max() == 4 and np.all(np.bincount(coarse.ravel())[1:] < 0.85 * full_area)
+    # a first pass that saw only texture (the look overruled it) draws no outline
+    texture = np.zeros((200, 240), np.float32)
+    maps, one, zoom = sized_prediction(_texture_predict([]), texture, post, target=20.0, look=60.0)
+    assert REFINE_MIN_ZOOM <= zoom < 0.5 and one.max() == 1
+    np.testing.assert_array_equal(one, maps["foreground"] > 0.4)
+    _, smaller, zoom = sized_prediction(_disc_predict(1.0), image, post, target=15.0)
+    assert zoom < REFINE_MIN_ZOOM and np.all(np.bincount(smaller.ravel())[1:] < 0.9 * full_area)

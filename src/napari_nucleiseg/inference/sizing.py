@@ -25,7 +25,7 @@ import numpy as np
 from skimage.transform import resize
 
 from ..options import parse_diameter
-from .postprocess import instances
+from .postprocess import fill_holes, instances, redraw_outlines
 
 AUTO = "auto"
 # rescaling by less than this changes results by less than the noise, and costs a second pass
@@ -46,6 +46,10 @@ COARSE_TEXTURE = 2.5
 #: a look that finds fewer nuclei than this gives no size: a few blobs are not a median (a dense field
 #: with a saturated disk of debris, seen at a quarter size, is two blobs; ``docs/sizing.md``)
 COARSE_MIN_NUCLEI = 5
+#: an image shrunk by at least this zoom (and below 1) gets its nuclei's outlines from the full-size
+#: first pass too (``sharper_outlines``); a smaller zoom is for nuclei whose first pass may have seen
+#: their texture only
+REFINE_MIN_ZOOM = 0.3
 
 
 def pooled_diameter(label_images, min_nuclei: int = 1) -> float | None:
@@ -229,16 +233,25 @@ def sized_prediction(
     """
     diameter = parse_diameter(diameter)
     maps = labels = None
+    measured = False  # the first pass sized the image
     if diameter == AUTO:
         maps = predict(image)
         labels = instances(maps, post)
         diameter = median_diameter(labels) if target else None
-        if saw_texture(diameter, look, target):
+        measured = not saw_texture(diameter, look, target)
+        if not measured:
             diameter = look
     zoom = prediction_zoom(diameter, target, image.shape)
     if zoom != 1.0:
+        first = maps["foreground"] if measured and REFINE_MIN_ZOOM <= zoom < 1.0 else None
         maps = labels = None  # the first pass's, freed before the (possibly larger) second pass
         maps = resize_maps(predict(shrink(image, zoom)), image.shape[-2:])
+        outline_mask = None if first is None else sharper_mask(first, maps["foreground"], post["threshold"])
+        first = None
+        labels = instances(maps, post)
+        if outline_mask is not None:
+            elevation = maps["border"] - maps["foreground"] if "border" in maps else -maps["foreground"]
+            labels = redraw_outlines(labels, outline_mask, elevation)
     elif maps is None:
         maps = predict(image)
     if labels is None:
@@ -246,3 +259,13 @@ def sized_prediction(
     return maps, labels, zoom
 
 
+def sharper_mask(first: np.ndarray, foreground: np.ndarray, threshold: float) -> np.ndarray:
+    """Where the nuclei of a shrunk pass are drawn: the mean of its ``foreground`` (scaled back up)
+    and the full-size first pass's (``first``, overwritten), above ``threshold``, holes filled.
+
+    The shrunk pass finds the nuclei; the full-size pass sees their edges at full resolution. The
+    nuclei keep their number and identity (``postprocess.redraw_outlines``; docs/sizing.md).
+    """
+    mean = np.add(first, foreground, out=first)
+    mean *= 0.5
+    return fill_holes(mean > threshold)
