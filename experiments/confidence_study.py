@@ -15,11 +15,10 @@ from scipy import ndimage as ndi
 from napari_nucleiseg import zoo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from devtools import kind_maps, routed_splits
+from devtools import kind_segmentations, routed_splits
 
 from napari_nucleiseg.evaluation.metrics import auroc, match_status
 from napari_nucleiseg.inference.measure import nucleus_confidence
-from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.inference.predict import uncertainty_map
 
 
@@ -48,8 +47,7 @@ def main():
     entry = zoo.get_entry(args.model)
     _, val = routed_splits(entry.card, entry.stain_signal())
     scores, correct = {}, []
-    for s, maps in zip(val, kind_maps(entry, val, "cpu", tta=args.tta)):
-        labels = instances(maps, entry.postprocess(s.kind))
+    for s, (maps, labels) in zip(val, kind_segmentations(entry, val, "cpu", tta=args.tta)):
         if labels.max() == 0:
             continue
         ok, _ = match_status(s.labels, labels)

@@ -24,10 +24,9 @@ from skimage.segmentation import relabel_sequential
 from napari_nucleiseg.training.dataset import default_data_dir, load_samples, read_ids
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from devtools import kind_maps, stained_signal
+from devtools import kind_segmentations, stained_signal
 
 from napari_nucleiseg.evaluation.metrics import evaluate_image, iou_matrix
-from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.zoo import get_entry
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "error_analysis.md"
@@ -74,8 +73,7 @@ def main(argv=None):
                        stain_signal=stained_signal(entry.card, entry.stain_signal()))
     post = entry.postprocess()
     per_kind: dict[str, dict] = {}
-    for s, maps in zip(val, kind_maps(entry, val)):
-        labels = instances(maps, entry.postprocess(s.kind))
+    for s, (maps, labels) in zip(val, kind_segmentations(entry, val)):
         k = per_kind.setdefault(s.kind, {"images": 0, "ap50": [], "true": 0, "counts": Counter()})
         r = evaluate_image(s.labels, labels)
         k["images"] += 1

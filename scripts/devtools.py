@@ -17,7 +17,7 @@ from napari_nucleiseg.evaluation.metrics import auroc, evaluate_image, match_sta
 from napari_nucleiseg.inference.measure import measure
 from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.inference.predict import predict_maps, uncertainty_map
-from napari_nucleiseg.inference.sizing import sized_prediction
+from napari_nucleiseg.inference.sizing import SHARPER_KINDS, sized_prediction
 from napari_nucleiseg.training.dataset import split_dsb
 
 
@@ -62,24 +62,33 @@ def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
 
 
 @torch.inference_mode()
+def sized_segmentation(model, image: np.ndarray, device, post: dict, target: float | None, tta: bool = False,
+                       diameter="auto", kind: str = "fluorescence") -> tuple[dict, np.ndarray]:
+    """``(maps, labels)`` of a prepared image of ``kind`` at its full size, predicted at the scale
+    ``segment`` would use (``sizing.sized_prediction``; ``target`` None: at the image's own scale).
+    The labels are ``segment``'s: a shrunk image of the ``SHARPER_KINDS`` takes its outlines from the
+    first pass too, which its maps alone do not give."""
+    model.eval()
+    return sized_prediction(lambda im: predict_maps(model, im, device, tta=tta), image, post, target, diameter,
+                            sharpen=kind in SHARPER_KINDS)[:2]
+
+
 def sized_maps(model, image: np.ndarray, device, post: dict, target: float | None, tta: bool = False,
                diameter="auto") -> dict:
-    """Maps of a prepared image at its full size, predicted at the scale ``segment`` would use
-    (``sizing.sized_prediction``; ``target`` None: at the image's own scale)."""
-    model.eval()
-    return sized_prediction(lambda im: predict_maps(model, im, device, tta=tta), image, post, target, diameter)[0]
+    """The maps of ``sized_segmentation``: what post-processing is tuned on."""
+    return sized_segmentation(model, image, device, post, target, tta, diameter)[0]
 
 
-def kind_maps(entry, samples, device=None, tta=False, diameter="auto") -> list[dict]:
-    """Maps of each sample as ``segment`` makes them: from the model it uses for the sample's
-    kind (``ModelEntry.for_kind``), at the scale it chooses (``sizing``), measured with the kind's
+def kind_segmentations(entry, samples, device=None, tta=False, diameter="auto") -> list[tuple[dict, np.ndarray]]:
+    """``(maps, labels)`` of each sample as ``segment`` makes them: from the model it uses for the
+    sample's kind (``ModelEntry.for_kind``), at the scale it chooses (``sizing``), with the kind's
     post-processing (``ModelEntry.postprocess``). Stained samples must be prepared for their model
     (``routed_splits``)."""
     target = entry.target_diameter()
     out = []
     for s in samples:
         model, _, dev = zoo.load_model(entry.for_kind(s.kind), device)
-        out.append(sized_maps(model, s.image, dev, entry.postprocess(s.kind), target, tta, diameter))
+        out.append(sized_segmentation(model, s.image, dev, entry.postprocess(s.kind), target, tta, diameter, s.kind))
     return out
 
 
@@ -128,8 +137,8 @@ def validate(model, val, device, post, specialists=None, target=None, by_kind=No
     rows, conf, correct, seconds, pixels = [], [], [], 0.0, 0
     for s in val:
         t0 = time.perf_counter()
-        maps = routed_maps(model, [s], device, specialists or {}, post, target, by_kind)[0]
-        labels = instances(maps, kind_post(post, by_kind, s.kind))
+        maps, labels = sized_segmentation((specialists or {}).get(s.kind, model), s.image, device,
+                                          kind_post(post, by_kind, s.kind), target, kind=s.kind)
         seconds += time.perf_counter() - t0
         pixels += s.labels.size
         rows.append(evaluate_image(s.labels, labels))

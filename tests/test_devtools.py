@@ -38,3 +38,25 @@ def test_routed_validation_matches_segment_on_a_stained_image(dsb_dir):
     seg = segment(read_image(image_path))
     np.testing.assert_allclose(maps["foreground"], seg.probability, atol=1e-4)
     assert evaluate_image(stained.labels, seg.labels)["dsb_score"] > 0
+
+
+def test_the_tools_label_a_shrunk_fluorescence_image_as_segment_does(dsb_dir):
+    """Its outlines come from the full-size first pass too (``sizing.sharper_mask``), which the maps
+    alone do not give: the card's validation must take ``sized_prediction``'s labels."""
+    from devtools import sized_segmentation
+
+    from napari_nucleiseg.inference.postprocess import instances
+    from napari_nucleiseg.io.images import read_image
+    from napari_nucleiseg.training.dataset import find_pairs
+
+    entry = zoo.get_entry("default")
+    _, val = routed_splits(entry.card, entry.stain_signal(), root=dsb_dir)
+    name = "02903040e19ddf92f452907644ad3822918f54af41dd85e5a3fe3e1b6d6f9339"  # nuclei ~43 px: shrunk to ~0.45
+    sample = next(s for s in val if s.name == name)
+    model, _, device = zoo.load_model(entry.for_kind(sample.kind), "cpu")
+    post = entry.postprocess(sample.kind)
+    maps, labels = sized_segmentation(model, sample.image, device, post, entry.target_diameter(), kind=sample.kind)
+    seg = segment(read_image(next(ip for n, ip, _ in find_pairs(dsb_dir / "train") if n == name)))
+    assert 0.3 < seg.zoom < 0.9 and sample.kind == "fluorescence"
+    np.testing.assert_array_equal(labels, seg.labels)
+    assert not np.array_equal(instances(maps, post), seg.labels)

@@ -344,18 +344,19 @@ def test_a_shrunk_image_takes_its_outlines_from_the_first_pass_too():
     post = {"threshold": 0.4, "border_threshold": 0.5, "min_size": 4}
     image = np.zeros((240, 240), np.float32)
     full_area = (_disc_predict(0)(image)["foreground"] > 0).sum() / 4
-    _, labels, zoom = sized_prediction(_disc_predict(2.0), image, post, target=20.0)
+    _, labels, zoom = sized_prediction(_disc_predict(2.0), image, post, target=20.0, sharpen=True)
     assert REFINE_MIN_ZOOM <= zoom < 0.5 and labels.max() == 4
     areas = np.bincount(labels.ravel())[1:]
     # the shrunk pass alone draws them ~6 px narrower; its mean with the full-size pass is at least
     # 0.5 (> 0.4) over the full-size discs
     assert np.all(np.abs(areas - full_area) < 0.02 * full_area)
-    _, coarse, _ = sized_prediction(_disc_predict(2.0), image, post, target=20.0, diameter=60.0)  # no first pass
-    assert coarse.max() == 4 and np.all(np.bincount(coarse.ravel())[1:] < 0.85 * full_area)
+    for given in ({"diameter": 60.0, "sharpen": True}, {"sharpen": False}):  # no first pass; not asked
+        _, coarse, _ = sized_prediction(_disc_predict(2.0), image, post, target=20.0, **given)
+        assert coarse.max() == 4 and np.all(np.bincount(coarse.ravel())[1:] < 0.85 * full_area)
     # a first pass that saw only texture (the look overruled it) draws no outline
     texture = np.zeros((200, 240), np.float32)
-    maps, one, zoom = sized_prediction(_texture_predict([]), texture, post, target=20.0, look=60.0)
+    maps, one, zoom = sized_prediction(_texture_predict([]), texture, post, target=20.0, look=60.0, sharpen=True)
     assert REFINE_MIN_ZOOM <= zoom < 0.5 and one.max() == 1
     np.testing.assert_array_equal(one, maps["foreground"] > 0.4)
-    _, smaller, zoom = sized_prediction(_disc_predict(1.0), image, post, target=15.0)
+    _, smaller, zoom = sized_prediction(_disc_predict(1.0), image, post, target=15.0, sharpen=True)
     assert zoom < REFINE_MIN_ZOOM and np.all(np.bincount(smaller.ravel())[1:] < 0.9 * full_area)

@@ -18,7 +18,7 @@ from .kinds import illumination_of, image_kind
 from .measure import measure
 from .predict import predict_maps, uncertainty_map
 from .preprocess import to_grey
-from .sizing import AUTO, coarse_diameter, sized_prediction, texture_look, trusted_look
+from .sizing import AUTO, SHARPER_KINDS, coarse_diameter, sized_prediction, texture_look, trusted_look
 
 #: The stages ``segment`` announces through its ``stage`` callback.
 STAGES = {"load": "loading the model", "size": "first pass (measuring nucleus size)",
@@ -162,7 +162,7 @@ def segment(
         big = trusted_look(look, target)
         count.second_pass = count.second_pass and not big
         maps, labels, zoom = sized_prediction(count.predict, x, post, target, look if big else diameter,
-                                              texture_look(look, kind))
+                                              texture_look(look, kind), sharpen=kind in SHARPER_KINDS)
     say(STAGES["measure"])
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)

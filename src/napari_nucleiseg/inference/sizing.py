@@ -50,6 +50,9 @@ COARSE_MIN_NUCLEI = 5
 #: first pass too (``sharper_outlines``); a smaller zoom is for nuclei whose first pass may have seen
 #: their texture only
 REFINE_MIN_ZOOM = 0.3
+#: the image kinds whose shrunk images get those outlines: on stained tissue they lost on the MoNuSeg
+#: validation tiles, and bright-field had one tuning image to tell by (docs/sizing.md)
+SHARPER_KINDS = frozenset({"fluorescence"})
 
 
 def pooled_diameter(label_images, min_nuclei: int = 1) -> float | None:
@@ -200,6 +203,7 @@ def sized_prediction(
     target: float | None,
     diameter: float | str | None = AUTO,
     look: float | None = None,
+    sharpen: bool = False,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
     """Maps and labels of ``image``, predicted at the scale that suits its nuclei.
 
@@ -221,6 +225,9 @@ def sized_prediction(
     look : float, optional
         The coarse look's diameter (``coarse_diameter``, through ``texture_look``): with ``"auto"``,
         it replaces a first pass that saw texture (``saw_texture``).
+    sharpen : bool
+        A shrunk image's nuclei get their outlines from the full-size first pass too (``sharper_mask``;
+        ``segment()`` asks it for the ``SHARPER_KINDS``).
 
     Returns
     -------
@@ -243,7 +250,7 @@ def sized_prediction(
             diameter = look
     zoom = prediction_zoom(diameter, target, image.shape)
     if zoom != 1.0:
-        first = maps["foreground"] if measured and REFINE_MIN_ZOOM <= zoom < 1.0 else None
+        first = maps["foreground"] if sharpen and measured and REFINE_MIN_ZOOM <= zoom < 1.0 else None
         maps = labels = None  # the first pass's, freed before the (possibly larger) second pass
         maps = resize_maps(predict(shrink(image, zoom)), image.shape[-2:])
         outline_mask = None if first is None else sharper_mask(first, maps["foreground"], post["threshold"])
