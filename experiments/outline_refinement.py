@@ -1,4 +1,4 @@
-"""Outlines of shrunk images from the full-size first pass too (``sizing.sharper_mask``).
+"""Outlines of shrunk images from the full-size first pass too (``sizing.sharper_foreground``).
 
 An image whose nuclei are shrunk to the model's size is segmented on the shrunk pass's maps, scaled
 back up; the full-size first pass that measured the nuclei was thrown away before. Now the shrunk
@@ -27,23 +27,22 @@ from devtools import tuning_images  # noqa: E402
 from napari_nucleiseg import segment  # noqa: E402
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
 from napari_nucleiseg.inference import sizing  # noqa: E402
-from napari_nucleiseg.inference.postprocess import fill_holes  # noqa: E402
 from napari_nucleiseg.io.images import read_image, read_labels  # noqa: E402
 from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, split_dsb  # noqa: E402
 
 
-def weighted_mask(weight: float):
-    """``sizing.sharper_mask`` with the first pass's foreground at ``weight`` (0.5: the shipped mean)."""
-    def mask(first, foreground, threshold):
-        return fill_holes(weight * first + (1 - weight) * foreground > threshold)
-    return mask
+def weighted_mean(weight: float):
+    """``sizing.sharper_foreground`` with the first pass's foreground at ``weight`` (0.5: the shipped mean)."""
+    def mean(first, foreground):
+        return weight * first + (1 - weight) * foreground
+    return mean
 
 
 def score(images, model: str, weight: float) -> tuple[dict, int]:
     """Mean scores of ``segment()`` on ``(image, labels)`` pairs with the first pass at ``weight``,
     and how many of its images were shrunk within the refined zooms, of a kind that is refined."""
-    shipped = sizing.sharper_mask, sizing.REFINE_MIN_ZOOM
-    sizing.sharper_mask = weighted_mask(weight)
+    shipped = sizing.sharper_foreground, sizing.REFINE_MIN_ZOOM
+    sizing.sharper_foreground = weighted_mean(weight)
     sizing.REFINE_MIN_ZOOM = shipped[1] if weight > 0 else np.inf
     try:
         rows, refined = [], 0
@@ -52,7 +51,7 @@ def score(images, model: str, weight: float) -> tuple[dict, int]:
             refined += shipped[1] <= seg.zoom < 1.0 and seg.settings["image_kind"] in sizing.SHARPER_KINDS
             rows.append(evaluate_image(truth, seg.labels))
     finally:
-        sizing.sharper_mask, sizing.REFINE_MIN_ZOOM = shipped
+        sizing.sharper_foreground, sizing.REFINE_MIN_ZOOM = shipped
     return summarize(rows), refined
 
 

@@ -41,7 +41,7 @@ def test_routed_validation_matches_segment_on_a_stained_image(dsb_dir):
 
 
 def test_the_tools_label_a_shrunk_fluorescence_image_as_segment_does(dsb_dir):
-    """Its outlines come from the full-size first pass too (``sizing.sharper_mask``), which the maps
+    """Its outlines come from the full-size first pass too (``sizing.sharper_foreground``), which the maps
     alone do not give: the card's validation must take ``sized_prediction``'s labels."""
     from devtools import sized_segmentation
 

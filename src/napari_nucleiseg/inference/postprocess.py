@@ -201,6 +201,7 @@ def redraw_outlines(labels: np.ndarray, mask: np.ndarray, elevation: np.ndarray)
     """
     redrawn = np.where(mask, labels, 0)
     grown = mask & (redrawn == 0)
+    del mask
     if grown.any():
         # only the new pixels are flooded, from the nucleus pixels next to them: in a watershed over
         # the whole mask the others could only be reached from their own nucleus (same result)

@@ -226,7 +226,7 @@ def sized_prediction(
         The coarse look's diameter (``coarse_diameter``, through ``texture_look``): with ``"auto"``,
         it replaces a first pass that saw texture (``saw_texture``).
     sharpen : bool
-        A shrunk image's nuclei get their outlines from the full-size first pass too (``sharper_mask``;
+        A shrunk image's nuclei get their outlines from the full-size first pass too (``sharper_foreground``;
         ``segment()`` asks it for the ``SHARPER_KINDS``).
 
     Returns
@@ -250,15 +250,18 @@ def sized_prediction(
             diameter = look
     zoom = prediction_zoom(diameter, target, image.shape)
     if zoom != 1.0:
-        first = maps["foreground"] if sharpen and measured and REFINE_MIN_ZOOM <= zoom < 1.0 else None
+        refine = sharpen and measured and REFINE_MIN_ZOOM <= zoom < 1.0
+        # a copy: the map is a view of the pass's whole output, which would stay alive with it
+        first = maps["foreground"].copy() if refine else None
         maps = labels = None  # the first pass's, freed before the (possibly larger) second pass
         maps = resize_maps(predict(shrink(image, zoom)), image.shape[-2:])
-        outline_mask = None if first is None else sharper_mask(first, maps["foreground"], post["threshold"])
+        sharper = None if first is None else sharper_foreground(first, maps["foreground"])
         first = None
         labels = instances(maps, post)
-        if outline_mask is not None:
+        if sharper is not None:
             elevation = maps["border"] - maps["foreground"] if "border" in maps else -maps["foreground"]
-            labels = redraw_outlines(labels, outline_mask, elevation)
+            maps["foreground"], sharper = sharper, None  # the probability the outlines are drawn from
+            labels = redraw_outlines(labels, fill_holes(maps["foreground"] > post["threshold"]), elevation)
     elif maps is None:
         maps = predict(image)
     if labels is None:
@@ -266,13 +269,13 @@ def sized_prediction(
     return maps, labels, zoom
 
 
-def sharper_mask(first: np.ndarray, foreground: np.ndarray, threshold: float) -> np.ndarray:
-    """Where the nuclei of a shrunk pass are drawn: the mean of its ``foreground`` (scaled back up)
-    and the full-size first pass's (``first``, overwritten), above ``threshold``, holes filled.
+def sharper_foreground(first: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+    """The mean of a shrunk pass's ``foreground`` (scaled back up) and the full-size first pass's
+    (``first``, overwritten with it): what a shrunk image's nuclei are drawn from, and its probability.
 
     The shrunk pass finds the nuclei; the full-size pass sees their edges at full resolution. The
     nuclei keep their number and identity (``postprocess.redraw_outlines``; docs/sizing.md).
     """
     mean = np.add(first, foreground, out=first)
     mean *= 0.5
-    return fill_holes(mean > threshold)
+    return mean
