@@ -6,7 +6,10 @@ tiny nuclei of low-magnification images. ``sized_prediction`` measures the nucle
 pass (or takes a diameter from the user) and, when they are larger than the model's target
 diameter, predicts again on a shrunken copy of the image; when they are much smaller
 (``ENLARGE_BELOW``), on an enlarged copy. The maps are scaled back to the image's own size, so
-post-processing and measurements stay at full resolution.
+post-processing and measurements stay at full resolution. For fluorescence images shrunk to
+``REFINE_MIN_ZOOM`` or more, the first pass is not thrown away: the nuclei found on the shrunk pass are
+redrawn inside the mean of both foregrounds (``sharper_foreground``), whose edges the full-size pass
+sees at full resolution.
 
 Nuclei many times the training size (a 60-100x objective) defeat that first pass: at full size the
 network finds their chromatin texture, hundreds of small "nuclei", and measures those.
@@ -47,7 +50,7 @@ COARSE_TEXTURE = 2.5
 #: with a saturated disk of debris, seen at a quarter size, is two blobs; ``docs/sizing.md``)
 COARSE_MIN_NUCLEI = 5
 #: an image shrunk by at least this zoom (and below 1) gets its nuclei's outlines from the full-size
-#: first pass too (``sharper_outlines``); a smaller zoom is for nuclei whose first pass may have seen
+#: first pass too (``sharper_foreground``); a smaller zoom is for nuclei whose first pass may have seen
 #: their texture only
 REFINE_MIN_ZOOM = 0.3
 #: the image kinds whose shrunk images get those outlines: on stained tissue they lost on the MoNuSeg
@@ -232,7 +235,8 @@ def sized_prediction(
     Returns
     -------
     maps : dict
-        Maps at the full size of ``image``.
+        Maps at the full size of ``image`` (with ``sharpen``, a refined image's foreground is the mean
+        its outlines were drawn from).
     labels : numpy.ndarray
         int32 instance labels at the full size of ``image``.
     zoom : float
