@@ -63,11 +63,11 @@ def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
 
 @torch.inference_mode()
 def sized_segmentation(model, image: np.ndarray, device, post: dict, target: float | None, tta: bool = False,
-                       diameter="auto", kind: str = "fluorescence") -> tuple[dict, np.ndarray]:
+                       diameter="auto", kind: str | None = None) -> tuple[dict, np.ndarray]:
     """``(maps, labels)`` of a prepared image of ``kind`` at its full size, predicted at the scale
     ``segment`` would use (``sizing.sized_prediction``; ``target`` None: at the image's own scale).
     The labels are ``segment``'s: a shrunk image of the ``SHARPER_KINDS`` takes its outlines from the
-    first pass too, which its maps alone do not give."""
+    first pass too, which its maps alone do not give (``kind`` None: the shrunk pass's maps and labels)."""
     model.eval()
     return sized_prediction(lambda im: predict_maps(model, im, device, tta=tta), image, post, target, diameter,
                             sharpen=kind in SHARPER_KINDS)[:2]
@@ -75,7 +75,7 @@ def sized_segmentation(model, image: np.ndarray, device, post: dict, target: flo
 
 def sized_maps(model, image: np.ndarray, device, post: dict, target: float | None, tta: bool = False,
                diameter="auto") -> dict:
-    """The maps of ``sized_segmentation``: what post-processing is tuned on."""
+    """The maps of ``sized_segmentation`` before any outline is redrawn: what post-processing is tuned on."""
     return sized_segmentation(model, image, device, post, target, tta, diameter)[0]
 
 
