@@ -127,9 +127,11 @@ def instances_from_maps(
 
 def kept_nuclei(labels: np.ndarray, foreground: np.ndarray, min_size: int, max_area_ratio: float,
                 min_mean_foreground: float, max_unsure_fraction: float) -> np.ndarray:
-    """``remove_small``, ``remove_oversized`` and ``drop_unsure`` in turn, then the kept labels
-    numbered 1..N in their order (as ``relabel_sequential``), int32: the same result from one
-    count of the labels and one pass over the image instead of five."""
+    """The nuclei of ``labels`` that are kept, numbered 1..N in their order (as ``relabel_sequential``),
+    int32, from one count of the labels and one pass over the image. In turn: those under ``min_size``
+    pixels go; then those over ``max_area_ratio`` times the median area of the rest (with at least
+    ``OVERSIZED_MIN_COUNT`` of them; 0 keeps all); then those whose mean ``foreground`` is under
+    ``min_mean_foreground``, unless more than ``max_unsure_fraction`` of the rest would go."""
     flat = labels.ravel()
     sizes = np.bincount(flat)
     keep = sizes > 0
@@ -148,35 +150,8 @@ def kept_nuclei(labels: np.ndarray, foreground: np.ndarray, min_size: int, max_a
     return number[labels]
 
 
-#: ``remove_oversized`` judges sizes by the median of at least this many nuclei
+#: oversized objects are judged by the median size of at least this many nuclei
 OVERSIZED_MIN_COUNT = 5
-
-
-def remove_oversized(labels: np.ndarray, ratio: float, min_count: int = OVERSIZED_MIN_COUNT) -> np.ndarray:
-    """Set labels larger than ``ratio`` times the median label area to 0 (when there are at least
-    ``min_count`` labels; ``ratio`` 0 keeps all)."""
-    if ratio <= 0 or labels.max() == 0:
-        return labels
-    sizes = np.bincount(labels.ravel())
-    present = sizes[1:][sizes[1:] > 0]
-    if len(present) < min_count:
-        return labels
-    big = sizes > ratio * np.median(present)
-    big[0] = False
-    return np.where(big[labels], 0, labels) if big.any() else labels
-
-
-def drop_unsure(labels: np.ndarray, foreground: np.ndarray, min_mean: float, max_fraction: float) -> np.ndarray:
-    """Drop nuclei whose mean foreground probability is below ``min_mean``, unless more than
-    ``max_fraction`` of the nuclei would go (then all are kept)."""
-    sums = np.bincount(labels.ravel(), weights=foreground.ravel())
-    counts = np.bincount(labels.ravel())
-    present = counts > 0
-    present[0] = False
-    unsure = present & (sums < min_mean * counts)
-    if unsure.sum() > max_fraction * present.sum():
-        return labels
-    return np.where(unsure[labels], 0, labels)
 
 
 def instances(maps: dict, post: dict) -> np.ndarray:
