@@ -83,3 +83,28 @@ def test_out_of_core_applies_and_records_the_settings_of_the_image_kind(sample_d
     assert result.settings["seed_min_size"] == 10**6 and "seed_min_size" not in plain.settings
     assert result.settings["threshold"] == entry.postprocess()["threshold"]
     assert 0 < result.nuclei < plain.nuclei
+
+
+def test_the_model_own_values_given_as_options_keep_the_kind_settings():
+    from napari_nucleiseg.options import SegmentOptions
+
+    shared = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 16, "min_mean_foreground": 0.85}
+    kind = {**shared, "border_threshold": 0.3, "min_size": 24}
+    spelt_out = SegmentOptions(**shared)  # what the widgets and batch runs pass
+    assert spelt_out.postprocess(kind, shared) == kind
+    assert SegmentOptions(min_size=10).postprocess(kind, shared)["min_size"] == 10  # the user's own value wins
+    assert SegmentOptions(min_size=16).postprocess(kind)["min_size"] == 16  # no shared settings: as given
+
+
+def test_segment_with_the_model_values_spelt_out_equals_segment_without(sample_dir):
+    by_kind = {"fluorescence": {"min_size": 400, "border_threshold": 0.2}}
+    entry = _unet16_copy("big-min", by_kind)
+    image = read_image(sample_dir / "touching_nuclei.tif")
+    own = entry.postprocess()
+    plain = segment(image, model=entry.name, device="cpu")
+    spelt = segment(image, model=entry.name, device="cpu", **{k: own[k] for k in ("threshold", "border_threshold",
+                                                                                   "min_size", "min_mean_foreground")})
+    assert plain.settings["min_size"] == spelt.settings["min_size"] == 400
+    np.testing.assert_array_equal(plain.labels, spelt.labels)
+    smaller = segment(image, model=entry.name, device="cpu", min_size=own["min_size"] + 1)
+    assert smaller.settings["min_size"] == own["min_size"] + 1 and smaller.labels.max() > plain.labels.max()

@@ -107,9 +107,15 @@ class SegmentOptions:
         return dataclasses.replace(
             self, **{k: post[k] if getattr(self, k) is None else getattr(self, k) for k in POSTPROCESS_FIELDS})
 
-    def postprocess(self, post: dict) -> dict:
-        """``post`` (a model's tuned settings) overridden by the values set here."""
-        return {**post, **{k: getattr(self, k) for k in POSTPROCESS_FIELDS if getattr(self, k) is not None}}
+    def postprocess(self, post: dict, shared: dict | None = None) -> dict:
+        """``post`` (a model's tuned settings for an image's kind) overridden by the values set here.
+
+        A value equal to the model's own setting in ``shared`` (its settings for every kind, which the
+        widgets show and batch runs spell out) is the model's, so the kind's setting in ``post`` stays.
+        """
+        shared = shared or {}
+        given = {k: getattr(self, k) for k in POSTPROCESS_FIELDS if getattr(self, k) is not None}
+        return {**post, **{k: v for k, v in given.items() if k not in shared or v != shared[k]}}
 
 
 def _is_number(value) -> bool:

@@ -147,7 +147,7 @@ def segment(
     say = stage or (lambda _name: None)
     say(STAGES["load"])
     net, used, dev = zoo.load_model(entry.for_kind(kind), opts.device)
-    post = opts.postprocess(entry.postprocess(kind))
+    post = opts.postprocess(entry.postprocess(kind), entry.postprocess())
     light = illumination_of(image) if kind != "fluorescence" and opts.even_light else Illumination()
     x = used.prepare(image, kind, light)
     target = entry.target_diameter()

@@ -77,7 +77,7 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
     if opts.denoise:
         stats = measure_smoothing(source, stats)  # for the sample blocks, at full scale
     used = entry.for_kind(stats.kind)
-    post = opts.postprocess(entry.postprocess(stats.kind))  # the kind's settings, the user's over them
+    post = opts.postprocess(entry.postprocess(stats.kind), entry.postprocess())  # the kind's, the user's over them
     target = entry.target_diameter()
     diameter, samples, sample_halo = parse_diameter(opts.diameter), {}, None
     if diameter == AUTO and target:

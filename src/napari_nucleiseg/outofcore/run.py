@@ -193,7 +193,7 @@ def _job(src: ImageSource, opts: SegmentOptions, entry, plan: dict, folder: Resu
     grid = BlockGrid(src.shape[:2], plan["block"], plan["halo"])
     stats = ImageStats.from_dict(plan["stats"])
     # the plan's post-processing (a plan of an older version has none): a resumed run keeps it
-    post = plan.get("postprocess") or opts.postprocess(entry.postprocess(stats.kind))
+    post = plan.get("postprocess") or opts.postprocess(entry.postprocess(stats.kind), entry.postprocess())
     return BlockJob(src, grid, stats, plan["weights"], opts.device, opts.tta,
                     opts.tile, opts.overlap, post, float(plan["zoom"]),
                     str(folder.root), maps, tuple(scale) if scale else None)
