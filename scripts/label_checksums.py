@@ -2,9 +2,14 @@
 for both precisions: bf16 autocast (CPUs that compute it natively) and float32. Run it on a CPU
 with native bf16: elsewhere the emulated bf16 differs from it (tests/data/label_checksums.json, "note").
 
-    python scripts/label_checksums.py
+    python scripts/label_checksums.py [--precision bf16] [--dry-run]
+
+``--precision`` takes one set again and keeps the other; ``--dry-run`` only says what changed. A
+float32 set taken on another kind of CPU (AVX-512 against AVX2) may differ from the stored one: check
+with ``--dry-run`` before writing it.
 """
 
+import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -33,13 +38,19 @@ def checksums(names, bf16: bool) -> dict:
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--precision", choices=("bf16", "fp32", "both"), default="both")
+    ap.add_argument("--dry-run", action="store_true", help="print what changed, write nothing")
+    args = ap.parse_args()
     old = json.loads(FILE.read_text())
     names = sorted(set(old["bf16"]) | set(old["fp32"]))
-    new = {"bf16": checksums(names, True), "fp32": checksums(names, False)}
-    for precision in new:
+    new = dict(old)
+    for precision in ("bf16", "fp32") if args.precision == "both" else (args.precision,):
+        new[precision] = checksums(names, precision == "bf16")
         changed = [n[:12] for n in names if new[precision][n] != old[precision].get(n)]
         print(precision, "changed:", ", ".join(changed) or "none")
-    FILE.write_text(json.dumps(new, indent=1) + "\n")
+    if not args.dry_run:
+        FILE.write_text(json.dumps(new, indent=1) + "\n")
 
 
 if __name__ == "__main__":
