@@ -120,9 +120,11 @@ class BatchWidget(Container):
         self._device = ComboBox(label="Device", choices=DEVICES, value="auto",
                                 tooltip="Where the network runs. Auto uses a GPU when one is available.")
         self._threshold = FloatSpinBox(label="Probability threshold", min=0.05, max=0.95, step=0.05, value=0.5,
-                                       tooltip="A pixel counts as nucleus above this probability.")
+                                       tooltip="A pixel counts as nucleus above this probability. Left at the model's "
+                                               "value, the model's own setting for each kind of image applies.")
         self._min_size = SpinBox(label="Min. nucleus size (pixels)", min=0, max=100000, value=8,
-                                 tooltip="Smaller objects are dropped as debris.")
+                                 tooltip="Smaller objects are dropped as debris. Left at the model's value, the "
+                                         "model's own setting for each kind of image applies.")
         self._diameter = diameter_box()
         self._tta = CheckBox(text="Test-time augmentation (8x slower)", value=False)
         self._denoise = denoise_box()

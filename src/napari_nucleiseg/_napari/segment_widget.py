@@ -101,9 +101,11 @@ class SegmentWidget(Container):
                                        value=0.5,
                                        tooltip="A pixel counts as nucleus when the model's probability is "
                                                "above this. Lower it if faint nuclei are missed; raise it if "
-                                               "background is picked up. Set from the model when it changes.")
+                                               "background is picked up. Set from the model when it changes; left at "
+                                               "the model's value, the model's setting for each kind of image applies.")
         self._min_size = SpinBox(label="Min. nucleus size (pixels)", min=0, max=100000, value=8,
-                                 tooltip="Objects smaller than this area (in pixels) are dropped as debris.")
+                                 tooltip="Objects smaller than this area (in pixels) are dropped as debris. Left at "
+                                         "the model's value, the model's own setting for each kind of image applies.")
         self._diameter = diameter_box()
         self._tta = CheckBox(text="Test-time augmentation (8x slower)", value=False,
                              tooltip="Average the prediction over 8 flips/rotations: slightly more accurate "

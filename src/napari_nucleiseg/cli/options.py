@@ -19,7 +19,10 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--tta``, ``--no-denoise``, ``--no-even-light``, ``--device``, post-processing,
     ``--invert``, ``--diameter``, tiling."""
     d = SegmentOptions()
-    g = parser.add_argument_group("segmentation")
+    g = parser.add_argument_group(
+        "segmentation", "A model may tune --threshold, --border-threshold, --min-size and --min-mean-foreground for "
+                        "one kind of image (fluorescence, stained, bright-field); a value equal to the model's own "
+                        "shared setting keeps that (the settings are in the model's card).")
     g.add_argument("--model", default=d.model, help="zoo model name (see `nucleiseg zoo`)")
     g.add_argument("--tta", action="store_true", help="test-time augmentation (8 flips/rotations)")
     g.add_argument("--no-denoise", dest="denoise", action="store_false",
