@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from napari_nucleiseg import device as devices
 from napari_nucleiseg import segment
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize
 from napari_nucleiseg.inference.kinds import KINDS, image_kind
@@ -147,10 +148,23 @@ def machine_text(threads: int) -> str:
     device = resolve_device(None)
     if device.type == "cpu":
         mode = "bf16 autocast" if autocast_dtype(device) else "float32"
-        what = f"CPU, {threads} torch thread{'s' * (threads != 1)}, {mode}"
+        if "bf16" in cpu_features() and not autocast_dtype(device):
+            mode += " (bf16 turned off: --float32)"
+        what = f"CPU ({cpu_features()}), {threads} torch thread{'s' * (threads != 1)}, {mode}"
     else:
         what = describe(device)
     return f"{what}; {os.cpu_count()} CPU cores, 1-minute load average {load:.2f} at the start of the run"
+
+
+def cpu_features() -> str:
+    """The widest vector instructions of this CPU (its speed, and the bf16 mode, depend on them)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "features unknown"
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return widest + (f" with {' and '.join(bf16)}" if bf16 else ", no native bf16")
 
 
 def card_test_scores(result: dict) -> dict:
@@ -194,7 +208,11 @@ def main():
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--update-cards", action="store_true",
                     help="record the measured s/MP and the test-split scores in the shipped models' cards")
+    ap.add_argument("--float32", action="store_true",
+                    help="no bf16 autocast even where the CPU computes it (figures comparable with float32 hosts)")
     args = ap.parse_args()
+    if args.float32:
+        devices.cpu_has_bf16 = lambda: False  # autocast_dtype reads it at each call
     machine, sets = start(args.threads, args.limit)
     chosen = set(args.models.split(",")) if args.models else None
     results = [run("classical Otsu + distance watershed", classical, sets)]
