@@ -96,7 +96,7 @@ def main():
             "DSB val " + " + ".join(kinds): maps_of([(im, lab) for im, lab, k in sets["DSB val"] if k in kinds],
                                                    args.model),
             "MoNuSeg val": maps_of([(im, lab) for im, lab, _ in sets.get("MoNuSeg val", [])], args.model)}
-    if args.tune == "nc":
+    if sets.get("DeepLIIF val"):
         maps["DeepLIIF val"] = maps_of([(im, lab) for im, lab, _ in sets.get("DeepLIIF val", [])], args.model)
     own = zoo.get_entry(args.model).postprocess("stained")  # with the card's settings for stained images
     tuned = tune(maps["tuning (training images)"], own)
