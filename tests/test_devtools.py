@@ -22,11 +22,15 @@ def test_stained_images_are_prepared_for_the_model_that_segments_them():
     assert stained_signal(unet.card, unet.stain_signal()) == unet.stain_signal()
 
 
-def test_routed_validation_matches_segment_on_a_stained_image(dsb_dir):
+def test_routed_validation_matches_segment_on_a_stained_image(dsb_dir, monkeypatch):
     """The card's validation of the default went through the stained specialist with the darkest
     channel (8 stained validation images: 0.434 where ``segment()`` gives 0.421)."""
+    from napari_nucleiseg import device
     from napari_nucleiseg.io.images import read_image
     from napari_nucleiseg.training.dataset import find_pairs
+
+    # float32 on every CPU: under bf16 the tools' unfolded batch norm and segment()'s folded one differ by ~0.01
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
 
     entry = zoo.get_entry("default")
     _, val = routed_splits(entry.card, entry.stain_signal(), root=dsb_dir)
