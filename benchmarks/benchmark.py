@@ -156,6 +156,11 @@ def machine_text(threads: int) -> str:
     return f"{what}; {os.cpu_count()} CPU cores, 1-minute load average {load:.2f} at the start of the run"
 
 
+def use_float32() -> None:
+    """No bf16 autocast for the rest of the process, even where the CPU computes it (``--float32``)."""
+    devices.cpu_has_bf16 = lambda: False  # autocast_dtype reads it at each call
+
+
 def cpu_features() -> str:
     """The widest vector instructions of this CPU (its speed, and the bf16 mode, depend on them)."""
     try:
@@ -212,7 +217,7 @@ def main():
                     help="no bf16 autocast even where the CPU computes it (figures comparable with float32 hosts)")
     args = ap.parse_args()
     if args.float32:
-        devices.cpu_has_bf16 = lambda: False  # autocast_dtype reads it at each call
+        use_float32()
     machine, sets = start(args.threads, args.limit)
     chosen = set(args.models.split(",")) if args.models else None
     results = [run("classical Otsu + distance watershed", classical, sets)]

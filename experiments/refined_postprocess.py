@@ -9,11 +9,13 @@ choose. ``--val`` then scores the shipped and the tuned settings on DSB val thro
 (the tuned ones as the card's ``postprocess_by_kind["fluorescence"]``). Results and the rule:
 ``docs/training_log.md``.
 
-    python experiments/refined_postprocess.py [--model resunet32] [--val]
+    python experiments/refined_postprocess.py [--model resunet32] [--val] [--shared]
+        [--settings '{"border_threshold": 0.3}']
 """
 
 import argparse
 import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from benchmark import load_sets  # noqa: E402
+from benchmark import load_sets, use_float32  # noqa: E402
 from devtools import routed_splits, tuning_images  # noqa: E402
 
 from napari_nucleiseg import segment, zoo  # noqa: E402
@@ -66,12 +68,15 @@ def labels_of(maps: dict, mean: np.ndarray | None, post: dict) -> np.ndarray:
     return redraw_outlines(labels, fill_holes(mean > post["threshold"]), maps["border"] - maps["foreground"])
 
 
-def tune(passes, samples, shipped: dict) -> tuple[dict, float, float]:
-    """Best settings on the cached passes, their mean DSB score, and the shipped settings' score."""
+def tune(passes, samples, shipped: dict, given: dict | None = None) -> tuple[dict, float, float]:
+    """Best settings on the cached passes (``given``: these instead of a search), their mean DSB
+    score, and the shipped settings' score."""
     def score(post):
         return float(np.mean([evaluate_image(s.labels, labels_of(mp, mean, post))["dsb_score"]
                               for (mp, mean), s in zip(passes, samples)]))
 
+    if given is not None:
+        return {**shipped, **given}, score({**shipped, **given}), score(shipped)
     best, best_score = None, -1.0
     for t, b, m in itertools.product(*GRID.values()):
         post = {**shipped, "threshold": t, "border_threshold": b, "min_size": m, "min_mean_foreground": 0.0}
@@ -95,15 +100,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="resunet32")
     ap.add_argument("--val", action="store_true", help="also score both settings on DSB val through segment()")
+    ap.add_argument("--settings", type=json.loads, default=None,
+                    help="score these settings (JSON, over the shared ones) instead of searching")
+    ap.add_argument("--shared", action="store_true",
+                    help="compare with the model's shared settings, without its own for fluorescence")
+    ap.add_argument("--float32", action="store_true", help="no bf16 autocast even where the CPU computes it")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.float32:
+        use_float32()
     entry = zoo.get_entry(args.model)
     train, _ = routed_splits(entry.card, entry.stain_signal(), root=str(default_data_dir()))
     samples = [s for s in tuning_images(train) if s.kind == KIND]
+    if args.shared:
+        entry.card.get("postprocess_by_kind", {}).pop(KIND, None)
     passes = cached_passes(entry, samples)
     refined = sum(mean is not None for _, mean in passes)
     shipped = entry.postprocess(KIND)
-    best, best_score, shipped_score = tune(passes, samples, shipped)
+    best, best_score, shipped_score = tune(passes, samples, shipped, args.settings)
     print(f"tuning: {len(samples)} {KIND} images ({refined} refined); shipped {shipped} {shipped_score:.4f}; "
           f"tuned {best} {best_score:.4f}", flush=True)
     if not args.val:

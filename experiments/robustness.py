@@ -21,7 +21,7 @@ from skimage.transform import resize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from benchmark import classical, load_sets  # noqa: E402
+from benchmark import classical, load_sets, use_float32  # noqa: E402
 from devtools import kept_below  # noqa: E402
 
 from napari_nucleiseg import segment  # noqa: E402
@@ -188,8 +188,11 @@ def main():
                     help="also score each model with denoise=False (inference.denoise)")
     ap.add_argument("--enlarge-below", type=float, default=None,
                     help="sizing.ENLARGE_BELOW for this run (0: never enlarge, as before 2026-12-06)")
+    ap.add_argument("--float32", action="store_true", help="no bf16 autocast even where the CPU computes it")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.float32:
+        use_float32()
     if args.enlarge_below is not None:
         sizing.ENLARGE_BELOW = args.enlarge_below
     root = default_data_dir()
