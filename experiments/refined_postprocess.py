@@ -9,8 +9,8 @@ choose. ``--val`` then scores the shipped and the tuned settings on DSB val thro
 (the tuned ones as the card's ``postprocess_by_kind["fluorescence"]``). Results and the rule:
 ``docs/training_log.md``.
 
-    python experiments/refined_postprocess.py [--model resunet32] [--val] [--shared]
-        [--settings '{"border_threshold": 0.3}']
+    python experiments/refined_postprocess.py [--model resunet32] [--val] [--shared] [--float32]
+        [--settings '{"border_threshold": 0.3}' | --grid '{"min_size_fraction": [0, 0.1]}']
 """
 
 import argparse
@@ -68,9 +68,10 @@ def labels_of(maps: dict, mean: np.ndarray | None, post: dict) -> np.ndarray:
     return redraw_outlines(labels, fill_holes(mean > post["threshold"]), maps["border"] - maps["foreground"])
 
 
-def tune(passes, samples, shipped: dict, given: dict | None = None) -> tuple[dict, float, float]:
-    """Best settings on the cached passes (``given``: these instead of a search), their mean DSB
-    score, and the shipped settings' score."""
+def tune(passes, samples, shipped: dict, given: dict | None = None, grid: dict = GRID
+         ) -> tuple[dict, float, float]:
+    """Best settings on the cached passes (``given``: these instead of a search; a ``grid`` other than
+    ``GRID``: searched alone, the rest as shipped), their mean DSB score, and the shipped settings' score."""
     def score(post):
         return float(np.mean([evaluate_image(s.labels, labels_of(mp, mean, post))["dsb_score"]
                               for (mp, mean), s in zip(passes, samples)]))
@@ -78,12 +79,14 @@ def tune(passes, samples, shipped: dict, given: dict | None = None) -> tuple[dic
     if given is not None:
         return {**shipped, **given}, score({**shipped, **given}), score(shipped)
     best, best_score = None, -1.0
-    for t, b, m in itertools.product(*GRID.values()):
-        post = {**shipped, "threshold": t, "border_threshold": b, "min_size": m, "min_mean_foreground": 0.0}
+    for values in itertools.product(*grid.values()):
+        post = {**shipped, **dict(zip(grid, values))}
+        if grid is GRID:
+            post["min_mean_foreground"] = 0.0
         sc = score(post)
         if sc > best_score:
             best, best_score = post, sc
-    for f in MEAN_FOREGROUND[1:]:
+    for f in MEAN_FOREGROUND[1:] if grid is GRID else ():
         sc = score({**best, "min_mean_foreground": f})
         if sc > best_score:
             best, best_score = {**best, "min_mean_foreground": f}, sc
@@ -104,6 +107,8 @@ def main():
                     help="score these settings (JSON, over the shared ones) instead of searching")
     ap.add_argument("--shared", action="store_true",
                     help="compare with the model's shared settings, without its own for fluorescence")
+    ap.add_argument("--grid", type=json.loads, default=None,
+                    help="search this grid (JSON: setting -> values) instead, the other settings as shipped")
     ap.add_argument("--float32", action="store_true", help="no bf16 autocast even where the CPU computes it")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -117,7 +122,7 @@ def main():
     passes = cached_passes(entry, samples)
     refined = sum(mean is not None for _, mean in passes)
     shipped = entry.postprocess(KIND)
-    best, best_score, shipped_score = tune(passes, samples, shipped, args.settings)
+    best, best_score, shipped_score = tune(passes, samples, shipped, args.settings, args.grid or GRID)
     print(f"tuning: {len(samples)} {KIND} images ({refined} refined); shipped {shipped} {shipped_score:.4f}; "
           f"tuned {best} {best_score:.4f}", flush=True)
     if not args.val:
