@@ -299,3 +299,26 @@ def test_a_dask_layer_goes_out_of_core_into_lazy_layers(viewer, qtbot, notificat
     assert len(nuclei.features) > 50
     assert widget._progress.value == 100
     assert list(tmp_path.rglob("labels.zarr"))  # the result lies in the cache folder
+
+
+def test_a_model_setting_for_the_image_kind_survives_the_widget_showing_the_shared_one(viewer, qtbot, small_field,
+                                                                                      notifications):
+    from napari_nucleiseg import zoo
+
+    shipped = zoo.get_entry("unet16")
+    model, blob = zoo.load_weights_file(shipped.weights)
+    card = {k: v for k, v in shipped.card.items() if k not in ("name", "default")}
+    card["postprocess_by_kind"] = {"fluorescence": {"min_size": 400}}
+    entry = zoo.save_user_model("big-min", model, blob["architecture"], blob["config"], card)
+    image, _ = small_field
+    viewer.add_image(image, name="cells")
+    widget = _dock(viewer)
+    widget.refresh_models()
+    widget._model.value = entry.name
+    assert widget._min_size.value == entry.postprocess()["min_size"] != 400  # the widget shows the shared value
+    _run_and_wait(qtbot, widget)
+    assert not notifications["error"], notifications
+    assert viewer.layers["cells nuclei"].metadata["nucleiseg"]["min_size"] == 400
+    widget._min_size.value = entry.postprocess()["min_size"] + 1  # the user's own value applies to every kind
+    _run_and_wait(qtbot, widget)
+    assert viewer.layers["cells nuclei"].metadata["nucleiseg"]["min_size"] == entry.postprocess()["min_size"] + 1
