@@ -145,7 +145,7 @@ def predict_maps(
     th, ys = tile_layout(h, tile, overlap)
     tw, xs = tile_layout(w, tile, overlap)
     total = len(ys) * len(xs)
-    acc = None
+    acc = n = None
     weight = np.zeros((h, w), np.float32)
     done = 0
     for y0 in ys:
@@ -155,21 +155,24 @@ def predict_maps(
             y1, x1 = y0 + th, x0 + tw
             mean, var = _predict_tile(model, image[..., y0:y1, x0:x1], device, tta)
             if acc is None:
-                acc = np.zeros((len(mean) + 1, h, w), np.float32)
+                n = len(mean)  # without TTA the variance is zero: no plane is kept for it
+                acc = np.zeros((n + tta, h, w), np.float32)
             # neighbours cross-fade over the whole overlap: each pixel leans on the tile that
             # sees more around it
             win = _blend_window(y1 - y0, x1 - x0, overlap) if total > 1 else 1.0
-            acc[:-1, y0:y1, x0:x1] += mean * win
-            acc[-1, y0:y1, x0:x1] += var[0] * win
+            acc[:n, y0:y1, x0:x1] += mean * win
+            if tta:
+                acc[n, y0:y1, x0:x1] += var[0] * win
             weight[y0:y1, x0:x1] += win
             done += 1
             if progress is not None:
                 progress(done, total)
     acc /= weight
-    maps = {"foreground": acc[0], "variance": acc[-1]}
-    if len(acc) > 2:  # a model imported with a foreground map alone has no border
+    # np.zeros leaves untouched pages to the system's zero page: an unread variance costs no memory
+    maps = {"foreground": acc[0], "variance": acc[n] if tta else np.zeros((h, w), np.float32)}
+    if n > 1:  # a model imported with a foreground map alone has no border
         maps["border"] = acc[1]
-    if len(acc) > 3:
+    if n > 2:
         maps["distance"] = acc[2]
     return maps
 
