@@ -147,10 +147,11 @@ def machine_text(threads: int) -> str:
     load = os.getloadavg()[0]
     device = resolve_device(None)
     if device.type == "cpu":
+        features = cpu_features()
         mode = "bf16 autocast" if autocast_dtype(device) else "float32"
-        if "bf16" in cpu_features() and not autocast_dtype(device):
+        if "bf16" in features and not autocast_dtype(device):
             mode += " (bf16 turned off: --float32)"
-        what = f"CPU ({cpu_features()}), {threads} torch thread{'s' * (threads != 1)}, {mode}"
+        what = f"CPU ({features}), {threads} torch thread{'s' * (threads != 1)}, {mode}"
     else:
         what = describe(device)
     return f"{what}; {os.cpu_count()} CPU cores, 1-minute load average {load:.2f} at the start of the run"
@@ -163,9 +164,8 @@ def use_float32() -> None:
 
 def cpu_features() -> str:
     """The widest vector instructions of this CPU (its speed, and the bf16 mode, depend on them)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
+    flags = devices.cpu_flags()
+    if not flags:
         return "features unknown"
     bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.ao.quantization import QConfig, QConfigMapping, get_default_qconfig_mapping
 from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
@@ -33,6 +32,7 @@ from devtools import routed_splits  # noqa: E402
 
 from napari_nucleiseg import segment, zoo  # noqa: E402
 from napari_nucleiseg.inference import predict  # noqa: E402
+from napari_nucleiseg.models.blocks import PaddedModel  # noqa: E402
 from napari_nucleiseg.training.dataset import default_data_dir  # noqa: E402
 from napari_nucleiseg.zoo import loading  # noqa: E402
 
@@ -50,19 +50,15 @@ class Inner(nn.Module):
         return self.net.forward_padded(x)
 
 
-class Padded(nn.Module):
-    """Pads to the network's stride (``models.blocks.PaddedModel``) around a traced graph."""
+class Padded(PaddedModel):
+    """A traced graph of ``forward_padded``, padded to the network's stride as the network pads."""
 
     def __init__(self, graph, stride: int):
         super().__init__()
         self.graph, self.stride = graph, stride
 
-    def forward(self, x):
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.stride, (-w) % self.stride
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if (ph < h and pw < w) else "replicate")
-        return self.graph(x)[..., :h, :w]
+    def forward_padded(self, x):
+        return self.graph(x)
 
 
 def quantize(net, images, histogram: bool = False, float_ends: bool = False) -> nn.Module:

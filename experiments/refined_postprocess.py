@@ -31,7 +31,6 @@ from devtools import routed_splits, tuning_images  # noqa: E402
 from napari_nucleiseg import segment, zoo  # noqa: E402
 from napari_nucleiseg.evaluation.metrics import evaluate_image, summarize  # noqa: E402
 from napari_nucleiseg.inference import sizing  # noqa: E402
-from napari_nucleiseg.inference.postprocess import fill_holes, instances, redraw_outlines  # noqa: E402
 from napari_nucleiseg.inference.predict import predict_maps  # noqa: E402
 from napari_nucleiseg.training.dataset import default_data_dir  # noqa: E402
 
@@ -60,20 +59,12 @@ def cached_passes(entry, samples) -> list[tuple[dict, np.ndarray | None]]:
     return out
 
 
-def labels_of(maps: dict, mean: np.ndarray | None, post: dict) -> np.ndarray:
-    """``sized_prediction``'s labels from cached passes: redrawn inside the mean where refined."""
-    labels = instances(maps, post)
-    if mean is None:
-        return labels
-    return redraw_outlines(labels, fill_holes(mean > post["threshold"]), maps["border"] - maps["foreground"])
-
-
 def tune(passes, samples, shipped: dict, given: dict | None = None, grid: dict = GRID
          ) -> tuple[dict, float, float]:
     """Best settings on the cached passes (``given``: these instead of a search; a ``grid`` other than
     ``GRID``: searched alone, the rest as shipped), their mean DSB score, and the shipped settings' score."""
     def score(post):
-        return float(np.mean([evaluate_image(s.labels, labels_of(mp, mean, post))["dsb_score"]
+        return float(np.mean([evaluate_image(s.labels, sizing.refined_labels(mp, post, mean))["dsb_score"]
                               for (mp, mean), s in zip(passes, samples)]))
 
     if given is not None:

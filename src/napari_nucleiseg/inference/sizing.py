@@ -261,16 +261,24 @@ def sized_prediction(
         maps = resize_maps(predict(shrink(image, zoom)), image.shape[-2:])
         sharper = None if first is None else sharper_foreground(first, maps["foreground"])
         first = None
-        labels = instances(maps, post)
+        labels = refined_labels(maps, post, sharper)
         if sharper is not None:
-            elevation = maps["border"] - maps["foreground"] if "border" in maps else -maps["foreground"]
             maps["foreground"], sharper = sharper, None  # the probability the outlines are drawn from
-            labels = redraw_outlines(labels, fill_holes(maps["foreground"] > post["threshold"]), elevation)
     elif maps is None:
         maps = predict(image)
     if labels is None:
         labels = instances(maps, post)
     return maps, labels, zoom
+
+
+def refined_labels(maps: dict[str, np.ndarray], post: dict, sharper: np.ndarray | None = None) -> np.ndarray:
+    """The nuclei of ``maps`` (``instances``), each redrawn inside ``sharper`` (``sharper_foreground``)
+    when it is given: what ``sized_prediction`` labels a shrunk image with."""
+    labels = instances(maps, post)
+    if sharper is None:
+        return labels
+    elevation = maps["border"] - maps["foreground"] if "border" in maps else -maps["foreground"]
+    return redraw_outlines(labels, fill_holes(sharper > post["threshold"]), elevation)
 
 
 def sharper_foreground(first: np.ndarray, foreground: np.ndarray) -> np.ndarray:
