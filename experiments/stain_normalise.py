@@ -80,7 +80,9 @@ def main():
     use_float32()
     root = default_data_dir()
     ref = reference([im for im, _ in training_stained(root)])
-    names = {"DSB val", "MoNuSeg val", "DeepLIIF val"} | ({"DSB test", "MoNuSeg test", "DeepLIIF test"} if args.test else set())
+    names = {"DSB val", "MoNuSeg val", "DeepLIIF val"}
+    if args.test:
+        names |= {"DSB test", "MoNuSeg test", "DeepLIIF test"}
     sets = {k: [d for d in v if d[2] == "stained"] for k, v in load_sets(root, None, nc_val=True).items() if k in names}
     rows = [run("none", lambda im: segment(im, model=args.model).labels, sets),
             run("reinhard", normalised(reinhard, ref, args.model), sets),
@@ -93,7 +95,8 @@ def main():
         labels = normalised(fn, ref, args.model)(ihc)
         areas = np.bincount(labels.ravel())[1:]
         areas = areas[areas > 0]
-        print(f"IHC sample, {name}: {len(areas)} objects, largest {areas.max()} px, {(areas > 2000).sum()} over 2,000 px")
+        print(f"IHC sample, {name}: {len(areas)} objects, largest {areas.max()} px, "
+              f"{(areas > 2000).sum()} over 2,000 px")
 
 
 if __name__ == "__main__":

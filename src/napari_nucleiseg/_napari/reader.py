@@ -17,39 +17,7 @@ import numpy as np
 
 from ..errors import NucleisegError
 from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image, tiff_header
-
-
-def _tiff_pixel_size(path: Path) -> tuple[float, ...] | None:
-    """Pixel size (Z, Y, X or Y, X) from OME or ImageJ metadata, None when absent."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if tif.is_ome and tif.ome_metadata:
-                import xml.etree.ElementTree as ET
-
-                root = ET.fromstring(tif.ome_metadata)
-                for el in root.iter():
-                    if el.tag.endswith("Pixels"):
-                        y, x = el.get("PhysicalSizeY"), el.get("PhysicalSizeX")
-                        if x and y:
-                            z = el.get("PhysicalSizeZ")
-                            return (float(z), float(y), float(x)) if z else (float(y), float(x))
-                        return None
-            if tif.is_imagej:
-                page = tif.pages[0]
-                xr, yr = page.tags.get("XResolution"), page.tags.get("YResolution")
-                if xr is None or yr is None:
-                    return None
-                sx = xr.value[1] / xr.value[0] if xr.value[0] else 0.0
-                sy = yr.value[1] / yr.value[0] if yr.value[0] else 0.0
-                if sx <= 0 or sy <= 0 or (sx == 1 and sy == 1):
-                    return None
-                z = (tif.imagej_metadata or {}).get("spacing")
-                return (float(z), sy, sx) if z else (sy, sx)
-    except Exception:  # metadata is a bonus: never fail the read because of it
-        return None
-    return None
+from ..io.pixel_size import pixel_size
 
 
 def _image_layer(path: Path) -> tuple:
@@ -68,7 +36,7 @@ def _image_layer(path: Path) -> tuple:
     split = many or (data.ndim == 3 and data.shape[-1] == 2)
     spatial_ndim = data.ndim - (1 if rgb or split else 0)
     if tiff:
-        size = _tiff_pixel_size(path)
+        size = pixel_size(path)
         if size is not None:
             size = size[-spatial_ndim:]
             kwargs["scale"] = (1.0,) * (spatial_ndim - len(size)) + tuple(size)

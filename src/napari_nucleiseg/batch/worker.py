@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import Cancelled, ImageReadError, NucleisegError, OutputWriteError, StopsRun
 from ..inference.stack import segment_any
 from ..io.images import read_image
+from ..io.pixel_size import pixel_size, plane_size
 from ..io.results import write_results
 from ..io.writers import atomic_write_text
 from ..memory import OUT_OF_CORE_HINT
@@ -68,10 +69,11 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
             paths = _segment_large(task, options, cancel, row)
         else:
             image = read_image(task.source, for_segmentation=True, channels=options.channel is not None)
-            seg = segment_any(image, options.segment_options(), cancel=cancel)
+            size = pixel_size(task.source)
+            seg = segment_any(image, options.segment_options(), scale=plane_size(size), cancel=cancel)
             table = seg.table
             paths = write_results(seg, image, task.out_stem, options.probability, options.uncertainty,
-                                  options.overlay)
+                                  options.overlay, pixel_size=size)
             row.update(status=OK, nuclei=int(len(table)),
                        mean_area=float(table["area"].mean()) if len(table) else np.nan,
                        mean_confidence=float(table["confidence"].mean()) if len(table) else np.nan,

@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _segment_file(path: Path, options):
+def _segment_file(path: Path, options, scale):
     """Read and segment one image, with a progress bar on a terminal (stage and tile)."""
     from tqdm import tqdm
 
@@ -37,7 +37,7 @@ def _segment_file(path: Path, options):
             bar.set_postfix_str(message, refresh=True)
 
         try:
-            return image, segment_any(image, options, progress=progress)
+            return image, segment_any(image, options, scale=scale, progress=progress)
         except InvalidImageError as exc:
             raise NucleisegError(f"{path}: {exc}") from None
 
@@ -45,6 +45,7 @@ def _segment_file(path: Path, options):
 def run(args) -> int:
     from ..device import resolve_device
     from ..inference.measure import mean_confidence, unsure_note
+    from ..io.pixel_size import pixel_size, plane_size
     from ..io.results import write_results
 
     out = None if args.out is None else Path(args.out)
@@ -58,7 +59,8 @@ def run(args) -> int:
                 line = segment_out_of_core_file(path, path.parent if out is None else out, options, args)
                 print(f"[{i}/{len(args.inputs)}] {line}")
                 continue
-            image, seg = _segment_file(path, options)
+            size = pixel_size(path)
+            image, seg = _segment_file(path, options, plane_size(size))
         except StopsRun:
             raise  # every other file would fail the same way (unloadable weights)
         except NucleisegError as exc:
@@ -67,7 +69,7 @@ def run(args) -> int:
             continue
         stem = (path.parent if out is None else out) / path.stem
         write_results(seg, image, stem, probability=not args.no_probability,
-                      uncertainty=not args.no_uncertainty, overlay=args.overlay)
+                      uncertainty=not args.no_uncertainty, overlay=args.overlay, pixel_size=size)
         size = "large" if seg.zoom < 1 else "small"
         shrunk = f", {size} nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom != 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")

@@ -21,7 +21,7 @@ def label_dtype(labels: np.ndarray):
 
 
 def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, uncertainty: bool = True,
-                  overlay: bool = False) -> list[Path]:
+                  overlay: bool = False, pixel_size: tuple[float, ...] | None = None) -> list[Path]:
     """Write ``<out_stem>_labels.tif``, optional maps, an optional overlay and ``_nuclei.csv``.
 
     The files appear together or not at all (``writers.write_set``); result files of the same
@@ -37,6 +37,8 @@ def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, un
         Output path without the ``_labels.tif``-style suffix; its folder is created.
     probability, uncertainty, overlay : bool
         Which optional files to write.
+    pixel_size : tuple of float, optional
+        The image's pixel size (``io.pixel_size``), stored in the TIFFs' metadata.
 
     Returns
     -------
@@ -51,11 +53,13 @@ def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, un
     """
     base = Path(out_stem)
     labels = seg.labels
-    files = [(f"{base}_labels.tif", tiff_writer(labels.astype(label_dtype(labels))))]
+    files = [(f"{base}_labels.tif", tiff_writer(labels.astype(label_dtype(labels)), pixel_size=pixel_size))]
     if probability:
-        files.append((f"{base}_probability.tif", tiff_writer(seg.probability.astype(np.float32))))
+        files.append((f"{base}_probability.tif", tiff_writer(seg.probability.astype(np.float32),
+                                                             pixel_size=pixel_size)))
     if uncertainty:
-        files.append((f"{base}_uncertainty.tif", tiff_writer(seg.uncertainty.astype(np.float32))))
+        files.append((f"{base}_uncertainty.tif", tiff_writer(seg.uncertainty.astype(np.float32),
+                                                             pixel_size=pixel_size)))
     if overlay:
         z = labels.shape[0] // 2
         shown, outlined = (image, labels) if labels.ndim == 2 else (image[z], labels[z])

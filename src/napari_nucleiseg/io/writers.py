@@ -67,11 +67,16 @@ def _atomic_write(path: Path, write) -> None:
     write_set([(Path(path), write)])
 
 
-def tiff_writer(data: np.ndarray, compress: bool = True) -> Callable[[str], None]:
-    """``write(tmp)`` that stores an array as a (zlib-compressed) TIFF."""
+def tiff_writer(data: np.ndarray, compress: bool = True,
+                pixel_size: tuple[float, ...] | None = None) -> Callable[[str], None]:
+    """``write(tmp)`` that stores an array as a (zlib-compressed) TIFF; with ``pixel_size``
+    (``(Y, X)`` or ``(Z, Y, X)``) an OME-TIFF that carries it (``pixel_size.ome_options``)."""
     import tifffile
 
-    return lambda tmp: tifffile.imwrite(tmp, data, compression="zlib" if compress else None)
+    from .pixel_size import ome_options
+
+    extra = ome_options(pixel_size, data.ndim)
+    return lambda tmp: tifffile.imwrite(tmp, data, compression="zlib" if compress else None, **extra)
 
 
 def png_writer(data: np.ndarray) -> Callable[[str], None]:

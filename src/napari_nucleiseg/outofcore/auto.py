@@ -55,9 +55,13 @@ def segment_file(path, out_stem, options, probability: bool = True, uncertainty:
     """``segment_out_of_core`` of a file into ``result_folder(out_stem)``.
 
     Returns ``(result, summary)``: the ``OutOfCoreResult`` and a dict of ``nuclei``,
-    ``mean_area`` and ``mean_confidence`` (from the table, read in chunks).
+    ``mean_area`` and ``mean_confidence`` (from the table, read in chunks). A TIFF's pixel size
+    (``io.pixel_size``) is the result's scale unless ``run`` gives one.
     """
+    from ..io.pixel_size import pixel_size, plane_size
     from .run import segment_out_of_core
+
+    run.setdefault("scale", plane_size(pixel_size(path)))
 
     result = segment_out_of_core(path, result_folder(out_stem), options, probability=probability,
                                  uncertainty=uncertainty, cancel=cancel, overwrite=overwrite, **run)

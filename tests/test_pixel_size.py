@@ -1,0 +1,55 @@
+"""A TIFF's pixel size reaches the results of ``nucleiseg segment`` and ``nucleiseg batch``: the
+physical area column and the output TIFFs' metadata."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_nucleiseg.cli import main
+from napari_nucleiseg.io.pixel_size import ome_options, pixel_size
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = synthetic_nuclei((128, 128), n_nuclei=8, seed=3)[0]
+    tifffile.imwrite(folder / "ome.tif", image, ome=True, metadata={"axes": "YX", "PhysicalSizeX": 0.5,
+                                                          "PhysicalSizeY": 0.25})
+    tifffile.imwrite(folder / "ij.tif", image, imagej=True, resolution=(1 / 0.5, 1 / 0.25),
+                     metadata={"unit": "um"})
+    tifffile.imwrite(folder / "plain.tif", image)
+    return folder
+
+
+def _check(out):
+    for stem in ("ome", "ij"):
+        table = pd.read_csv(out / f"{stem}_nuclei.csv")
+        assert len(table) > 0
+        np.testing.assert_allclose(table["area_physical"], table["area"] * 0.125)
+        for suffix in ("labels", "probability", "uncertainty"):
+            assert pixel_size(out / f"{stem}_{suffix}.tif") == pytest.approx((0.25, 0.5))
+    assert "area_physical" not in pd.read_csv(out / "plain_nuclei.csv").columns
+    assert pixel_size(out / "plain_labels.tif") is None
+
+
+def test_segment_carries_pixel_size(inputs, tmp_path):
+    out = tmp_path / "out"
+    assert main(["segment", *(str(p) for p in sorted(inputs.iterdir())), "--out", str(out)]) == 0
+    _check(out)
+
+
+def test_batch_carries_pixel_size(inputs, tmp_path):
+    out = tmp_path / "out"
+    assert main(["batch", str(inputs), str(out), "-q"]) == 0
+    _check(out)
+
+
+def test_stack_keeps_z_spacing(tmp_path):
+    stack = np.zeros((3, 16, 16), np.uint16)
+    tifffile.imwrite(tmp_path / "s.tif", stack, compression="zlib", **ome_options((2.0, 0.25, 0.5), 3))
+    assert pixel_size(tmp_path / "s.tif") == pytest.approx((2.0, 0.25, 0.5))
+    assert tifffile.imread(tmp_path / "s.tif").shape == (3, 16, 16)
+    assert ome_options((0.25, 0.5), 4) == {} and ome_options(None, 2) == {}
