@@ -10,10 +10,11 @@ killed, an image that failed, an image whose input changed) is processed again.
 Layout of the output folder (``stem`` is the input's path relative to the input folder,
 without its suffix)::
 
-    <stem>_labels.tif        instance labels (uint16, uint32 beyond 65535 nuclei)
+    <stem>_labels.tif        instance labels (uint16, uint32 beyond 65535 nuclei; OME-TIFF with the
+                             input's pixel size when it has one)
     <stem>_probability.tif   nucleus probability (optional)
     <stem>_uncertainty.tif   per-pixel uncertainty (optional)
-    <stem>_overlay.png       outlines over the image (optional)
+    <stem>_overlay.png       outlines over the image (optional; none for images segmented out of core)
     <stem>_nuclei.csv        one row per nucleus
     summary.csv              one row per image: file, status, nuclei, mean area, confidence, error
     run_manifest.json        model and weights hash, options, versions, start/end time

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +45,11 @@ def _is_batch_output(folder: Path) -> bool:
 def _is_our_output(path: Path, root: Path, out_dir: Path | None) -> bool:
     """True for result files, never inputs: everything in the output folder when it lies inside
     the input folder, results in the input folder itself when they are the same (``force``), and
-    any folder below the input folder that an earlier batch run wrote into."""
-    if out_dir is not None and out_dir != root and _inside(path, out_dir):
-        return True
-    if out_dir is not None and path.name.endswith(OUTPUT_SUFFIXES) and _inside(path, out_dir):
-        return True
+    any folder below the input folder that an earlier batch run wrote into. An input folder inside
+    the output folder keeps its images."""
+    if out_dir is not None and _inside(out_dir, root) and _inside(path, out_dir):
+        if out_dir != root or path.name.endswith(OUTPUT_SUFFIXES):
+            return True
     parent = path.parent
     while parent != root and _inside(parent, root):
         if _is_batch_output(parent):
@@ -70,6 +72,8 @@ def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_
     exclude_dir : str or Path, optional
         The output folder: nothing in it is taken as an input (only its result files when it is
         the input folder), nor anything in another folder an earlier batch run wrote into.
+        Result files that ``nucleiseg segment`` wrote next to an image (``<stem>_labels.tif``
+        ...) are never inputs either.
 
     Returns
     -------
@@ -78,24 +82,50 @@ def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_
     root = Path(input_dir)
     out = Path(exclude_dir).resolve() if exclude_dir is not None else None
     found = root.rglob(pattern) if recursive else root.glob(pattern)
+    if Path(pattern).is_absolute():
+        raise NucleisegError(f"the pattern {pattern!r} must be relative to the input folder (e.g. '*.tif')")
     files = []
     for p in found:
         rel_parts = p.relative_to(root).parts
         if any(part.startswith(".") for part in rel_parts) or not p.is_file() or not is_image_file(p):
             continue
-        if _is_our_output(p.resolve(), root.resolve(), out):
+        if _is_our_output(p.resolve(), root.resolve(), out) or _is_result_beside_image(p):
             continue
         files.append(p)
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+def _is_result_beside_image(path: Path) -> bool:
+    """True for ``<stem>_labels.tif`` and the other result files (``OUTPUT_SUFFIXES``) of an image
+    ``<stem>.*`` in the same folder: ``nucleiseg segment`` writes them next to its inputs."""
+    name = path.name
+    for suffix in OUTPUT_SUFFIXES:
+        if name.lower().endswith(suffix):
+            stem = name[: -len(suffix)]
+            return any(is_image_file(p) and p != path for p in path.parent.glob(glob.escape(stem) + ".*")
+                       if p.stem == stem)
+    return False
+
+
 def _stems(files: list[Path], root: Path) -> list[str]:
-    """Output stems (relative path without suffix); ``a.tif`` and ``a.png`` become ``a_tif``, ``a_png``."""
+    """Output stems (relative path without suffix); ``a.tif`` and ``a.png`` become ``a_tif``, ``a_png``.
+
+    Stems are unique ignoring case (a case-insensitive disk, or ``a.tif`` beside ``a.TIF``): a stem
+    still taken gets ``_2``, ``_3``, ... in the order of ``files``.
+    """
     stems = [p.relative_to(root).with_suffix("").as_posix() for p in files]
-    counts: dict[str, int] = {}
+    counts = Counter(s.casefold() for s in stems)
+    stems = [s if counts[s.casefold()] == 1 else f"{s}_{p.suffix.lstrip('.').lower()}" for s, p in zip(stems, files)]
+    taken = Counter(s.casefold() for s in stems)
+    out, used = [], set()
     for s in stems:
-        counts[s] = counts.get(s, 0) + 1
-    return [s if counts[s] == 1 else f"{s}_{p.suffix.lstrip('.').lower()}" for s, p in zip(stems, files)]
+        stem, n = s, 1
+        while stem.casefold() in used or (stem != s and stem.casefold() in taken):
+            n += 1
+            stem = f"{s}_{n}"
+        used.add(stem.casefold())
+        out.append(stem)
+    return out
 
 
 def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*", recursive: bool = False,

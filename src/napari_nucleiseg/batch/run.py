@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..dask_client import dask_client
 from ..device import resolve_device
-from ..errors import Cancelled, NucleisegError, OutputWriteError, StopsRun
+from ..errors import Cancelled, NucleisegError, OptionError, OutputWriteError, StopsRun
 from ..io.writers import atomic_write_text
 from .executors import DASK_LOST_AFTER_S, run_dask, run_local, run_pool
 from .fingerprint import weights_sha256
@@ -160,6 +160,9 @@ def run_batch(
         (``errors.StopsRun``) ends the run early with status ``"stopped"``.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
+    for name, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+            raise OptionError(f"{name} must be a whole number of at least 1, not {value!r}")
     check_folders(input_dir, output_dir, force)
     entry, options = _resolved(options or BatchOptions())
     if client is None and not scheduler:
@@ -177,7 +180,7 @@ def run_batch(
     lock = FolderLock(output_dir / STATE_DIR / LOCK_NAME, output_dir)
     with lock, dask_client(client, scheduler, timeout=DASK_LOST_AFTER_S) as dask:
         remove_partial_files(output_dir)
-        workers = max(1, int(workers))
+        workers = int(workers)
         threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
         execution = ({"dask_scheduler": dask.scheduler.address} if dask is not None
                      else {"workers": workers, "threads_per_worker": threads if workers > 1 else None})

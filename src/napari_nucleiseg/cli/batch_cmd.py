@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .options import add_output_options, add_segment_options, segment_options
+from .options import add_output_options, add_segment_options, positive_int, segment_options
 
 
 def register(sub) -> None:
@@ -22,8 +22,8 @@ def register(sub) -> None:
     p.add_argument("--recursive", "-r", action="store_true", help="also process sub-folders")
     add_segment_options(p)
     add_output_options(p)
-    p.add_argument("--workers", "-j", type=int, default=1, help="parallel worker processes (default 1)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--workers", "-j", type=positive_int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads per worker (default: cores/workers; with 1 worker: unchanged); "
                         "1 is much faster when other programs keep the cores busy")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -15,6 +15,17 @@ def _diameter(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
 def add_segment_options(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--tta``, ``--no-denoise``, ``--no-even-light``, ``--device``, post-processing,
     ``--invert``, ``--diameter``, tiling."""
@@ -33,7 +44,8 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
                         "unevenly, e.g. with a darker side or corners, is evened out first)")
     g.add_argument("--channel", type=int, default=None, metavar="N",
                    help="the nucleus channel of a multichannel image, 0 = first (e.g. 2 for DAPI in the blue "
-                        "of an RGB composite; a TIFF's channel axis of any length; default: all channels)")
+                        "of an RGB composite; a TIFF's channel axis of any length; default: all channels of an RGB "
+                        "image; a TIFF of five or more channels needs one chosen)")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
     g.add_argument("--threshold", type=float, default=None,
                    help="0-1: a pixel is nucleus when the model's probability is above this; lower it when "
@@ -62,7 +74,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("outputs")
     g.add_argument("--no-probability", action="store_true", help="do not write <stem>_probability.tif")
     g.add_argument("--no-uncertainty", action="store_true", help="do not write <stem>_uncertainty.tif")
-    g.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    g.add_argument("--overlay", action="store_true",
+                   help="also write <stem>_overlay.png (not for images segmented out of core: open their "
+                        "OME-Zarr result in napari)")
 
 
 def segment_options(args: argparse.Namespace) -> SegmentOptions:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import positive_int
+
 
 def add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
     """``--out-of-core``, ``--block``, ``--halo``, ``--workers``, ``--processes``, ``--scheduler``, ``--level``."""
@@ -18,7 +20,7 @@ def add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out-of-core", action="store_true", help="segment block by block whatever the image size")
     g.add_argument("--block", type=int, default=DEFAULT_BLOCK, help="block (and output chunk) side in pixels")
     g.add_argument("--halo", default="auto", help="pixels read around each block (default: auto)")
-    g.add_argument("--workers", type=int, default=1, help="blocks segmented at once on this machine")
+    g.add_argument("--workers", type=positive_int, default=1, help="blocks segmented at once on this machine")
     g.add_argument("--processes", action="store_true", help="workers are processes (default: threads)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the blocks on this Dask scheduler (tcp://host:8786)")

@@ -42,6 +42,18 @@ def _segment_file(path: Path, options, scale):
             raise NucleisegError(f"{path}: {exc}") from None
 
 
+def _check_unique_outputs(paths: list[Path], out: Path | None) -> None:
+    """Refuse inputs whose results would overwrite each other (``plate1/A01.tif plate2/A01.tif
+    --out res``, or ``a.tif a.png`` next to each other), before any work."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        key = str(((path.parent if out is None else out) / path.stem).absolute()).casefold()
+        if key in seen:
+            raise NucleisegError(f"{seen[key]} and {path} would write the same result files "
+                                 f"({path.stem}_labels.tif ...); segment them into different --out folders")
+        seen[key] = path
+
+
 def run(args) -> int:
     from ..device import resolve_device
     from ..inference.measure import mean_confidence, unsure_note
@@ -50,6 +62,7 @@ def run(args) -> int:
 
     out = None if args.out is None else Path(args.out)
     options = segment_options(args)  # refuses bad values before any work
+    _check_unique_outputs([Path(name) for name in args.inputs], out)
     resolve_device(options.device)
     failures = 0
     for i, name in enumerate(args.inputs, 1):
@@ -57,6 +70,8 @@ def run(args) -> int:
         try:
             if wants_out_of_core(path, args):
                 line = segment_out_of_core_file(path, path.parent if out is None else out, options, args)
+                if args.overlay:
+                    line += "\n    no overlay: a result segmented out of core has none (open it in napari)"
                 print(f"[{i}/{len(args.inputs)}] {line}")
                 continue
             size = pixel_size(path)

@@ -106,6 +106,16 @@ def _tiff_has_channels(path: Path) -> bool:
     return any(a in "CS" and n > 1 for a, n in zip(axes, shape))
 
 
+def _refuse_many_channels(path: Path) -> None:
+    """A TIFF channel axis of five or more is not a stack of planes: to be segmented, one of its
+    channels must be chosen."""
+    shape, _, axes = tiff_header(path)
+    n = next((n for a, n in zip(axes, shape) if a == "C" and n > 4), None)
+    if n is not None:
+        raise InvalidImageError(f"{path}: {n} channels (axes {axes}): choose the nucleus channel "
+                                f"(channel=0 to {n - 1}; --channel N on the command line)")
+
+
 def read_image(path, for_segmentation: bool = False, channels: bool = False) -> np.ndarray:
     """Read an image file into a NumPy array.
 
@@ -131,6 +141,9 @@ def read_image(path, for_segmentation: bool = False, channels: bool = False) -> 
     ------
     ImageReadError
         If the file is missing, empty, of an unsupported type or corrupt.
+    errors.InvalidImageError
+        With ``for_segmentation`` and not ``channels``: a TIFF of five or more channels (one
+        must be chosen).
     errors.ImageTooLargeError
         If it cannot fit in memory (the message points to out-of-core segmentation).
     """
@@ -138,6 +151,8 @@ def read_image(path, for_segmentation: bool = False, channels: bool = False) -> 
     if for_segmentation:
         shape, dtype = image_header(path)
         check_fits(shape, dtype, str(path))
+        if not channels and _is_tiff(path):
+            _refuse_many_channels(path)
     try:
         if _is_tiff(path):
             with quiet_tifffile():

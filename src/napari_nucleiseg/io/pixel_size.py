@@ -23,8 +23,10 @@ def pixel_size(path) -> tuple[float, ...] | None:
         return None
     import tifffile
 
+    from .images import quiet_tifffile
+
     try:
-        with tifffile.TiffFile(path) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             if tif.is_ome and tif.ome_metadata:
                 return _ome_size(tif.ome_metadata)
             if tif.is_imagej:
