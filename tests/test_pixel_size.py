@@ -53,3 +53,15 @@ def test_stack_keeps_z_spacing(tmp_path):
     assert pixel_size(tmp_path / "s.tif") == pytest.approx((2.0, 0.25, 0.5))
     assert tifffile.imread(tmp_path / "s.tif").shape == (3, 16, 16)
     assert ome_options((0.25, 0.5), 4) == {} and ome_options(None, 2) == {}
+
+
+def test_empty_table_has_the_same_columns():
+    from napari_nucleiseg.inference.measure import measure
+
+    empty = measure(np.zeros((8, 8), np.int32), np.zeros((8, 8)), np.zeros((8, 8)), np.zeros((8, 8)),
+                    scale=(0.25, 0.5))
+    one = np.zeros((8, 8), np.int32)
+    one[2:5, 2:5] = 1
+    full = measure(one, np.ones((8, 8)), np.ones((8, 8)), np.zeros((8, 8)), scale=(0.25, 0.5))
+    assert list(empty.columns) == list(full.columns) and len(empty) == 0
+    assert dict(empty.dtypes)["label"] == dict(full.dtypes)["label"] == np.int64

@@ -74,7 +74,8 @@ def measure(labels: np.ndarray, intensity: np.ndarray, probability: np.ndarray,
         Pixel size (y, x); adds ``area_physical`` when given.
     """
     if labels.max() == 0:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
+        columns = COLUMNS + (["area_physical"] if scale is not None else [])
+        return pd.DataFrame({c: pd.Series(dtype=np.int64 if c in ("label", "area") else float) for c in columns})
     if labels.max() > labels.size:  # sparse ids: shape_table indexes arrays by id
         dense, _, back = relabel_sequential(labels)
         table = measure(dense, intensity, probability, uncertainty, scale)
