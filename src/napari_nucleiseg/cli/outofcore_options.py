@@ -8,6 +8,19 @@ from pathlib import Path
 from .options import positive_int
 
 
+def _halo(text: str):
+    """An argparse type: ``auto`` or a whole number of pixels."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number of pixels, not {text!r}")
+    return value
+
+
 def add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
     """``--out-of-core``, ``--block``, ``--halo``, ``--workers``, ``--processes``, ``--scheduler``, ``--level``."""
     from ..outofcore.run import DEFAULT_BLOCK
@@ -19,7 +32,7 @@ def add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
         "a killed run resumes")
     g.add_argument("--out-of-core", action="store_true", help="segment block by block whatever the image size")
     g.add_argument("--block", type=int, default=DEFAULT_BLOCK, help="block (and output chunk) side in pixels")
-    g.add_argument("--halo", default="auto", help="pixels read around each block (default: auto)")
+    g.add_argument("--halo", default="auto", type=_halo, help="pixels read around each block (default: auto)")
     g.add_argument("--workers", type=positive_int, default=1, help="blocks segmented at once on this machine")
     g.add_argument("--processes", action="store_true", help="workers are processes (default: threads)")
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -38,7 +51,7 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     from ..inference.measure import unsure_note
     from ..outofcore.auto import segment_file
 
-    halo = args.halo if args.halo == "auto" else int(args.halo)
+    halo = args.halo
     result, summary = segment_file(
         path, out / path.stem.removesuffix(".ome"), options, probability=not args.no_probability,
         uncertainty=not args.no_uncertainty, block=args.block, halo=halo, level=args.level,

@@ -31,13 +31,34 @@ def check_channel(channel: int, channels: int, name: str = "") -> None:
         raise InvalidImageError(f"{name + ': ' if name else ''}channel {channel} asked for, but the image has {have}")
 
 
+def check_pixel_type(dtype, name: str = "") -> None:
+    """Raise InvalidImageError (prefixed with ``name``) for pixel types that are not intensities
+    (bool, complex, text, objects)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_ or not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        raise InvalidImageError(f"{name + ': ' if name else ''}unsupported pixel type {dtype}")
+
+
+def check_float_region(region: np.ndarray, name: str = "") -> None:
+    """Raise InvalidImageError for a part of an image read block by block whose float values are
+    not finite or lie beyond float32's range (``segment()`` rescales a whole image of those,
+    ``within_float32``; block by block the whole image's range is not known in time)."""
+    if not np.issubdtype(region.dtype, np.floating) or region.size == 0:
+        return
+    prefix = name + ": " if name else ""
+    if not np.all(np.isfinite(region)):
+        raise InvalidImageError(f"{prefix}the image contains NaN or infinite values")
+    if region.dtype.itemsize > 4 and float(np.max(np.abs(region))) > _FLOAT32_SAFE[1]:
+        raise InvalidImageError(f"{prefix}float values beyond float32's range (up to "
+                                f"{float(np.max(np.abs(region))):.3g}): divide the image by a constant first")
+
+
 def check_image(image: np.ndarray) -> None:
     """Raise InvalidImageError for arrays that cannot be segmented."""
     img = np.asarray(image)
     if img.size == 0:
         raise InvalidImageError("the image is empty")
-    if img.dtype == bool or not np.issubdtype(img.dtype, np.number) or np.issubdtype(img.dtype, np.complexfloating):
-        raise InvalidImageError(f"unsupported pixel type {img.dtype}")
+    check_pixel_type(img.dtype)
     if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
         raise InvalidImageError("the image contains NaN or infinite values")
     if img.ndim == 3 and img.shape[-1] == 2:

@@ -158,6 +158,7 @@ def segment_out_of_core(
     from .. import zoo
 
     opts = SegmentOptions.build(options, **changes).segment_options()
+    _check_block(block, halo)
     src = open_source(source, level=level, channel=opts.channel)
     try:
         entry = zoo.get_entry(opts.model)
@@ -187,6 +188,16 @@ def segment_out_of_core(
     job = _job(src, opts, entry, run["plan"], folder, maps, scale)
     with dask_client(client, scheduler) as dask:
         return _execute(folder, run, job, workers, mode, dask, progress, cancel, samples)
+
+
+def _check_block(block, halo) -> None:
+    """``block`` and ``halo`` refused before any file is written (``BlockGrid`` would refuse them
+    only once the run had begun)."""
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 16:
+        raise OptionError(f"block must be a whole number of at least 16 pixels, not {block!r}")
+    if halo != "auto" and (isinstance(halo, bool) or not isinstance(halo, (int, np.integer))
+                           or not 0 <= halo <= block):
+        raise OptionError(f"halo must be 'auto' or a whole number from 0 to the block size ({block}), not {halo!r}")
 
 
 def _job(src: ImageSource, opts: SegmentOptions, entry, plan: dict, folder: ResultFolder, maps, scale) -> BlockJob:

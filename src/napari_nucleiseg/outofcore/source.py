@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageReadError, InvalidImageError, NucleisegError
-from ..inference.checks import check_channel
+from ..inference.checks import check_channel, check_pixel_type
 from ..io.images import quiet_tifffile
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
@@ -106,6 +106,12 @@ def open_source(source, level: int = 0, name: str | None = None, channel: int | 
     """
     if isinstance(source, ImageSource):
         return source
+    src = _opened(source, level, name, channel)
+    check_pixel_type(src.dtype, src.name)
+    return src
+
+
+def _opened(source, level: int, name: str | None, channel: int | None) -> ImageSource:
     require_zarr()
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

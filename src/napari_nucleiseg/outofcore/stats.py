@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from ..errors import Cancelled
+from ..inference.checks import check_float_region
 from ..inference.denoise import WINDOW, measured_smoothing, noise_window
 from ..inference.illumination import Illumination
 from ..inference.kinds import colour_stats, kind_from, looks_brightfield, overview_illumination
@@ -136,6 +137,7 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
             raise Cancelled()
         y0, y1, x0, x1 = blk.core
         region = source.read(slice(y0, y1), slice(x0, x1))
+        check_float_region(region, source.name)
         o256.add(region, y0, x0)
         o512.add(region, y0, x0)
         if colour:

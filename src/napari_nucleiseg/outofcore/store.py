@@ -84,7 +84,8 @@ def check_folder(folder: ResultFolder, identity: dict, overwrite: bool) -> dict 
     """The earlier run of ``folder`` to resume (None: start afresh).
 
     Raises NucleisegError when the folder holds something else: files that are not a result,
-    or the result of another image or of other options (unless ``overwrite``).
+    or the result of another image or of other options (unless ``overwrite``). A run that failed
+    while it was being planned holds no result, and is replaced.
     """
     root = folder.root
     if root.exists() and not root.is_dir():
@@ -97,7 +98,7 @@ def check_folder(folder: ResultFolder, identity: dict, overwrite: bool) -> dict 
         return None
     if run.get("identity") == identity:
         return run
-    if overwrite:
+    if overwrite or (run.get("status") == FAILED and "plan" not in run):  # failed before any block: empty
         folder.reset()
         return None
     theirs, ours = run.get("identity", {}), identity

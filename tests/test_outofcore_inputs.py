@@ -1,0 +1,43 @@
+"""Out of core, bad pixels and bad options are refused with one line, as in memory, and a run that
+failed before any block leaves nothing that blocks a retry."""
+
+import numpy as np
+import pytest
+
+from napari_nucleiseg.errors import InvalidImageError, OptionError
+from napari_nucleiseg.outofcore import segment_out_of_core
+from napari_nucleiseg.outofcore.store import RUN_FILE
+from napari_nucleiseg.synthetic import synthetic_mosaic
+
+
+@pytest.fixture(scope="module")
+def image():
+    return synthetic_mosaic((200, 200), tile=100)[0]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda im: np.where(np.arange(im.size).reshape(im.shape) == 5, np.nan, im.astype(np.float32)), "NaN"),
+    (lambda im: im.astype(np.float64) * 1e300, "beyond float32"),
+    (lambda im: im > im.mean(), "pixel type bool"),
+])
+def test_bad_pixels_are_refused(image, tmp_path, bad, message):
+    with pytest.raises(InvalidImageError, match=message):
+        segment_out_of_core(bad(image), tmp_path / "out", device="cpu", block=128)
+
+
+def test_a_retry_after_a_failed_plan_is_not_refused(image, tmp_path):
+    broken = image.astype(np.float32)
+    broken[3, 3] = np.inf
+    with pytest.raises(InvalidImageError):
+        segment_out_of_core(broken, tmp_path / "out", device="cpu", block=128)
+    assert (tmp_path / "out" / RUN_FILE).exists()  # the failure is recorded ...
+    broken[3, 3] = 0
+    assert segment_out_of_core(broken, tmp_path / "out", device="cpu", block=128).nuclei > 0  # ... and replaced
+
+
+@pytest.mark.parametrize("options", [{"block": 8}, {"block": 64, "halo": 500}, {"block": 64, "halo": -1},
+                                     {"block": 64.5}])
+def test_bad_blocks_are_refused_before_any_file(image, tmp_path, options):
+    with pytest.raises(OptionError):
+        segment_out_of_core(image, tmp_path / "out", device="cpu", **options)
+    assert not (tmp_path / "out").exists()
