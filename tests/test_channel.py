@@ -128,3 +128,13 @@ def test_out_of_core_segments_the_channel_as_in_memory(tmp_path):
     assert result.settings["channel"] == 1 and labels.shape == (512, 512)
     assert abs(int(labels.max()) - int(whole.labels.max())) <= 0.03 * whole.labels.max()
     assert evaluate_image(whole.labels, labels)["ap50"] >= 0.9
+
+
+def test_channel_of_a_grey_stack_is_refused_not_misread():
+    from napari_nucleiseg.inference.stack import segment_any
+
+    stack = np.zeros((12, 96, 96), np.uint16)  # (Z, Y, X): taken as (Y, X, C) it would be 12 x 96 pixels
+    with pytest.raises(InvalidImageError, match="stack of grey planes"):
+        segment_any(stack, SegmentOptions(channel=0))
+    many = np.zeros((96, 96, 12), np.uint16)  # a real channel axis of twelve
+    assert segment_any(many, SegmentOptions(channel=11)).labels.shape == (96, 96)

@@ -360,3 +360,18 @@ def test_a_shrunk_image_takes_its_outlines_from_the_first_pass_too():
     np.testing.assert_array_equal(one, maps["foreground"] > 0.4)
     _, smaller, zoom = sized_prediction(_disc_predict(1.0), image, post, target=15.0, sharpen=True)
     assert zoom < REFINE_MIN_ZOOM and np.all(np.bincount(smaller.ravel())[1:] < 0.9 * full_area)
+
+
+def test_shrinking_stops_at_16_pixels_with_one_factor_for_both_axes():
+    from napari_nucleiseg.inference.sizing import MIN_CHANGE, prediction_zoom, shrunk_shape
+
+    for shape, diameter in [((96, 96), 1e6), ((20, 384), 60.0), ((17, 4000), 500.0)]:
+        zoom = prediction_zoom(diameter, 19.5, shape)
+        small = shrunk_shape(shape, zoom)
+        assert min(small) == 16 or zoom == 1.0
+        if zoom < 1.0:
+            assert abs(small[0] / shape[0] - small[1] / shape[1]) < 0.02  # not squashed
+    assert prediction_zoom(1e6, 19.5, (16, 400)) == 1.0  # nothing left to shrink
+    assert prediction_zoom(1e6, 19.5, (17, 400)) == 1.0 and 16 / 17 > MIN_CHANGE
+    image = np.zeros((96, 96), np.float32)
+    assert segment(image, diameter=1e6).zoom == pytest.approx(16 / 96, abs=1e-4)  # rounded in settings

@@ -14,11 +14,17 @@ def nucleus_channel(image: np.ndarray, channel: int | None) -> np.ndarray:
     Raises
     ------
     InvalidImageError
-        For a channel the image does not have (one line naming how many it has).
+        For a channel the image does not have (one line naming how many it has), and for a
+        ``(Z, Y, X)`` stack of grey planes, whose last axis is not channels (it is at least as long
+        as one of the others).
     """
     if channel is None:
         return image
     img = np.asarray(image)
+    if img.ndim == 3 and img.shape[-1] > 4 and img.shape[-1] >= min(img.shape[:2]):
+        raise InvalidImageError(
+            f"channel {channel} asked for, but an array of shape {img.shape} looks like a stack of grey planes "
+            "(Z, Y, X), not channels (Y, X, C): leave the channel unset, or give (Z, Y, X, C)")
     check_channel(channel, img.shape[-1] if img.ndim == 3 else 1)
     return img if img.ndim != 3 else np.ascontiguousarray(img[..., channel])
 

@@ -15,7 +15,7 @@ from ..errors import Cancelled
 from ..options import parse_diameter
 from .paste import paste
 from .predict import tile_starts
-from .sizing import AUTO, shrink, shrunk_shape, zoom_for
+from .sizing import AUTO, shrink, shrunk_shape, within_shape, zoom_for
 
 
 def is_instance_model(model) -> bool:
@@ -129,7 +129,7 @@ def sized_detection(detect_fn: Callable[[np.ndarray], Detections], image: np.nda
     if diameter == AUTO:
         dets = detect_fn(image)
         diameter = dets.median_diameter(threshold) if target else None
-    zoom = zoom_for(diameter, target)
+    zoom = within_shape(zoom_for(diameter, target), image.shape)
     if zoom < 1.0:
         small = shrunk_shape(image.shape[-2:], zoom)
         h, w = image.shape[-2:]

@@ -33,6 +33,8 @@ from .postprocess import fill_holes, instances, redraw_outlines
 AUTO = "auto"
 # rescaling by less than this changes results by less than the noise, and costs a second pass
 MIN_CHANGE = 0.9
+#: the shortest side an image is shrunk to
+MIN_SIDE = 16
 #: nuclei below this share of the target diameter are predicted on an enlarged copy (docs/training_log.md)
 ENLARGE_BELOW = 0.45
 #: enlarging is capped at this factor, and at ``MAX_ENLARGED_PIXELS`` pixels (memory stays bounded)
@@ -93,16 +95,27 @@ def prediction_zoom(diameter: float | None, target: float | None, shape: tuple[i
     most ``MAX_ENLARGE`` and to at most ``MAX_ENLARGED_PIXELS`` pixels (1.0 when those caps leave
     a change below ``MIN_CHANGE``)."""
     zoom = zoom_for(diameter, target)
-    if zoom != 1.0 or not diameter or not target or diameter >= ENLARGE_BELOW * target:
+    if zoom != 1.0:
+        return within_shape(zoom, shape)
+    if not diameter or not target or diameter >= ENLARGE_BELOW * target:
         return zoom
     pixels = float(shape[-2]) * float(shape[-1])
     zoom = min(target / diameter, MAX_ENLARGE, (MAX_ENLARGED_PIXELS / max(pixels, 1.0)) ** 0.5)
     return zoom if zoom > 1.0 / MIN_CHANGE else 1.0
 
 
+def within_shape(zoom: float, shape: tuple[int, ...]) -> float:
+    """A shrinking ``zoom`` raised so that the shorter side of ``(..., Y, X)`` stays at 16 pixels
+    or more, the same factor on both axes (1.0 when that leaves a change below ``MIN_CHANGE``)."""
+    floor = MIN_SIDE / max(min(shape[-2:]), 1)
+    if zoom >= floor:
+        return zoom
+    return floor if floor < MIN_CHANGE else 1.0
+
+
 def shrunk_shape(shape: tuple[int, ...], zoom: float) -> tuple[int, int]:
-    """``(Y, X)`` of an image shrunk by ``zoom`` (never below 16 pixels)."""
-    return tuple(max(16, round(n * zoom)) for n in shape[:2])
+    """``(Y, X)`` of an image shrunk by ``zoom`` (never below 16 pixels: ``within_shape``)."""
+    return tuple(max(MIN_SIDE, round(n * zoom)) for n in shape[:2])
 
 
 def shrink(image: np.ndarray, zoom: float) -> np.ndarray:
