@@ -53,7 +53,18 @@ def image_header(path) -> tuple[tuple[int, ...], np.dtype]:
         props = iio.improps(path)
         return tuple(props.shape), np.dtype(props.dtype)
     except Exception as exc:  # the readers raise many types for corrupt data
-        raise ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {exc})") from None
+        raise _decode_error(path, exc) from None
+
+
+def _decode_error(path: Path, exc: Exception) -> ImageReadError:
+    """One line for a file the readers could not decode (imageio's own message runs over several
+    lines and suggests installing plugins)."""
+    text = str(exc).strip()
+    if "Could not find a backend" in text:
+        return ImageReadError(path, f"cannot be decoded: not a valid {path.suffix.lstrip('.').upper()} file "
+                                    "(corrupt, or another format under this name)")
+    first = text.splitlines()[0] if text else ""
+    return ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {first})")
 
 
 def _is_tiff(path: Path) -> bool:
@@ -164,7 +175,7 @@ def read_image(path, for_segmentation: bool = False, channels: bool = False) -> 
     except ImageTooLargeError:
         raise
     except Exception as exc:  # the readers raise many types for corrupt data
-        raise ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {exc})") from None
+        raise _decode_error(path, exc) from None
     data = np.asarray(data)
     if data.ndim < 2 or data.size == 0:
         raise ImageReadError(path, f"no 2D image data found (shape {data.shape}): corrupt or truncated file?")
