@@ -252,3 +252,42 @@ def stale_part(tmp):
         zoo.import_model(zoo.export_model("default", tmp / "m.pt"), name="copy")
         left = sorted(p.name for p in models.iterdir())
     return f"user folder: {left}", not part.exists() and "copy.pt" in left
+
+
+@case("segment plate1/A01.tif plate2/A01.tif --out res", "exit 1 before any image: one line naming both, no files")
+def same_stem(tmp):
+    for plate in ("plate1", "plate2"):
+        (tmp / plate).mkdir()
+        tifffile.imwrite(tmp / plate / "A01.tif", nuclei_image())
+    rc, _, err = cli("segment", tmp / "plate1" / "A01.tif", tmp / "plate2" / "A01.tif", "--out", tmp / "res")
+    return f"exit {rc}: {short(err)}", (rc == 1 and one_line(err) and "plate2" in err
+                                        and not (tmp / "res").exists())
+
+
+@case("batch of a five-channel TIFF without --channel", "the image fails with one line asking for a channel; "
+      "no labels (it was segmented as a stack of five planes)")
+def five_channels(tmp):
+    (tmp / "in").mkdir()
+    planes = np.stack([nuclei_image(seed=s) for s in range(5)])
+    tifffile.imwrite(tmp / "in" / "five.tif", planes, metadata={"axes": "CYX"})
+    rc, _, err = cli("batch", tmp / "in", tmp / "out", "-q")
+    ok = rc == 0 and "choose the nucleus channel" in err and not (tmp / "out" / "five_labels.tif").exists()
+    return f"exit {rc}: {short(err.splitlines()[-1])}", ok
+
+
+@case("segment --out-of-core of a float TIFF with one NaN pixel", "exit 1, one line naming NaN (it gave a "
+      "complete result with 0 nuclei)")
+def out_of_core_nan(tmp):
+    image = nuclei_image(256).astype(np.float32)
+    image[5, 5] = np.nan
+    tifffile.imwrite(tmp / "nan.tif", image)
+    rc, _, err = cli("segment", tmp / "nan.tif", "--out-of-core", "--block", "128", "--out", tmp / "out")
+    return f"exit {rc}: {short(err)}", rc == 1 and one_line(err) and "NaN" in err
+
+
+@case("segment of a text file named .png", "exit 1, one line naming the file (no plugin advice)")
+def corrupt_png(tmp):
+    (tmp / "bad.png").write_bytes(b"not really a png")
+    rc, _, err = cli("segment", tmp / "bad.png", "--out", tmp / "out")
+    return f"exit {rc}: {short(err)}", (rc == 1 and one_line(err) and "bad.png" in err
+                                        and "pip install" not in err and not (tmp / "out").exists())
