@@ -138,3 +138,4 @@ def test_channel_of_a_grey_stack_is_refused_not_misread():
         segment_any(stack, SegmentOptions(channel=0))
     many = np.zeros((96, 96, 12), np.uint16)  # a real channel axis of twelve
     assert segment_any(many, SegmentOptions(channel=11)).labels.shape == (96, 96)
+

@@ -26,16 +26,17 @@ def is_stack(image: np.ndarray, channel: int | None = None) -> bool:
     return image.ndim == 4 or (image.ndim == 3 and image.shape[-1] not in (2, 3, 4))
 
 
-def combine_planes(results: list[Segmentation]) -> Segmentation:
-    """Stack per-plane results into one ``(Z, Y, X)`` Segmentation; the table gains a ``plane`` column.
+def combine_planes(results: list[Segmentation], planes: list[int] | None = None) -> Segmentation:
+    """Stack per-plane results into one ``(Z, Y, X)`` Segmentation; the table gains a ``plane`` column
+    (the stack's plane index, ``planes[k]`` for the k-th result when given, else k).
 
     Labels stay unique across planes (plane ``z`` labels are offset by the nuclei of earlier planes).
     """
     offset, labels, tables = 0, [], []
-    for z, r in enumerate(results):
+    for k, r in enumerate(results):
         lab = np.where(r.labels > 0, r.labels + offset, 0).astype(np.int32)
         t = r.table.copy()
-        t.insert(0, "plane", z)
+        t.insert(0, "plane", k if planes is None else int(planes[k]))
         t["label"] = t["label"] + offset
         offset += int(r.labels.max())
         labels.append(lab)
@@ -101,4 +102,4 @@ def segment_any(
         segs.append(segment(plane, options, scale=scale, progress=tiles, cancel=cancel, stage=stage))
         if cancel is not None and cancel():
             raise Cancelled()
-    return combine_planes(segs) if stack else segs[0]
+    return combine_planes(segs, todo) if stack else segs[0]
