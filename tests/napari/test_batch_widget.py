@@ -129,3 +129,42 @@ def test_a_row_opens_the_channel_that_was_segmented(viewer, tmp_path):
     assert len(layers) == 2
     np.testing.assert_array_equal(viewer.layers["well.tif"].data, image)
     assert viewer.layers["well.tif nuclei"].data.max() > 0
+
+
+def test_open_row_keeps_the_pixel_size_and_opens_out_of_core_results(viewer, qtbot, tmp_path, shown,
+                                                                      monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    image = synthetic_nuclei((128, 128), n_nuclei=8, seed=1)[0]
+    tifffile.imwrite(src / "a.tif", image, imagej=True, resolution=(2.0, 2.0), metadata={"unit": "um"})
+    widget = _dock(viewer)
+    widget.set_folders(src, tmp_path / "out")
+    widget._device.value = "cpu"
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60000)
+    layers = widget.open_row(0)
+    assert len(layers) == 2 and all(tuple(layer.scale) == (0.5, 0.5) for layer in layers)
+    # above the out-of-core threshold the result is a zarr folder: opened lazily, not an error
+    monkeypatch.setenv("NUCLEISEG_OUT_OF_CORE_PIXELS", "10000")
+    widget.set_folders(src, tmp_path / "out2")
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60000)
+    assert str(widget.result.summary.iloc[0]["labels"]).endswith(".zarr")
+    layers = widget.open_row(0)
+    assert not shown["error"] and "a.tif nuclei" in [layer.name for layer in layers]
+    assert tuple(viewer.layers["a.tif nuclei"].scale) == (0.5, 0.5)
+
+
+def test_a_model_fine_tuned_later_is_offered(viewer):
+    import torch
+
+    from napari_nucleiseg import zoo
+    from napari_nucleiseg.models import build
+
+    widget = _dock(viewer)
+    torch.manual_seed(0)
+    zoo.save_user_model("tiny-new", build("unet", base=8, depth=3), "unet", {"base": 8, "depth": 3},
+                        {"description": "tiny"})
+    _, finetune = viewer.window.add_plugin_dock_widget("napari-nucleiseg", "Fine-tune Model")
+    finetune.refresh_models()  # what the Fine-tune widget does when it saves a model
+    assert "tiny-new" in list(widget._model.choices)

@@ -144,3 +144,13 @@ def test_review_widget_moves_to_the_plane_of_a_stack(make_napari_viewer):
     assert viewer.dims.current_step[0] == 2
     np.testing.assert_allclose(viewer.camera.center[-2:], (11.5, 21.5))
     assert layer.selected_label == 5
+
+
+def test_evaluate_scores_the_full_resolution_of_a_multiscale_layer(viewer, qtbot, small_field):
+    _, truth = small_field
+    prediction = viewer.add_labels([truth, truth[::2, ::2]], name="cells nuclei", multiscale=True)
+    ground_truth = viewer.add_labels(truth, name="cells ground truth")
+    widget = EvaluateWidget(viewer)
+    widget.start(prediction, ground_truth)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
+    assert widget.metrics is not None and widget.metrics["dsb_score"] == 1.0

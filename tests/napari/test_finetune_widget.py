@@ -236,3 +236,44 @@ def test_model_manager_exports_to_bioimageio_in_a_worker(qtbot, setup, messages,
     assert messages["error"][-1] == f"Cannot export 'tiny' to bioimage.io: {tmp_path / 'tiny.pt'}: a bioimage.io " \
                                     "package is a .zip file"
     assert len(messages["error"]) == 2 and not (tmp_path / "tiny.pt").exists()
+
+
+def test_trains_on_the_plane_each_stack_shows(viewer):
+    rng = np.random.default_rng(0)
+    a = viewer.add_image(rng.random((3, 64, 64)).astype(np.float32), name="A")
+    a_labels = viewer.add_labels(np.stack([np.full((64, 64), z + 1, np.int32) for z in range(3)]), name="A nuclei")
+    viewer.add_image(rng.random((5, 64, 64)).astype(np.float32), name="B", translate=(-2, 0, 0))
+    viewer.dims.set_point(0, 0.0)  # world z 0: plane 0 of A (plane 2 of B, and step 2 of the viewer)
+    widget = FinetuneWidget(viewer)
+    train = training_set([(a, a_labels)], None, widget._current_slice)
+    assert int(train.pairs[0][1].max()) == 1
+
+
+def test_remove_a_pair_after_a_rename(viewer, small_field, messages):
+    img, lab = small_field
+    image, labels = viewer.add_image(img, name="cells"), viewer.add_labels(lab, name="cells nuclei")
+    widget = FinetuneWidget(viewer)
+    widget.add_pair(image, labels)
+    labels.name = "cells corrected"
+    assert "cells corrected" in widget._pair_list.native.item(0).text()  # the list shows the new name
+    widget._pair_list.value = list(widget._pair_list.choices)
+    widget._remove_pairs()
+    assert widget.pairs == []
+
+
+def test_segment_again_never_overwrites_the_labels_trained_on(viewer, qtbot, small_field, tiny, messages):
+    img, lab = small_field
+    image = viewer.add_image(img, name="cells")
+    corrected = viewer.add_labels(lab.copy(), name="cells nuclei")
+    other = viewer.add_labels(np.zeros_like(lab), name="scratch")
+    widget = FinetuneWidget(viewer)
+    widget._base.value, widget._device.value, widget._steps.value = "tiny", "cpu", 2
+    widget._image.value, widget._labels_layer.value = image, corrected
+    assert widget.start() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+    widget._labels_layer.value = other  # the user looks at another Labels layer since
+    before = corrected.data.copy()
+    widget.segment_again()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+    assert np.array_equal(corrected.data, before)
+    assert any(layer.name.startswith("cells nuclei (") for layer in viewer.layers)

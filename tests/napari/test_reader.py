@@ -118,3 +118,21 @@ def test_writer_saves_labels_with_their_table(make_napari_viewer, tmp_path):
     np.testing.assert_array_equal(back, labels)
     table = pd.read_csv(tmp_path / "cells_labels.csv")
     assert list(table.columns) == ["label", "area"] and list(table["area"]) == [100, 150]
+
+
+def test_writer_keeps_the_layer_scale_and_reader_reads_it_back(tmp_path):
+    from napari_nucleiseg._napari.writer import write_labels
+
+    labels = np.zeros((40, 50), np.int32)
+    labels[5:15, 5:15] = 1
+    write_labels(str(tmp_path / "lab.tif"), labels, {"scale": (0.5, 0.25), "features": None})
+    (data, kwargs, _), = get_reader(str(tmp_path / "lab.tif"))(str(tmp_path / "lab.tif"))
+    assert kwargs["scale"] == (0.5, 0.25)
+    np.testing.assert_array_equal(data, labels)
+
+
+def test_float64_rgb_tiff_opens_as_colour(tmp_path):
+    rgb = np.random.default_rng(0).random((32, 40, 3))
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    (data, kwargs, _), = get_reader(str(tmp_path / "rgb.tif"))(str(tmp_path / "rgb.tif"))
+    assert kwargs["rgb"] and data.shape == (32, 40, 3)

@@ -147,7 +147,7 @@ def test_nucleus_channel_of_an_rgb_composite(viewer, qtbot, notifications):
     assert nuclei_layer.data.shape == (256, 256) and nuclei_layer.data.max() >= 20
 
 
-@pytest.mark.parametrize("kind", ["labels", "nan", "4d"])
+@pytest.mark.parametrize("kind", ["labels", "nan", "4d", "channels last"])
 def test_bad_input_notifies_and_leaves_layers(viewer, qtbot, notifications, kind):
     widget = SegmentWidget(viewer)
     viewer.add_image(np.ones((64, 64), np.float32), name="good")
@@ -155,6 +155,8 @@ def test_bad_input_notifies_and_leaves_layers(viewer, qtbot, notifications, kind
         layer = viewer.add_labels(np.zeros((64, 64), np.int32), name="mask")
     elif kind == "4d":
         layer = viewer.add_image(np.zeros((2, 2, 32, 32), np.float32), name="tzyx")
+    elif kind == "channels last":  # napari shows 64 planes of 64 x 2; it gave a broadcasting error
+        layer = viewer.add_image(np.ones((64, 64, 2), np.float32), name="two", rgb=False)
     else:
         layer = viewer.add_image(np.full((64, 64), np.nan, np.float32), name="nan")
     before = [(lyr.name, id(lyr)) for lyr in viewer.layers]
@@ -296,6 +298,7 @@ def test_a_dask_layer_goes_out_of_core_into_lazy_layers(viewer, qtbot, notificat
     nuclei = viewer.layers["plate nuclei"]
     assert isinstance(np.asarray(nuclei.data[:2, :2]), np.ndarray) and tuple(nuclei.scale) == (0.5, 0.5)
     assert not isinstance(nuclei.data, np.ndarray)  # lazy, from the zarr result
+    assert " on ." not in widget._status.value and "CPU" in widget._status.value  # the device is named
     assert len(nuclei.features) > 50
     assert widget._progress.value == 100
     assert list(tmp_path.rglob("labels.zarr"))  # the result lies in the cache folder

@@ -234,6 +234,15 @@ class WorkFailed:
     message: str
 
 
+def shown_slice(viewer, layer) -> int:
+    """The plane of ``layer``'s first axis shown in ``viewer`` (in the layer's own data coordinates:
+    stacks of different extent or scale each have their own), 0 when it has none."""
+    try:
+        return int(round(float(layer.world_to_data(viewer.dims.point)[0])))
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return 0
+
+
 def guarded(fn: Callable, what: str) -> Callable:
     """``fn`` made never to raise: an exception comes back as :class:`WorkFailed` (``"<what>: reason"``).
 

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy
 from .. import zoo
 from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
 from ..batch.report import outcome_line
-from ..errors import NucleisegError
+from ..errors import ImageTooLargeError, NucleisegError
 from ._common import (
     ProgressRelay,
     channel_box,
@@ -132,7 +132,9 @@ class BatchWidget(Container):
         self._channel = channel_box()
         self._probability = CheckBox(text="Write probability maps", value=True)
         self._uncertainty = CheckBox(text="Write uncertainty maps", value=True)
-        self._overlay = CheckBox(text="Write overlay pictures (PNG)", value=False)
+        self._overlay = CheckBox(text="Write overlay pictures (PNG)", value=False,
+                                 tooltip="Outlines over each image. Images too large for memory are segmented "
+                                         "out of core and get none: open their row to see them.")
         self._workers = SpinBox(label="Parallel workers", min=1, max=max(1, os.cpu_count() or 1), value=1,
                                 tooltip="Images processed at the same time, each in its own process "
                                         "(uses more memory). 1 runs inside napari.")
@@ -162,6 +164,10 @@ class BatchWidget(Container):
     # ----- choices -------------------------------------------------------------------------------
     def _model_choices(self, _widget=None):
         return model_choices()
+
+    def refresh_models(self) -> None:
+        """Re-read the model zoo (a model fine-tuned in this session appears), keeping the choice."""
+        self._model.reset_choices()
 
     def _on_model_changed(self, _value=None):
         if self._model.value is None:
@@ -285,30 +291,65 @@ class BatchWidget(Container):
         """
         if self.result is None or not 0 <= row < len(self.result.summary):
             return []
-        import tifffile
-
-        from ..io.images import read_image
+        from ..io.pixel_size import pixel_size
 
         rec = self.result.summary.iloc[row]
         if rec["status"] != "ok":
             show_info(f"{rec['file']}: {rec['error'] or rec['status']}")
             return []
-        out = self.result.output_dir
         name = str(rec["file"])
+        source = self._run_input / name
+        size = pixel_size(source)
         try:
-            channel = self._run_channel
-            image = read_image(self._run_input / name, channels=channel is not None)
-            if channel is not None and image.ndim > 2:  # the channel that was segmented
-                image = image[..., channel]
-            labels = tifffile.imread(out / rec["labels"]).astype("int32")
+            if str(rec["labels"]).endswith(".zarr"):  # segmented out of core: its result, lazily
+                outputs = self._out_of_core_layers(rec, name, _scaled(size, 2))
+            else:
+                outputs = [self._labels_layer(rec, name, size)]
+            image = self._row_image(source)
+        except ImageTooLargeError as exc:  # the result (lazy) is shown without its image
+            show_info(f"{name}: the image is not opened ({exc}); its result is")
+            return put_layers(self.viewer, outputs)
         except (NucleisegError, OSError, ValueError) as exc:
             show_error(str(exc))
             return []
+        spatial = image.ndim - (1 if image.ndim == 3 and image.shape[-1] in (3, 4) else 0)
+        return put_layers(self.viewer, [(image, {"name": name, **_scaled(size, spatial)}, "image")] + outputs)
+
+    def _row_image(self, source: Path):
+        """The image of a result row, as it was segmented (the nucleus channel when one was chosen)."""
+        from ..io.images import read_image
+
+        channel = self._run_channel
+        image = read_image(source, channels=channel is not None)
+        if channel is not None and image.ndim > 2:  # the channel that was segmented
+            image = image[..., channel]
+        return image
+
+    def _labels_layer(self, rec, name: str, size) -> tuple:
+        import tifffile
+
+        out = self.result.output_dir
+        labels = tifffile.imread(out / rec["labels"]).astype("int32")
         features = _read_features(out / str(rec["labels"]).replace("_labels.tif", "_nuclei.csv"))
-        kwargs = {"name": f"{name} nuclei"}
+        kwargs = {"name": f"{name} nuclei", **_scaled(size, labels.ndim)}
         if features is not None and labels.ndim == 2:
             kwargs["features"] = features
-        return put_layers(self.viewer, [(image, {"name": name}, "image"), (labels, kwargs, "labels")])
+        return labels, kwargs, "labels"
+
+    def _out_of_core_layers(self, rec, name: str, scale: dict) -> list[tuple]:
+        from .outofcore_work import result_layers
+
+        folder = (self.result.output_dir / str(rec["labels"])).parent
+        return result_layers(folder, name, scale.get("scale", (1.0, 1.0)), (0.0, 0.0), {})
+
+
+def _scaled(size: tuple[float, ...] | None, ndim: int) -> dict:
+    """``{"scale": ...}`` for a layer of ``ndim`` spatial axes from a file's pixel size (``io.pixel_size``;
+    axes it does not name get 1), or nothing when the file names none."""
+    if size is None:
+        return {}
+    size = tuple(size)[-ndim:]
+    return {"scale": (1.0,) * (ndim - len(size)) + size}
 
 
 def _fit_table(table) -> None:

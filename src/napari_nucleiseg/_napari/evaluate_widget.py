@@ -31,10 +31,16 @@ def format_metrics(m: dict) -> str:
             f"Nuclei: {m['n_true']} true, {m['n_pred']} predicted")
 
 
+def _full(layer):
+    """A layer's data at full resolution (``np.asarray`` of a multiscale layer's data would give its
+    smallest level), not yet loaded."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
 def _score(gt, pred, cancel):
-    """Worker body: the metrics and error map, or None when cancelled."""
+    """Worker body (loads lazy data off the GUI thread): the metrics and error map, or None when cancelled."""
     try:
-        return evaluate_labels(gt, pred, cancel=cancel)
+        return evaluate_labels(np.asarray(gt), np.asarray(pred), cancel=cancel)
     except Cancelled:
         return None
 
@@ -142,7 +148,7 @@ class EvaluateWidget(Container):
             return None
         pred, gt = chosen
         try:
-            result = evaluate_labels(np.asarray(gt.data), np.asarray(pred.data))
+            result = evaluate_labels(np.asarray(_full(gt)), np.asarray(_full(pred)))
         except ValueError as exc:
             self._on_error(f"Cannot evaluate: {exc}")
             return None
@@ -162,7 +168,7 @@ class EvaluateWidget(Container):
         self._cancel_requested = False
         self._set_busy(True)
         self._result.value = "Evaluating..."
-        self.worker = start_worker(_score, np.asarray(gt.data), np.asarray(pred.data),
+        self.worker = start_worker(_score, _full(gt), _full(pred),
                                    lambda: self._cancel_requested, what="Cannot evaluate",
                                    on_returned=lambda result: self._done(result, pred), on_error=self._on_error,
                                    on_finished=self._idle)

@@ -32,6 +32,7 @@ from ._common import (
     model_choices,
     row,
     section,
+    shown_slice,
     start_worker,
     status_label,
 )
@@ -68,6 +69,7 @@ class FinetuneWidget(Container):
         self.last_result = None
         self.last_error = None
         self.pairs: list[tuple] = []
+        self._trained_labels: list = []  # the Labels layers of the last run: never overwritten
         self._cancel = threading.Event()
         self._relay = ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
@@ -212,27 +214,26 @@ class FinetuneWidget(Container):
             return self._notify("choose an image and its corrected labels first", True)
         if (image_layer, labels_layer) not in self.pairs:
             self.pairs.append((image_layer, labels_layer))
+            for layer in (image_layer, labels_layer):  # the list shows the layers' current names
+                layer.events.name.connect(self._show_pairs)
         self._show_pairs()
 
     def _remove_pairs(self, *_):
-        chosen = set(self._pair_list.value)
-        self.pairs = [p for p in self.pairs if self._pair_text(p) not in chosen]
+        chosen = set(self._pair_list.value)  # positions in self.pairs
+        self.pairs = [p for k, p in enumerate(self.pairs) if k not in chosen]
         self._show_pairs()
 
     @staticmethod
     def _pair_text(pair) -> str:
         return f"{pair[0].name}  <-  {pair[1].name}"
 
-    def _show_pairs(self) -> None:
-        self._pair_list.choices = [self._pair_text(p) for p in self.pairs]
+    def _show_pairs(self, *_) -> None:
+        self._pair_list.choices = [(self._pair_text(p), k) for k, p in enumerate(self.pairs)]
         self._pair_hint.value = (f"{len(self.pairs)} pair(s) will be used." if self.pairs
                                  else "No pair added: the image and labels above are used.")
 
-    def _current_slice(self) -> int:
-        try:
-            return int(self.viewer.dims.current_step[0]) if self.viewer.dims.ndim > 2 else 0
-        except (IndexError, TypeError):
-            return 0
+    def _current_slice(self, layer) -> int:
+        return shown_slice(self.viewer, layer)
 
     # ----- running -------------------------------------------------------------------------------
     @property
@@ -251,15 +252,16 @@ class FinetuneWidget(Container):
             return None
         pairs = self.pairs or [(self._image.value, self._labels_layer.value)]
         try:
-            train = training_set(pairs, self._shapes.value, self._current_slice())
+            train = training_set(pairs, self._shapes.value, self._current_slice)
             val = None
             if self._val_image.value is not None or self._val_labels.value is not None:
-                val = training_set([(self._val_image.value, self._val_labels.value)], None, self._current_slice())
+                val = training_set([(self._val_image.value, self._val_labels.value)], None, self._current_slice)
             if self._base.value is None:
                 raise FinetuneError("no base model is installed")
             resolve_device(self._device.value)
             trained_on = [p[0] for p in pairs]
-            replay = [layer_plane(layer, self._current_slice()) for layer in self._keep.value
+            self._trained_labels = [p[1] for p in pairs]
+            replay = [layer_plane(layer, self._current_slice) for layer in self._keep.value
                       if layer not in trained_on]
         except (FinetuneError, ValueError) as exc:
             self.last_error = str(exc)
@@ -362,7 +364,8 @@ class FinetuneWidget(Container):
             inp = image_input_from_layer(image_layer)
         except Exception as exc:  # InvalidImageError and friends: show, start nothing
             return self._notify(str(exc), True)
-        protected = {lab.name for _, lab in self.pairs} | {getattr(self._labels_layer.value, "name", None)}
+        protected = ({lab.name for _, lab in self.pairs} | {lab.name for lab in self._trained_labels}
+                     | {getattr(self._labels_layer.value, "name", None)})
 
         def done(outcome):
             if not outcome.ok:

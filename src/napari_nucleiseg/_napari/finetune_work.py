@@ -47,8 +47,9 @@ def _spatial_ndim(layer) -> int:
     return layer.data.ndim - (1 if getattr(layer, "rgb", False) else 0)
 
 
-def layer_plane(layer, current_slice: int = 0) -> np.ndarray:
-    """The 2D plane of an Image or Labels layer (the given slice of a 3D stack).
+def layer_plane(layer, current_slice=0) -> np.ndarray:
+    """The 2D plane of an Image or Labels layer (the given slice of a 3D stack; ``current_slice``
+    may be a function of the layer, for stacks that each show their own plane).
 
     Raises
     ------
@@ -60,6 +61,7 @@ def layer_plane(layer, current_slice: int = 0) -> np.ndarray:
     if nd == 2:
         return np.asarray(data)
     if nd == 3:
+        current_slice = current_slice(layer) if callable(current_slice) else current_slice
         n = data.shape[0]
         if not 0 <= current_slice < n:
             raise FinetuneError(f"'{layer.name}': slice {current_slice} is outside the stack (0..{n - 1})")
@@ -93,8 +95,9 @@ def rectangles_on(shapes_layer, image_layer) -> list[tuple[int, int, int, int]]:
     return boxes
 
 
-def training_set(layer_pairs, shapes_layer=None, current_slice: int = 0) -> TrainingSet:
-    """Arrays from (Image layer, Labels layer) pairs, one entry per rectangle when ``shapes_layer`` is given.
+def training_set(layer_pairs, shapes_layer=None, current_slice=0) -> TrainingSet:
+    """Arrays from (Image layer, Labels layer) pairs, one entry per rectangle when ``shapes_layer`` is given
+    (the plane ``current_slice`` of stacks: a number, or a function of the layer as ``layer_plane`` takes).
 
     Raises
     ------

@@ -86,7 +86,7 @@ def segment_large_image(
                                      scale=_pixel_size(scale), progress=blocks, cancel=cancel,
                                      overwrite=True, **run)
         layers = result_layers(result.folder, inp.name, scale, translate, result.settings)
-        return SegmentOutcome(layers, result.nuclei, result.settings["weights"], "",
+        return SegmentOutcome(layers, result.nuclei, result.settings["weights"], _device_text(options),
                               round(time.perf_counter() - t0, 2), float(result.settings["zoom"]),
                               float(result.settings.get("smoothing", 0.0)),
                               image_kind=result.settings.get("image_kind", ""),
@@ -96,6 +96,17 @@ def segment_large_image(
         return SegmentOutcome(cancelled=True)
     except NucleisegError as exc:
         return SegmentOutcome(error=str(exc))
+
+
+def _device_text(options) -> str:
+    """The device the blocks ran on, as the in-memory path names it."""
+    from ..device import describe, resolve_device
+    from ..options import SegmentOptions
+
+    try:
+        return describe(resolve_device(SegmentOptions.build(options).device))
+    except ValueError:
+        return ""
 
 
 def result_layers(folder, name: str, scale, translate, settings: dict) -> list[tuple]:

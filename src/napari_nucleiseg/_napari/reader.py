@@ -13,8 +13,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import NucleisegError
 from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image, tiff_header
 from ..io.pixel_size import pixel_size
@@ -31,7 +29,7 @@ def _image_layer(path: Path) -> tuple:
     many = any(a == "C" and n > 4 for a, n in zip(axes, shape))
     data = read_image(path, channels=many)
     kwargs: dict = {"name": path.stem}
-    rgb = data.ndim >= 3 and data.shape[-1] in (3, 4) and data.dtype != np.float64
+    rgb = data.ndim >= 3 and data.shape[-1] in (3, 4)
     kwargs["rgb"] = bool(rgb)
     split = many or (data.ndim == 3 and data.shape[-1] == 2)
     spatial_ndim = data.ndim - (1 if rgb or split else 0)

@@ -32,6 +32,7 @@ from ._common import (
     model_choices,
     row,
     section,
+    shown_slice,
     start_worker,
     status_label,
 )
@@ -192,10 +193,7 @@ class SegmentWidget(Container):
         return self.worker is not None
 
     def _current_slice(self, layer) -> int:
-        try:
-            return int(round(float(layer.world_to_data(self.viewer.dims.point)[0])))
-        except (IndexError, ValueError, TypeError):
-            return 0
+        return shown_slice(self.viewer, layer)
 
     def run(self, layer=None):
         """Segment ``layer`` (default: the chosen image) in a thread worker.

@@ -20,6 +20,14 @@ def table_path(path) -> Path:
     return Path(path).with_suffix(".csv")
 
 
+def _pixel_size(scale, ndim: int) -> tuple[float, ...] | None:
+    """The layer's scale as the TIFF's pixel size (None for unit pixels)."""
+    if scale is None or len(scale) < ndim or ndim not in (2, 3):
+        return None
+    size = tuple(float(v) for v in scale[-ndim:])
+    return None if all(v == 1.0 for v in size[-2:]) else size
+
+
 def write_labels(path: str, data, attributes: dict) -> list[str]:
     """Write one Labels layer (napari's single-layer writer signature).
 
@@ -31,7 +39,8 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
         The layer's integer labels (2D, or a 3D stack).
     attributes : dict
         The layer's attributes; ``features`` (one row per label) is written to :func:`table_path`
-        without napari's ``index`` column when it has rows.
+        without napari's ``index`` column when it has rows; ``scale`` becomes the TIFF's pixel size
+        (OME metadata, as the plugin's reader reads it back).
 
     Returns
     -------
@@ -44,7 +53,8 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
     labels = np.asarray(data[0] if attributes.get("multiscale") else data)
     if labels.size and labels.min() < 0:
         raise ValueError(f"cannot write '{out.name}': the labels have negative values")
-    write_tiff(out, labels.astype(label_dtype(labels) if labels.size else np.uint16))
+    write_tiff(out, labels.astype(label_dtype(labels) if labels.size else np.uint16),
+               pixel_size=_pixel_size(attributes.get("scale"), labels.ndim))
     written = [str(out)]
     features = attributes.get("features")
     if isinstance(features, pd.DataFrame) and len(features):

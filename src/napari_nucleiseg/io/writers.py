@@ -91,9 +91,9 @@ def csv_writer(table) -> Callable[[str], None]:
     return lambda tmp: table.to_csv(tmp, index=False)
 
 
-def write_tiff(path, data: np.ndarray, compress: bool = True) -> None:
-    """Write an array as a (zlib-compressed) TIFF atomically."""
-    _atomic_write(path, tiff_writer(data, compress))
+def write_tiff(path, data: np.ndarray, compress: bool = True, pixel_size: tuple[float, ...] | None = None) -> None:
+    """Write an array as a (zlib-compressed) TIFF atomically (with ``pixel_size``: see ``tiff_writer``)."""
+    _atomic_write(path, tiff_writer(data, compress, pixel_size))
 
 
 def write_png(path, data: np.ndarray) -> None:
