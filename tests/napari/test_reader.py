@@ -136,3 +136,25 @@ def test_float64_rgb_tiff_opens_as_colour(tmp_path):
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
     (data, kwargs, _), = get_reader(str(tmp_path / "rgb.tif"))(str(tmp_path / "rgb.tif"))
     assert kwargs["rgb"] and data.shape == (32, 40, 3)
+
+
+def test_saved_labels_open_as_labels_with_their_table(make_napari_viewer, tmp_path):
+    import pandas as pd
+
+    from napari_nucleiseg.cli import main
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    tifffile.imwrite(tmp_path / "cells.tif", synthetic_nuclei((96, 96), n_nuclei=5, seed=0)[0])
+    assert main(["segment", str(tmp_path / "cells.tif")]) == 0  # cells_labels.tif + cells_nuclei.csv
+    (data, kwargs, kind), = get_reader(str(tmp_path / "cells_labels.tif"))(str(tmp_path / "cells_labels.tif"))
+    assert kind == "labels" and len(kwargs["features"]) == data.max() > 0
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(data, features=kwargs["features"], name="cells nuclei")
+    layer.save(str(tmp_path / "again.tif"), plugin="napari-nucleiseg")
+    (_, kwargs, kind), = get_reader(str(tmp_path / "again.tif"))(str(tmp_path / "again.tif"))
+    assert kind == "labels" and list(kwargs["features"]["label"]) == list(pd.read_csv(tmp_path / "again.csv")["label"])
+    (_, _, kind), = get_reader(str(tmp_path / "cells.tif"))(str(tmp_path / "cells.tif"))
+    assert kind == "image"
+    pd.DataFrame({"label": [1, 2], "area": [3, 4]}).to_csv(tmp_path / "cells.csv", index=False)
+    (_, _, kind), = get_reader(str(tmp_path / "cells.tif"))(str(tmp_path / "cells.tif"))
+    assert kind == "image"  # a table of the same name whose labels are not the image's values

@@ -2,7 +2,7 @@
 
 The manifest offers it for ``*.tif``/``*.tiff`` and folders only: what it reads better than
 napari's own reader (pixel sizes as the layer scale, two-channel files and files of five or more
-channels as one layer per channel, a DSB
+channels as one layer per channel, labels this plugin wrote as Labels with their nuclei table, a DSB
 folder as image + ground truth). PNG and JPEG are left to napari; asked directly, it reads them too.
 ``get_reader`` reads the file(s) straight away so that a file it cannot decode gets no
 reader (napari then tries other plugins) instead of an error later on.
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import NucleisegError
 from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image, tiff_header
@@ -41,7 +43,41 @@ def _image_layer(path: Path) -> tuple:
     if split:  # one layer per channel: pick the nuclei
         kwargs.update(channel_axis=-1, name=[f"{path.stem} [channel {c}]" for c in range(data.shape[-1])])
         kwargs.pop("rgb")
+    table = _nuclei_table(path) if tiff and not (rgb or split) and np.issubdtype(data.dtype, np.integer) else None
+    if table is not None and _same_labels(data, table):  # labels this plugin wrote: Labels again, measured
+        kwargs.pop("rgb")
+        if data.ndim == 2:
+            kwargs["features"] = table
+        return data, kwargs, "labels"
     return data, kwargs, "image"
+
+
+def _same_labels(data: np.ndarray, table) -> bool:
+    """True when the table's ``label`` column names exactly the labels of ``data`` (so an image that
+    merely has a CSV of the same name stays an image)."""
+    ids = np.unique(data)
+    return set(table["label"].tolist()) == set(ids[ids > 0].tolist())
+
+
+def _nuclei_table(path: Path):
+    """The nuclei table written beside labels ``path`` (``<name>.csv`` by the Labels writer,
+    ``<stem>_nuclei.csv`` beside ``<stem>_labels.tif`` by ``nucleiseg``), None when there is none."""
+    import pandas as pd
+
+    from .writer import table_path
+
+    candidates = [table_path(path)]
+    if path.stem.endswith("_labels"):
+        candidates.append(path.with_name(path.stem.removesuffix("_labels") + "_nuclei.csv"))
+    for csv in candidates:
+        if csv.is_file():
+            try:
+                table = pd.read_csv(csv)
+            except (OSError, ValueError):
+                continue
+            if "label" in table.columns:
+                return table
+    return None
 
 
 def _dsb_layers(path: Path) -> list[tuple]:
