@@ -298,6 +298,23 @@ def test_cli_finetune_errors_are_one_line(tiny, field, tmp_path, capsys):
     assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--name", "tiny",
                  "--steps", "2"]) == 1
     assert "exists already" in capsys.readouterr().err
+    # 0 is a value, not "not given" (it became the default 200 steps)
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--minutes", "0"]) == 1
+    assert "time budget must be positive" in capsys.readouterr().err
+
+
+def test_a_budget_spent_before_the_first_step_is_not_called_a_cancel(monkeypatch, tiny, field):
+    from napari_nucleiseg.training.finetune import schedule
+
+    now = [0.0]
+
+    def clock():  # every reading of the run's clock is 100 s later than the one before
+        now[0] += 100.0
+        return now[0]
+
+    monkeypatch.setattr(schedule, "time", SimpleNamespace(perf_counter=clock))
+    with pytest.raises(FinetuneError, match="time budget ran out before the first step"):
+        fine_tune("tiny", [field], time_budget_s=1.0, **FAST)
 
 
 def test_cli_finetune_takes_the_nucleus_channel(tiny, field, tmp_path, capsys):

@@ -187,3 +187,29 @@ def test_shares_give_each_image_kind_its_fraction_of_the_crops(monkeypatch, tmp_
     for kind, p in expected.items():
         spread = 4 * (p * (1 - p) / n) ** 0.5  # 4 binomial standard deviations
         assert abs(drawn.count(kind) / n - p) < spread, (kind, drawn.count(kind) / n, p)
+
+
+def test_resuming_a_run_of_another_architecture_is_one_clear_error(tmp_path):
+    samples = _samples(2)
+    kw = dict(steps_per_epoch=1, batch_size=2, val_every=1, device="cpu")
+    fit("unet", {"base": 4, "depth": 3}, samples, [], tmp_path, epochs=1, **kw)
+    with pytest.raises(ValueError, match="holds a run of unet"):
+        fit("unet", {"base": 8, "depth": 3}, samples, [], tmp_path, epochs=2, **kw)
+    with pytest.raises(ValueError, match="architecture 'unet'"):
+        build("unet", bas=4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config", "[4]"], "JSON object"),
+    (["--epochs", "0"], "at least 1"),
+    (["--val-every", "0"], "at least 1"),
+])
+def test_train_command_refuses_bad_values_in_one_line(tmp_path, capsys, args, message):
+    from napari_nucleiseg.cli import main
+
+    try:
+        rc = main(["train", "--out", str(tmp_path / "run"), "--data", str(tmp_path), *args])
+    except SystemExit as exc:  # argparse's own refusal
+        rc = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and message in err[-1] and not (tmp_path / "run").exists()

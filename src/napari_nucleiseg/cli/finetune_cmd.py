@@ -6,6 +6,8 @@ import signal
 import sys
 import threading
 
+from .options import positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -36,7 +38,7 @@ def register(sub) -> None:
     g.add_argument("--steps", type=int, default=None, help="optimisation steps (default 200)")
     g.add_argument("--minutes", type=float, default=None, help="time budget instead of a step count")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-4)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--blend", type=float, default=None,
                    help="fraction of the learnt change kept: base + BLEND * (fine-tuned - base) "
                         "(default 0.5; 1 keeps the fine-tuned weights as they are)")
@@ -120,8 +122,8 @@ def run(args) -> int:
     try:
         res = fine_tune(
             args.model, pairs, regions=regions, steps=args.steps,
-            time_budget_s=args.minutes * 60 if args.minutes else None,
-            lr=args.lr or DEFAULT_LR, batch_size=args.batch_size, device=args.device,
+            time_budget_s=None if args.minutes is None else args.minutes * 60,
+            lr=DEFAULT_LR if args.lr is None else args.lr, batch_size=args.batch_size, device=args.device,
             blend=DEFAULT_BLEND if args.blend is None else args.blend,
             validation=val, name=args.name, image_names=[Path(p).name for p in args.image],
             validation_names=[Path(p).name for p in args.val_image], seed=args.seed,

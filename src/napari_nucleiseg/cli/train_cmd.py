@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .options import positive_int
+
 
 def register(sub) -> None:
     from ..models import ARCHITECTURES
@@ -15,12 +17,12 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help="folder with train/ (images/, labels/) and val.txt; "
                    "default: ../shared/data/dsb2018")
     p.add_argument("--out", required=True, help="run folder (checkpoints, history, best weights)")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--steps-per-epoch", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--epochs", type=positive_int, default=60)
+    p.add_argument("--steps-per-epoch", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", default="bce_dice", choices=["bce_dice", "jaccard", "bce_log_dice"])
-    p.add_argument("--val-every", type=int, default=2)
+    p.add_argument("--val-every", type=positive_int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT has a checkpoint")
     p.set_defaults(func=run)
@@ -33,9 +35,13 @@ def run(args) -> int:
     data = Path(args.data) if args.data else default_data_dir()
     if not data.is_dir():
         raise FileNotFoundError(f"{data}: training data folder not found")
-    train, val = split_dsb(data)
+    config = json.loads(args.config)
+    if not isinstance(config, dict):
+        raise ValueError(f"--config must be a JSON object of architecture options, e.g. '{{\"base\": 16}}', "
+                         f"not {args.config!r}")
+    train, val = split_dsb(data, channels=int(config.get("in_channels", 1)))
     print(f"{len(train)} training and {len(val)} validation images from {data}")
-    res = fit(args.arch, json.loads(args.config), train, val, args.out, epochs=args.epochs,
+    res = fit(args.arch, config, train, val, args.out, epochs=args.epochs,
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,
               loss=args.loss, val_every=args.val_every, device=args.device,
               resume=not args.no_resume, log=lambda s: print(s, flush=True))

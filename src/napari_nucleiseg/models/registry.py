@@ -35,4 +35,7 @@ def build(name: str, **cfg) -> nn.Module:
         cls = ARCHITECTURES[name]
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; choose from {sorted(ARCHITECTURES)}") from None
-    return cls(**cfg)
+    try:
+        return cls(**cfg)
+    except TypeError as exc:  # an option the architecture does not take
+        raise ValueError(f"architecture {name!r}: {exc}") from None

@@ -16,6 +16,7 @@ from ..device import autocast_dtype, resolve_device
 from ..errors import Cancelled
 from ..evaluation.evaluate import evaluate_model
 from ..inference.detect import is_instance_model
+from ..io.writers import atomic_write_text
 from ..models import build
 from ..models.detection.boxes import targets_from_labels as detection_targets
 from ..zoo.weights_file import load_weights_file, save_weights
@@ -212,8 +213,17 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     history, best, start_epoch, seconds = [], None, 0, 0.0
     last = out / "last.pt"
     if resume and last.exists():
-        st = torch.load(last, map_location=device, weights_only=True)
-        trainer.load_state(st["trainer"])
+        # on the CPU: random-generator states must stay there; the model and optimiser move on loading
+        st = torch.load(last, map_location="cpu", weights_only=True)
+        if st.get("model", {"arch": arch, "config": config}) != {"arch": arch, "config": config}:
+            raise ValueError(f"{out} holds a run of {st['model']['arch']} {json.dumps(st['model']['config'])}, "
+                             f"not {arch} {json.dumps(config)}: choose another run folder, or start over (--no-resume)")
+        try:
+            trainer.load_state(st["trainer"])
+        except (RuntimeError, KeyError) as exc:
+            why = str(exc).splitlines()[0]
+            raise ValueError(f"{last}: cannot resume this run with the architecture asked for ({why}); "
+                             "choose another run folder, or start over (--no-resume)") from None
         history, best, start_epoch, seconds = st["history"], st["best"], st["epoch"], st["seconds"]
         log(f"resumed from {last} at epoch {start_epoch}")
     for epoch in range(start_epoch, epochs):
@@ -239,9 +249,9 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         log(json.dumps(row))
         tmp = last.with_suffix(".part")
         torch.save({"trainer": trainer.state(), "history": history, "best": best,
-                    "epoch": epoch + 1, "seconds": seconds}, tmp)
+                    "epoch": epoch + 1, "seconds": seconds, "model": {"arch": arch, "config": config}}, tmp)
         tmp.replace(last)
-        (out / "history.json").write_text(json.dumps({"history": history, "best": best}, indent=1))
+        atomic_write_text(out / "history.json", json.dumps({"history": history, "best": best}, indent=1))
     if not val_samples:
         save_weights(out / "best.pt", trainer.model, arch, config, {"epoch": epochs})
     return {"history": history, "best": best, "seconds": seconds}

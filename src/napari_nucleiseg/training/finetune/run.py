@@ -250,6 +250,9 @@ def _train_and_keep(model, samples, device, post, val_samples, settings: RunSett
     finally:
         if frozen is not None:
             frozen.remove()
+    if not losses and not cancelled:
+        raise FinetuneError(f"the time budget ran out before the first step ({schedule.elapsed():.0f} s went to "
+                            "preparing and validating the base model); give it more time; no model was saved")
     if not losses:
         raise FinetuneCancelled("fine-tuning was cancelled before the first step; no model was saved")
     if best.state is None:  # no validation and still warming up: keep the latest weights
