@@ -139,3 +139,19 @@ def test_a_reader_that_leaves_early_is_no_error():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, err
     assert err == ""
+
+
+def test_evaluate_says_which_files_it_could_not_pair(tmp_path, capsys):
+    truth = np.zeros((32, 32), np.uint16)
+    truth[4:12, 4:12] = 1
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    for stem in ("a", "b"):
+        tifffile.imwrite(tmp_path / "gt" / f"{stem}.tif", truth)
+    tifffile.imwrite(tmp_path / "pred" / "a_labels.tif", truth)
+    tifffile.imwrite(tmp_path / "pred" / "a_probability.tif", truth.astype(np.float32))  # a map, not labels
+    tifffile.imwrite(tmp_path / "pred" / "b_mask.tif", truth)
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
+    err = capsys.readouterr().err
+    assert "1 ground truth without a prediction, not scored: b" in err
+    assert "1 predictions without ground truth, not scored: b_mask" in err and "a_probability" not in err

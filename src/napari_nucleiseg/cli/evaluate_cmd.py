@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from .options import add_segment_options, segment_options
@@ -37,7 +38,10 @@ def _files(path: Path) -> dict:
         return {_stem(path): path}
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    return {_stem(p): p for p in sorted(path.iterdir()) if is_image_file(p)}
+    from ..io.results import OUTPUT_SUFFIXES
+
+    maps = tuple(x for x in OUTPUT_SUFFIXES if x != "_labels.tif")  # the other result files of `segment`
+    return {_stem(p): p for p in sorted(path.iterdir()) if is_image_file(p) and not p.name.endswith(maps)}
 
 
 def _score_folders(pred: Path, truth: Path) -> list[dict]:
@@ -48,6 +52,11 @@ def _score_folders(pred: Path, truth: Path) -> list[dict]:
     common = sorted(set(pf) & set(tf))
     if not common:
         raise ValueError(f"no matching file names between {pred} and {truth}")
+    for what, left in (("ground truth without a prediction", set(tf) - set(pf)),
+                       ("predictions without ground truth", set(pf) - set(tf))):
+        if left:
+            names = ", ".join(sorted(left)[:5]) + (", ..." if len(left) > 5 else "")
+            print(f"nucleiseg evaluate: warning: {len(left)} {what}, not scored: {names}", file=sys.stderr)
     return [evaluate_image(read_labels(tf[k]), read_labels(pf[k])) for k in common]
 
 

@@ -37,6 +37,20 @@ def _models_and_skipped():
     return models, [str(w.message) for w in caught if "model skipped" in str(w.message)]
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _dig(card: dict, *keys):
+    """``card[k1][k2]...``, None where a level is missing or not an object (a user card may hold
+    anything: one odd field must not break the listing)."""
+    for key in keys:
+        if not isinstance(card, dict):
+            return None
+        card = card.get(key)
+    return card
+
+
 def run(args) -> int:
     models, skipped = _models_and_skipped()
     rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "test DSB", "MoNuSeg DSB", "s/MP (CPU)",
@@ -45,27 +59,29 @@ def run(args) -> int:
         c = e.card
         v = c.get("validation", {})
         target = e.target_diameter()
-        fmt = lambda x: f"{x:.3f}" if isinstance(x, (int, float)) else "-"  # noqa: E731
+        fmt = lambda x, f=".3f": format(x, f) if _number(x) else "-"  # noqa: E731
+        params, minutes = _dig(c, "parameters"), _dig(c, "training", "seconds")
         rows.append((
             e.name + (" (default)" if c.get("default") else ""),
-            c.get("architecture", "?"),
-            f"{c.get('parameters', 0) / 1e6:.2f} M",
+            str(c.get("architecture", "?")),
+            f"{params / 1e6:.2f} M" if _number(params) else "-",
             fmt(v.get("dsb_score")),
             fmt(v.get("ap50")),
-            fmt(c.get("test", {}).get("DSB test", {}).get("dsb_score")),
-            fmt(c.get("test", {}).get("MoNuSeg test", {}).get("dsb_score")),
-            fmt(c.get("speed", {}).get("seconds_per_mp")),
-            f"{c['training']['seconds'] / 60:.0f}" if c.get("training", {}).get("seconds") else "-",
+            fmt(_dig(c, "test", "DSB test", "dsb_score")),
+            fmt(_dig(c, "test", "MoNuSeg test", "dsb_score")),
+            fmt(_dig(c, "speed", "seconds_per_mp")),
+            fmt(minutes / 60 if _number(minutes) and minutes else None, ".0f"),
             f"{target:g}" if target else "-",
             "imported" if "imported" in c else "user" if e.user else "shipped",
-            e.licence or "-",
+            str(e.licence or "-"),
         ))
     notes = [f"{e.name}: used by {e.card['specialist'].get('parent')} for {e.card['specialist'].get('kind')} "
              "images (its figures are on those validation images only)"
              for e in models if isinstance(e.card.get("specialist"), dict)]
     notes += [f"{e.name}: imported from {e.card['imported'].get('file')} (bioimage.io package "
               f"{e.card['imported'].get('package')!r}, {e.card['imported'].get('weights')} weights, outputs "
-              f"{', '.join(e.card.get('outputs', []))})" for e in models if isinstance(e.card.get("imported"), dict)]
+              f"{', '.join(map(str, e.card.get('outputs') or []))})"
+              for e in models if isinstance(e.card.get("imported"), dict)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())

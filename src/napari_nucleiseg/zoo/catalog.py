@@ -113,6 +113,8 @@ class ModelEntry:
             for e in list_models():
                 if e.name == name:
                     return e
+            warnings.warn(f"model {self.name!r} hands {kind} images to {name!r}, which is not installed: "
+                          f"{self.name!r} segments them itself", stacklevel=2)
         return self
 
     def weight_files(self) -> list[Path]:
@@ -132,6 +134,10 @@ def user_models_dir() -> Path:
     return Path(platformdirs.user_data_dir("napari-nucleiseg", appauthor=False)) / "models"
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _card_problem(card) -> str | None:
     """Why a card cannot be used (None when it can): not an object, or fields of the wrong type."""
     if not isinstance(card, dict):
@@ -145,10 +151,10 @@ def _card_problem(card) -> str | None:
         return "a kind's post-processing in 'postprocess_by_kind' is not an object"
     settings = [*card.get("postprocess", {}).items(), *(kv for v in by_kind.values() for kv in v.items())]
     numbers = [card.get("validation", {}).get(k) for k in ("dsb_score", "ap50")]
-    numbers += [v for _, v in settings] + [card.get("sizing", {}).get("target_diameter")]
-    if any(v is not None and not isinstance(v, (int, float, str)) for v in numbers):
-        return "a score or setting is not a number"
-    if any(isinstance(v, str) and k != "seed" for k, v in settings):
+    numbers += [card.get("sizing", {}).get("target_diameter")]
+    if any(v is not None and not _is_number(v) for v in numbers):
+        return "a score or the nucleus size is not a number"
+    if any(not (_is_number(v) or (k == "seed" and isinstance(v, str))) for k, v in settings):
         return "a post-processing setting is not a number"
     if not isinstance(card.get("name", ""), str):
         return "'name' is not text"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from .catalog import ModelEntry, get_entry, list_models, user_models_dir
+from ..io.writers import write_set
+from .catalog import ModelEntry, _card_problem, get_entry, list_models, user_models_dir
 from .foreign import ADAPTER_KEY
 from .weights_file import load_weights_file, read_blob, save_weights
 
@@ -21,8 +22,9 @@ def check_name(name: str) -> None:
     """Raise ValueError unless ``name`` is a valid, unused model name."""
     if not _NAME_RE.match(name or ""):
         raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' or '.' (max 64)")
-    if any(e.name == name for e in list_models()):
-        raise ValueError(f"a model named {name!r} exists already; choose another name")
+    taken = next((e.name for e in list_models() if e.name.casefold() == name.casefold()), None)
+    if taken is not None:  # ignoring case: on some disks the two names are one file
+        raise ValueError(f"a model named {taken!r} exists already; choose another name")
 
 
 #: A temporary file older than this was left by a save that was killed (a live save takes seconds).
@@ -82,6 +84,14 @@ def rename_user_model(old: str, new: str) -> ModelEntry:
     _write_card(folder, new, {**e.card, "name": new})
     e.weights.rename(folder / f"{new}.pt")
     e.weights.with_suffix(".json").unlink()
+    for other in list_models():  # models fine-tuned from it route images to it by name
+        if other.user and other.name != new and (old in other.card.get("specialists", {}).values()
+                                                 or other.card.get("parent") == old):
+            card = {**other.card, "specialists": {k: new if v == old else v
+                                                  for k, v in other.card.get("specialists", {}).items()}}
+            if card.get("parent") == old:
+                card["parent"] = new
+            _write_card(other.weights.parent, other.name, card)
     return get_entry(new)
 
 
@@ -94,7 +104,7 @@ def export_model(name: str, path) -> Path:
     blob = read_blob(e.weights)
     blob["card"] = e.card
     path = Path(path)
-    torch.save(blob, path)
+    write_set([(path, lambda tmp: torch.save(blob, tmp))])
     return path
 
 
@@ -119,9 +129,12 @@ def import_model(path, name: str | None = None) -> ModelEntry:
         raise ValueError(f"{path}: its model card is not an object")
     name = name or card.get("name") or Path(path).stem
     check_name(name)
+    card = {**card, "name": name}
+    if (problem := _card_problem(card)) is not None:
+        raise ValueError(f"{path}: its model card cannot be used: {problem}")
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(folder)
-    shutil.copyfile(path, folder / f"{name}.pt")
-    _write_card(folder, name, {**card, "name": name})
+    write_set([(folder / f"{name}.pt", lambda tmp: shutil.copyfile(path, tmp)),
+               (folder / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1)))])
     return get_entry(name)
