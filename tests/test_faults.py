@@ -85,6 +85,7 @@ def test_memory_check_from_a_shape(monkeypatch):
         memory.check_fits((20000, 20000), np.uint16, "big.tif")
     assert memory.plane_layout((5, 100, 200)) == (5, 20000)
     assert memory.plane_layout((100, 200, 3)) == (1, 20000)
+    assert memory.plane_layout((10, 100, 200, 3)) == (10, 20000)  # Z planes of colour, not Z x 3
     assert memory.segmentation_bytes((100, 100), np.uint8, loaded=True) == 100 * 100 * (
         memory.KEPT_BYTES_PER_PIXEL + memory.PEAK_BYTES_PER_PIXEL)
 

@@ -97,3 +97,30 @@ def test_evaluate_labels_stops_between_planes_when_cancelled():
     with pytest.raises(Cancelled):
         evaluate_labels(gt, gt, cancel=lambda: calls.append(1) or len(calls) > 1)
     assert len(calls) == 2  # one plane scored, stopped before the second
+
+
+def test_memory_follows_the_pairs_not_true_times_predicted_nuclei():
+    import tracemalloc
+
+    labels = np.zeros((400, 400), np.int32)
+    for k in range(6400):  # 6,400 nuclei of 5 x 5 pixels: a dense overlap table would take 330 MB
+        y, x = divmod(k, 80)
+        labels[y * 5:y * 5 + 4, x * 5:x * 5 + 4] = k + 1
+    tracemalloc.start()
+    s = evaluate_image(labels, labels)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert s["dsb_score"] == 1.0 and s["tp"] == 6400
+    assert peak < 40e6
+
+
+def test_empty_slices_of_a_stack_do_not_lift_its_scores():
+    from napari_nucleiseg.evaluation.metrics import evaluate_labels
+
+    truth = np.zeros((10, 32, 32), np.int32)
+    truth[3, 5:15, 5:15] = 1
+    truth[7, 5:15, 5:15] = 2
+    scores, _ = evaluate_labels(truth, np.zeros_like(truth))
+    assert scores["dsb_score"] == 0.0 and scores["fn"] == 2  # it read 0.8 from the eight empty slices
+    scores, _ = evaluate_labels(np.zeros_like(truth), np.zeros_like(truth))
+    assert scores["dsb_score"] == 1.0

@@ -41,3 +41,21 @@ def test_bad_blocks_are_refused_before_any_file(image, tmp_path, options):
     with pytest.raises(OptionError):
         segment_out_of_core(image, tmp_path / "out", device="cpu", **options)
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_with_numpy_numbers_and_a_memmap_source_sent_by_name(image, tmp_path):
+    import pickle
+
+    from napari_nucleiseg.outofcore import open_source
+
+    first = segment_out_of_core(image, tmp_path / "out", device="cpu", block=128, halo=np.int64(32),
+                                scale=(np.float32(0.5), np.float32(0.5)))
+    again = segment_out_of_core(image, tmp_path / "out", device="cpu", block=128, halo=32, scale=(0.5, 0.5))
+    assert again.nuclei == first.nuclei and again.blocks_run == 0  # resumed: nothing redone
+    mm = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=image.dtype, shape=image.shape)
+    mm[:] = image
+    mm.flush()
+    source = open_source(np.load(tmp_path / "big.npy", mmap_mode="r"))
+    assert len(pickle.dumps(source)) < 10_000 < image.nbytes  # its name, not its pixels
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(source)).read(slice(0, 50), slice(0, 60)),
+                                  image[:50, :60])

@@ -56,13 +56,17 @@ def available_bytes() -> int:
 
 
 def plane_layout(shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(planes, pixels per plane)`` of an image shape: the two largest axes are the plane; a
-    colour or channel axis (3 or 4 values, or 2) is not a plane."""
+    """``(planes, pixels per plane)`` of an image shape: the two largest axes are the plane; one
+    colour or channel axis (3 or 4 values, or 2) is not a plane, further small axes are (a stack of
+    ``(Z, Y, X, 3)`` has Z planes)."""
     dims = sorted((int(n) for n in shape), reverse=True)
     if len(dims) < 2:
         return 1, max(dims + [0])
     plane = dims[0] * dims[1]
-    rest = [n for n in dims[2:] if n not in (2, 3, 4)] if len(dims) == 3 else dims[2:]
+    rest = dims[2:]
+    colour = next((i for i, n in enumerate(rest) if n in (2, 3, 4)), None)
+    if colour is not None:  # one colour axis at most: a (Z, Y, X, C) stack has Z planes
+        rest = rest[:colour] + rest[colour + 1:]
     return max(1, math.prod(rest)), plane
 
 

@@ -8,6 +8,8 @@ exact maximum matching. A hit at threshold ``t`` needs ``IoU > t`` (the DSB rule
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
@@ -16,52 +18,73 @@ from ..errors import Cancelled
 DSB_THRESHOLDS = np.arange(0.5, 1.0, 0.05)
 
 
-def _overlaps(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Pixel counts of every (ground truth, prediction) label pair, background row and column first."""
+class Pairs(NamedTuple):
+    """The overlapping (true, predicted) nucleus pairs of two label images, sparse: memory follows
+    the number of pairs, not true x predicted nuclei. Nuclei are indexed 0..n-1 in the order of
+    their ids (``true_ids``, ``pred_ids``)."""
+
+    true_ids: np.ndarray
+    pred_ids: np.ndarray
+    area_true: np.ndarray
+    area_pred: np.ndarray
+    true: np.ndarray  # per pair: index of the true nucleus
+    pred: np.ndarray  # per pair: index of the predicted nucleus
+    inter: np.ndarray
+    iou: np.ndarray
+
+
+def overlap_pairs(gt: np.ndarray, pred: np.ndarray) -> Pairs:
+    """Every (true, predicted) pair of nuclei that share pixels, with their intersection and IoU."""
     if gt.shape != pred.shape:
         raise ValueError(f"shape mismatch: ground truth {gt.shape} vs prediction {pred.shape}")
-    g = relabel_sequential(np.asarray(gt, np.int64))[0]
-    p = relabel_sequential(np.asarray(pred, np.int64))[0]
+    g, _, g_map = relabel_sequential(np.asarray(gt, np.int64))
+    p, _, p_map = relabel_sequential(np.asarray(pred, np.int64))
     ng, np_ = int(g.max()), int(p.max())
-    overlap = np.bincount((g * (np_ + 1) + p).ravel(), minlength=(ng + 1) * (np_ + 1))
-    return overlap.reshape(ng + 1, np_ + 1)
+    area_g = np.bincount(g.ravel(), minlength=ng + 1)[1:]
+    area_p = np.bincount(p.ravel(), minlength=np_ + 1)[1:]
+    both = (g > 0) & (p > 0)
+    keys, inter = np.unique(g[both] * (np_ + 1) + p[both], return_counts=True)
+    gi, pi = keys // (np_ + 1) - 1, keys % (np_ + 1) - 1
+    union = area_g[gi] + area_p[pi] - inter
+    return Pairs(np.asarray(g_map[1:ng + 1]), np.asarray(p_map[1:np_ + 1]), area_g, area_p, gi, pi, inter,
+                 inter / np.maximum(union, 1))
 
 
 def iou_matrix(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """IoU between every ground-truth (rows) and predicted (columns) object, background excluded."""
-    overlap = _overlaps(gt, pred)
-    area_g = overlap.sum(axis=1, keepdims=True)
-    area_p = overlap.sum(axis=0, keepdims=True)
-    union = area_g + area_p - overlap
-    iou = overlap / np.maximum(union, 1)
-    return iou[1:, 1:]
+    """IoU between every ground-truth (rows) and predicted (columns) object, background excluded
+    (dense: for small images; the scores use ``overlap_pairs``)."""
+    pairs = overlap_pairs(gt, pred)
+    iou = np.zeros((len(pairs.area_true), len(pairs.area_pred)))
+    iou[pairs.true, pairs.pred] = pairs.iou
+    return iou
 
 
-def aji(gt: np.ndarray, pred: np.ndarray) -> float:
+def aji(gt: np.ndarray, pred: np.ndarray, pairs: Pairs | None = None) -> float:
     """Aggregated Jaccard index (Kumar et al. 2017): each true nucleus is paired with the
     prediction of highest IoU; intersections and unions are summed, and predictions paired with
     no true nucleus add their area to the union."""
-    overlap = _overlaps(gt, pred).astype(np.float64)
-    area_g, area_p = overlap.sum(axis=1)[1:], overlap.sum(axis=0)[1:]
-    inter = overlap[1:, 1:]
-    if inter.shape[0] == 0:
-        return 1.0 if inter.shape[1] == 0 else 0.0
-    if inter.shape[1] == 0:
+    pairs = overlap_pairs(gt, pred) if pairs is None else pairs
+    area_g, area_p = pairs.area_true.astype(np.float64), pairs.area_pred.astype(np.float64)
+    if len(area_g) == 0:
+        return 1.0 if len(area_p) == 0 else 0.0
+    if len(area_p) == 0:
         return 0.0
-    union = area_g[:, None] + area_p[None, :] - inter
-    best = np.argmax(inter / np.maximum(union, 1), axis=1)
-    rows = np.arange(len(best))
-    total_i = inter[rows, best].sum()
-    total_u = np.where(inter[rows, best] > 0, union[rows, best], area_g).sum()
+    order = np.lexsort((pairs.pred, -pairs.iou, pairs.true))  # per true nucleus: best IoU, then lowest id
+    first = order[np.r_[True, np.diff(pairs.true[order]) != 0]] if len(order) else order
+    best_inter = pairs.inter[first].astype(np.float64)
+    total_i = best_inter.sum()
+    paired = np.zeros(len(area_g), bool)
+    paired[pairs.true[first]] = True
+    total_u = (area_g[pairs.true[first]] + area_p[pairs.pred[first]] - best_inter).sum() + area_g[~paired].sum()
     used = np.zeros(len(area_p), bool)
-    used[best[inter[rows, best] > 0]] = True
+    used[pairs.pred[first]] = True
     total_u += area_p[~used].sum()
     return float(total_i / total_u) if total_u else 1.0
 
 
-def _counts(iou: np.ndarray, t: float) -> tuple[int, int, int]:
-    tp = int((iou > t).sum())
-    return tp, iou.shape[1] - tp, iou.shape[0] - tp
+def _counts(pairs: Pairs, t: float) -> tuple[int, int, int]:
+    tp = int((pairs.iou > t).sum())
+    return tp, len(pairs.area_pred) - tp, len(pairs.area_true) - tp
 
 
 def evaluate_image(gt: np.ndarray, pred: np.ndarray) -> dict:
@@ -73,17 +96,17 @@ def evaluate_image(gt: np.ndarray, pred: np.ndarray) -> dict:
         ``dsb_score``, ``ap50``, ``f1``, ``pq``, ``semantic_iou``, ``aji``, ``tp``, ``fp``, ``fn``
         (counts at IoU 0.5), ``n_true``, ``n_pred``.
     """
-    iou = iou_matrix(gt, pred)
-    n_true, n_pred = iou.shape
+    pairs = overlap_pairs(gt, pred)
+    n_true, n_pred = len(pairs.area_true), len(pairs.area_pred)
     scores = []
     for t in DSB_THRESHOLDS:
-        tp, fp, fn = _counts(iou, t)
+        tp, fp, fn = _counts(pairs, t)
         denom = tp + fp + fn
         scores.append(tp / denom if denom else 1.0)
-    tp, fp, fn = _counts(iou, 0.5)
+    tp, fp, fn = _counts(pairs, 0.5)
     denom = tp + fp + fn
     f1_denom = 2 * tp + fp + fn
-    matched = iou[iou > 0.5]
+    matched = pairs.iou[pairs.iou > 0.5]
     pq_denom = tp + 0.5 * fp + 0.5 * fn
     fg_g, fg_p = gt > 0, pred > 0
     union = np.logical_or(fg_g, fg_p).sum()
@@ -93,7 +116,7 @@ def evaluate_image(gt: np.ndarray, pred: np.ndarray) -> dict:
         "f1": 2 * tp / f1_denom if f1_denom else 1.0,
         "pq": float(matched.sum() / pq_denom) if pq_denom else 1.0,
         "semantic_iou": float(np.logical_and(fg_g, fg_p).sum() / union) if union else 1.0,
-        "aji": aji(gt, pred),
+        "aji": aji(gt, pred, pairs),
         "tp": tp,
         "fp": fp,
         "fn": fn,
@@ -126,14 +149,12 @@ def match_status(gt: np.ndarray, pred: np.ndarray, t: float = 0.5):
     """
     gt = np.asarray(gt)
     pred = np.asarray(pred)
-    g_ids = np.unique(gt[gt > 0])
-    p_ids = np.unique(pred[pred > 0])
-    iou = iou_matrix(gt, pred)
-    hit = iou > t
+    pairs = overlap_pairs(gt, pred)
+    hit = pairs.iou > t
     correct = np.zeros(int(pred.max()) + 1, bool)
     found = np.zeros(int(gt.max()) + 1, bool)
-    correct[p_ids[hit.any(axis=0)]] = True
-    found[g_ids[hit.any(axis=1)]] = True
+    correct[pairs.pred_ids[pairs.pred[hit]]] = True
+    found[pairs.true_ids[pairs.true[hit]]] = True
     return correct, found
 
 
@@ -160,7 +181,7 @@ def evaluate_labels(gt: np.ndarray, pred: np.ndarray, cancel=None) -> tuple[dict
     ----------
     gt, pred : numpy.ndarray
         Integer instance labels of the same shape: ``(Y, X)``, or ``(Z, Y, X)`` scored
-        slice by slice (scores averaged over slices, counts summed).
+        slice by slice (scores averaged over the slices with a nucleus in either, counts summed).
     cancel : callable, optional
         Checked before each slice; when it returns True, ``errors.Cancelled`` is raised.
 
@@ -196,7 +217,9 @@ def evaluate_labels(gt: np.ndarray, pred: np.ndarray, cancel=None) -> tuple[dict
                 raise Cancelled()
             per.append(evaluate_image(g, p))
             maps.append(error_map(g, p))
-        return summarize(per), np.stack(maps)
+        # slices empty in both score 1.0 and would lift the means of a stack with few nuclei
+        scored = [r for r in per if r["n_true"] or r["n_pred"]] or per
+        return summarize(scored), np.stack(maps)
     raise ValueError(f"expected 2D or 3D label images, got {gt.ndim} dimensions")
 
 

@@ -159,6 +159,9 @@ def segment_out_of_core(
 
     opts = SegmentOptions.build(options, **changes).segment_options()
     _check_block(block, halo)
+    # plain numbers: the identity is compared with the one stored as JSON when a run resumes
+    block, halo, level = int(block), (halo if halo == "auto" else int(halo)), int(level)
+    scale = None if scale is None else tuple(float(v) for v in scale)
     src = open_source(source, level=level, channel=opts.channel)
     try:
         entry = zoo.get_entry(opts.model)

@@ -7,6 +7,8 @@ every tile or strip lies inside the file), so that a bad input is one clear mess
 
 from __future__ import annotations
 
+import functools
+import mmap
 import os
 from pathlib import Path
 
@@ -126,7 +128,17 @@ def _opened(source, level: int, name: str | None, channel: int | None) -> ImageS
     shape = tuple(np.shape(source))
     axes = _guess_axes(shape, channel)
     index, colour, plane = _plane_index(shape, axes, name or "array", channel)
-    return ImageSource(name or "array", None, index, colour, plane, source.dtype, array=source)
+    return ImageSource(name or "array", _memmap_opener(source), index, colour, plane, source.dtype, array=source)
+
+
+def _memmap_opener(source):
+    """For a whole memory-mapped file: a function that maps it again, so that block tasks sent to
+    worker processes or a Dask cluster carry its name, not its pixels (None for other arrays)."""
+    if not (isinstance(source, np.memmap) and isinstance(source.base, mmap.mmap) and source.filename
+            and source.flags.c_contiguous):
+        return None
+    return functools.partial(np.memmap, source.filename, dtype=source.dtype, mode="r", offset=source.offset,
+                             shape=source.shape)
 
 
 def require_zarr() -> None:
