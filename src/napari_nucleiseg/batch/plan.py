@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,27 +83,27 @@ def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_
     found = root.rglob(pattern) if recursive else root.glob(pattern)
     if Path(pattern).is_absolute():
         raise NucleisegError(f"the pattern {pattern!r} must be relative to the input folder (e.g. '*.tif')")
-    files = []
+    files, stems_in = [], {}
     for p in found:
         rel_parts = p.relative_to(root).parts
         if any(part.startswith(".") for part in rel_parts) or not p.is_file() or not is_image_file(p):
             continue
-        if _is_our_output(p.resolve(), root.resolve(), out) or _is_result_beside_image(p):
+        if _is_our_output(p.resolve(), root.resolve(), out) or _is_result_beside_image(p, stems_in):
             continue
         files.append(p)
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
-def _is_result_beside_image(path: Path) -> bool:
+def _is_result_beside_image(path: Path, stems_in: dict) -> bool:
     """True for ``<stem>_labels.tif`` and the other result files (``OUTPUT_SUFFIXES``) of an image
-    ``<stem>.*`` in the same folder: ``nucleiseg segment`` writes them next to its inputs."""
-    name = path.name
-    for suffix in OUTPUT_SUFFIXES:
-        if name.lower().endswith(suffix):
-            stem = name[: -len(suffix)]
-            return any(is_image_file(p) and p != path for p in path.parent.glob(glob.escape(stem) + ".*")
-                       if p.stem == stem)
-    return False
+    ``<stem>.*`` in the same folder: ``nucleiseg segment`` writes them next to its inputs.
+    ``stems_in`` caches the image stems of each folder."""
+    suffix = next((x for x in OUTPUT_SUFFIXES if path.name.lower().endswith(x)), None)
+    if suffix is None:
+        return False
+    if path.parent not in stems_in:
+        stems_in[path.parent] = {p.stem for p in path.parent.iterdir() if is_image_file(p)}
+    return path.name[: -len(suffix)] in stems_in[path.parent]
 
 
 def _stems(files: list[Path], root: Path) -> list[str]:
