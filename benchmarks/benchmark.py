@@ -179,6 +179,10 @@ def card_test_scores(result: dict) -> dict:
             for k in result if isinstance(result[k], dict) and "dsb_score" in result[k] and k != "DSB val"}
 
 
+#: the scores of a card's ``validation`` block that a benchmark run measures again
+VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "aji", "semantic_iou", "tp", "fp", "fn", "n_images")
+
+
 def update_cards(results: list[dict], threads: int, machine: str,
                  command: str = "python benchmarks/benchmark.py --update-cards") -> None:
     import json
@@ -191,6 +195,10 @@ def update_cards(results: list[dict], threads: int, machine: str,
                                      "watershed, per-nucleus table; no TTA",
                          "command": command}
         card["test"] = card_test_scores(r)
+        # the validation figures the README and `nucleiseg zoo` quote: from this same run (other
+        # fields of the block, such as the confidence AUROC, come from the release and stay)
+        card["validation"] = {**card.get("validation", {}),
+                              **{k: v for k, v in r["DSB val"].items() if k in VALIDATION_KEYS}}
         card_path.write_text(json.dumps(card, indent=1))
 
 

@@ -65,3 +65,16 @@ def test_segment_refuses_inputs_whose_results_clash(tmp_path, capsys):
     assert "would write the same result files" in capsys.readouterr().err
     assert not (tmp_path / "res").exists()
     assert main(args) == 0  # next to each input: no clash
+
+
+def test_an_ome_tiff_gets_the_same_result_name_from_every_command(tmp_path):
+    _image(tmp_path / "in" / "slide.ome.tif")
+    assert main(["segment", str(tmp_path / "in" / "slide.ome.tif"), "--out", str(tmp_path / "seg")]) == 0
+    assert main(["batch", str(tmp_path / "in"), str(tmp_path / "bat"), "-q"]) == 0
+    slide = str(tmp_path / "in" / "slide.ome.tif")
+    assert main(["segment", slide, "--out-of-core", "--out", str(tmp_path / "ooc")]) == 0
+    assert (tmp_path / "seg" / "slide_labels.tif").exists() and (tmp_path / "bat" / "slide_labels.tif").exists()
+    assert (tmp_path / "ooc" / "slide_outofcore").is_dir()
+    # segment's results beside the image are still recognised as results by batch
+    assert main(["segment", str(tmp_path / "in" / "slide.ome.tif")]) == 0
+    assert [p.name for p in find_images(tmp_path / "in")] == ["slide.ome.tif"]

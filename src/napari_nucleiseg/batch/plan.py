@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import NucleisegError
 from ..io.images import is_image_file
+from ..io.results import result_stem
 from .fingerprint import options_fingerprint, weights_sha256
 from .options import MANIFEST_NAME, OUTPUT_SUFFIXES, STATE_DIR, BatchOptions
 
@@ -102,17 +103,18 @@ def _is_result_beside_image(path: Path, stems_in: dict) -> bool:
     if suffix is None:
         return False
     if path.parent not in stems_in:
-        stems_in[path.parent] = {p.stem for p in path.parent.iterdir() if is_image_file(p)}
+        stems_in[path.parent] = {result_stem(p) for p in path.parent.iterdir() if is_image_file(p)}
     return path.name[: -len(suffix)] in stems_in[path.parent]
 
 
 def _stems(files: list[Path], root: Path) -> list[str]:
-    """Output stems (relative path without suffix); ``a.tif`` and ``a.png`` become ``a_tif``, ``a_png``.
+    """Output stems (relative path without suffix, ``io.results.result_stem``); ``a.tif`` and ``a.png``
+    become ``a_tif``, ``a_png``.
 
     Stems are unique ignoring case (a case-insensitive disk, or ``a.tif`` beside ``a.TIF``): a stem
     still taken gets ``_2``, ``_3``, ... in the order of ``files``.
     """
-    stems = [p.relative_to(root).with_suffix("").as_posix() for p in files]
+    stems = [(p.relative_to(root).parent / result_stem(p)).as_posix() for p in files]
     counts = Counter(s.casefold() for s in stems)
     stems = [s if counts[s.casefold()] == 1 else f"{s}_{p.suffix.lstrip('.').lower()}" for s, p in zip(stems, files)]
     taken = Counter(s.casefold() for s in stems)

@@ -49,11 +49,12 @@ def wants_out_of_core(path: Path, args) -> bool:
 def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     """Segment ``path`` out of core; returns the line to print."""
     from ..inference.measure import unsure_note
+    from ..io.results import result_stem
     from ..outofcore.auto import segment_file
 
     halo = args.halo
     result, summary = segment_file(
-        path, out / path.stem.removesuffix(".ome"), options, probability=not args.no_probability,
+        path, out / result_stem(path), options, probability=not args.no_probability,
         uncertainty=not args.no_uncertainty, block=args.block, halo=halo, level=args.level,
         workers=args.workers, mode="processes" if args.processes else "threads", scheduler=args.scheduler)
     earlier = result.blocks - result.blocks_run

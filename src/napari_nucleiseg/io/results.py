@@ -15,6 +15,12 @@ from .writers import csv_writer, png_writer, tiff_writer, write_set
 OUTPUT_SUFFIXES = ("_labels.tif", "_probability.tif", "_uncertainty.tif", "_overlay.png", "_nuclei.csv")
 
 
+def result_stem(path) -> str:
+    """The name an input's results start with: its file name without the suffix, and without the
+    ``.ome`` of an OME-TIFF or OME-Zarr (``slide.ome.tif`` -> ``slide``)."""
+    return Path(path).stem.removesuffix(".ome")
+
+
 def label_dtype(labels: np.ndarray):
     """uint16, or uint32 beyond 65535 nuclei."""
     return np.uint16 if labels.max() < 65536 else np.uint32
