@@ -23,6 +23,7 @@ def dask_client(client, scheduler: str | None, timeout: float = CONNECT_TIMEOUT_
         return
     from distributed import Client
 
+    scheduler = _checked_address(scheduler)
     with quiet_dask_logging():
         try:
             own = Client(scheduler, timeout=timeout)
@@ -33,6 +34,27 @@ def dask_client(client, scheduler: str | None, timeout: float = CONNECT_TIMEOUT_
             yield own
         finally:
             own.close()
+
+
+def _checked_address(scheduler) -> str:
+    """The scheduler address, refused in one line when it is malformed (before a client is built:
+    a half-built one complains again when Python exits)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    address = str(scheduler).strip()
+    try:
+        if not address:
+            raise ValueError("empty")
+        scheme, location = parse_address(address)
+        if scheme not in backends:
+            raise ValueError(f"unknown protocol {scheme!r}")
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except ValueError as exc:
+        raise SchedulerLostError(f"{address!r} is not a Dask scheduler address such as tcp://host:8786 "
+                                 f"({exc})") from None
+    return address
 
 
 @contextlib.contextmanager

@@ -18,16 +18,19 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     errors.OptionError
         If the requested device is unknown or not available on this machine (also a ValueError).
     """
-    if device is None or str(device).lower() == "auto":
+    text = None if device is None else str(device).strip().lower()
+    if text is None or text == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        dev = torch.device(str(device).lower())
+        dev = torch.device(text)
     except RuntimeError:
-        raise OptionError(f"device {device!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):  # torch also names meta, xpu, hpu...
+        raise OptionError(f"device {device!r}: use auto, cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise OptionError("CUDA was requested but no CUDA GPU is available (is a CUDA build of torch installed?)")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

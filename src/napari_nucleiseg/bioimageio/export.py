@@ -57,7 +57,23 @@ def licence_id(text: str) -> str:
         return DEFAULT_LICENCE
     if head in _SPDX:
         return _SPDX[head]
+    known = _spdx_ids()
+    for key in (head, head.removesuffix(" license").removesuffix(" licence")):
+        if key in known:  # an SPDX id as such ("CC-BY-4.0", a package imported from bioimage.io)
+            return known[key]
     raise PackageError(f"licence {text!r} has no SPDX id we know; give the card an SPDX licence")
+
+
+def _spdx_ids() -> dict[str, str]:
+    """The SPDX licence ids bioimage.io accepts, by lower-case id (empty where the library does not
+    list them)."""
+    from typing import get_args
+
+    try:
+        from bioimageio.spec._internal.license_id import LicenseIdLiteral
+    except ImportError:
+        return {}
+    return {str(i).lower(): str(i) for i in get_args(LicenseIdLiteral)}
 
 
 def export_package(name: str, out, authors: list[str] | None = None, maintainers: list[str] | None = None,

@@ -40,18 +40,42 @@ def load_description(path: Path):
         raise PackageError(f"{path}: no such file")
     if path.suffix != ".zip":
         raise PackageError(f"{path}: a bioimage.io package is a .zip file")
+    check_sizes(path)
     remote = remote_sources(path)
     if remote:
         raise PackageError(f"{path}: it names files by URL ({remote[0]}); only packages that hold all their "
                            "files are imported (nothing is downloaded)")
     try:
-        descr = spec.load_model_description(path, format_version="latest", perform_io_checks=True)
+        # no I/O checks: they look up the citations' DOIs and URLs on the network (nothing may be
+        # fetched); every file is read from the zip below, and the test output is reproduced
+        descr = spec.load_model_description(path, format_version="latest", perform_io_checks=False)
     except Exception as exc:  # pydantic, zip and YAML errors: anything means "not a valid package"
         detail = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise PackageError(f"{path}: not a valid bioimage.io model package ({detail})") from None
     if not type(descr).__module__.endswith("v0_5"):
         raise PackageError(f"{path}: its description (format {descr.format_version}) cannot be read as spec 0.5")
     return descr
+
+
+#: the largest file, all files together, and the largest test tensor a package may hold (bytes, unpacked):
+#: a zip of a few MB can unpack to gigabytes, and everything is read into memory
+MAX_MEMBER, MAX_TOTAL, MAX_TEST_TENSOR = 1 << 29, 1 << 30, 1 << 26
+
+
+def check_sizes(path: Path) -> None:
+    """Refuse a package whose files would unpack beyond ``MAX_MEMBER`` each or ``MAX_TOTAL`` together."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            sizes = [(i.filename, i.file_size) for i in z.infolist()]
+    except Exception:  # not a zip: load_description says so
+        return
+    big = max(sizes, key=lambda s: s[1], default=("", 0))
+    if big[1] > MAX_MEMBER or sum(n for _, n in sizes) > MAX_TOTAL:
+        raise PackageError(f"{path}: it unpacks to {sum(n for _, n in sizes) / 2**20:.0f} MiB (largest file "
+                           f"{big[0]}, {big[1] / 2**20:.0f} MiB); a model package is refused beyond "
+                           f"{MAX_MEMBER >> 20} MiB a file or {MAX_TOTAL >> 20} MiB in all")
 
 
 def remote_sources(path: Path) -> list[str]:
@@ -62,10 +86,11 @@ def remote_sources(path: Path) -> list[str]:
 
     try:
         with zipfile.ZipFile(path) as z:
-            rdf = yaml.safe_load(z.read(next(n for n in z.namelist() if n.endswith(("rdf.yaml", "bioimageio.yaml")))))
+            # every description in the package (the spec reads one of them; a decoy must not hide it)
+            rdfs = [yaml.safe_load(z.read(n)) for n in z.namelist() if n.endswith(("rdf.yaml", "bioimageio.yaml"))]
     except Exception:  # not a zip, no rdf.yaml, bad YAML: load_description says which
         return []
-    found, stack = [], [rdf]
+    found, stack = [], list(rdfs)
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
@@ -143,8 +168,12 @@ def _test_arrays(descr, path: Path) -> tuple[np.ndarray, np.ndarray]:
     for tensor, what in ((descr.inputs[0], "test input"), (descr.outputs[0], "test output")):
         if tensor.test_tensor is None:
             raise PackageError(f"{path}: it has no {what} tensor to check it with")
+        data = _file_bytes(tensor.test_tensor, path, what)
+        if len(data) > MAX_TEST_TENSOR:
+            raise PackageError(f"{path}: its {what} is {len(data) / 2**20:.0f} MiB; test tensors over "
+                               f"{MAX_TEST_TENSOR >> 20} MiB are not run (a test image of 2048 x 2048 is enough)")
         try:
-            arrays.append(np.load(io.BytesIO(_file_bytes(tensor.test_tensor, path, what)), allow_pickle=False))
+            arrays.append(np.load(io.BytesIO(data), allow_pickle=False))
         except ValueError as exc:
             raise PackageError(f"{path}: its {what} is not a .npy array ({exc})") from None
     return arrays[0], arrays[1]
@@ -158,10 +187,15 @@ def check_reproduces(net: torch.nn.Module, reading: Reading, descr, path: Path) 
     from .content import scale_range
 
     raw, expected = _test_arrays(descr, path)
-    x = to_axes(torch.from_numpy(raw.astype(np.float32)), reading.input_axes, "bcyx").numpy()
-    want = to_axes(torch.from_numpy(expected.astype(np.float32)), reading.output_axes, "bcyx")
-    got = torch.sigmoid(net(torch.from_numpy(scale_range(x, reading.percentiles))))
-    want = want[:, reading.channels]
+    try:
+        x = to_axes(torch.from_numpy(raw.astype(np.float32)), reading.input_axes, "bcyx").numpy()
+        want = to_axes(torch.from_numpy(expected.astype(np.float32)), reading.output_axes, "bcyx")
+        got = torch.sigmoid(net(torch.from_numpy(scale_range(x, reading.percentiles))))
+        want = want[:, reading.channels]
+    except Exception as exc:  # weights, description and test tensors that do not fit together
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise PackageError(f"{path}: its network does not run on its own test input as described "
+                           f"({type(exc).__name__}: {detail})") from None
     if got.shape != want.shape:
         raise PackageError(f"{path}: our reading gives maps of shape {tuple(got.shape)}, its test output "
                            f"{tuple(want.shape)}")

@@ -18,6 +18,7 @@ ROLE_WORDS = {
     "foreground": ("foreground", "fg", "nucle", "prob", "mask", "semantic", "cell", "object", "inside"),
     "border": ("border", "boundar", "contour", "edge", "outline"),
 }
+BACKGROUND_WORDS = ("background", "bg")
 _AXIS_LETTER = {"batch": "b", "channel": "c"}
 
 
@@ -121,9 +122,16 @@ def _roles(path: Path, names: list[str]) -> tuple[list[int], list[str]]:
     if len(names) == 1:
         return [0], ["foreground"]
 
+    def words(n: str, role: str) -> bool:
+        return any(w in n.lower() for w in ROLE_WORDS[role])
+
     def find(role):
-        hits = [i for i, n in enumerate(names) if any(w in n.lower() for w in ROLE_WORDS[role])]
-        return hits[0] if hits else None
+        # a background channel is never the foreground ("background_probability" holds "prob"), nor a
+        # border channel ("cell_boundary" holds "cell"); a name that is the role word itself comes first
+        hits = [i for i, n in enumerate(names) if words(n, role) and not any(b in n.lower() for b in BACKGROUND_WORDS)
+                and (role == "border" or not words(n, "border"))]
+        exact = [i for i in hits if names[i].lower() in ROLE_WORDS[role]]
+        return (exact or hits or [None])[0]
 
     fg, border = find("foreground"), find("border")
     if fg is None or fg == border:

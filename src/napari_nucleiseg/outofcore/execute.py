@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 
-from ..errors import Cancelled, NucleisegError
+from ..errors import Cancelled, NucleisegError, SchedulerLostError
 
 MODES = ("threads", "processes")
 
@@ -93,13 +93,27 @@ def _run_dask(fn, queue: deque, on_done, client, cancel) -> None:
     try:
         for fut in ac:
             pending.remove(fut)
-            on_done(fut.result())
+            on_done(_result(fut))
             if queue and not _stopped(cancel):
                 submit()
     finally:
-        if pending:
+        if pending and client.status == "running":
             client.cancel(pending)
     _check(cancel)
+
+
+def _result(fut):
+    """A block task's result; a task cancelled because the scheduler went away is one
+    ``SchedulerLostError`` (the finished blocks are kept: a run again resumes)."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+
+    try:
+        return fut.result()
+    except (CancelledError, CommClosedError) as exc:
+        raise SchedulerLostError(f"lost the Dask scheduler ({type(exc).__name__}: {exc}); finished blocks are "
+                                 "kept, run again to resume") from None
 
 
 def _call(fn, args, cancel=None):
