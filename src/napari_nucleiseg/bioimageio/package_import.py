@@ -45,6 +45,10 @@ def load_description(path: Path):
     if remote:
         raise PackageError(f"{path}: it names files by URL ({remote[0]}); only packages that hold all their "
                            "files are imported (nothing is downloaded)")
+    missing = missing_files(path)
+    if missing:
+        raise PackageError(f"{path}: not a valid bioimage.io model package (it names {missing[0]!r}, which "
+                           "it does not hold)")
     try:
         # no I/O checks: they look up the citations' DOIs and URLs on the network (nothing may be
         # fetched); every file is read from the zip below, and the test output is reproduced
@@ -78,29 +82,45 @@ def check_sizes(path: Path) -> None:
                            f"{MAX_MEMBER >> 20} MiB a file or {MAX_TOTAL >> 20} MiB in all")
 
 
-def remote_sources(path: Path) -> list[str]:
-    """The URLs among the ``source`` fields of a package's ``rdf.yaml`` (read as plain YAML)."""
+def _sources(path: Path) -> tuple[list[str], list[str]]:
+    """The ``source`` fields of every description (``rdf.yaml``, ``bioimageio.yaml``) in the package,
+    read as plain YAML, and the names of the package's files (empty for what is not a zip)."""
     import zipfile
 
     import yaml
 
     try:
         with zipfile.ZipFile(path) as z:
+            names = z.namelist()
             # every description in the package (the spec reads one of them; a decoy must not hide it)
-            rdfs = [yaml.safe_load(z.read(n)) for n in z.namelist() if n.endswith(("rdf.yaml", "bioimageio.yaml"))]
-    except Exception:  # not a zip, no rdf.yaml, bad YAML: load_description says which
-        return []
+            rdfs = [yaml.safe_load(z.read(n)) for n in names if n.endswith(("rdf.yaml", "bioimageio.yaml"))]
+    except Exception:  # not a zip, bad YAML: load_description says which
+        return [], []
     found, stack = [], list(rdfs)
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             src = node.get("source")
-            if isinstance(src, str) and src.lower().startswith(("http://", "https://")):
+            if isinstance(src, str):
                 found.append(src)
-            stack.extend(node.values())
+            stack.extend(v for k, v in node.items() if k != "config")  # free-form: no file fields
         elif isinstance(node, list):
             stack.extend(node)
-    return found
+    return found, names
+
+
+def remote_sources(path: Path) -> list[str]:
+    """The URLs among the ``source`` fields of a package's descriptions."""
+    return [src for src in _sources(path)[0] if src.lower().startswith(("http://", "https://"))]
+
+
+def missing_files(path: Path) -> list[str]:
+    """The files a package's descriptions name that it does not hold (the I/O checks that would find
+    them are off: they also look things up on the network)."""
+    sources, names = _sources(path)
+    held = {n.rstrip("/") for n in names}
+    return [src for src in sources if not src.lower().startswith(("http://", "https://"))
+            and src.lstrip("./") not in held]
 
 
 def _file_bytes(descr_file, path: Path, what: str) -> bytes:
