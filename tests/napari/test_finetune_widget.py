@@ -1,5 +1,7 @@
 """The Fine-tune Model widget: training through napari, cancel, safeguards, segment again, model management."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -277,3 +279,18 @@ def test_segment_again_never_overwrites_the_labels_trained_on(viewer, qtbot, sma
     qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
     assert np.array_equal(corrected.data, before)
     assert any(layer.name.startswith("cells nuclei (") for layer in viewer.layers)
+
+
+def test_segment_again_can_be_cancelled(viewer, qtbot, tiny, messages):
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    image = viewer.add_image(synthetic_nuclei((768, 768), n_nuclei=60, seed=3)[0], name="big")
+    widget = FinetuneWidget(viewer)
+    widget._device.value = "cpu"
+    widget.last_result = SimpleNamespace(name="tiny")
+    before = [layer.name for layer in viewer.layers]
+    assert widget.segment_again(image) is not None and widget._cancel_btn.enabled
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+    assert [layer.name for layer in viewer.layers] == before
+    assert "cancelled" in widget._status.value and widget._again_btn.enabled

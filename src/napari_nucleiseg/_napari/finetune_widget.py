@@ -70,6 +70,7 @@ class FinetuneWidget(Container):
         self.last_error = None
         self.pairs: list[tuple] = []
         self._trained_labels: list = []  # the Labels layers of the last run: never overwritten
+        self._segmenting = False  # the worker is Segment again's, not a fine-tuning run
         self._cancel = threading.Event()
         self._relay = ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
@@ -291,11 +292,13 @@ class FinetuneWidget(Container):
         self._notify(message, True)
 
     def cancel(self) -> None:
-        """Stop the run after the current step; the best weights so far are saved as the new model."""
+        """Stop the run after the current step; the best weights so far are saved as the new model
+        (*Segment again* stops without adding layers)."""
         if self.running:
             self._cancel.set()
             self._cancel_btn.enabled = False
-            self._status.value = "Cancelling: saving the best weights so far..."
+            self._status.value = ("Cancelling the segmentation..." if self._segmenting
+                                  else "Cancelling: saving the best weights so far...")
 
     def _set_busy(self, busy: bool) -> None:
         self._start_btn.enabled = not busy
@@ -303,7 +306,7 @@ class FinetuneWidget(Container):
         self._again_btn.enabled = not busy and self.last_result is not None
         for w in (self._image, self._labels_layer, self._add_pair_btn, self._remove_pair_btn, self._shapes,
                   self._val_image, self._val_labels, self._base, self._budget, self._steps, self._minutes,
-                  self._lr, self._blend, self._device, self._name, self.manager):
+                  self._lr, self._blend, self._device, self._name, self.manager, self._keep):
             w.enabled = not busy
 
     def _on_progress(self, p: FinetuneProgress) -> None:
@@ -336,6 +339,7 @@ class FinetuneWidget(Container):
 
     def _on_finished(self) -> None:
         self.worker = None
+        self._segmenting = False
         self._set_busy(False)
 
     def _notify(self, message: str, error: bool = False) -> None:
@@ -368,6 +372,8 @@ class FinetuneWidget(Container):
                      | {getattr(self._labels_layer.value, "name", None)})
 
         def done(outcome):
+            if outcome.cancelled:
+                return self._notify("Segmentation cancelled: nothing was added.")
             if not outcome.ok:
                 return self._notify(outcome.error or "segmentation cancelled", True)
             layers = []
@@ -378,10 +384,12 @@ class FinetuneWidget(Container):
             put_layers(self.viewer, layers)
             self._notify(f"{outcome.n_nuclei} nuclei found with {model} in {outcome.seconds:.1f} s")
 
+        self._cancel.clear()
+        self._segmenting = True
         self._set_busy(True)
-        self._cancel_btn.enabled = False
         self._status.value = f"Segmenting '{inp.name}' with {model}..."
         self.worker = start_worker(segment_image, inp, model=model, device=self._device.value,
-                                   what=f"Cannot segment '{inp.name}'", on_returned=done,
-                                   on_error=lambda msg: self._notify(msg, True), on_finished=self._on_finished)
+                                   cancel=self._cancel.is_set, what=f"Cannot segment '{inp.name}'",
+                                   on_returned=done, on_error=lambda msg: self._notify(msg, True),
+                                   on_finished=self._on_finished)
         return self.worker
