@@ -124,7 +124,10 @@ def test_review_widget_explains_layers_without_confidence(make_napari_viewer):
 
 def test_review_list_follows_new_results(make_napari_viewer):
     viewer = make_napari_viewer()
-    layer = viewer.add_labels(np.zeros((64, 64), np.int32), name="img nuclei", features=_features())
+    labels = np.zeros((64, 64), np.int32)
+    for label, (y, x) in zip((1, 2, 3), ((10, 10), (40, 20), (50, 55))):
+        labels[y - 2:y + 3, x - 2:x + 3] = label
+    layer = viewer.add_labels(labels, name="img nuclei", features=_features())
     widget = ReviewWidget(viewer)
     assert len(widget.rows) == 3
     layer.features = _features().head(2)  # e.g. Segment Nuclei ran again

@@ -234,6 +234,20 @@ class WorkFailed:
     message: str
 
 
+def keep_chosen(box, renamed: dict | None = None) -> None:
+    """Re-read a model box's choices; a chosen model that was renamed (``renamed``: old -> new name)
+    stays chosen under its new name, without the ``changed`` signal (the user's settings stay)."""
+    before = box.value
+    new = (renamed or {}).get(before)
+    if new is None:
+        box.reset_choices()
+        return
+    with box.changed.blocked():
+        box.reset_choices()
+        if new in box.choices:
+            box.value = new
+
+
 def shown_slice(viewer, layer) -> int:
     """The plane of ``layer``'s first axis shown in ``viewer`` (in the layer's own data coordinates:
     stacks of different extent or scale each have their own), 0 when it has none."""

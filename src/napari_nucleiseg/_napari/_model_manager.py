@@ -22,13 +22,17 @@ class ModelManager(Container):
     Parameters
     ----------
     on_change : callable, optional
-        Called (in the main thread) after any change, e.g. to refresh model lists.
+        ``on_change(renamed)`` is called (in the main thread) after any change, e.g. to refresh model
+        lists; ``renamed`` maps an old model name to its new one after a rename (else empty).
     notify : callable, optional
         ``notify(message, error: bool)`` shows a message to the user.
+    in_use : callable, optional
+        ``in_use()`` names the models that running jobs use: those are not renamed or deleted.
     """
 
-    def __init__(self, on_change: Callable[[], None] | None = None,
-                 notify: Callable[[str, bool], None] | None = None):
+    def __init__(self, on_change: Callable[[dict], None] | None = None,
+                 notify: Callable[[str, bool], None] | None = None,
+                 in_use: Callable[[], set] | None = None):
         self.model = ComboBox(label="User model", choices=_user_model_names)
         self.new_name = LineEdit(label="New name")
         self.rename_btn = PushButton(text="Rename")
@@ -47,8 +51,9 @@ class ModelManager(Container):
         buttons.margins = (0, 0, 0, 0)
         super().__init__(widgets=[self.model, self.new_name, buttons, self.info])
         self.margins = (0, 0, 0, 0)
-        self._on_change = on_change or (lambda: None)
+        self._on_change = on_change or (lambda renamed: None)
         self._notify = notify or (lambda msg, error=False: None)
+        self._in_use = in_use or set
         self.rename_btn.changed.connect(self._rename_clicked)
         self.export_btn.changed.connect(self._export_clicked)
         self.import_btn.changed.connect(self._import_clicked)
@@ -64,9 +69,10 @@ class ModelManager(Container):
         self._show_info()
 
     def rename(self, old: str, new: str) -> zoo.ModelEntry:
-        """Rename user model ``old`` to ``new``."""
+        """Rename user model ``old`` to ``new`` (the widgets that had ``old`` chosen keep it)."""
+        self._check_idle(old, "renamed")
         entry = zoo.rename_user_model(old, new)
-        self._changed(f"renamed {old!r} to {new!r}", select=new)
+        self._changed(f"renamed {old!r} to {new!r}", select=new, renamed={old: new})
         return entry
 
     def export(self, name: str, path) -> Path:
@@ -107,16 +113,22 @@ class ModelManager(Container):
 
     def delete(self, name: str) -> None:
         """Delete user model ``name`` (shipped models cannot be deleted)."""
+        self._check_idle(name, "deleted")
         zoo.delete_user_model(name)
         self._changed(f"deleted {name!r}")
 
     # -- internals ----------------------------------------------------------------------
-    def _changed(self, message: str, select: str | None = None) -> None:
+    def _check_idle(self, name: str, verb: str) -> None:
+        if name in self._in_use():
+            raise ValueError(f"{name!r} is in use by a running job and cannot be {verb} now: "
+                             "wait for it to finish, or cancel it")
+
+    def _changed(self, message: str, select: str | None = None, renamed: dict | None = None) -> None:
         self.refresh()
         if select is not None and select in self.model.choices:
             self.model.value = select
         self._notify(message, False)
-        self._on_change()
+        self._on_change(renamed or {})
 
     def _show_info(self, *_):
         name = self.model.value

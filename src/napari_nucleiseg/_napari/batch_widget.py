@@ -37,6 +37,7 @@ from ._common import (
     even_light_box,
     form,
     hint,
+    keep_chosen,
     make_scrollable,
     model_choices,
     row,
@@ -165,9 +166,10 @@ class BatchWidget(Container):
     def _model_choices(self, _widget=None):
         return model_choices()
 
-    def refresh_models(self) -> None:
-        """Re-read the model zoo (a model fine-tuned in this session appears), keeping the choice."""
-        self._model.reset_choices()
+    def refresh_models(self, renamed: dict | None = None) -> None:
+        """Re-read the model zoo (a model fine-tuned in this session appears), keeping the choice,
+        or under its new name (``renamed``: old -> new)."""
+        keep_chosen(self._model, renamed)
 
     def _on_model_changed(self, _value=None):
         if self._model.value is None:

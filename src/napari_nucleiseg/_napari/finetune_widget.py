@@ -28,6 +28,7 @@ from ._common import (
     ProgressRelay,
     form,
     hint,
+    keep_chosen,
     make_scrollable,
     model_choices,
     row,
@@ -126,7 +127,7 @@ class FinetuneWidget(Container):
         self._status = status_label()
         self.plot = LossPlot(colours=theme_colours(self.viewer))
         self._again_btn = PushButton(text="Segment again with the new model", enabled=False)
-        self.manager = ModelManager(on_change=self.refresh_models, notify=self._notify)
+        self.manager = ModelManager(on_change=self.refresh_models, notify=self._notify, in_use=self._models_in_use)
         plot_box = Container(labels=False)
         plot_box.margins = (0, 0, 0, 0)
         plot_box.native.layout().addWidget(self.plot)
@@ -180,17 +181,31 @@ class FinetuneWidget(Container):
             self.pairs = alive
             self._show_pairs()
 
-    def refresh_models(self) -> None:
-        """Re-read the zoo here, in the model manager and in every docked Segment Nuclei widget."""
-        self._base.reset_choices()
+    def refresh_models(self, renamed: dict | None = None) -> None:
+        """Re-read the zoo here, in the model manager and in every docked widget of this plugin;
+        a model chosen anywhere that was renamed (``renamed``: old -> new name) stays chosen."""
+        keep_chosen(self._base, renamed)
         self.manager.refresh()
-        try:
-            docked = list(self.viewer.window.dock_widgets.values())
-        except (AttributeError, RuntimeError):
-            docked = []
-        for w in docked:
+        for w in self._docked():
             if w is not self and callable(getattr(w, "refresh_models", None)):
-                w.refresh_models()
+                w.refresh_models(renamed)
+
+    def _docked(self) -> list:
+        try:
+            return list(self.viewer.window.dock_widgets.values())
+        except (AttributeError, RuntimeError):
+            return []
+
+    def _models_in_use(self) -> set:
+        """The models that running jobs of this plugin's docked widgets (and this one) use."""
+        used = set()
+        if self.running:
+            used |= {self._base.value, getattr(self.last_result, "name", None)}
+        for w in self._docked():
+            box = getattr(w, "_model", None)
+            if w is not self and getattr(w, "running", False) and box is not None:
+                used.add(box.value)
+        return used - {None}
 
     def _on_base_changed(self, _value=None):
         if self._base.value is not None and not self.running:

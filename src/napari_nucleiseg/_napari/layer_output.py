@@ -10,9 +10,10 @@ _UPDATABLE = ("scale", "translate", "features", "metadata", "contrast_limits")
 def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
     """Add ``(data, kwargs, layer_type)`` tuples to ``viewer``; a layer with the same name is replaced.
 
-    A same-named layer of the same type and dimensionality is updated in place (so the
-    user's colours, opacity and visibility are kept); any other same-named layer is
-    removed and the new one takes its place in the layer list.
+    A same-named layer of the same type, dimensionality and multiscale-ness is updated in place
+    (so the user's colours, opacity and visibility are kept; its undo history, which belongs to the
+    old data, is cleared); any other same-named layer is removed and the new one takes its place in
+    the layer list.
 
     Parameters
     ----------
@@ -30,12 +31,17 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
         name = kwargs["name"]
         new = Layer.create(data, kwargs, layer_type)
         old = viewer.layers[name] if name in viewer.layers else None
-        if old is not None and type(old) is type(new) and old.ndim == new.ndim:
+        if (old is not None and type(old) is type(new) and old.ndim == new.ndim
+                and getattr(old, "multiscale", False) == getattr(new, "multiscale", False)):
             # keep the user's display settings; replace data and what describes it
             old.data = new.data
             for attr in _UPDATABLE:
                 if attr in kwargs:
                     setattr(old, attr, kwargs[attr])
+            if hasattr(old, "_reset_history"):  # undo would paint the old strokes into the new labels
+                old._reset_history()
+            if hasattr(old, "show_selected_label"):  # a label picked in the old result means nothing now
+                old.show_selected_label = False
             out.append(old)
             continue
         if old is not None:

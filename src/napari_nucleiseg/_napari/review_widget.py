@@ -133,6 +133,7 @@ class ReviewWidget(Container):
         except ValueError as exc:
             self._info.value = f"'{layer.name}': {exc}"
             return
+        rows = _still_present(rows, layer)
         self.rows = rows
         self._nuclei_list.reset_choices()
         more = f" (showing the {MAX_ROWS} least confident)" if len(rows) > MAX_ROWS else ""
@@ -181,3 +182,13 @@ class ReviewWidget(Container):
         layer = self._layer.value
         if layer is not None and self._nuclei_list.value:
             layer.show_selected_label = bool(value)
+
+
+def _still_present(rows: pd.DataFrame, layer) -> pd.DataFrame:
+    """The rows whose nucleus the layer still holds (one the user erased leaves the list); a lazy
+    or multiscale layer is trusted as it is (reading it whole would freeze the viewer)."""
+    data = layer.data
+    if getattr(layer, "multiscale", False) or not isinstance(data, np.ndarray) or rows.empty:
+        return rows
+    present = np.isin(rows["label"].to_numpy(), np.unique(data))
+    return rows[present].reset_index(drop=True)

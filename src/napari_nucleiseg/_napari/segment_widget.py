@@ -28,6 +28,7 @@ from ._common import (
     even_light_box,
     form,
     hint,
+    keep_chosen,
     make_scrollable,
     model_choices,
     row,
@@ -151,11 +152,12 @@ class SegmentWidget(Container):
     def _reset_image_choices(self, event=None):
         self._image.reset_choices()
 
-    def refresh_models(self) -> None:
-        """Re-read the model zoo (shipped and user models), keeping the current choice if it still exists."""
+    def refresh_models(self, renamed: dict | None = None) -> None:
+        """Re-read the model zoo (shipped and user models), keeping the current choice if it still
+        exists, or under its new name (``renamed``: old -> new)."""
         before = self._model.value
-        self._model.reset_choices()
-        if self._model.value == before:  # otherwise ``changed`` already updated everything
+        keep_chosen(self._model, renamed)
+        if self._model.value in (before, (renamed or {}).get(before)):  # else ``changed`` updated everything
             self._show_model_info()
 
     def _show_model_info(self):

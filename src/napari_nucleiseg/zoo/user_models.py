@@ -101,7 +101,11 @@ def export_model(name: str, path) -> Path:
     if ADAPTER_KEY in e.card:
         raise ValueError(f"{e.weights}: model {name!r} is a TorchScript graph imported from a bioimage.io "
                          "package; keep that package instead")
-    blob = read_blob(e.weights)
+    try:
+        blob = read_blob(e.weights)
+    except Exception as exc:  # torch raises many types for a damaged file
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ValueError(f"{e.weights}: the weights of {name!r} cannot be read ({detail})") from None
     blob["card"] = e.card
     path = Path(path)
     write_set([(path, lambda tmp: torch.save(blob, tmp))])
