@@ -188,7 +188,10 @@ class FinetuneWidget(Container):
         self.manager.refresh()
         for w in self._docked():
             if w is not self and callable(getattr(w, "refresh_models", None)):
-                w.refresh_models(renamed)
+                try:
+                    w.refresh_models(renamed)
+                except TypeError:  # another plugin's widget, of another signature
+                    w.refresh_models()
 
     def _docked(self) -> list:
         try:
