@@ -33,8 +33,10 @@ def format_metrics(m: dict) -> str:
 
 def _full(layer):
     """A layer's data at full resolution (``np.asarray`` of a multiscale layer's data would give its
-    smallest level), not yet loaded."""
-    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    smallest level): a copy of in-memory labels (the user may paint while the worker scores them),
+    lazy data as it is (the worker loads it)."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return data.copy() if isinstance(data, np.ndarray) else data
 
 
 def _score(gt, pred, cancel):
