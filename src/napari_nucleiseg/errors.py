@@ -1,6 +1,13 @@
 """Exceptions with messages meant for users (CLI one-liners, napari notifications)."""
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text, at most ``limit`` characters ("" when it has none):
+    what a one-line message quotes of an error raised by a library."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
 class NucleisegError(Exception):
     """Base class for errors that are shown to the user as one line."""
 

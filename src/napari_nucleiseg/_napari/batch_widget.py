@@ -46,6 +46,7 @@ from ._common import (
     status_label,
 )
 from .layer_output import put_layers
+from .segment_work import _spatial
 
 DEVICES = [("Auto (GPU if there is one)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda")]
 TABLE_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "error"]
@@ -348,10 +349,7 @@ class BatchWidget(Container):
 def _scaled(size: tuple[float, ...] | None, ndim: int) -> dict:
     """``{"scale": ...}`` for a layer of ``ndim`` spatial axes from a file's pixel size (``io.pixel_size``;
     axes it does not name get 1), or nothing when the file names none."""
-    if size is None:
-        return {}
-    size = tuple(size)[-ndim:]
-    return {"scale": (1.0,) * (ndim - len(size)) + size}
+    return {} if size is None else {"scale": _spatial(size, ndim, 1.0)}
 
 
 def _fit_table(table) -> None:

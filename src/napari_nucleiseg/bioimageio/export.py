@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PackageError
+from ..errors import PackageError, first_line
 from ..inference.preprocess import PERCENTILES
 from . import require
 from .content import (
@@ -224,7 +224,7 @@ def _save(descr, path: Path) -> Path:
     try:
         return Path(save_bioimageio_package(descr, output_path=path))
     except ValueError as exc:
-        raise PackageError(f"the package does not validate: {str(exc).splitlines()[0][:300]}") from None
+        raise PackageError(f"the package does not validate: {first_line(exc, 300)}") from None
 
 
 def check_package(path) -> dict:

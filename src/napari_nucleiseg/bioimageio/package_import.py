@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import PackageError
+from ..errors import PackageError, first_line
 from . import require
 from .reading import Reading, read_description
 
@@ -150,7 +150,7 @@ def _our_network(descr, reading: Reading, path: Path) -> torch.nn.Module:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except Exception as exc:
         raise PackageError(f"{path}: its state dict does not load into {arch!r} "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+                           f"({type(exc).__name__}: {first_line(exc)})") from None
     return net.eval()
 
 
@@ -165,7 +165,7 @@ def _torchscript_network(descr, reading: Reading, path: Path, folder: Path) -> t
         return load_imported(script, reading.adapter()), script
     except Exception as exc:
         raise PackageError(f"{path}: its TorchScript weights do not load "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+                           f"({type(exc).__name__}: {first_line(exc)})") from None
 
 
 def refuse_weights(descr, path: Path) -> PackageError:
@@ -213,9 +213,8 @@ def check_reproduces(net: torch.nn.Module, reading: Reading, descr, path: Path) 
         got = torch.sigmoid(net(torch.from_numpy(scale_range(x, reading.percentiles))))
         want = want[:, reading.channels]
     except Exception as exc:  # weights, description and test tensors that do not fit together
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise PackageError(f"{path}: its network does not run on its own test input as described "
-                           f"({type(exc).__name__}: {detail})") from None
+                           f"({type(exc).__name__}: {first_line(exc)})") from None
     if got.shape != want.shape:
         raise PackageError(f"{path}: our reading gives maps of shape {tuple(got.shape)}, its test output "
                            f"{tuple(want.shape)}")

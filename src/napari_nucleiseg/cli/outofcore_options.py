@@ -52,10 +52,9 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     from ..io.results import result_stem
     from ..outofcore.auto import segment_file
 
-    halo = args.halo
     result, summary = segment_file(
         path, out / result_stem(path), options, probability=not args.no_probability,
-        uncertainty=not args.no_uncertainty, block=args.block, halo=halo, level=args.level,
+        uncertainty=not args.no_uncertainty, block=args.block, halo=args.halo, level=args.level,
         workers=args.workers, mode="processes" if args.processes else "threads", scheduler=args.scheduler)
     earlier = result.blocks - result.blocks_run
     again = f", {earlier} blocks from an earlier run" if earlier else ""

@@ -42,17 +42,23 @@ def _segment_file(path: Path, options, scale):
             raise NucleisegError(f"{path}: {exc}") from None
 
 
+def _out_stem(path: Path, out: Path | None) -> Path:
+    """Where the results of ``path`` go: ``<out or its folder>/<stem>`` (``io.results.result_stem``)."""
+    from ..io.results import result_stem
+
+    return (path.parent if out is None else out) / result_stem(path)
+
+
 def _check_unique_outputs(paths: list[Path], out: Path | None) -> None:
     """Refuse inputs whose results would overwrite each other (``plate1/A01.tif plate2/A01.tif
     --out res``, or ``a.tif a.png`` next to each other), before any work."""
-    from ..io.results import result_stem
-
     seen: dict[str, Path] = {}
     for path in paths:
-        key = str(((path.parent if out is None else out) / result_stem(path)).absolute()).casefold()
+        stem = _out_stem(path, out)
+        key = str(stem.absolute()).casefold()
         if key in seen:
             raise NucleisegError(f"{seen[key]} and {path} would write the same result files "
-                                 f"({result_stem(path)}_labels.tif ...); segment them into different --out folders")
+                                 f"({stem.name}_labels.tif ...); segment them into different --out folders")
         seen[key] = path
 
 
@@ -60,7 +66,7 @@ def run(args) -> int:
     from ..device import resolve_device
     from ..inference.measure import mean_confidence, unsure_note
     from ..io.pixel_size import pixel_size, plane_size
-    from ..io.results import result_stem, write_results
+    from ..io.results import write_results
 
     out = None if args.out is None else Path(args.out)
     options = segment_options(args)  # refuses bad values before any work
@@ -84,7 +90,7 @@ def run(args) -> int:
             print(f"nucleiseg segment: error: {exc}", file=sys.stderr)
             failures += 1
             continue
-        stem = (path.parent if out is None else out) / result_stem(path)
+        stem = _out_stem(path, out)
         write_results(seg, image, stem, probability=not args.no_probability,
                       uncertainty=not args.no_uncertainty, overlay=args.overlay, pixel_size=size)
         size = "large" if seg.zoom < 1 else "small"

@@ -37,10 +37,6 @@ def _models_and_skipped():
     return models, [str(w.message) for w in caught if "model skipped" in str(w.message)]
 
 
-def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
 def _dig(card: dict, *keys):
     """``card[k1][k2]...``, None where a level is missing or not an object (a user card may hold
     anything: one odd field must not break the listing)."""
@@ -52,6 +48,8 @@ def _dig(card: dict, *keys):
 
 
 def run(args) -> int:
+    from ..zoo.catalog import is_number
+
     models, skipped = _models_and_skipped()
     rows = [("name", "architecture", "params", "val DSB", "AP@0.5", "test DSB", "MoNuSeg DSB", "s/MP (CPU)",
              "train min", "nucleus px", "kind", "licence")]
@@ -59,18 +57,18 @@ def run(args) -> int:
         c = e.card
         v = c.get("validation", {})
         target = e.target_diameter()
-        fmt = lambda x, f=".3f": format(x, f) if _number(x) else "-"  # noqa: E731
+        fmt = lambda x, f=".3f": format(x, f) if is_number(x) else "-"  # noqa: E731
         params, minutes = _dig(c, "parameters"), _dig(c, "training", "seconds")
         rows.append((
             e.name + (" (default)" if c.get("default") else ""),
             str(c.get("architecture", "?")),
-            f"{params / 1e6:.2f} M" if _number(params) else "-",
+            f"{params / 1e6:.2f} M" if is_number(params) else "-",
             fmt(v.get("dsb_score")),
             fmt(v.get("ap50")),
             fmt(_dig(c, "test", "DSB test", "dsb_score")),
             fmt(_dig(c, "test", "MoNuSeg test", "dsb_score")),
             fmt(_dig(c, "speed", "seconds_per_mp")),
-            fmt(minutes / 60 if _number(minutes) and minutes else None, ".0f"),
+            fmt(minutes / 60 if is_number(minutes) and minutes else None, ".0f"),
             f"{target:g}" if target else "-",
             "imported" if "imported" in c else "user" if e.user else "shipped",
             str(e.licence or "-"),

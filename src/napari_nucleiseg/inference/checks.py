@@ -54,9 +54,10 @@ def check_float_region(region: np.ndarray, name: str = "") -> None:
     prefix = name + ": " if name else ""
     if not np.all(np.isfinite(region)):
         raise InvalidImageError(f"{prefix}the image contains NaN or infinite values")
-    if region.dtype.itemsize > 4 and float(np.max(np.abs(region))) > _FLOAT32_SAFE[1]:
-        raise InvalidImageError(f"{prefix}float values beyond float32's range (up to "
-                                f"{float(np.max(np.abs(region))):.3g}): divide the image by a constant first")
+    top = float(np.max(np.abs(region))) if region.dtype.itemsize > 4 else 0.0
+    if top > _FLOAT32_SAFE[1]:
+        raise InvalidImageError(f"{prefix}float values beyond float32's range (up to {top:.3g}): divide the "
+                                "image by a constant first")
 
 
 def check_image(image: np.ndarray) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageReadError, ImageTooLargeError, InvalidImageError
+from ..errors import ImageReadError, ImageTooLargeError, InvalidImageError, first_line
 from ..memory import check_fits
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -43,15 +43,18 @@ def image_header(path) -> tuple[tuple[int, ...], np.dtype]:
     ImageReadError
         If the file cannot be read as an image.
     """
-    path = _checked_path(path)
+    return _header(_checked_path(path))[:2]
+
+
+def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, str]:
+    """``image_header`` and a TIFF's axes (``tiff_header``; "" for other formats)."""
     try:
         if _is_tiff(path):
-            shape, dtype, _ = tiff_header(path)
-            return shape, dtype
+            return tiff_header(path)
         import imageio.v3 as iio
 
         props = iio.improps(path)
-        return tuple(props.shape), np.dtype(props.dtype)
+        return tuple(props.shape), np.dtype(props.dtype), ""
     except Exception as exc:  # the readers raise many types for corrupt data
         raise _decode_error(path, exc) from None
 
@@ -59,12 +62,10 @@ def image_header(path) -> tuple[tuple[int, ...], np.dtype]:
 def _decode_error(path: Path, exc: Exception) -> ImageReadError:
     """One line for a file the readers could not decode (imageio's own message runs over several
     lines and suggests installing plugins)."""
-    text = str(exc).strip()
-    if "Could not find a backend" in text:
+    if "Could not find a backend" in str(exc):
         return ImageReadError(path, f"cannot be decoded: not a valid {path.suffix.lstrip('.').upper()} file "
                                     "(corrupt, or another format under this name)")
-    first = text.splitlines()[0] if text else ""
-    return ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {first})")
+    return ImageReadError(path, f"cannot be decoded ({type(exc).__name__}: {first_line(exc, 1000)})")
 
 
 def _is_tiff(path: Path) -> bool:
@@ -117,10 +118,9 @@ def _tiff_has_channels(path: Path) -> bool:
     return any(a in "CS" and n > 1 for a, n in zip(axes, shape))
 
 
-def _refuse_many_channels(path: Path) -> None:
+def _refuse_many_channels(path: Path, shape: tuple[int, ...], axes: str) -> None:
     """A TIFF channel axis of five or more is not a stack of planes: to be segmented, one of its
     channels must be chosen."""
-    shape, _, axes = tiff_header(path)
     n = next((n for a, n in zip(axes, shape) if a == "C" and n > 4), None)
     if n is not None:
         raise InvalidImageError(f"{path}: {n} channels (axes {axes}): choose the nucleus channel "
@@ -160,10 +160,10 @@ def read_image(path, for_segmentation: bool = False, channels: bool = False) -> 
     """
     path = _checked_path(path)
     if for_segmentation:
-        shape, dtype = image_header(path)
+        shape, dtype, axes = _header(path)
         check_fits(shape, dtype, str(path))
-        if not channels and _is_tiff(path):
-            _refuse_many_channels(path)
+        if not channels:
+            _refuse_many_channels(path, shape, axes)
     try:
         if _is_tiff(path):
             with quiet_tifffile():

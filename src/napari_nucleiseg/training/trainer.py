@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..device import autocast_dtype, resolve_device
-from ..errors import Cancelled
+from ..errors import Cancelled, first_line
 from ..evaluation.evaluate import evaluate_model
 from ..inference.detect import is_instance_model
 from ..io.writers import atomic_write_text
@@ -221,7 +221,7 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
         try:
             trainer.load_state(st["trainer"])
         except (RuntimeError, KeyError) as exc:
-            why = str(exc).splitlines()[0]
+            why = first_line(exc)
             raise ValueError(f"{last}: cannot resume this run with the architecture asked for ({why}); "
                              "choose another run folder, or start over (--no-resume)") from None
         history, best, start_epoch, seconds = st["history"], st["best"], st["epoch"], st["seconds"]

@@ -134,7 +134,8 @@ def user_models_dir() -> Path:
     return Path(platformdirs.user_data_dir("napari-nucleiseg", appauthor=False)) / "models"
 
 
-def _is_number(v) -> bool:
+def is_number(v) -> bool:
+    """True for an int or float that is not a bool (a card's scores and settings)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -152,9 +153,9 @@ def _card_problem(card) -> str | None:
     settings = [*card.get("postprocess", {}).items(), *(kv for v in by_kind.values() for kv in v.items())]
     numbers = [card.get("validation", {}).get(k) for k in ("dsb_score", "ap50")]
     numbers += [card.get("sizing", {}).get("target_diameter")]
-    if any(v is not None and not _is_number(v) for v in numbers):
+    if any(v is not None and not is_number(v) for v in numbers):
         return "a score or the nucleus size is not a number"
-    if any(not (_is_number(v) or (k == "seed" and isinstance(v, str))) for k, v in settings):
+    if any(not (is_number(v) or (k == "seed" and isinstance(v, str))) for k, v in settings):
         return "a post-processing setting is not a number"
     if not isinstance(card.get("name", ""), str):
         return "'name' is not text"

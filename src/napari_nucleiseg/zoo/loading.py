@@ -9,7 +9,7 @@ import pickle
 import torch
 
 from ..device import resolve_device
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, first_line
 from ..models.fold_batchnorm import fold_batchnorm
 from .catalog import ModelEntry, get_entry
 from .foreign import ADAPTER_KEY, load_imported
@@ -44,6 +44,6 @@ def load_model(name: str | ModelEntry | None = "default", device=None
                         json.dumps(adapter, sort_keys=True) if adapter is not None else None)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ModelLoadError(f"{entry.weights}: cannot load the weights of model {entry.name!r} "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'})"
+                             f"({type(exc).__name__}: {first_line(exc) or 'no detail'})"
                              ) from None
     return model, entry, dev

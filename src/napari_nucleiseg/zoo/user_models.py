@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import first_line
 from ..io.writers import write_set
 from .catalog import ModelEntry, _card_problem, get_entry, list_models, user_models_dir
 from .foreign import ADAPTER_KEY
@@ -104,7 +105,7 @@ def export_model(name: str, path) -> Path:
     try:
         blob = read_blob(e.weights)
     except Exception as exc:  # torch raises many types for a damaged file
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        detail = first_line(exc) or type(exc).__name__
         raise ValueError(f"{e.weights}: the weights of {name!r} cannot be read ({detail})") from None
     blob["card"] = e.card
     path = Path(path)
@@ -126,7 +127,7 @@ def import_model(path, name: str | None = None) -> ModelEntry:
     try:
         _, blob = load_weights_file(path)
     except Exception as exc:  # torch and pickle raise many types for foreign or hostile files
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        detail = first_line(exc) or type(exc).__name__
         raise ValueError(f"{path}: not a loadable napari-nucleiseg model file ({detail})") from None
     card = blob.pop("card", {})
     if not isinstance(card, dict):
