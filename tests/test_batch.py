@@ -287,6 +287,15 @@ def test_model_defaults_spelled_out_resume_a_run_that_left_them_unset(tmp_path):
     assert man["options"]["threshold"] == post["threshold"] and man["options"]["model"] != "default"
 
 
+def test_auto_device_resumes_a_run_on_the_device_it_resolved_to(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 2)
+    run_batch(src, out, BatchOptions(device="auto"))
+    assert run_batch(src, out, BatchOptions(device="cpu")).summary["from_previous_run"].all()
+    assert batch.options_fingerprint(BatchOptions(device="cuda:1"), "w") == \
+        batch.options_fingerprint(BatchOptions(device="cuda"), "w")
+
+
 def test_threads_for_a_one_process_run_are_restored_afterwards(tmp_path):
     import torch
 

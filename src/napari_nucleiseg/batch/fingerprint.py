@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 
+from ..errors import OptionError
 from .options import BatchOptions
 
 
@@ -51,9 +52,24 @@ def options_fingerprint(options: BatchOptions, model_sha256: str, target_diamete
     """Short hash of everything that changes an image's outputs: the options (``run_batch`` spells
     out the card's post-processing in them), the exact weights and the card's training nucleus
     size (``ModelEntry.target_diameter``); a finished image is only reused when all are unchanged."""
-    blob = json.dumps({"options": dataclasses.asdict(options), "weights": model_sha256,
-                       "target_diameter": target_diameter}, sort_keys=True)
+    fields = {**dataclasses.asdict(options), "device": numeric_mode(options.device)}
+    blob = json.dumps({"options": fields, "weights": model_sha256, "target_diameter": target_diameter},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def numeric_mode(device) -> str:
+    """What a device changes in the outputs: its type and autocast dtype (``"cpu/bfloat16"``), so
+    ``auto`` and the device it resolves to, or ``cuda`` and ``cuda:1``, reuse each other's results.
+    A device this machine lacks (a Dask run's workers may have it) keeps its type alone."""
+    from ..device import autocast_dtype, resolve_device
+
+    try:
+        dev = resolve_device(device)
+    except OptionError:
+        return str(device).strip().lower().split(":")[0]
+    dtype = autocast_dtype(dev)
+    return f"{dev.type}/{str(dtype).removeprefix('torch.') if dtype else 'float32'}"
 
 
 def source_stamp(path) -> dict:
