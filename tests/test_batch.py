@@ -112,6 +112,29 @@ def test_rerun_skips_finished_images_and_redoes_incomplete_ones(tmp_path):
     assert list(res.summary["from_previous_run"]) == [True, True, False]
 
 
+def test_resume_hashes_only_outputs_whose_time_changed(tmp_path, monkeypatch):
+    import os
+
+    from napari_nucleiseg.batch import resume
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 2)
+    run_batch(src, out)
+    hashed = []
+    real = resume.sha256_of
+    monkeypatch.setattr(resume, "sha256_of", lambda p: hashed.append(os.path.basename(p)) or real(p))
+    assert run_batch(src, out).summary["from_previous_run"].all() and hashed == []
+    # the same bytes with a new time (a copied folder) are checked and reused
+    labels = out / "img0_labels.tif"
+    os.utime(labels, ns=(labels.stat().st_atime_ns, labels.stat().st_mtime_ns + 10**9))
+    assert run_batch(src, out).summary["from_previous_run"].all() and hashed == ["img0_labels.tif"]
+    # other bytes of the same size are found
+    data = bytearray(labels.read_bytes())
+    data[-1] ^= 0xFF
+    labels.write_bytes(bytes(data))
+    assert list(run_batch(src, out).summary["from_previous_run"]) == [False, True]
+
+
 def test_output_folder_may_not_be_the_input_folder_unless_forced(tmp_path):
     from napari_nucleiseg.errors import NucleisegError
 

@@ -15,8 +15,9 @@ def finished_row(task: ImageTask) -> dict | None:
 
     Finished means: the done marker exists and is valid JSON, was written with the same options
     and model weights, for the same input file (size and modification time), and every output
-    file it lists exists with the size and SHA-256 checksum it had when it was written (a
-    corrupted output of the same size is found).
+    file it lists exists with the size it had when it was written and either its modification time
+    (a resume reads no output again) or, where that changed (a copied folder, an edited file), its
+    SHA-256 checksum.
     """
     try:
         marker = json.loads(Path(task.marker).read_text())
@@ -24,7 +25,10 @@ def finished_row(task: ImageTask) -> dict | None:
             return None
         for name, stored in marker["outputs"].items():
             path = os.path.join(os.path.dirname(task.out_stem), name)
-            if os.path.getsize(path) != stored["size"] or sha256_of(path) != stored["sha256"]:
+            st = os.stat(path)
+            if st.st_size != stored["size"]:
+                return None
+            if st.st_mtime_ns != stored.get("mtime_ns") and sha256_of(path) != stored["sha256"]:
                 return None
         return {**marker["row"], "from_previous_run": True}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

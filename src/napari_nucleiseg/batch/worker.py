@@ -85,15 +85,18 @@ def process_image(task: ImageTask, options: BatchOptions, cancel: Callable[[], b
         return _failed(row, exc, t0)
     row["seconds"] = round(time.perf_counter() - t0, 3)
     marker = {"fingerprint": task.fingerprint, "source": stamp, "row": jsonable(row),
-              "outputs": {p.relative_to(Path(task.out_stem).parent).as_posix(): {"size": p.stat().st_size,
-                                                                                  "sha256": sha256_of(p)}
-                          for p in paths},
+              "outputs": {p.relative_to(Path(task.out_stem).parent).as_posix(): _output_stamp(p) for p in paths},
               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
         atomic_write_text(task.marker, json.dumps(marker, indent=1))
     except OSError as exc:
         return _failed(row, OutputWriteError(Path(task.marker).parent, exc), t0)
     return row
+
+
+def _output_stamp(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_of(path)}
 
 
 def _failed(row: dict, exc: Exception, t0: float) -> dict:
