@@ -88,6 +88,34 @@ def test_memory_check_from_a_shape(monkeypatch):
     assert memory.plane_layout((10, 100, 200, 3)) == (10, 20000)  # Z planes of colour, not Z x 3
     assert memory.segmentation_bytes((100, 100), np.uint8, loaded=True) == 100 * 100 * (
         memory.KEPT_BYTES_PER_PIXEL + memory.PEAK_BYTES_PER_PIXEL)
+    assert memory.plane_layout((3, 100, 200)) == (3, 20000)  # a grey stack of three, not colour
+    assert memory.plane_layout((100, 200, 3), colour_last=False) == (100, 600)
+
+
+def test_memory_check_reads_a_tiff_stack_of_three_as_three_planes(tmp_path, monkeypatch):
+    import tifffile
+
+    from napari_nucleiseg import memory
+    from napari_nucleiseg.io.images import read_image
+
+    stack, colour = tmp_path / "stack.tif", tmp_path / "colour.tif"
+    tifffile.imwrite(stack, np.zeros((3, 300, 300), np.uint8), photometric="minisblack")
+    tifffile.imwrite(colour, np.zeros((3, 300, 300), np.uint8), photometric="rgb", planarconfig="separate")
+    one_plane = memory.segmentation_bytes((300, 300, 3), np.uint8)
+    monkeypatch.setattr(memory, "available_bytes", lambda: one_plane)
+    assert read_image(colour, for_segmentation=True).shape == (300, 300, 3)
+    with pytest.raises(ImageTooLargeError, match="stack.tif"):
+        read_image(stack, for_segmentation=True)
+
+
+def test_a_cgroup_v1_memory_limit_is_read(monkeypatch):
+    from napari_nucleiseg import memory
+
+    files = {"/sys/fs/cgroup/memory/memory.limit_in_bytes": 3 * 10**9,
+             "/sys/fs/cgroup/memory/memory.usage_in_bytes": 10**9}
+    monkeypatch.setattr(memory, "_read_int", files.get)
+    monkeypatch.setattr(memory, "_meminfo_available", lambda: 64 * 10**9)
+    assert memory.available_bytes() == 2 * 10**9
 
 
 def test_a_failed_write_set_leaves_the_old_files_and_no_temporary_ones(tmp_path):

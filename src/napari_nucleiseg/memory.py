@@ -18,6 +18,9 @@ PEAK_BYTES_PER_PIXEL = 60
 #: Bytes per pixel of each segmented plane kept until the result is complete (labels, probability,
 #: uncertainty and border maps).
 KEPT_BYTES_PER_PIXEL = 16
+#: A container's memory limit and use: cgroup v2, then v1 (whose "no limit" is a huge number).
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
 OUT_OF_CORE_HINT = "use out-of-core segmentation (`nucleiseg segment --out-of-core`)"
 
 
@@ -41,11 +44,12 @@ def _meminfo_available() -> int | None:
 
 def available_bytes() -> int:
     """Memory this process may still allocate: the system's available memory, or less under a
-    cgroup (container) limit; total physical memory where neither can be read."""
+    cgroup (container) limit, v2 or v1; total physical memory where neither can be read."""
     candidates = [_meminfo_available()]
-    limit, used = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
-    if limit is not None and used is not None:
-        candidates.append(max(0, limit - used))
+    for limit_file, used_file in CGROUP_FILES:
+        limit, used = _read_int(limit_file), _read_int(used_file)
+        if limit is not None and used is not None:
+            candidates.append(max(0, limit - used))
     known = [c for c in candidates if c is not None]
     if known:
         return min(known)
@@ -55,25 +59,26 @@ def available_bytes() -> int:
         return 1 << 62
 
 
-def plane_layout(shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(planes, pixels per plane)`` of an image shape: the two largest axes are the plane; one
-    colour or channel axis (3 or 4 values, or 2) is not a plane, further small axes are (a stack of
-    ``(Z, Y, X, 3)`` has Z planes)."""
-    dims = sorted((int(n) for n in shape), reverse=True)
+def plane_layout(shape: tuple[int, ...], colour_last: bool | None = None) -> tuple[int, int]:
+    """``(planes, pixels per plane)`` of an image shape laid out as the segmentation reads it: the
+    plane is the last two axes after a colour or channel axis (last), further axes are planes (a
+    ``(Z, Y, X, 3)`` stack has Z planes, a grey ``(3, Y, X)`` stack three).
+
+    ``colour_last``: the last axis is colour (True) or not (False); None: it is when it holds 2-4
+    values of a 3-axis or larger shape.
+    """
+    dims = [int(n) for n in shape]
     if len(dims) < 2:
         return 1, max(dims + [0])
-    plane = dims[0] * dims[1]
-    rest = dims[2:]
-    colour = next((i for i, n in enumerate(rest) if n in (2, 3, 4)), None)
-    if colour is not None:  # one colour axis at most: a (Z, Y, X, C) stack has Z planes
-        rest = rest[:colour] + rest[colour + 1:]
-    return max(1, math.prod(rest)), plane
+    if colour_last if colour_last is not None else (len(dims) >= 3 and dims[-1] in (2, 3, 4)):
+        dims = dims[:-1]
+    return max(1, math.prod(dims[:-2])), math.prod(dims[-2:])
 
 
-def segmentation_bytes(shape, dtype, loaded: bool = False) -> int:
+def segmentation_bytes(shape, dtype, loaded: bool = False, colour_last: bool | None = None) -> int:
     """Bytes a segmentation of an image of ``shape`` and ``dtype`` needs at its peak (the image
-    itself too unless it is ``loaded`` already)."""
-    planes, plane = plane_layout(tuple(shape))
+    itself too unless it is ``loaded`` already; ``colour_last`` as ``plane_layout``)."""
+    planes, plane = plane_layout(tuple(shape), colour_last)
     image = 0 if loaded else math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
     return image + planes * plane * KEPT_BYTES_PER_PIXEL + plane * PEAK_BYTES_PER_PIXEL
 
@@ -82,7 +87,8 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def check_fits(shape, dtype, what: str = "the image", segment: bool = True, loaded: bool = False) -> None:
+def check_fits(shape, dtype, what: str = "the image", segment: bool = True, loaded: bool = False,
+               colour_last: bool | None = None) -> None:
     """Refuse an image that cannot fit in memory, before anything is allocated for it.
 
     Parameters
@@ -95,6 +101,8 @@ def check_fits(shape, dtype, what: str = "the image", segment: bool = True, load
         Check the memory of a segmentation (``segmentation_bytes``); False: only the decoded image.
     loaded : bool
         The image is in memory already (only what a segmentation adds is checked).
+    colour_last : bool, optional
+        Whether the shape's last axis is colour (``plane_layout``); None: guessed.
 
     Raises
     ------
@@ -102,7 +110,7 @@ def check_fits(shape, dtype, what: str = "the image", segment: bool = True, load
         One line: the image, the memory it needs and has, and the out-of-core route.
     """
     if segment:
-        need = segmentation_bytes(shape, dtype, loaded)
+        need = segmentation_bytes(shape, dtype, loaded, colour_last)
     else:
         need = 0 if loaded else math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
     have = available_bytes()

@@ -105,11 +105,17 @@ def _read_tiff(path: Path, channels: bool = False) -> np.ndarray:
     shape, dtype, axes = tiff_header(path)
     check_fits(shape, dtype, str(path), segment=False)
     data = tifffile.imread(path)
-    channel = next((i for i, a in enumerate(axes)
-                    if a == "S" or (a == "C" and (channels or 2 <= shape[i] <= 4))), None)
+    channel = _channel_axis(shape, axes, channels)
     if channel is not None and data.ndim == len(axes) and channel != data.ndim - 1:
         data = np.moveaxis(data, channel, -1)
     return data
+
+
+def _channel_axis(shape: tuple[int, ...], axes: str, channels: bool) -> int | None:
+    """The axis ``_read_tiff`` moves last: colour samples ``S``, or channels ``C`` (of 2-4, or any
+    length with ``channels``)."""
+    return next((i for i, a in enumerate(axes) if a == "S" or (a == "C" and (channels or 2 <= shape[i] <= 4))),
+                None)
 
 
 def _tiff_has_channels(path: Path) -> bool:
@@ -161,7 +167,11 @@ def read_image(path, for_segmentation: bool = False, channels: bool = False) -> 
     path = _checked_path(path)
     if for_segmentation:
         shape, dtype, axes = _header(path)
-        check_fits(shape, dtype, str(path))
+        channel = _channel_axis(shape, axes, channels)
+        if channel is None:
+            check_fits(shape, dtype, str(path), colour_last=None if not axes else False)
+        else:  # laid out as read: the colour or channel axis last
+            check_fits(shape[:channel] + shape[channel + 1:] + (shape[channel],), dtype, str(path), colour_last=True)
         if not channels:
             _refuse_many_channels(path, shape, axes)
     try:
