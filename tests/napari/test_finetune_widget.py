@@ -294,3 +294,30 @@ def test_segment_again_can_be_cancelled(viewer, qtbot, tiny, messages):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
     assert [layer.name for layer in viewer.layers] == before
     assert "cancelled" in widget._status.value and widget._again_btn.enabled
+
+
+def test_a_lazy_layer_is_read_in_the_worker_not_on_the_gui_thread(qtbot, setup, small_field):
+    import threading
+
+    import dask
+    import dask.array as da
+
+    viewer, widget, image, labels = setup
+    img, _ = small_field
+    threads = []
+
+    def read(block):
+        threads.append(threading.current_thread())
+        return block
+
+    stack = da.from_array(np.stack([img, img]), chunks=(1, *img.shape)).map_blocks(read, dtype=img.dtype)
+    lazy = viewer.add_image(stack, name="lazy", scale=(1, 0.5, 0.5))
+    threads.clear()  # napari drew the layer
+    widget._image.value = lazy
+    widget._labels_layer.value = labels
+    with dask.config.set(scheduler="synchronous"):  # dask reads in the thread that asks
+        assert widget.start() is not None
+        assert threading.main_thread() not in threads
+        _wait_done(qtbot, widget)
+    assert widget.last_error is None and widget.last_result is not None
+    assert threads and threading.main_thread() not in threads

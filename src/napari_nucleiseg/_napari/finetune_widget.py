@@ -280,7 +280,7 @@ class FinetuneWidget(Container):
             resolve_device(self._device.value)
             trained_on = [p[0] for p in pairs]
             self._trained_labels = [p[1] for p in pairs]
-            replay = [layer_plane(layer, self._current_slice) for layer in self._keep.value
+            replay = [layer_plane(layer, self._current_slice, lazy=True) for layer in self._keep.value
                       if layer not in trained_on]
         except (FinetuneError, ValueError) as exc:
             self.last_error = str(exc)

@@ -29,6 +29,10 @@ class TrainingSet:
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def loaded(self) -> TrainingSet:
+        """The set with lazy planes (``layer_plane(lazy=True)``) read into memory."""
+        return TrainingSet([(np.asarray(i), np.asarray(lab)) for i, lab in self.pairs], self.regions, self.names)
+
 
 @dataclass
 class FinetuneOutcome:
@@ -47,9 +51,10 @@ def _spatial_ndim(layer) -> int:
     return layer.data.ndim - (1 if getattr(layer, "rgb", False) else 0)
 
 
-def layer_plane(layer, current_slice=0) -> np.ndarray:
+def layer_plane(layer, current_slice=0, lazy: bool = False):
     """The 2D plane of an Image or Labels layer (the given slice of a 3D stack; ``current_slice``
-    may be a function of the layer, for stacks that each show their own plane).
+    may be a function of the layer, for stacks that each show their own plane). ``lazy``: a layer
+    whose data is not in memory (dask, zarr) gives a dask array, read later off the GUI thread.
 
     Raises
     ------
@@ -58,15 +63,24 @@ def layer_plane(layer, current_slice=0) -> np.ndarray:
     """
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     nd = _spatial_ndim(layer)
+    read = _as_lazy if lazy else np.asarray
     if nd == 2:
-        return np.asarray(data)
+        return read(data)
     if nd == 3:
         current_slice = current_slice(layer) if callable(current_slice) else current_slice
         n = data.shape[0]
         if not 0 <= current_slice < n:
             raise FinetuneError(f"'{layer.name}': slice {current_slice} is outside the stack (0..{n - 1})")
-        return np.asarray(data[current_slice])
+        return read(_as_lazy(data)[current_slice] if lazy else data[current_slice])
     raise FinetuneError(f"'{layer.name}' has {nd} dimensions: use 2D images or the slice shown of a stack")
+
+
+def _as_lazy(data):
+    if isinstance(data, np.ndarray):
+        return data
+    import dask.array as da
+
+    return data if isinstance(data, da.Array) else da.from_array(data, chunks=data.shape)
 
 
 def rectangles_on(shapes_layer, image_layer) -> list[tuple[int, int, int, int]]:
@@ -96,8 +110,9 @@ def rectangles_on(shapes_layer, image_layer) -> list[tuple[int, int, int, int]]:
 
 
 def training_set(layer_pairs, shapes_layer=None, current_slice=0) -> TrainingSet:
-    """Arrays from (Image layer, Labels layer) pairs, one entry per rectangle when ``shapes_layer`` is given
-    (the plane ``current_slice`` of stacks: a number, or a function of the layer as ``layer_plane`` takes).
+    """Planes of (Image layer, Labels layer) pairs, one entry per rectangle when ``shapes_layer`` is given
+    (the plane ``current_slice`` of stacks: a number, or a function of the layer as ``layer_plane`` takes);
+    planes not in memory stay lazy (``TrainingSet.loaded`` reads them).
 
     Raises
     ------
@@ -110,8 +125,8 @@ def training_set(layer_pairs, shapes_layer=None, current_slice=0) -> TrainingSet
     for image_layer, labels_layer in layer_pairs:
         if image_layer is None or labels_layer is None:
             raise FinetuneError("choose both an image layer and the labels layer drawn on it")
-        img = layer_plane(image_layer, current_slice)
-        lab = layer_plane(labels_layer, current_slice)
+        img = layer_plane(image_layer, current_slice, lazy=True)
+        lab = layer_plane(labels_layer, current_slice, lazy=True)
         name = f"{image_layer.name} / {labels_layer.name}"
         if img.shape[:2] != lab.shape:
             raise ShapeMismatchError(
@@ -144,8 +159,11 @@ def run_finetune(base_model: str, train: TrainingSet, validation: TrainingSet | 
     train, validation : TrainingSet
     **kwargs
         Passed on: ``steps``, ``time_budget_s``, ``lr``, ``device``, ``name``, ``progress``, ``cancel``...
+        (lazy ``replay_images`` and planes of ``train``/``validation`` are read here, in the worker).
     """
     try:
+        train, validation = train.loaded(), validation.loaded() if validation else None
+        kwargs["replay_images"] = [np.asarray(p) for p in kwargs.get("replay_images") or []] or None
         res = _finetune.fine_tune(
             base_model, train.pairs, regions=train.regions, image_names=train.names,
             validation=validation.pairs if validation else None,
