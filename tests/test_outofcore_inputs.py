@@ -48,8 +48,9 @@ def test_resume_with_numpy_numbers_and_a_memmap_source_sent_by_name(image, tmp_p
 
     from napari_nucleiseg.outofcore import open_source
 
-    first = segment_out_of_core(image, tmp_path / "out", device="cpu", block=128, halo=np.int64(32),
-                                scale=(np.float32(0.5), np.float32(0.5)))
+    with pytest.warns(UserWarning, match=r"^halo 32 px is less than the 64 px this image needs"):
+        first = segment_out_of_core(image, tmp_path / "out", device="cpu", block=128, halo=np.int64(32),
+                                    scale=(np.float32(0.5), np.float32(0.5)))
     again = segment_out_of_core(image, tmp_path / "out", device="cpu", block=128, halo=32, scale=(0.5, 0.5))
     assert again.nuclei == first.nuclei and again.blocks_run == 0  # resumed: nothing redone
     mm = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=image.dtype, shape=image.shape)
@@ -59,3 +60,20 @@ def test_resume_with_numpy_numbers_and_a_memmap_source_sent_by_name(image, tmp_p
     assert len(pickle.dumps(source)) < 10_000 < image.nbytes  # its name, not its pixels
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(source)).read(slice(0, 50), slice(0, 60)),
                                   image[:50, :60])
+
+
+def test_a_halo_too_small_is_one_warning_line_on_the_command_line(image, tmp_path):
+    import subprocess
+    import sys
+
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "slide.tif", image)
+    args = [sys.executable, "-m", "napari_nucleiseg", "segment", str(tmp_path / "slide.tif"), "--out-of-core",
+            "--block", "128", "--device", "cpu"]
+    small = subprocess.run([*args, "--halo", "8", "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert small.returncode == 0, small.stderr
+    lines = [ln for ln in small.stderr.splitlines() if "halo" in ln]
+    assert len(lines) == 1 and lines[0].startswith("nucleiseg: warning: halo 8 px is less than"), small.stderr
+    auto = subprocess.run([*args, "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    assert auto.returncode == 0 and "warning" not in auto.stderr, auto.stderr

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from ..errors import NucleisegError
 from ..memory import OUT_OF_CORE_HINT
@@ -24,9 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"nucleiseg: warning: {message}\n"
+
+
 def main(argv=None) -> int:
     """Entry point; returns the exit status (errors are one line on stderr, status 1)."""
     args = build_parser().parse_args(argv)
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return int(args.func(args) or 0)
     except (NucleisegError, FileNotFoundError, KeyError, ValueError) as exc:
@@ -46,6 +52,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"nucleiseg {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ times the training size, whose texture a full-scale block would take for nuclei,
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -93,8 +94,13 @@ def make_plan(source, opts, entry, block: int, halo: int | str, cancel=None) -> 
     elif diameter == AUTO:
         diameter = None
     zoom = zoom_for(diameter, target)
+    needed = auto_halo(diameter or target, zoom, block)
     if halo == "auto":
-        halo = auto_halo(diameter or target, zoom, block)
+        halo = needed
+    elif int(halo) < needed:
+        warnings.warn(f"halo {int(halo)} px is less than the {needed} px this image needs (two nuclei and the "
+                      "network's context): nuclei at block seams may be cut, and the table may disagree with "
+                      "the labels there; leave the halo automatic", UserWarning, stacklevel=2)
     if zoom != 1.0 or halo != sample_halo:
         samples = {}
     if opts.denoise and zoom != 1.0:
