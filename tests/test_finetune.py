@@ -434,6 +434,53 @@ def test_user_replay_images_are_labelled_by_the_base_model_and_mixed_in(monkeypa
     assert zoo.get_entry(res.name).card["finetune"]["settings"]["replay_images"] == 1
 
 
+def test_replay_images_are_prepared_as_the_models_input(monkeypatch, field):
+    from napari_nucleiseg.inference.denoise import measured_smoothing, smooth
+    from napari_nucleiseg.inference.kinds import image_kind
+    from napari_nucleiseg.inference.preprocess import prepare_channels
+
+    torch.manual_seed(0)
+    zoo.save_user_model("tiny-red", build("unet", base=8, depth=3), "unet", {"base": 8, "depth": 3},
+                        {"description": "tiny model of the red channel", "stain_signal": "red"})
+    img, _ = synthetic_nuclei((96, 96), n_nuclei=8, brightfield=True, seed=3)
+    t = (img - img.min()) / np.ptp(img)  # purple nuclei on pink, as H&E
+    rgb = np.stack([80 + 150 * t, 50 + 130 * t, 150 + 60 * t], axis=-1).astype(np.uint8)
+    assert image_kind(rgb) == "stained"
+    taught = []
+    monkeypatch.setattr(finetune.replay, "teacher_labels", lambda model, samples, device, post: taught.extend(
+        s for s in samples if s.name.startswith("replay image")) or [])
+    fine_tune("tiny-red", [field], steps=1, **{**FAST, "replay": 0.5}, replay_images=[rgb])
+    x = prepare_channels(rgb, kind="stained", stain_signal="red")
+    np.testing.assert_allclose(taught[0].image, smooth(x, measured_smoothing(x)[1]), atol=1e-6)
+    assert taught[0].kind == "stained"
+    with pytest.raises(FinetuneError, match=r"^replay image 1: got two channels"):
+        fine_tune("tiny-red", [field], steps=1, **{**FAST, "replay": 0.5}, replay_images=[rgb[..., :2]])
+
+
+def test_two_channel_pairs_are_one_line_as_in_segment(tiny, field):
+    img, lab = field
+    with pytest.raises(FinetuneError, match=r"^image 1: got two channels .*choose the nucleus channel"):
+        fine_tune("tiny", [(np.stack([img, img], -1), lab)], steps=1, **FAST)
+
+
+def test_the_cpu_allocators_out_of_memory_halves_the_batch(monkeypatch, tiny, field):
+    from napari_nucleiseg.training import trainer as train
+
+    real_step = train.Trainer.step
+    seen = []
+
+    def step(self):
+        seen.append(self.batch_size)
+        if len(seen) == 1:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate "
+                               "memory: you tried to allocate 4294967296 bytes. Error code 12")
+        return real_step(self)
+
+    monkeypatch.setattr(train.Trainer, "step", step)
+    res = fine_tune("tiny", [field], steps=1, **{**FAST, "batch_size": 4})
+    assert seen == [4, 2] and res.steps_done == 1
+
+
 def test_prepare_pairs_shrinks_large_corrected_nuclei_to_the_model_size():
     yy, xx = np.mgrid[:200, :200]
     labels = np.zeros((200, 200), np.int32)

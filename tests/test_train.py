@@ -91,6 +91,18 @@ def test_dimming_darkens_some_nuclei_and_leaves_background_and_targets_alone():
     assert not torch.equal(x1, x0)
 
 
+def test_dimming_two_channel_crops_dims_each_channel_as_a_one_channel_crop():
+    rng = np.random.default_rng(1)
+    lab = torch.zeros(2, 1, 48, 48)
+    lab[:, :, 8:20, 8:20], lab[:, :, 26:40, 20:34] = 1, 2
+    x = torch.from_numpy(rng.random((2, 2, 48, 48)).astype(np.float32)) + lab
+    two = Augmenter(size=48, seed=5, dim_nuclei=1.0)._dim(x, lab)
+    for c in range(2):
+        one = Augmenter(size=48, seed=5, dim_nuclei=1.0)._dim(x[:, c:c + 1], lab)
+        torch.testing.assert_close(two[:, c:c + 1], one)
+    assert not torch.equal(two, x)
+
+
 def test_degradations_quantise_and_light_unevenly_and_leave_targets_alone():
     flat = torch.full((2, 1, 64, 64), 0.5)
     lit = Augmenter(size=64, seed=1, light=1.0)._uneven_light(flat)
@@ -213,3 +225,20 @@ def test_train_command_refuses_bad_values_in_one_line(tmp_path, capsys, args, me
         rc = exc.code
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and message in err[-1] and not (tmp_path / "run").exists()
+
+
+def test_loaded_labels_are_renumbered_so_float32_crops_keep_large_ids_apart(tmp_path):
+    import tifffile
+
+    from napari_nucleiseg.training.dataset import load_samples
+
+    img, lab = synthetic_nuclei((64, 64), n_nuclei=6, seed=2)
+    big = np.where(lab > 0, lab + 40_000_000, 0).astype(np.int32)  # beyond float32's whole numbers
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    tifffile.imwrite(tmp_path / "images" / "a.tif", img)
+    tifffile.imwrite(tmp_path / "labels" / "a.tif", big)
+    sample = load_samples(tmp_path)[0]
+    assert sample.labels.max() == len(np.unique(lab)) - 1
+    np.testing.assert_array_equal(sample.labels > 0, lab > 0)
+    assert len(np.unique(sample.labels.astype(np.float32))) == len(np.unique(lab))

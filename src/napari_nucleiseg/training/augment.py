@@ -190,14 +190,14 @@ class Augmenter:
             loss[rng.random(ids + 1) < 0.5] = 0.0
             loss[0] = 0.0
             near = F.max_pool2d(li[None], 5, 1, 2)[0].long()  # id of a nucleus within 2 px
-            ring = (li == 0) & (near > 0)
-            sums = torch.bincount(near[ring], weights=xi[ring], minlength=ids + 1)
-            counts = torch.bincount(near[ring], minlength=ids + 1)
-            fallback = torch.quantile(xi.flatten()[:: max(1, xi.numel() // 4096)], 0.1)
-            bg = torch.where(counts > 0, sums / counts.clamp(min=1), fallback)
+            ring = ((li == 0) & (near > 0))[0]
+            counts = torch.bincount(near[0][ring], minlength=ids + 1)
+            sums = torch.stack([torch.bincount(near[0][ring], weights=ch[ring], minlength=ids + 1) for ch in xi])
+            fallback = torch.quantile(xi.flatten(1)[:, :: max(1, xi[0].numel() // 4096)], 0.1, dim=1)
+            bg = torch.where(counts > 0, sums / counts.clamp(min=1), fallback[:, None])  # channel x nucleus
             d = torch.from_numpy(loss.astype(np.float32))[near]
             d = F.avg_pool2d(d[None], 3, 1, 1)[0]  # soften the step at the outline
-            b = bg[near].float()
+            b = bg[:, near[0]].float()
             out.append(b + (xi - b) * (1 - d))
         return torch.stack(out)
 

@@ -66,6 +66,8 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
     """Load and prepare image/label pairs from ``root`` (see ``find_pairs``); ``channels`` and
     ``stain_signal`` are the model's input (``preprocess.prepare_channels``); stained colour
     images get ``stain_variants`` stain-jittered variants (``stain_augment.stain_variants``)."""
+    from skimage.segmentation import relabel_sequential
+
     from .stain_augment import stain_variants as variants_of
 
     out = []
@@ -79,7 +81,9 @@ def load_samples(root, include: set[str] | None = None, exclude: set[str] | None
         x = prepare_channels(img, channels=channels, kind=kind, stain_signal=stain_signal)
         more = (variants_of(img, name, stain_variants, channels, stain_signal)
                 if stain_variants and kind == "stained" else ())
-        out.append(Sample(x, read_labels(lp), name, kind, more))
+        # sequential ids: crops carry labels as float32, exact only up to 2**24
+        labels = relabel_sequential(read_labels(lp))[0].astype(np.int32)
+        out.append(Sample(x, labels, name, kind, more))
         if limit is not None and len(out) >= limit:
             break
     return out

@@ -12,9 +12,12 @@ from .safeguards import pull_towards
 from .schedule import RunSchedule
 from .selection import BestWeights
 
+#: How allocators say they ran out: CUDA and MPS, then PyTorch's CPU allocator (Linux, Windows).
+OOM_TEXTS = ("out of memory", "can't allocate memory", "not enough memory")
+
 
 def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+    return isinstance(exc, MemoryError) or any(t in str(exc).lower() for t in OOM_TEXTS)
 
 
 def _step_or_shrink(trainer, say) -> float | None:

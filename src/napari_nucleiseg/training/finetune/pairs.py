@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...errors import EmptyLabelsError, FinetuneError, InvalidImageError, ShapeMismatchError
-from ...inference.checks import within_float32
+from ...inference.checks import check_image, within_float32
 from ...inference.kinds import KINDS, image_kind
 from ...io.images import as_labels
 
@@ -44,6 +44,10 @@ def _checked_arrays(image, labels, nm):
             f"{nm}: image shape {image.shape} does not match labels shape {labels.shape}; "
             "the labels must be drawn on the same image (same height and width)"
         )
+    try:
+        check_image(image)
+    except InvalidImageError as exc:
+        raise FinetuneError(f"{nm}: {exc}") from None
     try:
         labels = as_labels(labels, f"{nm}: labels")
     except InvalidImageError as exc:
@@ -86,6 +90,24 @@ def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_si
     info = {"name": nm, "shape": list(image.shape), "region": list(region) if region else None,
             "nuclei": n, "kind": image_type, "zoom": round(zoom, 4), "smoothing": smoothing}
     return Sample(np.ascontiguousarray(x, np.float32), lab, nm, image_type), info
+
+
+def replay_input(image, nm: str, invert=None, channels: int = 1, stain_signal: str = "darkest"):
+    """A replay image (no labels) prepared as ``_prepare_one`` prepares a pair, at its own scale:
+    checked, the kind's input with the model's stain signal, smoothed as measured. Returns
+    ``(input, kind)``."""
+    from ...inference.denoise import measured_smoothing, smooth
+    from ...inference.preprocess import prepare_channels
+
+    image = np.asarray(image)
+    try:
+        check_image(image)
+    except InvalidImageError as exc:
+        raise FinetuneError(f"{nm}: {exc}") from None
+    image = within_float32(image)[0]
+    kind = image_kind(image, invert)
+    x = prepare_channels(image, channels=channels, kind=kind, stain_signal=stain_signal)
+    return np.ascontiguousarray(smooth(x, measured_smoothing(x)[1]), np.float32), kind
 
 
 def prepare_pairs(pairs: Sequence, regions=None, names=None, invert=None, kind="image", target=None,

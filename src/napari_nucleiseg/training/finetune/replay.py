@@ -58,13 +58,13 @@ def teacher_labels(model, samples, device, post) -> list:
     for s in samples:
         _, lab = predict_instances(model, s.image, device, post)
         if lab.max() > 0:
-            out.append(Sample(s.image, lab.astype(np.int32), s.name))
+            out.append(Sample(s.image, lab.astype(np.int32), s.name, s.kind))
     return out
 
 
 def mix_replay(samples: list, model, device, post, replay: float, replay_labels: str,
                replay_images: Sequence[np.ndarray] | None = None, invert: bool | None = None,
-               channels: int = 1) -> list:
+               channels: int = 1, stain_signal: str = "darkest") -> list:
     """The training list: the user's samples plus replay samples, about ``replay`` of each batch.
 
     Parameters
@@ -86,20 +86,24 @@ def mix_replay(samples: list, model, device, post, replay: float, replay_labels:
         Passed to ``preprocess.prepare_channels`` for ``replay_images``.
     channels : int
         The model's input channels.
+    stain_signal : str
+        The nucleus signal of stained images the model takes (as for the user's pairs, ``pairs.replay_input``).
 
     Returns
     -------
     list of dataset.Sample
     """
-    from ...inference.preprocess import prepare_channels
     from ..dataset import Sample
+    from .pairs import replay_input
 
     extra = list(replay_samples(channels=channels))
     if replay_labels == "base model":
         extra = teacher_labels(model, extra, device, post)
     if replay_images:
-        own = [Sample(prepare_channels(im, invert=invert, channels=channels), np.zeros(im.shape[:2], np.int32),
-                      f"replay image {i + 1}") for i, im in enumerate(replay_images)]
+        own = []
+        for i, im in enumerate(replay_images):
+            x, kind = replay_input(im, f"replay image {i + 1}", invert, channels, stain_signal)
+            own.append(Sample(x, np.zeros(x.shape[-2:], np.int32), f"replay image {i + 1}", kind))
         extra += teacher_labels(model, own, device, post)
     # the augmenter draws list entries uniformly: repeat the user's samples to get the mix asked for
     reps = max(1, round(len(extra) * (1 - replay) / (replay * len(samples))))

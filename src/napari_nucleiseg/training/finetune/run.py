@@ -150,7 +150,7 @@ def fine_tune(
     mixed = samples
     if replay > 0:
         mixed = mix_replay(samples, model, dev, post, replay, replay_labels, replay_images, invert,
-                           channels=entry.input_channels())
+                           channels=entry.input_channels(), stain_signal=entry.for_kind("stained").stain_signal())
     settings = RunSettings(steps, time_budget_s, lr, batch_size, crop, freeze_bn, anchor, replay, replay_labels,
                            len(replay_images or []), blend, invert, seed)
     intro = _intro(entry, start, len(samples), describe(dev), crop, steps, time_budget_s)
