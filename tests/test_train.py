@@ -215,16 +215,32 @@ def test_resuming_a_run_of_another_architecture_is_one_clear_error(tmp_path):
     (["--config", "[4]"], "JSON object"),
     (["--epochs", "0"], "at least 1"),
     (["--val-every", "0"], "at least 1"),
+    (["--config", '{"depth": 0}'], "architecture 'unet' with {'depth': 0} cannot be built"),
+    (["--arch", "residual_unet", "--config", '{"base": 1}'], "cannot run"),
+    (["--config", '{"out_channels": 1}'], "gives 1 output map(s)"),
 ])
-def test_train_command_refuses_bad_values_in_one_line(tmp_path, capsys, args, message):
+def test_train_command_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, args, message):
     from napari_nucleiseg.cli import main
 
+    loaded = []
+    monkeypatch.setattr("napari_nucleiseg.training.dataset.split_dsb", lambda *a, **k: loaded.append(1) or ([], []))
     try:
         rc = main(["train", "--out", str(tmp_path / "run"), "--data", str(tmp_path), *args])
     except SystemExit as exc:  # argparse's own refusal
         rc = exc.code
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and message in err[-1] and not (tmp_path / "run").exists()
+    assert not loaded  # refused before any data was read
+
+
+def test_train_command_with_no_training_pairs_is_one_line(tmp_path, capsys):
+    from napari_nucleiseg.cli import main
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "val.txt").write_text("")
+    assert main(["train", "--out", str(tmp_path / "run"), "--data", str(tmp_path)]) == 1
+    assert "no training images" in capsys.readouterr().err
 
 
 def test_loaded_labels_are_renumbered_so_float32_crops_keep_large_ids_apart(tmp_path):

@@ -29,6 +29,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..models import checked_build
     from ..training.dataset import default_data_dir, split_dsb
     from ..training.trainer import fit
 
@@ -39,7 +40,10 @@ def run(args) -> int:
     if not isinstance(config, dict):
         raise ValueError(f"--config must be a JSON object of architecture options, e.g. '{{\"base\": 16}}', "
                          f"not {args.config!r}")
+    checked_build(args.arch, **config)  # before the data: a bad option costs no loading time
     train, val = split_dsb(data, channels=int(config.get("in_channels", 1)))
+    if not train:
+        raise ValueError(f"{data}: no training images (images/ with label images of the same names in labels/)")
     print(f"{len(train)} training and {len(val)} validation images from {data}")
     res = fit(args.arch, config, train, val, args.out, epochs=args.epochs,
               steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, lr=args.lr,

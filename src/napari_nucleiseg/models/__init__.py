@@ -5,6 +5,6 @@ logits at full resolution: channel 0 nucleus foreground, channel 1 nucleus borde
 ``out_channels=3``, channel 2 the distance to the nucleus outline.
 """
 
-from .registry import ARCHITECTURES, build
+from .registry import ARCHITECTURES, build, checked_build
 
-__all__ = ["ARCHITECTURES", "build"]
+__all__ = ["ARCHITECTURES", "build", "checked_build"]

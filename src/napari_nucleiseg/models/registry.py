@@ -39,3 +39,35 @@ def build(name: str, **cfg) -> nn.Module:
         return cls(**cfg)
     except TypeError as exc:  # an option the architecture does not take
         raise ValueError(f"architecture {name!r}: {exc}") from None
+    except (IndexError, RuntimeError, ValueError, ZeroDivisionError) as exc:  # sizes that cannot be built
+        raise ValueError(f"architecture {name!r} with {cfg} cannot be built: {exc}") from None
+
+
+def checked_build(name: str, **cfg) -> nn.Module:
+    """``build``, and for a map architecture one forward pass of a blank 256-pixel image, so that
+    options that cannot train (depth 0, too few channels, an output without foreground and border
+    maps) are one line before any data is loaded.
+
+    Raises
+    ------
+    ValueError
+        Naming the architecture, its options and what is wrong.
+    """
+    import torch
+
+    from ..errors import first_line
+
+    model = build(name, **cfg)
+    if getattr(model, "outputs_instances", False):  # a detector: its targets are boxes and masks
+        return model
+    options = f"architecture {name!r} with {cfg}"
+    x = torch.zeros(1, int(cfg.get("in_channels", 1)), 256, 256)
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    except Exception as exc:  # the constructors accept sizes that cannot run
+        raise ValueError(f"{options} cannot run: {first_line(exc)}") from None
+    if out.shape[1] not in (2, 3) or out.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"{options} gives {out.shape[1]} output map(s) of {tuple(out.shape[-2:])} pixels; "
+                         "training needs 2 (foreground, border) or 3 (and distance) of the input's size")
+    return model.train()

@@ -17,7 +17,7 @@ from ..errors import Cancelled, first_line
 from ..evaluation.evaluate import evaluate_model
 from ..inference.detect import is_instance_model
 from ..io.writers import atomic_write_text
-from ..models import build
+from ..models import checked_build
 from ..models.detection.boxes import targets_from_labels as detection_targets
 from ..zoo.weights_file import load_weights_file, save_weights
 from .augment import Augmenter
@@ -199,10 +199,12 @@ def fit(arch: str, config: dict, train_samples, val_samples, out_dir, epochs: in
     """
     torch.manual_seed(seed)
     device = resolve_device(device)
+    if not train_samples:
+        raise ValueError("no training images: nothing to train on")
+    model = checked_build(arch, **config)  # its check draws no random numbers: runs stay reproducible
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     steps_per_epoch = steps_per_epoch or max(1, len(train_samples) // batch_size)
-    model = build(arch, **config)
     if init is not None:
         model.load_state_dict(load_weights_file(init)[0].state_dict())
     kind = DetectorTrainer if is_instance_model(model) else Trainer
