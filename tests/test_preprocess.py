@@ -193,3 +193,15 @@ def test_a_dim_grey_image_with_noise_in_each_channel_stays_fluorescence(noise):
     assert image_kind(rgb) == "fluorescence"
     x = prepare(rgb)
     assert x[lab > 0].mean() > x[lab == 0].mean() + 0.3
+
+
+def test_a_stained_image_is_stained_at_any_intensity_range():
+    from napari_nucleiseg.inference.kinds import image_kind
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    img, _ = synthetic_nuclei((128, 128), n_nuclei=10, brightfield=True, seed=3)
+    t = (img - img.min()) / np.ptp(img)
+    rgb = np.stack([80 + 150 * t, 50 + 130 * t, 150 + 60 * t], axis=-1)  # purple nuclei on pink, as H&E
+    assert image_kind(rgb.astype(np.uint8)) == "stained"
+    for top in (65535.0, 1.0, 0.5, 0.25):
+        assert image_kind((rgb / 255 * top).astype(np.float32)) == "stained", top

@@ -163,6 +163,6 @@ def kind_from(invert: bool, red_blue: float | None, top: float) -> str:
     out-of-core run gathers them block by block)."""
     if not invert:
         return "fluorescence"
-    if red_blue is not None and red_blue > 0.02 * max(top, 1.0):
+    if red_blue is not None and top > 0 and red_blue > 0.02 * top:  # relative: any pixel type or range
         return "stained"
     return "brightfield"
