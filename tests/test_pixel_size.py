@@ -65,3 +65,33 @@ def test_empty_table_has_the_same_columns():
     full = measure(one, np.ones((8, 8)), np.ones((8, 8)), np.zeros((8, 8)), scale=(0.25, 0.5))
     assert list(empty.columns) == list(full.columns) and len(empty) == 0
     assert dict(empty.dtypes)["label"] == dict(full.dtypes)["label"] == np.int64
+
+
+@pytest.mark.parametrize("value, unit, expected", [
+    (100.0, "nm", (0.1, 0.1)), (0.0005, "mm", (0.5, 0.5)), (0.5, None, (0.5, 0.5)), (2.0, "parsec", None),
+    (float("nan"), None, None), (float("inf"), None, None), (1e-300, None, None), (-1.0, None, None),
+])
+def test_ome_pixel_sizes_are_micrometres_and_odd_ones_are_ignored(tmp_path, value, unit, expected):
+    meta = {"axes": "YX", "PhysicalSizeX": value, "PhysicalSizeY": value}
+    if unit:
+        meta.update(PhysicalSizeXUnit=unit, PhysicalSizeYUnit=unit)
+    tifffile.imwrite(tmp_path / "a.ome.tif", np.zeros((16, 16), np.uint8), ome=True, metadata=meta)
+    assert pixel_size(tmp_path / "a.ome.tif") == (pytest.approx(expected) if expected else None)
+
+
+def test_imagej_units_are_converted_to_micrometres(tmp_path):
+    image = np.zeros((16, 16), np.uint8)
+    for unit, expected in (("nm", (0.25, 0.5)), ("\\u00B5m", (250.0, 500.0)), ("micron", (250.0, 500.0)),
+                           ("pixel", None)):
+        tifffile.imwrite(tmp_path / "ij.tif", image, imagej=True, resolution=(1 / 500, 1 / 250),
+                         metadata={"unit": unit})
+        assert pixel_size(tmp_path / "ij.tif") == (pytest.approx(expected) if expected else None), unit
+
+
+def test_a_nan_pixel_size_does_not_stop_segment(tmp_path):
+    image = synthetic_nuclei((96, 96), n_nuclei=5, seed=3)[0]
+    tifffile.imwrite(tmp_path / "a.ome.tif", image, ome=True,
+                     metadata={"axes": "YX", "PhysicalSizeX": float("nan"), "PhysicalSizeY": float("nan")})
+    tifffile.imwrite(tmp_path / "b.tif", image)
+    assert main(["segment", str(tmp_path / "a.ome.tif"), str(tmp_path / "b.tif"), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "a_labels.tif").exists() and (tmp_path / "o" / "b_labels.tif").exists()

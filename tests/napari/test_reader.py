@@ -131,6 +131,31 @@ def test_writer_keeps_the_layer_scale_and_reader_reads_it_back(tmp_path):
     np.testing.assert_array_equal(data, labels)
 
 
+def test_writer_leaves_no_stale_table_and_writes_labels_and_table_together(tmp_path):
+    import pandas as pd
+
+    from napari_nucleiseg._napari.writer import write_labels
+    from napari_nucleiseg.errors import OutputWriteError
+    from napari_nucleiseg.io.pixel_size import pixel_size
+
+    labels = np.zeros((40, 50), np.int64)
+    labels[5:15, 5:15] = 1
+    table = pd.DataFrame({"label": [1], "area": [100]})
+    write_labels(str(tmp_path / "x.tif"), labels, {"features": table})
+    write_labels(str(tmp_path / "x.tif"), labels, {"features": None})  # another layer, no table
+    assert not (tmp_path / "x.csv").exists()
+    (tmp_path / "y.csv").mkdir()  # the table cannot be written: the labels are not either
+    with pytest.raises(OutputWriteError):
+        write_labels(str(tmp_path / "y.tif"), labels, {"features": table})
+    assert not (tmp_path / "y.tif").exists()
+    for scale, size in (((-0.5, 0.25), (0.5, 0.25)), ((float("nan"), 0.5), None), ((0.0, 0.5), None)):
+        write_labels(str(tmp_path / "z.tif"), labels, {"scale": scale})
+        assert pixel_size(tmp_path / "z.tif") == (pytest.approx(size) if size else None)
+    labels[20:30, 20:30] = 2**32 + 1  # a painted id beyond uint32 keeps its value
+    write_labels(str(tmp_path / "big.tif"), labels, {})
+    assert set(np.unique(tifffile.imread(tmp_path / "big.tif"))) == {0, 1, 2**32 + 1}
+
+
 def test_float64_rgb_tiff_opens_as_colour(tmp_path):
     rgb = np.random.default_rng(0).random((32, 40, 3))
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")

@@ -6,13 +6,15 @@ per-nucleus table (the layer's ``features``) beside the image, as ``nucleiseg se
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..errors import OutputWriteError
 from ..io.results import label_dtype
-from ..io.writers import write_csv, write_tiff
+from ..io.writers import csv_writer, tiff_writer, write_set
 
 
 def table_path(path) -> Path:
@@ -24,8 +26,10 @@ def _pixel_size(scale, ndim: int) -> tuple[float, ...] | None:
     """The layer's scale as the TIFF's pixel size (None for unit pixels)."""
     if scale is None or len(scale) < ndim or ndim not in (2, 3):
         return None
-    size = tuple(float(v) for v in scale[-ndim:])
-    return None if all(v == 1.0 for v in size[-2:]) else size
+    size = tuple(abs(float(v)) for v in scale[-ndim:])  # a flipped axis has a negative scale
+    if all(v == 1.0 for v in size[-2:]) or not all(math.isfinite(v) and v > 0 for v in size):
+        return None
+    return size
 
 
 def write_labels(path: str, data, attributes: dict) -> list[str]:
@@ -53,12 +57,24 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
     labels = np.asarray(data[0] if attributes.get("multiscale") else data)
     if labels.size and labels.min() < 0:
         raise ValueError(f"cannot write '{out.name}': the labels have negative values")
-    write_tiff(out, labels.astype(label_dtype(labels) if labels.size else np.uint16),
-               pixel_size=_pixel_size(attributes.get("scale"), labels.ndim))
-    written = [str(out)]
+    files = [(out, tiff_writer(labels.astype(label_dtype(labels) if labels.size else np.uint16),
+                               pixel_size=_pixel_size(attributes.get("scale"), labels.ndim)))]
     features = attributes.get("features")
     if isinstance(features, pd.DataFrame) and len(features):
-        table = features.drop(columns=["index"], errors="ignore")
-        write_csv(table_path(out), table)
-        written.append(str(table_path(out)))
+        files.append((table_path(out), csv_writer(features.drop(columns=["index"], errors="ignore"))))
+    try:
+        written = [str(p) for p in write_set(files)]
+        if len(files) == 1 and _is_our_table(table_path(out)):
+            table_path(out).unlink()  # an earlier layer's table would be read back with these labels
+    except OSError as exc:
+        raise OutputWriteError(out.parent, exc) from None
     return written
+
+
+def _is_our_table(path: Path) -> bool:
+    """A CSV this writer or ``segment`` wrote: its header starts with the ``label`` column."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.readline().split(",")[0].strip() == "label"
+    except OSError:
+        return False

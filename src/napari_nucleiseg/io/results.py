@@ -22,8 +22,9 @@ def result_stem(path) -> str:
 
 
 def label_dtype(labels: np.ndarray):
-    """uint16, or uint32 beyond 65535 nuclei."""
-    return np.uint16 if labels.max() < 65536 else np.uint32
+    """uint16, uint32 beyond 65535, uint64 beyond 4294967295 (a painted id): no id wraps."""
+    top = int(labels.max())
+    return np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.uint64
 
 
 def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, uncertainty: bool = True,

@@ -3,6 +3,7 @@ permissions the user's umask gives new files."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import threading
@@ -45,6 +46,9 @@ def write_set(files: Sequence[tuple[Path, Callable[[str], None]]]) -> list[Path]
     On any error every temporary file is removed and the error raised, so that no target is left
     half written and none of the set is replaced.
     """
+    for path, _ in files:  # renaming onto a folder fails only after earlier files were replaced
+        if Path(path).is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder is in the way of this file", str(path))
     done: list[tuple[str, Path]] = []
     try:
         for path, write in files:
