@@ -67,6 +67,17 @@ def test_segment_refuses_inputs_whose_results_clash(tmp_path, capsys):
     assert main(args) == 0  # next to each input: no clash
 
 
+def test_segment_refuses_results_that_would_replace_another_input(tmp_path, capsys):
+    _image(tmp_path / "a.tif", 1)
+    truth = np.full((64, 64), 7, np.uint16)
+    tifffile.imwrite(tmp_path / "a_labels.tif", truth)
+    assert main(["segment", str(tmp_path / "a.tif"), str(tmp_path / "a_labels.tif")]) == 1
+    assert "would replace the input" in capsys.readouterr().err
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a_labels.tif"), truth)
+    assert main(["segment", str(tmp_path / "a.tif"), str(tmp_path / "a_labels.tif"), "--out",
+                 str(tmp_path / "res")]) == 0
+
+
 def test_an_ome_tiff_gets_the_same_result_name_from_every_command(tmp_path):
     _image(tmp_path / "in" / "slide.ome.tif")
     assert main(["segment", str(tmp_path / "in" / "slide.ome.tif"), "--out", str(tmp_path / "seg")]) == 0

@@ -51,8 +51,12 @@ def _out_stem(path: Path, out: Path | None) -> Path:
 
 def _check_unique_outputs(paths: list[Path], out: Path | None) -> None:
     """Refuse inputs whose results would overwrite each other (``plate1/A01.tif plate2/A01.tif
-    --out res``, or ``a.tif a.png`` next to each other), before any work."""
+    --out res``, or ``a.tif a.png`` next to each other) or another input (``a.tif a_labels.tif``),
+    before any work."""
+    from ..io.results import OUTPUT_SUFFIXES
+
     seen: dict[str, Path] = {}
+    inputs = {str(p.absolute()).casefold(): p for p in paths}
     for path in paths:
         stem = _out_stem(path, out)
         key = str(stem.absolute()).casefold()
@@ -60,6 +64,10 @@ def _check_unique_outputs(paths: list[Path], out: Path | None) -> None:
             raise NucleisegError(f"{seen[key]} and {path} would write the same result files "
                                  f"({stem.name}_labels.tif ...); segment them into different --out folders")
         seen[key] = path
+        for suffix in OUTPUT_SUFFIXES:
+            if (victim := inputs.get(key + suffix.casefold())) is not None:
+                raise NucleisegError(f"the results of {path} would replace the input {victim}; "
+                                     "segment them into an --out folder, or rename the input")
 
 
 def run(args) -> int:
