@@ -1,5 +1,7 @@
 """Which files a batch takes as inputs and where their results go; options refused before any work."""
 
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -89,3 +91,23 @@ def test_an_ome_tiff_gets_the_same_result_name_from_every_command(tmp_path):
     # segment's results beside the image are still recognised as results by batch
     assert main(["segment", str(tmp_path / "in" / "slide.ome.tif")]) == 0
     assert [p.name for p in find_images(tmp_path / "in")] == ["slide.ome.tif"]
+
+
+def test_batch_finishes_its_summary_with_a_file_name_that_is_not_utf8(tmp_path):
+    import os
+
+    import pandas as pd
+
+    src = tmp_path / "in"
+    _image(src / "good.tif", 1)
+    odd = os.path.join(os.fsencode(src), b"caf\xe9.tif")
+    try:
+        with open(odd, "wb") as fh:
+            fh.write((src / "good.tif").read_bytes())
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    assert main(["batch", str(src), str(tmp_path / "out"), "-q"]) == 0
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert sorted(summary["file"]) == ["caf\\udce9.tif", "good.tif"] and (summary["status"] == "ok").all()
+    manifest = json.loads((tmp_path / "out" / "run_manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["ok"] == 2

@@ -91,8 +91,9 @@ def png_writer(data: np.ndarray) -> Callable[[str], None]:
 
 
 def csv_writer(table) -> Callable[[str], None]:
-    """``write(tmp)`` that stores a pandas DataFrame as CSV."""
-    return lambda tmp: table.to_csv(tmp, index=False)
+    """``write(tmp)`` that stores a pandas DataFrame as UTF-8 CSV (a file name that is not UTF-8, as
+    some file systems hold, is written with its odd bytes escaped: ``caf\\udce9.tif``)."""
+    return lambda tmp: table.to_csv(tmp, index=False, errors="backslashreplace")
 
 
 def write_tiff(path, data: np.ndarray, compress: bool = True, pixel_size: tuple[float, ...] | None = None) -> None:
