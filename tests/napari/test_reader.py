@@ -156,6 +156,24 @@ def test_writer_leaves_no_stale_table_and_writes_labels_and_table_together(tmp_p
     assert set(np.unique(tifffile.imread(tmp_path / "big.tif"))) == {0, 1, 2**32 + 1}
 
 
+def test_a_two_channel_z_stack_opens_as_two_stacks_with_their_scale(tmp_path):
+    stack = np.random.default_rng(0).integers(0, 255, (3, 2, 32, 40), dtype=np.uint8)  # Z, C, Y, X
+    tifffile.imwrite(tmp_path / "zc.tif", stack, imagej=True, metadata={"axes": "ZCYX"}, resolution=(2.0, 2.0))
+    (data, kwargs, _), = get_reader(str(tmp_path / "zc.tif"))(str(tmp_path / "zc.tif"))
+    assert data.shape == (3, 32, 40, 2) and kwargs["channel_axis"] == -1 and len(kwargs["name"]) == 2
+    assert kwargs["scale"] == pytest.approx((1.0, 0.5, 0.5))
+    np.testing.assert_array_equal(data[..., 1], stack[:, 1])
+
+
+def test_a_grey_and_alpha_tiff_reads_as_grey(tmp_path):
+    from napari_nucleiseg.io.images import read_image
+
+    grey = np.random.default_rng(0).integers(0, 255, (32, 40), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "ga.tif", np.stack([grey, np.full_like(grey, 255)], -1), photometric="minisblack",
+                     extrasamples=["unassalpha"])
+    np.testing.assert_array_equal(read_image(tmp_path / "ga.tif", for_segmentation=True), grey)
+
+
 def test_float64_rgb_tiff_opens_as_colour(tmp_path):
     rgb = np.random.default_rng(0).random((32, 40, 3))
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")

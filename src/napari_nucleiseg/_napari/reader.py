@@ -33,7 +33,8 @@ def _image_layer(path: Path) -> tuple:
     kwargs: dict = {"name": path.stem}
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4)
     kwargs["rgb"] = bool(rgb)
-    split = many or (data.ndim == 3 and data.shape[-1] == 2)
+    two = data.ndim >= 3 and data.shape[-1] == 2  # two channels: one layer each, of a stack too
+    split = many or (two and (data.ndim == 3 or any(a in "CS" and n == 2 for a, n in zip(axes, shape))))
     spatial_ndim = data.ndim - (1 if rgb or split else 0)
     if tiff:
         size = pixel_size(path)

@@ -104,10 +104,14 @@ def _read_tiff(path: Path, channels: bool = False) -> np.ndarray:
 
     shape, dtype, axes = tiff_header(path)
     check_fits(shape, dtype, str(path), segment=False)
-    data = tifffile.imread(path)
+    with tifffile.TiffFile(path) as tif:
+        data = tif.series[0].asarray()
+        alpha = tuple(tif.pages[0].extrasamples or ()) in ((1,), (2,))  # associated or unassociated alpha
     channel = _channel_axis(shape, axes, channels)
     if channel is not None and data.ndim == len(axes) and channel != data.ndim - 1:
         data = np.moveaxis(data, channel, -1)
+    if alpha and channel is not None and axes[channel] == "S" and data.shape[-1] == 2:
+        data = data[..., 0]  # grey and alpha: the alpha sample is not image data (as in a PNG)
     return data
 
 
