@@ -155,3 +155,21 @@ def test_evaluate_says_which_files_it_could_not_pair(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 ground truth without a prediction, not scored: b" in err
     assert "1 predictions without ground truth, not scored: b_mask" in err and "a_probability" not in err
+
+
+def test_evaluate_refusals_name_the_files(tmp_path, capsys):
+    truth = np.zeros((32, 32), np.uint16)
+    truth[4:12, 4:12] = 1
+    for folder in ("gt", "pred", "data/images", "data/labels"):
+        (tmp_path / folder).mkdir(parents=True)
+    tifffile.imwrite(tmp_path / "gt" / "a.tif", truth)
+    tifffile.imwrite(tmp_path / "pred" / "a_labels.tif", truth[:20])
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "pred" / "a_labels.tif") in err and "shape" in err
+    tifffile.imwrite(tmp_path / "data" / "images" / "b.tif", np.zeros((32, 32, 2), np.uint8), photometric="minisblack",
+                     planarconfig="contig")
+    tifffile.imwrite(tmp_path / "data" / "labels" / "b.tif", truth)
+    assert main(["evaluate", "--data", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "data" / "images" / "b.tif") in err, err

@@ -45,7 +45,6 @@ def _files(path: Path) -> dict:
 
 
 def _score_folders(pred: Path, truth: Path) -> list[dict]:
-    from ..evaluation.metrics import evaluate_image
     from ..io.images import read_labels
 
     pf, tf = _files(pred), _files(truth)
@@ -57,11 +56,21 @@ def _score_folders(pred: Path, truth: Path) -> list[dict]:
         if left:
             names = ", ".join(sorted(left)[:5]) + (", ..." if len(left) > 5 else "")
             print(f"nucleiseg evaluate: warning: {len(left)} {what}, not scored: {names}", file=sys.stderr)
-    return [evaluate_image(read_labels(tf[k]), read_labels(pf[k])) for k in common]
+    return [_scored(read_labels(tf[k]), read_labels(pf[k]), f"{pf[k]} against {tf[k]}") for k in common]
+
+
+def _scored(truth, pred, what: str) -> dict:
+    """``evaluate_image``, its refusal naming the files (``what``)."""
+    from ..evaluation.metrics import evaluate_image
+
+    try:
+        return evaluate_image(truth, pred)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 def _score_model(args) -> list[dict]:
-    from ..evaluation.metrics import evaluate_image
+    from ..errors import InvalidImageError
     from ..inference.pipeline import segment
     from ..io.images import read_image, read_labels
     from ..training.dataset import find_pairs, read_ids
@@ -72,8 +81,12 @@ def _score_model(args) -> list[dict]:
         if ids is not None and name not in ids:
             continue
         opts = segment_options(args)
-        seg = segment(read_image(ip, for_segmentation=True, channels=opts.channel is not None), opts)
-        rows.append(evaluate_image(read_labels(lp), seg.labels))
+        image = read_image(ip, for_segmentation=True, channels=opts.channel is not None)
+        try:
+            seg = segment(image, opts)
+        except InvalidImageError as exc:
+            raise InvalidImageError(f"{ip}: {exc}") from None
+        rows.append(_scored(read_labels(lp), seg.labels, f"{ip} against {lp}"))
     if not rows:
         raise ValueError(f"no labelled images selected in {args.data}")
     return rows
