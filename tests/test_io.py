@@ -98,3 +98,32 @@ def test_overlay_keeps_the_colour_balance_of_a_stained_image():
     out16 = overlay_png(image.astype(np.uint16) * 200, labels)
     bg16 = out16[45:60, 45:60].reshape(-1, 3).mean(0)
     assert bg16[2] > bg16[1] + 20
+
+
+def test_a_dsb_mask_of_another_size_is_one_line(tmp_path):
+    from napari_nucleiseg._napari.reader import get_reader
+
+    folder = tmp_path / "s1"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    iio.imwrite(folder / "images" / "s1.png", np.zeros((64, 64), np.uint8))
+    iio.imwrite(folder / "masks" / "m1.png", np.full((32, 32), 255, np.uint8))
+    with pytest.raises(ImageReadError, match=r"m1.png: mask of 32x32 pixels for an image of 64x64"):
+        read_dsb_folder(folder)
+    assert get_reader(str(folder)) is None
+
+
+def test_colour_labels_get_one_label_per_colour(tmp_path):
+    rng = np.random.default_rng(0)
+    truth = np.zeros((60, 60), np.int32)
+    for i in range(9):
+        truth[(i // 3) * 20 + 2:(i // 3) * 20 + 18, (i % 3) * 20 + 2:(i % 3) * 20 + 18] = i + 1
+    colours = np.vstack([[0, 0, 0], rng.integers(1, 256, (9, 3))]).astype(np.uint8)
+    colours[2, 0] = colours[1, 0]  # two nuclei that share their red value
+    iio.imwrite(tmp_path / "colour.png", colours[truth])
+    back = read_labels(tmp_path / "colour.png")
+    assert back.max() == 9 and (back == 0).sum() == (truth == 0).sum()
+    assert len({(t, b) for t, b in zip(truth.ravel(), back.ravel())}) == 10  # one label per nucleus
+    grey = np.repeat(truth.astype(np.uint8)[..., None], 3, -1)
+    iio.imwrite(tmp_path / "grey.png", grey)
+    np.testing.assert_array_equal(read_labels(tmp_path / "grey.png"), truth)

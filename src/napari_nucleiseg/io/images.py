@@ -237,14 +237,32 @@ def read_labels(path) -> np.ndarray:
     ------
     ImageReadError
         If the file cannot be read, or holds fractional, NaN or negative values (``as_labels``).
+
+    Notes
+    -----
+    A colour label image (one colour per nucleus, black background) gets one label per colour;
+    one whose channels are equal is read from its first.
     """
     lab = read_image(path)
     if lab.ndim == 3 and lab.shape[-1] in (3, 4):
-        lab = lab[..., 0]
+        lab = _colour_labels(lab[..., :3])
     try:
         return as_labels(lab)
     except InvalidImageError as exc:
         raise ImageReadError(path, str(exc).removeprefix("labels: ")) from None
+
+
+def _colour_labels(rgb: np.ndarray) -> np.ndarray:
+    """One label per colour of an RGB label image (black: background), numbered 1..N."""
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return rgb[..., 0]
+    if not np.issubdtype(rgb.dtype, np.integer) or rgb.min() < 0 or rgb.max() >= 2**21:
+        return rgb[..., 0]  # as_labels says what is wrong with it
+    flat = rgb.reshape(-1, 3).astype(np.uint64)
+    codes = (flat[:, 0] << np.uint64(42)) | (flat[:, 1] << np.uint64(21)) | flat[:, 2]
+    _, ids = np.unique(codes, return_inverse=True)
+    ids = ids.reshape(rgb.shape[:2]).astype(np.int64)
+    return ids if codes.min() == 0 else ids + 1  # black, the lowest code, is 0
 
 
 def read_dsb_folder(path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -268,5 +286,8 @@ def read_dsb_folder(path) -> tuple[np.ndarray, np.ndarray | None]:
         m = read_image(f)
         if m.ndim == 3:
             m = m[..., 0]
+        if m.shape != labels.shape:
+            raise ImageReadError(f, f"mask of {m.shape[0]}x{m.shape[1]} pixels for an image of "
+                                    f"{labels.shape[0]}x{labels.shape[1]}")
         labels[m > 0] = i
     return image, labels
