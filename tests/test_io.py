@@ -127,3 +127,21 @@ def test_colour_labels_get_one_label_per_colour(tmp_path):
     grey = np.repeat(truth.astype(np.uint8)[..., None], 3, -1)
     iio.imwrite(tmp_path / "grey.png", grey)
     np.testing.assert_array_equal(read_labels(tmp_path / "grey.png"), truth)
+
+
+def test_overlay_of_a_huge_float64_image_shows_the_image(tmp_path):
+    import warnings
+
+    from napari_nucleiseg.inference.pipeline import segment
+    from napari_nucleiseg.io.results import write_results
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    img, _ = synthetic_nuclei((96, 96), n_nuclei=5, seed=2)
+    huge = img.astype(np.float64) * 1e300
+    seg = segment(huge, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow in a cast
+        write_results(seg, huge, tmp_path / "h", probability=False, uncertainty=False, overlay=True)
+    shown = iio.imread(tmp_path / "h_overlay.png")[..., :3]
+    background = shown[seg.labels == 0]
+    assert background.std() > 5  # the image, not black

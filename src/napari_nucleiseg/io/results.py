@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputWriteError
-from ..inference.checks import nucleus_channel
+from ..inference.checks import nucleus_channel, within_float32
 from .overlay import overlay_png
 from .writers import csv_writer, png_writer, tiff_writer, write_set
 
@@ -71,6 +71,7 @@ def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, un
         z = labels.shape[0] // 2
         shown, outlined = (image, labels) if labels.ndim == 2 else (image[z], labels[z])
         shown = nucleus_channel(shown, seg.settings.get("channel"))  # the channel that was segmented
+        shown = within_float32(shown)[0]  # float64 beyond float32 is rescaled, as it was to segment
         files.append((f"{base}_overlay.png", png_writer(overlay_png(shown, outlined))))
     files.append((f"{base}_nuclei.csv", csv_writer(seg.table)))
     try:
