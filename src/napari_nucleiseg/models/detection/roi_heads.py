@@ -25,8 +25,8 @@ def sample_rois(proposals: list[torch.Tensor], gt_boxes: list[torch.Tensor], per
         pos, neg = sample(m, per_image, positive_fraction, generator)
         idx = torch.cat([pos, neg])
         boxes.append(p[idx])
-        image.append(torch.full((len(idx),), i, dtype=torch.long))
-        matched.append(torch.cat([m[pos], torch.full((len(neg),), -1, dtype=torch.long)]))
+        image.append(torch.full((len(idx),), i, dtype=torch.long, device=p.device))
+        matched.append(torch.cat([m[pos], torch.full((len(neg),), -1, dtype=torch.long, device=p.device)]))
     return torch.cat(boxes), torch.cat(image), torch.cat(matched)
 
 
