@@ -77,3 +77,26 @@ def test_a_halo_too_small_is_one_warning_line_on_the_command_line(image, tmp_pat
     assert len(lines) == 1 and lines[0].startswith("nucleiseg: warning: halo 8 px is less than"), small.stderr
     auto = subprocess.run([*args, "--out", str(tmp_path / "b")], capture_output=True, text=True)
     assert auto.returncode == 0 and "warning" not in auto.stderr, auto.stderr
+
+
+def test_an_in_memory_image_goes_to_worker_processes_by_file_name(image, tmp_path, monkeypatch):
+    import pickle
+
+    from napari_nucleiseg.outofcore import run as ooc_run
+    from napari_nucleiseg.outofcore.source import SPILL_NAME
+
+    sizes, spilled_seen = [], []
+
+    def in_this_process(fn, argsets, on_done, **kwargs):  # what a pool would be sent, run here
+        for args in argsets:
+            sizes.append(len(pickle.dumps(args)))
+            spilled_seen.append((tmp_path / "pool" / SPILL_NAME).exists())
+            on_done(fn(*args))
+
+    monkeypatch.setattr(ooc_run, "run_tasks", in_this_process)
+    pooled = segment_out_of_core(image, tmp_path / "pool", device="cpu", block=128, workers=2, mode="processes")
+    monkeypatch.undo()
+    threads = segment_out_of_core(image, tmp_path / "threads", device="cpu", block=128)
+    assert max(sizes) < 20_000 < image.nbytes and all(spilled_seen)
+    assert not (tmp_path / "pool" / SPILL_NAME).exists()
+    np.testing.assert_array_equal(pooled.labels()[:], threads.labels()[:])

@@ -19,7 +19,7 @@ from ..options import SegmentOptions
 from .blocks import BlockGrid
 from .execute import run_tasks
 from .plan import make_plan
-from .source import ImageSource, describe_source, open_source
+from .source import SPILL_NAME, ImageSource, describe_source, open_source, spilled
 from .stats import ImageStats
 from .stitch import join_task, label_offsets
 from .store import (
@@ -190,7 +190,23 @@ def segment_out_of_core(
         folder.write_run(run)
     job = _job(src, opts, entry, run["plan"], folder, maps, scale)
     with dask_client(client, scheduler) as dask:
-        return _execute(folder, run, job, workers, mode, dask, progress, cancel, samples)
+        with _shareable(job, folder, dask is not None or (mode == "processes" and int(workers) > 1)) as job:
+            return _execute(folder, run, job, workers, mode, dask, progress, cancel, samples)
+
+
+@contextlib.contextmanager
+def _shareable(job: BlockJob, folder: ResultFolder, other_processes: bool):
+    """``job`` with a source that block tasks sent to ``other_processes`` carry by file name
+    (``source.spilled``); the spilled copy is removed afterwards."""
+    if not other_processes:
+        yield job
+        return
+    src = spilled(job.source, folder.root)
+    try:
+        yield dataclasses.replace(job, source=src)
+    finally:
+        if src is not job.source:
+            (folder.root / SPILL_NAME).unlink(missing_ok=True)
 
 
 def _check_block(block, halo) -> None:

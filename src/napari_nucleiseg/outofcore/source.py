@@ -131,6 +131,30 @@ def _opened(source, level: int, name: str | None, channel: int | None) -> ImageS
     return ImageSource(name or "array", _memmap_opener(source), index, colour, plane, source.dtype, array=source)
 
 
+#: Where ``spilled`` writes an in-memory image for worker processes or a Dask cluster (in the result folder).
+SPILL_NAME = ".source.npy"
+
+
+def spilled(src: ImageSource, folder) -> ImageSource:
+    """``src`` as a source that worker processes or a Dask cluster open by file name: a plain
+    in-memory NumPy image is written once to ``folder/SPILL_NAME`` and mapped from there, instead of
+    being pickled with every block task. Other sources are returned as they are."""
+    from ..io.writers import write_set
+
+    if src._opener is not None or type(src._array) is not np.ndarray:
+        return src
+    path = Path(folder) / SPILL_NAME
+    array = src._array
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.save adds no ".npy" to the name
+            np.save(fh, array)
+
+    write_set([(path, write)])
+    return ImageSource(src.name, functools.partial(np.load, str(path), mmap_mode="r"), src._index,
+                       src._colour_axis, src.shape, src.dtype)
+
+
 def _memmap_opener(source):
     """For a whole memory-mapped file: a function that maps it again, so that block tasks sent to
     worker processes or a Dask cluster carry its name, not its pixels (None for other arrays)."""
