@@ -100,3 +100,71 @@ def test_an_in_memory_image_goes_to_worker_processes_by_file_name(image, tmp_pat
     assert max(sizes) < 20_000 < image.nbytes and all(spilled_seen)
     assert not (tmp_path / "pool" / SPILL_NAME).exists()
     np.testing.assert_array_equal(pooled.labels()[:], threads.labels()[:])
+
+
+def test_a_bright_field_image_gets_the_wider_halo_and_a_small_block_warns(image, tmp_path):
+    from napari_nucleiseg.outofcore.plan import BRIGHTFIELD_MARGIN, NETWORK_MARGIN
+
+    bright = (image.max() - image).astype(image.dtype)
+    res = segment_out_of_core(bright, tmp_path / "bf", device="cpu", block=192)
+    assert res.settings["image_kind"] == "brightfield" and res.settings["halo"] >= BRIGHTFIELD_MARGIN
+    with pytest.warns(UserWarning, match=rf"^block 32 px is smaller than the halo this image needs \({NETWORK_MARGIN}"):
+        segment_out_of_core(image, tmp_path / "small", device="cpu", block=32)
+
+
+def test_a_pyramid_level_has_its_own_pixel_size(image, tmp_path):
+    import pandas as pd
+    import tifffile
+
+    from napari_nucleiseg.options import SegmentOptions
+    from napari_nucleiseg.outofcore.auto import segment_file
+
+    path = tmp_path / "pyr.ome.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(image, subifds=1, metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+        tif.write(image[::2, ::2], subfiletype=1)
+    result, _ = segment_file(path, tmp_path / "pyr", SegmentOptions(device="cpu"), block=128, level=1)
+    table = pd.read_csv(result.table_path)
+    assert len(table) and np.allclose(table["area_physical"], table["area"] * 1.0)
+
+
+def test_relative_paths_are_sent_to_workers_as_absolute_ones(image, tmp_path, monkeypatch):
+    import pickle
+
+    import tifffile
+
+    from napari_nucleiseg.outofcore import run as ooc_run
+
+    tifffile.imwrite(tmp_path / "img.tif", np.tile(image, (3, 3)))  # more blocks than the plan's samples
+    monkeypatch.chdir(tmp_path)
+    sent = []
+
+    def in_this_process(fn, argsets, on_done, **kwargs):
+        for args in argsets:
+            sent.append(pickle.loads(pickle.dumps(args)))
+            on_done(fn(*args))
+
+    monkeypatch.setattr(ooc_run, "run_tasks", in_this_process)
+    segment_out_of_core("img.tif", "out", device="cpu", block=128, workers=2, mode="processes")
+    jobs = [args[0] for args in sent if hasattr(args[0], "source")]
+    assert jobs and all(j.out == str(tmp_path / "out") and j.source.name == str(tmp_path / "img.tif") for j in jobs)
+    assert all(args[0] == str(tmp_path / "out") for args in sent if isinstance(args[0], str))  # the joins
+
+
+def test_an_error_that_stops_a_batch_keeps_its_kind_from_a_worker():
+    import pickle
+
+    from napari_nucleiseg.errors import NucleisegError, OutputWriteError, StopsRun
+    from napari_nucleiseg.outofcore.execute import _call
+
+    def full_disk(cancel=None):
+        raise OutputWriteError("/out", OSError(28, "No space left on device"))
+
+    def bad_block(cancel=None):
+        raise NucleisegError("a bad block")
+
+    for fn, kind in ((full_disk, StopsRun), (bad_block, NucleisegError)):
+        with pytest.raises(NucleisegError) as caught:
+            _call(fn, ())
+        again = pickle.loads(pickle.dumps(caught.value))  # as it comes back from a process
+        assert type(again) is kind and isinstance(again, NucleisegError)

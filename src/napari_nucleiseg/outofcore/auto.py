@@ -61,11 +61,30 @@ def segment_file(path, out_stem, options, probability: bool = True, uncertainty:
     from ..io.pixel_size import pixel_size, plane_size
     from .run import segment_out_of_core
 
-    run.setdefault("scale", plane_size(pixel_size(path)))
+    run.setdefault("scale", _level_size(path, int(run.get("level", 0)), plane_size(pixel_size(path))))
 
     result = segment_out_of_core(path, result_folder(out_stem), options, probability=probability,
                                  uncertainty=uncertainty, cancel=cancel, overwrite=overwrite, **run)
     return result, table_summary(result.table_path)
+
+
+def _level_size(path, level: int, size: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The pixel size ``(Y, X)`` of a TIFF pyramid's ``level``: the full-resolution ``size`` times the
+    level's downsampling (``size`` itself for level 0, or where the file has no such level)."""
+    if size is None or level == 0:
+        return size
+    import tifffile
+
+    from ..io.images import quiet_tifffile, tiff_header
+
+    try:
+        axes = tiff_header(path)[2]
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            full, this = tif.series[0].levels[0].shape, tif.series[0].levels[level].shape
+    except (IndexError, OSError, ValueError):
+        return size  # open_source says what is wrong with the file or the level
+    y, x = axes.index("Y"), axes.index("X")
+    return size[0] * full[y] / this[y], size[1] * full[x] / this[x]
 
 
 def table_summary(table_path) -> dict:

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 
-from ..errors import Cancelled, NucleisegError, SchedulerLostError
+from ..errors import Cancelled, NucleisegError, SchedulerLostError, StopsRun
 
 MODES = ("threads", "processes")
 
@@ -117,11 +117,12 @@ def _result(fut):
 
 
 def _call(fn, args, cancel=None):
-    """``fn(*args)``; our errors come back as plain ``NucleisegError`` (every subclass pickles so)."""
+    """``fn(*args)``; our errors come back as plain ``NucleisegError``, or ``StopsRun`` for one that
+    stops a batch (every subclass pickles so)."""
     try:
         return fn(*args, cancel=cancel)
     except NucleisegError as exc:
-        raise NucleisegError(str(exc)) from None
+        raise (StopsRun if isinstance(exc, StopsRun) else NucleisegError)(str(exc)) from None
 
 
 def _limit_threads(threads: int) -> None:

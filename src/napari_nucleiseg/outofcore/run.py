@@ -121,7 +121,7 @@ def segment_out_of_core(
         Side of a block (and of an output chunk), pixels.
     halo : int or "auto"
         Context read around each block; "auto": twice the nucleus diameter and at least the
-        network's margin (``plan.auto_halo``).
+        network's margin for the image's kind (``plan.needed_halo``), at most a block.
     level : int
         Pyramid level of a multiscale source to segment.
     probability, uncertainty : bool
@@ -175,7 +175,7 @@ def segment_out_of_core(
     identity = {"source": describe_source(src),
                 "options": {**dataclasses.asdict(opts), "model": entry.name, "block": int(block), "halo": halo,
                             "level": level, "maps": list(maps), "scale": list(scale) if scale else None}}
-    folder = ResultFolder(out)
+    folder = ResultFolder(Path(out).absolute())  # workers of a Dask cluster run in other directories
     run = check_folder(folder, identity, overwrite)
     if run is not None and run.get("status") == COMPLETE:
         return _result(folder, run, 0)

@@ -116,7 +116,7 @@ def open_source(source, level: int = 0, name: str | None = None, channel: int | 
 def _opened(source, level: int, name: str | None, channel: int | None) -> ImageSource:
     require_zarr()
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
+        path = Path(source).absolute()  # workers of a Dask cluster run in other directories
         if not path.exists():
             raise ImageReadError(path, "no such file or folder")
         if path.is_dir() or path.suffix.lower() == ".zarr":
