@@ -139,3 +139,15 @@ def test_predict_refuses_tiles_no_larger_than_the_overlap():
     assert tile_starts(300, 128, 32) == [0, 96, 172]
     with pytest.raises(OptionError, match="overlap"):
         tile_starts(300, 64, 64)
+
+
+def test_numpy_numbers_are_options_and_a_wrong_options_argument_is_one_type_error():
+    from napari_nucleiseg import segment
+    from napari_nucleiseg.options import SegmentOptions
+
+    o = SegmentOptions(threshold=np.float32(0.5), min_size=np.int64(10), tile=np.int32(256), overlap=np.int64(32),
+                       tta=np.bool_(False), diameter=np.float64(20.0))
+    assert (o.threshold, o.min_size, o.tile, o.overlap, o.tta) == (0.5, 10, 256, 32, False)
+    assert type(o.tile) is int and type(o.threshold) is float
+    with pytest.raises(TypeError, match="options must be SegmentOptions, not str"):
+        segment(np.zeros((64, 64), np.uint8), "unet16")

@@ -75,11 +75,9 @@ class SegmentOptions:
     def __post_init__(self):
         if type(self.device).__name__ == "device":  # a torch.device, as torch users pass it
             object.__setattr__(self, "device", str(self.device))
-        if isinstance(self.channel, np.integer):
-            object.__setattr__(self, "channel", int(self.channel))
-        for name in ("tta", "denoise", "even_light"):  # NumPy's bool (from a table or an array) as Python's
-            if isinstance(getattr(self, name), np.bool_):
-                object.__setattr__(self, name, bool(getattr(self, name)))
+        for f in dataclasses.fields(self):  # NumPy numbers and bools (from a table or an array) as Python's
+            if isinstance(getattr(self, f.name), np.generic):
+                object.__setattr__(self, f.name, getattr(self, f.name).item())
         problem = _problem(self)
         if problem:
             raise OptionError(problem)
@@ -92,6 +90,9 @@ class SegmentOptions:
     @classmethod
     def build(cls, options: SegmentOptions | None = None, **changes) -> SegmentOptions:
         """``options`` (or the defaults) with ``changes``; unknown names raise TypeError."""
+        if options is not None and not isinstance(options, SegmentOptions):
+            raise TypeError(f"options must be SegmentOptions, not {type(options).__name__}; give single options "
+                            "by name, e.g. segment(image, model='unet16')")
         base = options if options is not None else cls()
         unknown = sorted(set(changes) - set(cls.names()))
         if unknown:
