@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, OptionError
 
 
 def nucleus_channel(image: np.ndarray, channel: int | None) -> np.ndarray:
@@ -21,12 +21,46 @@ def nucleus_channel(image: np.ndarray, channel: int | None) -> np.ndarray:
     if channel is None:
         return image
     img = np.asarray(image)
+    if img.ndim > 3:
+        raise InvalidImageError(f"channel {channel} asked for an array of shape {img.shape}: one image "
+                                "(Y, X, C) is segmented here; give a stack (Z, Y, X, C) to segment_any")
     if img.ndim == 3 and img.shape[-1] > 4 and img.shape[-1] >= min(img.shape[:2]):
         raise InvalidImageError(
             f"channel {channel} asked for, but an array of shape {img.shape} looks like a stack of grey planes "
             "(Z, Y, X), not channels (Y, X, C): leave the channel unset, or give (Z, Y, X, C)")
     check_channel(channel, img.shape[-1] if img.ndim == 3 else 1)
     return img if img.ndim != 3 else np.ascontiguousarray(img[..., channel])
+
+
+#: The smallest side of an image that is segmented (pixels).
+MIN_SIDE = 8
+
+
+def single_channel_dropped(image):
+    """``image`` without a last axis of length 1 (``(Y, X, 1)`` is grey, ``(Z, Y, X, 1)`` a grey stack)."""
+    if np.ndim(image) >= 3 and np.shape(image)[-1] == 1:
+        return np.asarray(image)[..., 0]
+    return image
+
+
+def checked_scale(scale) -> tuple[float, float] | None:
+    """A pixel size ``(y, x)`` (of a ``(z, y, x)`` scale, as napari gives a stack's, the last two):
+    finite and not zero (a flipped axis' negative size counts as its length).
+
+    Raises
+    ------
+    OptionError
+        One line naming the scale given.
+    """
+    if scale is None:
+        return None
+    try:
+        values = [abs(float(v)) for v in np.asarray(scale, dtype=float).ravel()]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) not in (2, 3) or not all(np.isfinite(v) and v > 0 for v in values):
+        raise OptionError(f"scale {scale!r}: give the pixel size as (y, x), two finite numbers above 0")
+    return values[-2], values[-1]
 
 
 def check_channel(channel: int, channels: int, name: str = "") -> None:
@@ -79,7 +113,7 @@ def check_image(image: np.ndarray) -> None:
         )
     if img.ndim not in (2, 3):
         raise InvalidImageError(f"expected a 2D image, got {img.ndim} dimensions {img.shape}")
-    if min(img.shape[:2]) < 8:
+    if min(img.shape[:2]) < MIN_SIDE:
         raise InvalidImageError(f"the image is too small ({img.shape[0]}x{img.shape[1]} pixels)")
 
 

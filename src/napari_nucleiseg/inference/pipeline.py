@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..memory import check_fits
 from ..options import SegmentOptions, parse_diameter
-from .checks import check_image, nucleus_channel, within_float32
+from .checks import check_image, checked_scale, nucleus_channel, single_channel_dropped, within_float32
 from .denoise import measured_smoothing, smooth, smoothed
 from .detect import detect, instance_maps, sized_detection
 from .illumination import Illumination
@@ -107,7 +107,8 @@ def segment(
         (``ModelEntry.for_kind``); the post-processing stays the named model's, with its card's
         settings for the image's kind (``ModelEntry.postprocess(kind)``).
     scale : (float, float), optional
-        Pixel size, used for ``area_physical`` in the table.
+        Pixel size ``(y, x)``, used for ``area_physical`` in the table (of a napari stack's
+        ``(z, y, x)`` scale, the last two); ``errors.OptionError`` for one that is not two sizes above 0.
     progress : callable, optional
         ``progress(done, total)`` per tile; ``done / total`` never falls (while a shrunk
         second pass may follow, the first pass counts against twice its tiles) and ends at 1.
@@ -137,7 +138,8 @@ def segment(
     from ..device import describe
 
     opts = SegmentOptions.build(options, **changes)
-    image = nucleus_channel(image, opts.channel)
+    scale = checked_scale(scale)
+    image = nucleus_channel(single_channel_dropped(image) if opts.channel is None else image, opts.channel)
     check_image(image)
     check_fits(np.shape(image), np.asarray(image).dtype, loaded=True)
     image, intensity_scale = within_float32(image)

@@ -8,9 +8,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import Cancelled
+from ..errors import Cancelled, InvalidImageError
 from ..memory import check_fits
 from ..options import SegmentOptions
+from .checks import MIN_SIDE, single_channel_dropped
 from .pipeline import Segmentation, segment
 
 
@@ -31,6 +32,9 @@ def combine_planes(results: list[Segmentation], planes: list[int] | None = None)
     (the stack's plane index, ``planes[k]`` for the k-th result when given, else k).
 
     Labels stay unique across planes (plane ``z`` labels are offset by the nuclei of earlier planes).
+    Settings that differ between planes (a stack of fluorescence and bright-field planes: the kind,
+    the network, the post-processing) are lists, one value per plane, as the zoom and light always
+    are; the model names each network used (``"a / b"``).
     """
     offset, labels, tables = 0, [], []
     for k, r in enumerate(results):
@@ -42,13 +46,26 @@ def combine_planes(results: list[Segmentation], planes: list[int] | None = None)
         labels.append(lab)
         tables.append(t)
     first = results[0]
+    varying = {k for r in results for k, v in r.settings.items() if any(o.settings.get(k) != v for o in results)}
+    per_plane = varying | {"zoom", "noise", "smoothing", "light_ratio", "evened"}
     return Segmentation(
         np.stack(labels), np.stack([r.probability for r in results]),
         np.stack([r.uncertainty for r in results]), pd.concat(tables, ignore_index=True),
-        np.stack([r.border for r in results]), first.model, first.device,
-        {**first.settings, "per_plane": True,
-         **{k: [r.settings.get(k) for r in results] for k in ("zoom", "noise", "smoothing", "light_ratio", "evened")}},
+        np.stack([r.border for r in results]), " / ".join(dict.fromkeys(r.model for r in results)), first.device,
+        {**first.settings, "per_plane": True, **{k: [r.settings.get(k) for r in results] for k in sorted(per_plane)}},
     )
+
+
+def _checked_planes(planes, image) -> list[int]:
+    """``planes`` of a stack as plane numbers; one line for none, or for one the stack lacks."""
+    n = int(np.shape(image)[0])
+    chosen = [int(p) for p in planes]
+    if not chosen:
+        raise InvalidImageError("no planes chosen: give at least one plane of the stack")
+    bad = [p for p in chosen if not 0 <= p < n]
+    if bad:
+        raise InvalidImageError(f"plane {bad[0]} is not in the stack (planes 0 to {n - 1})")
+    return chosen
 
 
 def segment_any(
@@ -76,10 +93,18 @@ def segment_any(
     cancel : callable, optional
         Returns True to stop; ``errors.Cancelled`` is raised.
     """
-    stack = is_stack(image, SegmentOptions.build(options).channel)
+    if not hasattr(image, "ndim"):  # a nested list, as segment() takes
+        image = np.asarray(image)
+    channel = SegmentOptions.build(options).channel
+    if channel is None:  # with a channel chosen, (Z, Y, X, 1) is a stack of one-channel planes
+        image = single_channel_dropped(image)
+    stack = is_stack(image, channel)
     if stack and isinstance(image, np.ndarray):
         check_fits(image.shape, image.dtype, loaded=True)
-    todo = (list(range(np.shape(image)[0])) if planes is None else planes) if stack else [None]
+    if stack and channel is None and image.ndim == 3 and image.shape[-1] < MIN_SIDE:
+        raise InvalidImageError(f"got shape {image.shape}: a (Y, X, C) image of {image.shape[-1]} channels "
+                                "needs the nucleus channel (channel=N)")
+    todo = (list(range(np.shape(image)[0])) if planes is None else _checked_planes(planes, image)) if stack else [None]
     segs = []
     now = {"stage": "", "fraction": 0.0}
 
