@@ -205,3 +205,17 @@ def test_a_stained_image_is_stained_at_any_intensity_range():
     assert image_kind(rgb.astype(np.uint8)) == "stained"
     for top in (65535.0, 1.0, 0.5, 0.25):
         assert image_kind((rgb / 255 * top).astype(np.float32)) == "stained", top
+
+
+def test_one_saturated_pixel_changes_no_nucleus():
+    from napari_nucleiseg import segment
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    img, _ = synthetic_nuclei((256, 256), n_nuclei=20, seed=4)
+    img = (img.astype(np.float32) / img.max() * 200 + 10).astype(np.uint16)
+    clean = segment(img, device="cpu")
+    hot = img.copy()
+    hot[128, 128] = 65535  # a camera's hot pixel
+    seg = segment(hot, device="cpu")
+    assert seg.labels.max() == clean.labels.max()
+    assert (np.abs(seg.probability - clean.probability) > 0.5).sum() <= 5
