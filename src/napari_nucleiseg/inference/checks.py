@@ -123,13 +123,18 @@ _FLOAT32_SAFE = (1e-30, 1e30)
 
 def within_float32(image: np.ndarray) -> tuple[np.ndarray, float]:
     """``(image, scale)``: float data beyond what float32 holds (e.g. float64 values of 1e300, which
-    would become infinite) divided by its largest magnitude, so that every later float32 step
-    stays finite; other images unchanged with scale 1. Intensities are only compared
-    relatively (percentile normalisation), so segmentation is unchanged by the scale."""
+    would become infinite) divided by its 99.8th percentile magnitude (what the normalisation maps
+    to 1; the largest magnitude where that is 0), outliers then clipped to float32's safe range, so
+    that every later float32 step stays finite and one wild pixel cannot flatten the rest; other
+    images unchanged with scale 1. Intensities are only compared relatively (percentile
+    normalisation), so segmentation is unchanged by the scale."""
     img = np.asarray(image)
     if not np.issubdtype(img.dtype, np.floating) or img.dtype.itemsize <= 4 or img.size == 0:
         return img, 1.0
-    top = float(np.max(np.abs(img)))
+    magnitude = np.abs(img)
+    top = float(np.max(magnitude))
     if top == 0.0 or _FLOAT32_SAFE[0] <= top <= _FLOAT32_SAFE[1]:
         return img, 1.0
-    return img / top, top
+    step = max(1, int(np.sqrt(img.size / 262144)))  # a 512 x 512 sample, as the normalisation takes
+    scale = float(np.percentile(magnitude.ravel()[::step], 99.8)) or top
+    return np.clip(img / scale, -_FLOAT32_SAFE[1], _FLOAT32_SAFE[1]), scale
