@@ -8,6 +8,7 @@ Scripts in ``scripts/`` import it directly; ``experiments/`` put this folder on 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from napari_nucleiseg.inference.measure import measure
 from napari_nucleiseg.inference.postprocess import instances
 from napari_nucleiseg.inference.predict import predict_maps, uncertainty_map
 from napari_nucleiseg.inference.sizing import SHARPER_KINDS, sized_prediction
-from napari_nucleiseg.training.dataset import split_dsb
+from napari_nucleiseg.training.dataset import read_ids, split_dsb
 
 
 def tune_postprocess(maps: list[dict], samples, grid: dict | None = None,
@@ -153,8 +154,16 @@ def validate(model, val, device, post, specialists=None, target=None, by_kind=No
     return out
 
 
+#: The held-out DSB test split: no choice may look at it.
+DSB_TEST = Path(__file__).resolve().parent.parent / "splits" / "dsb2018_test.txt"
+
+
 def tuning_images(train, n: int = 60) -> list:
-    """The seeded pick of training images that post-processing is tuned on (never validation)."""
+    """The seeded pick of training images that post-processing is tuned on: never validation, never
+    the held-out test split (``DSB_TEST``; a list from ``split_dsb`` without ``test_file`` still holds
+    it, and until 2026-12-07 ``retune_postprocess.py``'s pick took 9 of its 53 images)."""
+    held_out = set(read_ids(DSB_TEST))
+    train = [s for s in train if s.name not in held_out]
     rng = np.random.default_rng(0)
     return [train[i] for i in rng.choice(len(train), n, replace=False)]
 

@@ -1,7 +1,8 @@
 """Re-tune a shipped model's post-processing and re-measure its card's validation figures.
 
-Tuning uses the same 60 *training* images as ``ship_model.py`` (never validation); the
-weights and training record are left as they are. Images of a kind the model has a
+Tuning uses 60 *training* images (``devtools.tuning_images``: never validation, never the held-out
+DSB test split; before 2026-12-07 this script's pick held 9 test images, see docs/training_log.md);
+the weights and training record are left as they are. Images of a kind the model has a
 specialist for (``ModelEntry.for_kind``) are predicted by the specialist, as ``segment`` does; the
 specialists' cards then get the new settings and are re-measured on their kind's images.
 

@@ -32,3 +32,21 @@ def test_the_shipped_report_holds_the_speed_page():
     docs = Path(__file__).resolve().parents[1] / "docs"
     first_section = (docs / "speed.md").read_text().split("\n## ")[1].split("\n")[0]
     assert f"### {first_section}\n" in (docs / "benchmarks.md").read_text()
+
+
+def test_update_cards_says_where_and_how_the_validation_figures_were_measured(tmp_path, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    import benchmark
+
+    card = tmp_path / "m.json"
+    card.write_text(json.dumps({"validation": {"dsb_score": 0.1, "confidence_auroc": 0.7, "measured": "old"}}))
+    entry = SimpleNamespace(name="m", user=False, weights=tmp_path / "m.pt")
+    monkeypatch.setattr(benchmark, "list_models", lambda: [entry])
+    row = {"name": "m", "s_per_mp": 0.5, "DSB val": {"dsb_score": 0.6, "ap50": 0.8, "tp": 3}}
+    benchmark.update_cards([row], 2, "CPU X", command="python benchmarks/benchmark.py --update-cards")
+    v = json.loads(card.read_text())["validation"]
+    assert v["dsb_score"] == 0.6 and v["confidence_auroc"] == 0.7 and v["aggregation"] == benchmark.AGGREGATION
+    assert v["measured"].startswith("CPU X, ") and "benchmark.py --update-cards" in v["measured"]
+    assert v["measured"].endswith("confidence_auroc from the release")

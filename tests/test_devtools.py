@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from devtools import routed_maps, routed_splits, specialist_models, stained_signal  # noqa: E402
+from devtools import DSB_TEST, routed_maps, routed_splits, specialist_models, stained_signal, tuning_images  # noqa: E402
 
 from napari_nucleiseg import segment, zoo  # noqa: E402
 from napari_nucleiseg.device import resolve_device  # noqa: E402
@@ -64,3 +64,14 @@ def test_the_tools_label_a_shrunk_fluorescence_image_as_segment_does(dsb_dir):
     assert 0.3 < seg.zoom < 0.9 and sample.kind == "fluorescence"
     np.testing.assert_array_equal(labels, seg.labels)
     assert not np.array_equal(instances(maps, post), seg.labels)
+
+
+def test_post_processing_is_never_tuned_on_the_held_out_test_split():
+    from types import SimpleNamespace
+
+    from napari_nucleiseg.training.dataset import read_ids
+
+    test = read_ids(DSB_TEST)
+    train = [SimpleNamespace(name=n) for n in test + [f"train{i}" for i in range(100)]]
+    picked = {s.name for s in tuning_images(train)}
+    assert len(picked) == 60 and not picked & set(test)
