@@ -157,3 +157,16 @@ def test_evaluate_scores_the_full_resolution_of_a_multiscale_layer(viewer, qtbot
     widget.start(prediction, ground_truth)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
     assert widget.metrics is not None and widget.metrics["dsb_score"] == 1.0
+
+
+def test_a_prediction_removed_while_scored_gets_no_error_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    gt, pred = _truth_and_prediction()
+    viewer.add_labels(gt, name="cells ground truth")
+    predicted = viewer.add_labels(pred, name="cells nuclei")
+    widget = EvaluateWidget(viewer)
+    widget._button.native.click()
+    viewer.layers.remove(predicted)
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
+    assert [layer.name for layer in viewer.layers] == ["cells ground truth"]
+    assert "was removed" in widget._result.value

@@ -44,3 +44,22 @@ def test_out_of_core_outcome_says_when_the_model_is_unsure(tmp_path, monkeypatch
     outcome = segment_large_image(ImageInput(da.from_array(image, chunks=256), "plate"), out=tmp_path / "res",
                                   model="unet16", diameter=15, block=256)
     assert outcome.ok and "The model is unsure of this image" in outcome.unsure
+
+
+def test_a_run_with_other_settings_never_touches_the_result_on_screen(tmp_path, monkeypatch):
+    from napari_nucleiseg._napari import outofcore_work
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    image, _ = synthetic_mosaic((300, 300), tile=150)
+    inp = ImageInput(da.from_array(image, chunks=150), "plate")
+    common = dict(model="unet16", diameter=15, block=150)
+    first = segment_large_image(inp, threshold=0.5, **common)
+    shown = np.asarray(first.layers[0][0][0])  # the labels layer's full-resolution level
+    assert first.ok and shown.max() > 0
+    cancelled = segment_large_image(inp, threshold=0.3, cancel=lambda: True, **common)
+    assert cancelled.cancelled
+    np.testing.assert_array_equal(np.asarray(first.layers[0][0][0]), shown)  # still readable, unchanged
+    for threshold in (0.3, 0.4):
+        assert segment_large_image(inp, threshold=threshold, **common).ok
+    kept = list(outofcore_work.default_folder(inp).parent.iterdir())
+    assert len(kept) == outofcore_work.KEPT_RESULTS

@@ -325,3 +325,39 @@ def test_a_model_setting_for_the_image_kind_survives_the_widget_showing_the_shar
     widget._min_size.value = entry.postprocess()["min_size"] + 1  # the user's own value applies to every kind
     _run_and_wait(qtbot, widget)
     assert viewer.layers["cells nuclei"].metadata["nucleiseg"]["min_size"] == entry.postprocess()["min_size"] + 1
+
+
+def test_an_rgb_stack_is_segmented_plane_by_plane(viewer, qtbot, notifications):
+    from skimage.data import immunohistochemistry
+
+    rgb = immunohistochemistry()[:96, :96]
+    viewer.add_image(np.stack([rgb, rgb]), name="he stack", rgb=True)
+    widget = SegmentWidget(viewer)
+    _run_and_wait(qtbot, widget)
+    assert not notifications["error"], notifications
+    assert viewer.layers["he stack nuclei"].data.shape == (2, 96, 96)
+
+
+def test_closing_the_window_cancels_a_running_segmentation(viewer, qtbot, notifications, monkeypatch):
+    import threading
+
+    from napari_nucleiseg._napari import segment_widget
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(inp, cancel=None, **kwargs):
+        started.set()
+        while not cancel():
+            release.wait(0.01)
+        return segment_widget.SegmentOutcome(cancelled=True)
+
+    monkeypatch.setattr(segment_widget, "segment_image", slow)
+    viewer.add_image(np.zeros((64, 64), np.float32), name="cells")
+    widget = SegmentWidget(viewer)
+    widget.run()
+    assert started.wait(10)
+    manager = viewer.window._task_status_manager
+    assert manager.is_busy() and any("segmenting 'cells'" in s for s in manager.get_status())
+    manager.cancel_all()  # what closing the window does: the widget's Cancel ends the job
+    qtbot.waitUntil(lambda: not widget.running, timeout=10000)
+    assert not manager.is_busy() and widget._status.value.startswith("Cancel")

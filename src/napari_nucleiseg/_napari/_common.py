@@ -277,7 +277,8 @@ def guarded(fn: Callable, what: str) -> Callable:
 
 
 def start_worker(fn: Callable, *args, what: str, on_returned: Callable, on_error: Callable[[str], None],
-                 on_finished: Callable | None = None, **kwargs):
+                 on_finished: Callable | None = None, viewer=None, stop: Callable | None = None,
+                 task: str = "", **kwargs):
     """Run ``fn(*args, **kwargs)`` in a napari thread worker that can never crash the app.
 
     Parameters
@@ -292,6 +293,10 @@ def start_worker(fn: Callable, *args, what: str, on_returned: Callable, on_error
         Called in the GUI thread with the message (the widget shows it once).
     on_finished : callable, optional
         Called in the GUI thread after either.
+    viewer, stop, task : optional
+        With these, the job is one of ``viewer``'s running tasks (described by ``task``): closing
+        its window asks first, then calls ``stop`` (the widget's Cancel) so the job ends with it.
+        The callbacks are skipped once their widget is gone with the window.
 
     Returns
     -------
@@ -311,8 +316,41 @@ def start_worker(fn: Callable, *args, what: str, on_returned: Callable, on_error
             on_error(f"{what}: {type(exc).__name__}: {exc}")
 
     worker = create_worker(guarded(fn, what), *args, _start_thread=False, _ignore_errors=True, **kwargs)
-    worker.returned.connect(returned)
+    worker.returned.connect(_while_alive(returned))
     if on_finished is not None:
-        worker.finished.connect(on_finished)
+        worker.finished.connect(_while_alive(on_finished))
+    done = _running_task(viewer, stop, task or what)
+    if done is not None:
+        worker.finished.connect(done)
     worker.start()
     return worker
+
+
+def _while_alive(callback: Callable) -> Callable:
+    """``callback``, silent once the Qt widgets it updates were deleted (the window closed first)."""
+    def call(*args):
+        try:
+            return callback(*args)
+        except RuntimeError as exc:
+            if "has been deleted" not in str(exc):
+                raise
+            return None
+    return call
+
+
+def _running_task(viewer, stop: Callable | None, description: str) -> Callable | None:
+    """Register a job with ``viewer``'s window as a running task whose cancel calls ``stop``; returns
+    what marks it done (None where napari has no such list: the private API is looked up, not assumed)."""
+    window = getattr(viewer, "window", None)
+    register = getattr(window, "_register_task_status", None)
+    update = getattr(window, "_update_task_status", None)
+    if stop is None or register is None or update is None:
+        return None
+    from napari.utils.task_status import Status
+
+    def cancel():
+        _while_alive(stop)()
+        return True
+
+    task_id = register("napari-nucleiseg", Status.BUSY, description, cancel_callback=cancel)
+    return lambda: update(task_id, Status.COMPLETED, "")

@@ -226,7 +226,8 @@ class BatchWidget(Container):
                                    recursive=self._recursive.value, workers=self._workers.value,
                                    progress=self._relay.progressed.emit, cancel=self._is_cancelled,
                                    what="Batch stopped", on_returned=self._on_returned, on_error=self._refuse,
-                                   on_finished=self._on_finished)
+                                   on_finished=self._on_finished, viewer=self.viewer, stop=self.cancel,
+                                   task=f"batch of {src}")
         return self.worker
 
     def _refuse(self, message: str):

@@ -173,7 +173,8 @@ class EvaluateWidget(Container):
         self.worker = start_worker(_score, _full(gt), _full(pred),
                                    lambda: self._cancel_requested, what="Cannot evaluate",
                                    on_returned=lambda result: self._done(result, pred), on_error=self._on_error,
-                                   on_finished=self._idle)
+                                   on_finished=self._idle, viewer=self.viewer, stop=self.cancel,
+                                   task=f"evaluating '{pred.name}'")
         return self.worker
 
     def cancel(self) -> None:
@@ -199,6 +200,9 @@ class EvaluateWidget(Container):
     def _done(self, result, pred) -> None:
         if result is None or self._cancel_requested:
             self._result.value = "Cancelled: nothing was added."
+            return
+        if pred not in self.viewer.layers:
+            self._result.value = f"'{pred.name}' was removed while it was scored: nothing was added."
             return
         self._show(result, pred)
 

@@ -302,7 +302,8 @@ class FinetuneWidget(Container):
         self.worker = start_worker(run_finetune, self._base.value, train, val,
                                    progress=self._relay.progressed.emit, cancel=self._cancel.is_set,
                                    what="Fine-tuning not done", on_returned=self._on_returned,
-                                   on_error=self._on_error, on_finished=self._on_finished, **kwargs)
+                                   on_error=self._on_error, on_finished=self._on_finished, viewer=self.viewer,
+                                   stop=self.cancel, task=f"fine-tuning {self._base.value}", **kwargs)
         return self.worker
 
     def _on_error(self, message: str) -> None:
@@ -409,5 +410,6 @@ class FinetuneWidget(Container):
         self.worker = start_worker(segment_image, inp, model=model, device=self._device.value,
                                    cancel=self._cancel.is_set, what=f"Cannot segment '{inp.name}'",
                                    on_returned=done, on_error=lambda msg: self._notify(msg, True),
-                                   on_finished=self._on_finished)
+                                   on_finished=self._on_finished, viewer=self.viewer, stop=self.cancel,
+                                   task=f"segmenting '{inp.name}' with {model}")
         return self.worker

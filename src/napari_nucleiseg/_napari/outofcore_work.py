@@ -9,7 +9,10 @@ return a ``SegmentOutcome``, so the widget shows them the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,13 +35,30 @@ def wants_out_of_core(inp: ImageInput) -> bool:
     return not isinstance(inp.data, np.ndarray) or int(shape[0]) * int(shape[1]) > threshold()
 
 
-def default_folder(inp: ImageInput) -> Path:
-    """Where a layer's result goes: the user cache, one folder per layer name and shape."""
+#: Results of one layer kept in the cache: the newest and the one before it (still on screen while
+#: the newest is shown).
+KEPT_RESULTS = 2
+
+
+def default_folder(inp: ImageInput, options: SegmentOptions | None = None, run: dict | None = None) -> Path:
+    """Where a layer's result goes: the user cache, one folder per layer name and shape and per
+    settings, so that a run with other settings (cancelled, or failing) never touches the result
+    on screen, and the same settings resume."""
     import platformdirs
 
     tag = hashlib.sha1(f"{inp.name}{np.shape(inp.data)}".encode()).hexdigest()[:10]
+    settings = json.dumps([dataclasses.asdict(SegmentOptions.build(options)), run or {}], sort_keys=True, default=str)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in inp.name)[:40]
-    return Path(platformdirs.user_cache_dir("napari-nucleiseg", appauthor=False)) / "outofcore" / f"{safe}-{tag}"
+    root = Path(platformdirs.user_cache_dir("napari-nucleiseg", appauthor=False)) / "outofcore"
+    return root / f"{safe}-{tag}" / hashlib.sha1(settings.encode()).hexdigest()[:10]
+
+
+def _drop_older_results(folder: Path) -> None:
+    """Keep ``KEPT_RESULTS`` results of the layer whose results ``folder`` (the newest) is among."""
+    others = sorted((p for p in folder.parent.iterdir() if p.is_dir() and p != folder),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in others[KEPT_RESULTS - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def segment_large_image(
@@ -82,9 +102,11 @@ def segment_large_image(
             if progress is not None:
                 progress(done / total, f"block {done}/{total}")
 
-        result = segment_out_of_core(inp.data, Path(out) if out else default_folder(inp), options,
-                                     scale=_pixel_size(scale), progress=blocks, cancel=cancel,
-                                     overwrite=True, **run)
+        folder = Path(out) if out else default_folder(inp, options, run)
+        result = segment_out_of_core(inp.data, folder, options, scale=_pixel_size(scale), progress=blocks,
+                                     cancel=cancel, overwrite=True, **run)
+        if not out:
+            _drop_older_results(folder)
         layers = result_layers(result.folder, inp.name, scale, translate, result.settings)
         return SegmentOutcome(layers, result.nuclei, result.settings["weights"], _device_text(options),
                               round(time.perf_counter() - t0, 2), float(result.settings["zoom"]),

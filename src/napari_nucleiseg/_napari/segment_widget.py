@@ -234,7 +234,8 @@ class SegmentWidget(Container):
         self.worker = start_worker(work, inp, progress=self._relay.progressed.emit,
                                    cancel=self._is_cancelled, what=f"Cannot segment '{inp.name}'",
                                    on_returned=self._on_returned, on_error=self._on_error,
-                                   on_finished=self._on_finished, **kwargs)
+                                   on_finished=self._on_finished, viewer=self.viewer, stop=self.cancel,
+                                   task=f"segmenting '{inp.name}'", **kwargs)
         return self.worker
 
     def _on_error(self, message: str) -> None:

@@ -126,7 +126,7 @@ def check_input_shape(inp: ImageInput) -> None:
         raise InvalidImageError(f"'{inp.name}' is empty (shape {shape})")
     if inp.spatial_ndim < 2:
         raise InvalidImageError(f"'{inp.name}' is not an image (shape {shape})")
-    if inp.spatial_ndim == 3 and shape[-1] in (2, 3, 4):
+    if not inp.rgb and inp.spatial_ndim == 3 and shape[-1] in (2, 3, 4):  # an RGB stack's last axis is colour
         raise InvalidImageError(
             f"'{inp.name}' has shape {shape}, which napari shows as {shape[0]} planes of {shape[1]} x {shape[2]} "
             "pixels; if its last axis holds channels, add one layer per channel (open the file with this "
