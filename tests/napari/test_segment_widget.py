@@ -361,3 +361,20 @@ def test_closing_the_window_cancels_a_running_segmentation(viewer, qtbot, notifi
     manager.cancel_all()  # what closing the window does: the widget's Cancel ends the job
     qtbot.waitUntil(lambda: not widget.running, timeout=10000)
     assert not manager.is_busy() and widget._status.value.startswith("Cancel")
+
+
+def test_running_again_keeps_the_labels_the_user_corrected(viewer, qtbot, notifications, small_field):
+    image, _ = small_field
+    viewer.add_image(image, name="cells")
+    widget = SegmentWidget(viewer)
+    _run_and_wait(qtbot, widget)
+    labels = viewer.layers["cells nuclei"]
+    labels.paint((10, 10), 777)  # a correction
+    widget._min_size.value = widget._min_size.value + 1
+    _run_and_wait(qtbot, widget)
+    assert 777 in viewer.layers["cells nuclei (corrected)"].data
+    assert 777 not in viewer.layers["cells nuclei"].data
+    assert "kept in 'cells nuclei (corrected)'" in widget._status.value
+    _run_and_wait(qtbot, widget)  # no new painting: the result is simply replaced
+    assert [layer.name for layer in viewer.layers].count("cells nuclei (corrected)") == 1
+    assert "cells nuclei (corrected 2)" not in viewer.layers

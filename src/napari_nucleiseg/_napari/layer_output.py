@@ -52,3 +52,21 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
             viewer.layers.append(new)
         out.append(new)
     return out
+
+
+def keep_edited_labels(viewer, layer_data: list[tuple]) -> list[str]:
+    """Rename each Labels layer that new results would replace and that the user has painted in
+    (it has undo history) to ``<name> (corrected)``, so ``put_layers`` adds the new result beside it
+    instead of over the corrections. Returns the new names."""
+    kept = []
+    for _, kwargs, layer_type in layer_data:
+        name = kwargs["name"]
+        old = viewer.layers[name] if layer_type == "labels" and name in viewer.layers else None
+        if old is None or not getattr(old, "_undo_history", None):
+            continue
+        new, n = f"{name} (corrected)", 2
+        while new in viewer.layers:
+            new, n = f"{name} (corrected {n})", n + 1
+        old.name = new
+        kept.append(new)
+    return kept

@@ -37,7 +37,7 @@ from ._common import (
     start_worker,
     status_label,
 )
-from .layer_output import put_layers
+from .layer_output import keep_edited_labels, put_layers
 from .outofcore_work import segment_large_image, wants_out_of_core
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
 
@@ -272,6 +272,7 @@ class SegmentWidget(Container):
         elif outcome.error:
             self._on_error(outcome.error)
         else:
+            kept = keep_edited_labels(self.viewer, outcome.layers)
             put_layers(self.viewer, outcome.layers)
             self._progress.value = 100
             self._status.value = (f"Found {outcome.n_nuclei} nuclei in {outcome.seconds:.1f} s "
@@ -289,6 +290,8 @@ class SegmentWidget(Container):
                                        "before segmenting.")
             if outcome.unsure:
                 self._status.value += f" {outcome.unsure}"
+            if kept:
+                self._status.value += f" Your corrections were kept in {', '.join(repr(k) for k in kept)}."
             show_info(self._status.value)
             self._status.value += " Probability and uncertainty layers are hidden: click their eye to show them."
             self._status.value += suggestion(outcome.image_kind, self._model.value)
