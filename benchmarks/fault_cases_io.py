@@ -291,3 +291,56 @@ def corrupt_png(tmp):
     rc, _, err = cli("segment", tmp / "bad.png", "--out", tmp / "out")
     return f"exit {rc}: {short(err)}", (rc == 1 and one_line(err) and "bad.png" in err
                                         and "pip install" not in err and not (tmp / "out").exists())
+
+
+@case("segment a.tif a_labels.tif (the second is the user's ground truth)", "exit 1 before any image: one line; "
+      "the user's a_labels.tif untouched (a.tif's results replaced it)")
+def result_over_input(tmp):
+    tifffile.imwrite(tmp / "a.tif", nuclei_image())
+    truth = np.full((64, 64), 7, np.uint16)
+    tifffile.imwrite(tmp / "a_labels.tif", truth)
+    rc, _, err = cli("segment", tmp / "a.tif", tmp / "a_labels.tif")
+    return f"exit {rc}: {short(err)}", (rc == 1 and one_line(err) and "would replace the input" in err
+                                        and np.array_equal(tifffile.imread(tmp / "a_labels.tif"), truth))
+
+
+@case("segment an OME-TIFF whose pixel size is NaN, then a plain TIFF", "both segmented, the size ignored "
+      "(it stopped the run at the first file's results with a line naming no file)")
+def nan_pixel_size(tmp):
+    tifffile.imwrite(tmp / "a.ome.tif", nuclei_image(), ome=True,
+                     metadata={"axes": "YX", "PhysicalSizeX": float("nan"), "PhysicalSizeY": float("nan")})
+    tifffile.imwrite(tmp / "b.tif", nuclei_image(seed=1))
+    rc, _, err = cli("segment", tmp / "a.ome.tif", tmp / "b.tif", "--out", tmp / "out")
+    return f"exit {rc}, files {len(files_in(tmp / 'out'))}", (
+        rc == 0 and (tmp / "out" / "a_labels.tif").exists() and (tmp / "out" / "b_labels.tif").exists())
+
+
+@case("segment a uint16 image with one saturated pixel", "the same nuclei as without it (a hot pixel changed "
+      "nuclei 160 px away)")
+def hot_pixel(tmp):
+    from napari_nucleiseg import segment
+
+    image = nuclei_image(256).astype(np.float32)
+    image = (image / image.max() * 200 + 10).astype(np.uint16)  # nuclei at 210 over a background of 10
+    hot = image.copy()
+    hot[128, 128] = 65535
+    clean, seg = segment(image, device="cpu"), segment(hot, device="cpu")
+    return f"{clean.labels.max()} nuclei clean, {seg.labels.max()} with the hot pixel", (
+        bool(clean.labels.max() > 0 and seg.labels.max() == clean.labels.max()))
+
+
+@case("batch of a folder with a file name that is not UTF-8", "every image segmented, summary.csv written with "
+      "the odd byte escaped (the summary could not be written and the run never finished)")
+def non_utf8_name(tmp):
+    import os
+
+    (tmp / "in").mkdir()
+    tifffile.imwrite(tmp / "in" / "good.tif", nuclei_image())
+    try:
+        with open(os.path.join(os.fsencode(tmp / "in"), b"caf\xe9.tif"), "wb") as fh:
+            fh.write((tmp / "in" / "good.tif").read_bytes())
+    except OSError:
+        return "this file system refuses names that are not UTF-8", True
+    rc, _, err = cli("batch", tmp / "in", tmp / "out", "-q")
+    summary = (tmp / "out" / "summary.csv").read_text() if (tmp / "out" / "summary.csv").exists() else ""
+    return f"exit {rc}, summary rows {summary.count('.tif,ok')}", rc == 0 and summary.count(".tif,ok") == 2
