@@ -219,3 +219,15 @@ def test_one_saturated_pixel_changes_no_nucleus():
     seg = segment(hot, device="cpu")
     assert seg.labels.max() == clean.labels.max()
     assert (np.abs(seg.probability - clean.probability) > 0.5).sum() <= 5
+
+
+def test_the_nuclei_of_a_sparse_image_are_not_clipped():
+    from napari_nucleiseg.inference.preprocess import normalize, normalize_bounds
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:384, :384]
+    img = rng.normal(20, 3, (384, 384)) + 180 * np.exp(-(((yy - 60) ** 2 + (xx - 70) ** 2) / 24.5) ** 2)
+    img = np.clip(img, 0, 255).astype(np.float32)  # one nucleus: 0.07 % of the pixels
+    lo, scale, floor, ceiling = normalize_bounds(img)
+    assert (img.max() - lo) / scale > 10 and ceiling > (img.max() - lo) / scale
+    np.testing.assert_allclose(normalize(img), (img - lo) / scale, rtol=1e-6)

@@ -25,29 +25,37 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return img.astype(np.float32)
 
 
-#: Normalised values are kept within this range: every DSB, MoNuSeg and DeepLIIF image lies inside it
-#: (-0.22 to 6.44), while one saturated camera pixel (hundreds) changed nuclei 160 px away.
+#: Normalised values are kept within this range widened to twice the 0.01st and 99.99th
+#: percentiles (``normalize_bounds``): a saturated camera pixel (hundreds) changed nuclei 160 px
+#: away, while the nuclei of a sparse image may lie far above the 99.8th percentile and are kept.
+#: Every DSB, MoNuSeg and DeepLIIF image lies inside (-0.22 to 6.44).
 NORMALIZED_RANGE = (-2.0, 10.0)
 
 
 def normalize(grey: np.ndarray, low: float = 1.0, high: float = 99.8,
-              bounds: tuple[float, float] | None = None) -> np.ndarray:
-    """Percentile normalisation: ``low`` -> 0 and ``high`` -> 1 (values outside are kept, within
-    ``NORMALIZED_RANGE``).
+              bounds: tuple[float, ...] | None = None) -> np.ndarray:
+    """Percentile normalisation: ``low`` -> 0 and ``high`` -> 1; values outside are kept, within
+    the outlier limits of ``normalize_bounds``.
 
     ``bounds`` (``normalize_bounds`` of the whole image) normalises a part of an image as the
-    whole would be."""
-    lo, scale = normalize_bounds(grey, low, high) if bounds is None else np.float64(bounds)
-    return np.clip((grey - lo) / scale, *NORMALIZED_RANGE).astype(np.float32)
+    whole would be (a plan of an older version holds no limits: nothing is clipped)."""
+    lo, scale, *limits = normalize_bounds(grey, low, high) if bounds is None else np.float64(bounds)
+    out = (grey - lo) / scale
+    return (np.clip(out, *limits) if limits else out).astype(np.float32)
 
 
 def normalize_bounds(grey: np.ndarray, low: float = 1.0, high: float = 99.8,
-                     subsampled: bool = False) -> tuple[float, float]:
-    """``(offset, scale)`` of ``normalize``, from a 512-pixel overview of ``grey`` (``subsampled``:
-    ``grey`` is that overview already)."""
+                     subsampled: bool = False) -> tuple[float, float, float, float]:
+    """``(offset, scale, floor, ceiling)`` of ``normalize``, from a 512-pixel overview of ``grey``
+    (``subsampled``: ``grey`` is that overview already): the ``low`` and ``high`` percentiles map to 0
+    and 1, and values are kept between ``NORMALIZED_RANGE`` widened to twice the 0.01st and 99.99th
+    percentiles, so that only lone outliers (hot or dead pixels) are clipped."""
     sy, sx = (1, 1) if subsampled else subsample_steps(grey.shape, 512)
-    lo, hi = np.percentile(grey[::sy, ::sx], (low, high))
-    return lo, hi - lo if hi > lo else max(float(np.abs(hi)), 1.0)
+    lo, hi, rare_lo, rare_hi = np.percentile(grey[::sy, ::sx], (low, high, 0.01, 99.99))
+    scale = hi - lo if hi > lo else max(float(np.abs(hi)), 1.0)
+    floor = min(NORMALIZED_RANGE[0], 2 * (rare_lo - lo) / scale)
+    ceiling = max(NORMALIZED_RANGE[1], 2 * (rare_hi - lo) / scale)
+    return lo, scale, floor, ceiling
 
 
 STAIN_SIGNALS = ("darkest", "red")

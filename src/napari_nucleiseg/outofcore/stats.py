@@ -46,11 +46,12 @@ class ImageStats:
         ``kinds.image_kind`` of the whole image.
     top : float
         Brightest value of the nucleus channel (inverted images are ``top - channel``).
-    bounds : (float, float)
-        Offset and scale of the nucleus signal's normalisation.
+    bounds : (float, float, float, float)
+        Offset, scale and outlier limits of the nucleus signal's normalisation (``normalize_bounds``;
+        a plan of an older version has the first two).
     rgb_top : float or None
         Brightest value of a colour image (haematoxylin density).
-    haem_bounds : (float, float) or None
+    haem_bounds : tuple of float or None
         Normalisation of the haematoxylin plane (stained images, two-channel models).
     stain_signal : str
         The nucleus signal of a stained image (``preprocess.nucleus_signal``): the one the model
@@ -64,9 +65,9 @@ class ImageStats:
 
     kind: str
     top: float
-    bounds: tuple[float, float]
+    bounds: tuple[float, ...]
     rgb_top: float | None = None
-    haem_bounds: tuple[float, float] | None = None
+    haem_bounds: tuple[float, ...] | None = None
     stain_signal: str = "darkest"
     smoothing: float = 0.0
     light: Illumination = Illumination()
@@ -170,8 +171,8 @@ def gather_stats(source, invert: bool | None = None, cancel: Callable[[], bool] 
     return stats, normalize(signal, bounds=stats.bounds), (o512.sy, o512.sx)
 
 
-def _floats(pair) -> tuple[float, float]:
-    return float(pair[0]), float(pair[1])
+def _floats(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
 
 
 def prepare_block(region: np.ndarray, stats: ImageStats, channels: int = 1,
