@@ -112,6 +112,17 @@ def test_rerun_skips_finished_images_and_redoes_incomplete_ones(tmp_path):
     assert list(res.summary["from_previous_run"]) == [True, True, False]
 
 
+def test_a_run_of_a_version_that_hashed_the_device_name_is_resumed(tmp_path, monkeypatch):
+    from napari_nucleiseg.batch import fingerprint
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 2)
+    with monkeypatch.context() as m:
+        m.setattr(fingerprint, "numeric_mode", lambda device: device)  # the fingerprint before 2026-12-07
+        run_batch(src, out)
+    assert run_batch(src, out).summary["from_previous_run"].all()
+
+
 def test_resume_hashes_only_outputs_whose_time_changed(tmp_path, monkeypatch):
     import os
 

@@ -147,7 +147,8 @@ def test_relative_paths_are_sent_to_workers_as_absolute_ones(image, tmp_path, mo
     monkeypatch.setattr(ooc_run, "run_tasks", in_this_process)
     segment_out_of_core("img.tif", "out", device="cpu", block=128, workers=2, mode="processes")
     jobs = [args[0] for args in sent if hasattr(args[0], "source")]
-    assert jobs and all(j.out == str(tmp_path / "out") and j.source.name == str(tmp_path / "img.tif") for j in jobs)
+    assert jobs and all(j.out == str(tmp_path / "out") and j.source._opener.path == str(tmp_path / "img.tif")
+                        for j in jobs)
     assert all(args[0] == str(tmp_path / "out") for args in sent if isinstance(args[0], str))  # the joins
 
 
@@ -168,3 +169,11 @@ def test_an_error_that_stops_a_batch_keeps_its_kind_from_a_worker():
             _call(fn, ())
         again = pickle.loads(pickle.dumps(caught.value))  # as it comes back from a process
         assert type(again) is kind and isinstance(again, NucleisegError)
+
+
+def test_a_flipped_scale_gives_positive_sizes_as_in_memory(image, tmp_path):
+    import pandas as pd
+
+    res = segment_out_of_core(image, tmp_path / "flip", device="cpu", block=128, scale=(-0.5, 0.5))
+    table = pd.read_csv(res.table_path)
+    assert len(table) and np.allclose(table["area_physical"], table["area"] * 0.25)

@@ -143,6 +143,11 @@ def test_writer_leaves_no_stale_table_and_writes_labels_and_table_together(tmp_p
     table = pd.DataFrame({"label": [1], "area": [100]})
     write_labels(str(tmp_path / "x.tif"), labels, {"features": table})
     write_labels(str(tmp_path / "x.tif"), labels, {"features": None})  # another layer, no table
+    assert (tmp_path / "x.csv").exists()  # not a table of ours: the user's own is kept
+    from napari_nucleiseg.inference.measure import COLUMNS
+
+    pd.DataFrame({c: [1] for c in COLUMNS}).to_csv(tmp_path / "x.csv", index=False)  # an earlier layer's
+    write_labels(str(tmp_path / "x.tif"), labels, {"features": None})
     assert not (tmp_path / "x.csv").exists()
     (tmp_path / "y.csv").mkdir()  # the table cannot be written: the labels are not either
     with pytest.raises(OutputWriteError):

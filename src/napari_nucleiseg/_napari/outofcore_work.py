@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -106,6 +107,7 @@ def segment_large_image(
         result = segment_out_of_core(inp.data, folder, options, scale=_pixel_size(scale), progress=blocks,
                                      cancel=cancel, overwrite=True, **run)
         if not out:
+            os.utime(folder)  # the newest result, also when it came from the cache untouched
             _drop_older_results(folder)
         layers = result_layers(result.folder, inp.name, scale, translate, result.settings)
         return SegmentOutcome(layers, result.nuclei, result.settings["weights"], _device_text(options),

@@ -72,9 +72,13 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
 
 
 def _is_our_table(path: Path) -> bool:
-    """A CSV this writer or ``segment`` wrote: its header starts with the ``label`` column."""
+    """A CSV this plugin wrote: its header holds every column of the nuclei table (``measure.COLUMNS``),
+    so a table of the user's own (a scikit-image ``regionprops_table`` export) is never taken for one."""
+    from ..inference.measure import COLUMNS
+
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.readline().split(",")[0].strip() == "label"
+            header = [c.strip() for c in fh.readline().split(",")]
     except OSError:
         return False
+    return set(COLUMNS) <= set(header)

@@ -48,11 +48,14 @@ def weights_sha256(model="default") -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def options_fingerprint(options: BatchOptions, model_sha256: str, target_diameter: float | None = None) -> str:
+def options_fingerprint(options: BatchOptions, model_sha256: str, target_diameter: float | None = None,
+                        legacy: bool = False) -> str:
     """Short hash of everything that changes an image's outputs: the options (``run_batch`` spells
     out the card's post-processing in them), the exact weights and the card's training nucleus
     size (``ModelEntry.target_diameter``); a finished image is only reused when all are unchanged."""
-    fields = {**dataclasses.asdict(options), "device": numeric_mode(options.device)}
+    fields = dataclasses.asdict(options)
+    if not legacy:  # ``legacy``: as versions before 2026-12-07 hashed it, with the device's name
+        fields["device"] = numeric_mode(options.device)
     blob = json.dumps({"options": fields, "weights": model_sha256, "target_diameter": target_diameter},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

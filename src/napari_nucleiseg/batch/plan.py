@@ -27,6 +27,8 @@ class ImageTask:
     marker: str
     fingerprint: str
     weights_sha256: str
+    #: the fingerprint as versions before 2026-12-07 spelt it (with the device's name), still accepted
+    legacy_fingerprint: str = ""
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -140,9 +142,10 @@ def plan_tasks(input_dir, output_dir, options: BatchOptions, pattern: str = "*",
     entry = entry if entry is not None else zoo.get_entry(options.model)
     sha = model_sha256 if model_sha256 is not None else weights_sha256(entry)
     fp = options_fingerprint(options, sha, entry.target_diameter())
+    legacy = options_fingerprint(options, sha, entry.target_diameter(), legacy=True)
     files = find_images(root, pattern, recursive, exclude_dir=out)
     return [ImageTask(str(p), p.relative_to(root).as_posix(), stem, str(out / stem),
-                      str(out / STATE_DIR / f"{stem}.json"), fp, sha)
+                      str(out / STATE_DIR / f"{stem}.json"), fp, sha, legacy)
             for p, stem in zip(files, _stems(files, root))]
 
 

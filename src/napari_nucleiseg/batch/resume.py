@@ -21,7 +21,8 @@ def finished_row(task: ImageTask) -> dict | None:
     """
     try:
         marker = json.loads(Path(task.marker).read_text())
-        if marker.get("fingerprint") != task.fingerprint or marker.get("source") != source_stamp(task.source):
+        known = {task.fingerprint, task.legacy_fingerprint} - {""}
+        if marker.get("fingerprint") not in known or marker.get("source") != source_stamp(task.source):
             return None
         for name, stored in marker["outputs"].items():
             path = os.path.join(os.path.dirname(task.out_stem), name)

@@ -50,7 +50,7 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     """Segment ``path`` out of core; returns the line to print."""
     from ..inference.measure import unsure_note
     from ..io.results import result_stem
-    from ..outofcore.auto import segment_file
+    from ..outofcore.auto import result_folder, segment_file
 
     result, summary = segment_file(
         path, out / result_stem(path), options, probability=not args.no_probability,
@@ -60,4 +60,5 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     again = f", {earlier} blocks from an earlier run" if earlier else ""
     note = unsure_note(summary["mean_confidence"])
     return (f"{path.name}: {summary['nuclei']} nuclei, out of core in {result.blocks} blocks{again} "
-            f"({result.settings['weights']}) -> {result.folder}" + (f"\n    {note}" if note else ""))
+            f"({result.settings['weights']}) -> {result_folder(out / result_stem(path))}"
+            + (f"\n    {note}" if note else ""))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..dask_client import dask_client
 from ..errors import Cancelled, NucleisegError, OptionError
+from ..inference.checks import checked_scale
 from ..options import SegmentOptions
 from .blocks import BlockGrid
 from .execute import run_tasks
@@ -161,7 +162,7 @@ def segment_out_of_core(
     _check_block(block, halo)
     # plain numbers: the identity is compared with the one stored as JSON when a run resumes
     block, halo, level = int(block), (halo if halo == "auto" else int(halo)), int(level)
-    scale = None if scale is None else tuple(float(v) for v in scale)
+    scale = checked_scale(scale)  # as segment() takes it: (y, x) sizes above 0
     src = open_source(source, level=level, channel=opts.channel)
     try:
         entry = zoo.get_entry(opts.model)

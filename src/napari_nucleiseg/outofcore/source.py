@@ -116,7 +116,7 @@ def open_source(source, level: int = 0, name: str | None = None, channel: int | 
 def _opened(source, level: int, name: str | None, channel: int | None) -> ImageSource:
     require_zarr()
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source).absolute()  # workers of a Dask cluster run in other directories
+        path = Path(source)
         if not path.exists():
             raise ImageReadError(path, "no such file or folder")
         if path.is_dir() or path.suffix.lower() == ".zarr":
@@ -191,7 +191,9 @@ def _tiff_source(path: Path, level: int, channel: int | None = None) -> ImageSou
     except Exception as exc:
         raise ImageReadError(path, f"not a readable TIFF ({type(exc).__name__}: {exc})") from None
     index, colour, plane = _plane_index(shape, axes, str(path), channel)
-    return ImageSource(str(path), _TiffOpener(str(path), level), index, colour, plane, dtype)
+    # the opener's path is absolute (the workers of a Dask cluster run in other directories); the name,
+    # which identifies the run, is the one given, so a result made before resumes
+    return ImageSource(str(path), _TiffOpener(str(path.absolute()), level), index, colour, plane, dtype)
 
 
 def _check_tiff_extent(path: Path, pages) -> None:
@@ -256,7 +258,7 @@ def _zarr_source(path: Path, level: int, channel: int | None = None) -> ImageSou
     shape = tuple(node.shape)
     axes = axes or _guess_axes(shape, channel)
     index, colour, plane = _plane_index(shape, axes, str(path), channel)
-    return ImageSource(str(path), _ZarrOpener(str(path), key), index, colour, plane, node.dtype)
+    return ImageSource(str(path), _ZarrOpener(str(path.absolute()), key), index, colour, plane, node.dtype)
 
 
 def _multiscale_level(path: Path, attrs: dict, level: int) -> tuple[str | None, str | None]:
