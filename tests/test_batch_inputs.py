@@ -111,3 +111,14 @@ def test_batch_finishes_its_summary_with_a_file_name_that_is_not_utf8(tmp_path):
     assert sorted(summary["file"]) == ["caf\\udce9.tif", "good.tif"] and (summary["status"] == "ok").all()
     manifest = json.loads((tmp_path / "out" / "run_manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["ok"] == 2
+
+
+def test_segment_run_twice_on_a_folder_skips_its_earlier_results(tmp_path, capsys):
+    _image(tmp_path / "a.tif", 1)
+    assert main(["segment", str(tmp_path / "a.tif")]) == 0
+    again = sorted(str(p) for p in tmp_path.glob("*.tif"))  # what `segment *.tif` hands over the second time
+    assert len(again) == 4
+    assert main(["segment", *again]) == 0
+    err = capsys.readouterr().err
+    assert err.count("is a result of an earlier run, not an image: skipped") == 3
+    assert not (tmp_path / "a_labels_labels.tif").exists()

@@ -70,6 +70,22 @@ def _check_unique_outputs(paths: list[Path], out: Path | None) -> None:
                                      "segment them into an --out folder, or rename the input")
 
 
+def _earlier_results(paths: list[Path]) -> list[Path]:
+    """Inputs that are results ``segment`` wrote for another input (``a_labels.tif`` beside ``a.tif``
+    and ``a_nuclei.csv``), as ``segment *.tif`` run twice in one folder takes them."""
+    from ..io.results import OUTPUT_SUFFIXES, result_stem
+
+    stems = {(p.parent.absolute(), result_stem(p).casefold()) for p in paths}
+    found = []
+    for p in paths:
+        for suffix in OUTPUT_SUFFIXES:
+            base = p.name[:-len(suffix)] if p.name.casefold().endswith(suffix.casefold()) else None
+            if base and (p.parent.absolute(), base.casefold()) in stems and (p.parent / f"{base}_nuclei.csv").is_file():
+                found.append(p)
+                break
+    return found
+
+
 def run(args) -> int:
     from ..device import resolve_device
     from ..inference.measure import mean_confidence, unsure_note
@@ -78,6 +94,13 @@ def run(args) -> int:
 
     out = None if args.out is None else Path(args.out)
     options = segment_options(args)  # refuses bad values before any work
+    earlier = _earlier_results([Path(name) for name in args.inputs])
+    for path in earlier:
+        print(f"nucleiseg segment: warning: {path} is a result of an earlier run, not an image: skipped",
+              file=sys.stderr)
+    args.inputs = [name for name in args.inputs if Path(name) not in earlier]
+    if not args.inputs:
+        raise NucleisegError("every input is a result of an earlier run: nothing to segment")
     _check_unique_outputs([Path(name) for name in args.inputs], out)
     resolve_device(options.device)
     failures = 0
