@@ -215,10 +215,19 @@ def test_stack_each_slice_and_current_slice(viewer, qtbot, notifications):
 
     viewer.dims.set_current_step(0, 1)
     widget._stacks.value = CURRENT_SLICE
+    before = nuclei.data[0].copy()
+    widget._min_size.value = widget._min_size.value + 5
     _run_and_wait(qtbot, widget)
     nuclei = viewer.layers["zs nuclei"]
+    np.testing.assert_array_equal(nuclei.data[0], before)  # the other plane of the result shown stays
+    assert nuclei.data[1].max() > before.max()  # the new plane's labels follow the kept ones
+    assert set(nuclei.features["plane"]) == {0, 1} and nuclei.features["label"].is_unique
+    assert set(nuclei.features["label"]) == set(np.unique(nuclei.data)) - {0}
+
+    viewer.layers.remove(nuclei)
+    _run_and_wait(qtbot, widget)  # no result shown yet: only the current plane
+    nuclei = viewer.layers["zs nuclei"]
     assert nuclei.data[0].max() == 0 and nuclei.data[1].max() > 0
-    assert set(nuclei.features["plane"]) == {1}
 
 
 def test_refresh_models_lists_new_user_model(viewer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from napari.layers import Layer
 
 _UPDATABLE = ("scale", "translate", "features", "metadata", "contrast_limits")
@@ -70,3 +72,29 @@ def keep_edited_labels(viewer, layer_data: list[tuple]) -> list[str]:
         old.name = new
         kept.append(new)
     return kept
+
+
+def merge_plane(viewer, layer_data: list[tuple], z: int) -> list[tuple]:
+    """The layers of a result for plane ``z`` of a stack (other planes empty) merged into the
+    same-named layers of the stack's shape already in ``viewer``: their other planes and those
+    planes' table rows are kept, plane ``z`` is replaced, its new labels numbered after the kept ones."""
+    out = []
+    for data, kwargs, layer_type in layer_data:
+        old = viewer.layers[kwargs["name"]] if kwargs["name"] in viewer.layers else None
+        if old is None or getattr(old, "multiscale", False) or np.shape(old.data) != np.shape(data):
+            out.append((data, kwargs, layer_type))
+            continue
+        merged = np.array(old.data, copy=True)
+        if layer_type == "labels":
+            others = merged.copy()
+            others[z] = 0
+            offset = int(others.max())
+            merged[z] = np.where(data[z] > 0, data[z] + offset, 0)
+            table, kept = kwargs.get("features"), old.features
+            if isinstance(table, pd.DataFrame) and "plane" in kept.columns and len(kept):
+                table = table.assign(label=table["label"] + offset)
+                kwargs = {**kwargs, "features": pd.concat([kept[kept["plane"] != z], table], ignore_index=True)}
+        else:
+            merged[z] = data[z]
+        out.append((merged, kwargs, layer_type))
+    return out

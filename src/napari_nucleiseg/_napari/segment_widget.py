@@ -37,7 +37,7 @@ from ._common import (
     start_worker,
     status_label,
 )
-from .layer_output import keep_edited_labels, put_layers
+from .layer_output import keep_edited_labels, merge_plane, put_layers
 from .outofcore_work import segment_large_image, wants_out_of_core
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
 
@@ -273,7 +273,10 @@ class SegmentWidget(Container):
             self._on_error(outcome.error)
         else:
             kept = keep_edited_labels(self.viewer, outcome.layers)
-            put_layers(self.viewer, outcome.layers)
+            layers = outcome.layers
+            if outcome.plane is not None:  # one plane of a stack: the others of the result shown stay
+                layers = merge_plane(self.viewer, layers, outcome.plane)
+            put_layers(self.viewer, layers)
             self._progress.value = 100
             self._status.value = (f"Found {outcome.n_nuclei} nuclei in {outcome.seconds:.1f} s "
                                   f"with {outcome.model} on {outcome.device}.")

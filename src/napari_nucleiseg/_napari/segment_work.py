@@ -66,7 +66,8 @@ class SegmentOutcome:
     nuclei were larger than the model's training size; > 1: enlarged, as they were much smaller
     (``sizing``). ``smoothing`` > 0: it was noisy, and smoothed a little first (``denoise``).
     ``evened`` > 0: a bright-field image lit unevenly, evened out first (``illumination``).
-    ``unsure``: a sentence when the model is unsure of the image (``measure.unsure_note``), else empty."""
+    ``unsure``: a sentence when the model is unsure of the image (``measure.unsure_note``), else empty.
+    ``plane``: the one plane of a stack segmented (*Current slice only*), else None."""
 
     layers: list = field(default_factory=list)
     n_nuclei: int = 0
@@ -80,6 +81,7 @@ class SegmentOutcome:
     error: str | None = None
     image_kind: str = ""
     unsure: str = ""
+    plane: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -246,7 +248,8 @@ def segment_image(
             progress(1.0, "done")
         return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom,
                               seg.smoothing, image_kind=seg.settings.get("image_kind", ""), evened=seg.evened,
-                              unsure=unsure_note(mean_confidence(seg.table)))
+                              unsure=unsure_note(mean_confidence(seg.table)),
+                              plane=planes[0] if inp.is_stack and stacks == CURRENT_SLICE else None)
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:
