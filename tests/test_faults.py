@@ -35,6 +35,7 @@ def test_the_suite_covers_every_kind_of_fault():
 
 @pytest.mark.parametrize("changes,word", [
     ({"tile": 64}, "overlap"), ({"tile": 16, "overlap": 0}, "tile"), ({"overlap": -1}, "overlap"),
+    ({"tile": 100, "overlap": 51}, r"overlap 51: must be 0 to half the tile \(50 pixels\)"),
     ({"device": "gpu"}, "device"), ({"threshold": float("nan")}, "threshold"), ({"min_size": 2.5}, "min_size"),
     ({"border_threshold": -0.1}, "border_threshold"), ({"diameter": "big"}, "diameter"), ({"model": ""}, "model"),
 ])
