@@ -164,3 +164,19 @@ def test_cli_export_import_and_zoo_listing(tmp_path, capsys):
     assert "tiny-back: imported from tiny.zip" in listing
     assert main(["export", "tiny", "--bioimageio", str(tmp_path / "t.pt")]) == 1
     assert "a bioimage.io package is a .zip file" in capsys.readouterr().err
+
+
+def test_a_kinds_post_processing_survives_export_and_import(tmp_path):
+    import torch
+
+    from napari_nucleiseg.bioimageio.export import export_package
+    from napari_nucleiseg.bioimageio.package_import import import_package
+    from napari_nucleiseg.models import build
+
+    torch.manual_seed(0)
+    by_kind = {"stained": {"seed_min_size": 20}}
+    zoo.save_user_model("tiny-kinds", build("unet", base=8, depth=3), "unet", {"base": 8, "depth": 3},
+                        {"description": "tiny test model", "postprocess_by_kind": by_kind})
+    back = import_package(export_package("tiny-kinds", tmp_path / "t.zip", test=False), "tiny-kinds-back")
+    assert back.card["postprocess_by_kind"] == by_kind
+    assert back.postprocess("stained") == zoo.get_entry("tiny-kinds").postprocess("stained")

@@ -482,3 +482,13 @@ def test_prepare_pairs_shrinks_large_corrected_nuclei_to_the_model_size():
     (enlarged,), (info,) = prepare_pairs([(image, labels)], target=100.0)  # nuclei 0.4 of the target: enlarged
     assert enlarged.image.shape == enlarged.labels.shape == (400, 400) and info["zoom"] == pytest.approx(2.0, rel=0.02)
     assert set(np.unique(enlarged.labels)) == {0, 1, 2, 3}
+
+
+def test_a_fine_tuned_model_keeps_its_bases_licence_and_outputs(field):
+    torch.manual_seed(0)
+    licence = "CC BY-NC-SA 4.0, non-commercial (test data)"
+    zoo.save_user_model("tiny-nc", build("unet", base=8, depth=3), "unet", {"base": 8, "depth": 3},
+                        {"description": "tiny", "licence": licence, "outputs": ["foreground", "border"]})
+    res = fine_tune("tiny-nc", [field], steps=1, **FAST)
+    card = zoo.get_entry(res.name).card
+    assert card["licence"] == licence and card["outputs"] == ["foreground", "border"]

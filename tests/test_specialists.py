@@ -42,7 +42,11 @@ def test_for_kind_picks_the_named_specialist(parent):
 
 
 def test_missing_specialist_falls_back_to_the_model_itself(parent):
-    zoo.delete_user_model("tiny-stained")
+    with pytest.raises(ValueError, match="'tiny-stained' segments images for 'tiny'"):
+        zoo.delete_user_model("tiny-stained")  # refused: a model saved later under its name would take them
+    gone = zoo.get_entry("tiny-stained").weights
+    gone.unlink()  # removed by hand
+    gone.with_suffix(".json").unlink()
     entry = zoo.get_entry("tiny")
     with pytest.warns(UserWarning, match="'tiny-stained', which is not installed"):
         assert entry.for_kind("stained").name == "tiny"

@@ -23,7 +23,8 @@ def test_import_refuses_a_bad_card_and_leaves_nothing(tmp_path):
     torch.save(blob, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="card cannot be used"):
         zoo.import_model(tmp_path / "bad.pt", name="imported")
-    assert sorted(p.name for p in zoo.user_models_dir().iterdir()) == ["src.json", "src.pt"]
+    assert sorted(p.name for p in zoo.user_models_dir().iterdir() if not p.name.startswith(".")) == \
+        ["src.json", "src.pt"]
 
 
 @pytest.mark.parametrize("field, value", [("validation", {"dsb_score": "0.9"}), ("sizing", {"target_diameter": "20px"}),
@@ -59,6 +60,57 @@ def test_rename_keeps_the_routes_of_models_that_name_it():
     b = zoo.get_entry("B")
     assert b.card["specialists"] == {"stained": "A2"} and b.card["parent"] == "A2"
     assert b.for_kind("stained").name == "A2"
-    zoo.delete_user_model("A2")
+    with pytest.raises(ValueError, match="'A2' segments images for 'B'"):  # a later 'A2' would take them
+        zoo.delete_user_model("A2")
+    for path in (zoo.get_entry("A2").weights, zoo.get_entry("A2").weights.with_suffix(".json")):
+        path.unlink()  # removed by hand
     with pytest.warns(UserWarning, match="not installed"):
         assert zoo.get_entry("B").for_kind("stained").name == "B"
+    zoo.delete_user_model("B")
+
+
+def test_a_name_with_a_newline_is_refused():
+    for bad in ("mymodel\n", "a/b", "", None):
+        with pytest.raises(ValueError, match="invalid model name"):
+            zoo.check_name(bad)
+
+
+@pytest.mark.parametrize("field, value", [("suggest_for", 5), ("outputs", 5), ("description", ["x"])])
+def test_a_card_field_of_the_wrong_kind_skips_that_model_only(capsys, field, value):
+    entry = _save("odd")
+    _save("fine")
+    card = json.loads(entry.weights.with_suffix(".json").read_text())
+    entry.weights.with_suffix(".json").write_text(json.dumps({**card, field: value}))
+    with pytest.warns(UserWarning, match="odd.json: model skipped"):
+        zoo.suggested_for("stained")  # it raised a TypeError, for every kind
+    assert main(["zoo"]) == 0
+    out = capsys.readouterr().out
+    assert "fine" in out
+
+
+def test_two_processes_saving_one_name_at_once_give_one_model(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from napari_nucleiseg import zoo\n"
+        "from napari_nucleiseg.models import build\n"
+        "torch.manual_seed(int(sys.argv[1]))\n"
+        "try:\n"
+        "    zoo.save_user_model('same', build('unet', base=8, depth=3), 'unet', {'base': 8, 'depth': 3},\n"
+        "                        {'description': 'saved by ' + sys.argv[1]})\n"
+        "    print('saved')\n"
+        "except ValueError as exc:\n"
+        "    print('refused', exc)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(k)], stdout=subprocess.PIPE, text=True)
+             for k in (1, 2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert sorted(o.split()[0] for o in outs) == ["refused", "saved"], outs
+    entry = zoo.get_entry("same")
+    winner = entry.card["description"].split()[-1]
+    torch.manual_seed(int(winner))
+    expected = build("unet", base=8, depth=3).state_dict()
+    got = zoo.load_weights_file(entry.weights)[0].state_dict()
+    key = next(k for k in expected if expected[k].is_floating_point())
+    assert torch.allclose(expected[key].half().float(), got[key])  # the card's weights, not the other's

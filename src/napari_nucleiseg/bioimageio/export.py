@@ -197,7 +197,8 @@ def describe(entry, files: PackageFiles, authors: list[str], maintainers: list[s
     cites = [s.CiteEntry(text=t, url=s.HttpUrl(u)) for t, u in CITATIONS.get(arch, [U_NET]) + [DSB]]
     training = card.get("training", {})
     ours = {"name": entry.name, "architecture": arch, "config": card.get("config", {}), "outputs": files.output_names,
-            "postprocess": entry.postprocess(), "sizing": card.get("sizing", {}), "stain_signal": entry.stain_signal(),
+            "postprocess": entry.postprocess(), "postprocess_by_kind": card.get("postprocess_by_kind", {}),
+            "sizing": card.get("sizing", {}), "stain_signal": entry.stain_signal(),
             "licence": entry.licence, "version": __version__}
     return s.ModelDescr(
         name=f"napari-nucleiseg {entry.name}",

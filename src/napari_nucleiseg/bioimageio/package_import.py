@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -254,8 +253,8 @@ def _card(descr, reading: Reading, path: Path, name: str, net, fmt: str, sha: st
     }
     if reading.ours is None:
         card[ADAPTER_KEY] = reading.adapter()
-    for key in ("sizing", "stain_signal"):
-        if key in ours:
+    for key in ("sizing", "stain_signal", "postprocess_by_kind"):
+        if ours.get(key):
             card[key] = ours[key]
     return card
 
@@ -279,7 +278,8 @@ def import_package(path, name: str | None = None):
         For a name that is invalid or taken (``zoo.check_name``).
     """
     from ..io.writers import write_set
-    from ..zoo import check_name, get_entry, save_weights, user_models_dir
+    from ..zoo import check_name, get_entry, save_weights
+    from ..zoo.user_models import card_writer, claimed
 
     path = Path(path)
     descr = load_description(path)
@@ -298,7 +298,7 @@ def import_package(path, name: str | None = None):
             raise refuse_weights(descr, path)
         max_diff = check_reproduces(net, reading, descr, path)
         card = _card(descr, reading, path, name, net, fmt, sha, max_diff)
-        folder = user_models_dir()
-        write_set([(folder / f"{name}.pt", lambda part: shutil.copyfile(weights, part)),
-                   (folder / f"{name}.json", lambda part: Path(part).write_text(json.dumps(card, indent=1)))])
+        with claimed(name) as folder:  # checked again: another import may have taken the name meanwhile
+            write_set([(folder / f"{name}.pt", lambda part: shutil.copyfile(weights, part)),
+                       (folder / f"{name}.json", card_writer(card))])
     return get_entry(name)

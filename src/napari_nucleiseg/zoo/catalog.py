@@ -157,8 +157,12 @@ def _card_problem(card) -> str | None:
         return "a score or the nucleus size is not a number"
     if any(not (is_number(v) or (k == "seed" and isinstance(v, str))) for k, v in settings):
         return "a post-processing setting is not a number"
-    if not isinstance(card.get("name", ""), str):
-        return "'name' is not text"
+    for key in ("name", "description", "licence", "stain_signal"):
+        if not isinstance(card.get(key, ""), str):
+            return f"'{key}' is not text"
+    for key in ("suggest_for", "outputs"):
+        if key in card and not (isinstance(card[key], list) and all(isinstance(v, str) for v in card[key])):
+            return f"'{key}' is not a list of names"
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -14,19 +15,22 @@ from ..errors import first_line
 from ..io.writers import write_set
 from .catalog import ModelEntry, _card_problem, get_entry, list_models, user_models_dir
 from .foreign import ADAPTER_KEY
-from .weights_file import load_weights_file, read_blob, save_weights
+from .weights_file import load_weights_file, read_blob, weights_writer
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def check_name(name: str) -> None:
     """Raise ValueError unless ``name`` is a valid, unused model name."""
-    if not _NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' or '.' (max 64)")
     taken = next((e.name for e in list_models() if e.name.casefold() == name.casefold()), None)
     if taken is not None:  # ignoring case: on some disks the two names are one file
         raise ValueError(f"a model named {taken!r} exists already; choose another name")
 
+
+#: The lock file of the user-models folder (``claimed``).
+LOCK_NAME = ".models.lock"
 
 #: A temporary file older than this was left by a save that was killed (a live save takes seconds).
 STALE_PART_S = 3600.0
@@ -51,15 +55,33 @@ def _write_card(folder: Path, name: str, card: dict) -> None:
     tmp.replace(folder / f"{name}.json")
 
 
-def save_user_model(name: str, model: torch.nn.Module, architecture: str, config: dict, card: dict) -> ModelEntry:
-    """Save a new user model (never overwrites any model) and return its entry."""
-    check_name(name)
+@contextlib.contextmanager
+def claimed(name: str):
+    """Hold the user-models folder while ``name`` is checked and its files written, so that two
+    processes saving or importing a model of one name at once cannot both take it (``check_name``
+    refuses the second). Yields the folder."""
+    from filelock import FileLock
+
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(folder)
-    card = {**card, "name": name, "architecture": architecture, "config": config}
-    save_weights(folder / f"{name}.pt", model, architecture, config)
-    _write_card(folder, name, card)
+    with FileLock(str(folder / LOCK_NAME)):
+        check_name(name)
+        yield folder
+
+
+def card_writer(card: dict):
+    """``write(tmp)`` of a card (for ``io.writers.write_set``)."""
+    return lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1))
+
+
+def save_user_model(name: str, model: torch.nn.Module, architecture: str, config: dict, card: dict) -> ModelEntry:
+    """Save a new user model (never overwrites any model; weights and card appear together) and
+    return its entry."""
+    with claimed(name) as folder:
+        remove_stale_parts(folder)
+        card = {**card, "name": name, "architecture": architecture, "config": config}
+        write_set([(folder / f"{name}.pt", weights_writer(model, architecture, config)),
+                   (folder / f"{name}.json", card_writer(card))])
     return get_entry(name)
 
 
@@ -71,8 +93,14 @@ def _user_entry(name: str, verb: str) -> ModelEntry:
 
 
 def delete_user_model(name: str) -> None:
-    """Delete a user model (shipped models cannot be deleted)."""
+    """Delete a user model (shipped models cannot be deleted, nor one that another user model hands
+    images to: a model saved later under its name would silently take them over)."""
     e = _user_entry(name, "deleted")
+    users = [o.name for o in list_models() if o.user and o.name != e.name
+             and e.name in o.card.get("specialists", {}).values()]
+    if users:
+        raise ValueError(f"{name!r} segments images for {', '.join(map(repr, users))} (its specialist): "
+                         "delete those first")
     e.weights.unlink(missing_ok=True)
     e.weights.with_suffix(".json").unlink(missing_ok=True)
 
@@ -80,11 +108,10 @@ def delete_user_model(name: str) -> None:
 def rename_user_model(old: str, new: str) -> ModelEntry:
     """Rename a user model."""
     e = _user_entry(old, "renamed")
-    check_name(new)
-    folder = e.weights.parent
-    _write_card(folder, new, {**e.card, "name": new})
-    e.weights.rename(folder / f"{new}.pt")
-    e.weights.with_suffix(".json").unlink()
+    with claimed(new) as folder:
+        _write_card(folder, new, {**e.card, "name": new})
+        e.weights.rename(folder / f"{new}.pt")
+        e.weights.with_suffix(".json").unlink()
     for other in list_models():  # models fine-tuned from it route images to it by name
         if other.user and other.name != new and (old in other.card.get("specialists", {}).values()
                                                  or other.card.get("parent") == old):
@@ -137,9 +164,8 @@ def import_model(path, name: str | None = None) -> ModelEntry:
     card = {**card, "name": name}
     if (problem := _card_problem(card)) is not None:
         raise ValueError(f"{path}: its model card cannot be used: {problem}")
-    folder = user_models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(folder)
-    write_set([(folder / f"{name}.pt", lambda tmp: shutil.copyfile(path, tmp)),
-               (folder / f"{name}.json", lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1)))])
+    with claimed(name) as folder:
+        remove_stale_parts(folder)
+        write_set([(folder / f"{name}.pt", lambda tmp: shutil.copyfile(path, tmp)),
+                   (folder / f"{name}.json", card_writer(card))])
     return get_entry(name)

@@ -9,14 +9,20 @@ import torch
 from ..models import build
 
 
-def save_weights(path, model, arch: str, config: dict, extra: dict | None = None) -> None:
-    """Save a compact fp16 state dict with the architecture needed to rebuild it (atomically)."""
+def weights_writer(model, arch: str, config: dict, extra: dict | None = None):
+    """``write(tmp)`` of a compact fp16 state dict with the architecture needed to rebuild it (for
+    ``io.writers.write_set``)."""
     sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    torch.save({"architecture": arch, "config": config, "state_dict": sd, **(extra or {})}, tmp)
-    tmp.replace(path)
+    blob = {"architecture": arch, "config": config, "state_dict": sd, **(extra or {})}
+    return lambda tmp: torch.save(blob, tmp)
+
+
+def save_weights(path, model, arch: str, config: dict, extra: dict | None = None) -> None:
+    """Save a compact fp16 state dict with the architecture needed to rebuild it (atomically, through
+    a temporary file of its own: two saves at once never share one)."""
+    from ..io.writers import write_set
+
+    write_set([(Path(path), weights_writer(model, arch, config, extra))])
 
 
 def read_blob(path) -> dict:

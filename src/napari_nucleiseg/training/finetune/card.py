@@ -77,7 +77,7 @@ def model_card(entry, start, post: dict, info: list, val_info: list, settings: d
     }
     if routes:
         card["specialists"] = routes
-    for key in ("parameters", "input", "channels", "sizing", "postprocess_by_kind"):
+    for key in ("parameters", "input", "channels", "sizing", "postprocess_by_kind", "outputs", "licence"):
         if key in entry.card:
             card[key] = entry.card[key]
     if entry.for_kind("stained").stain_signal() != "darkest":  # the signal its stained pairs were prepared with
