@@ -6,7 +6,6 @@ per-nucleus table (the layer's ``features``) beside the image, as ``nucleiseg se
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +22,12 @@ def table_path(path) -> Path:
 
 
 def _pixel_size(scale, ndim: int) -> tuple[float, ...] | None:
-    """The layer's scale as the TIFF's pixel size (None for unit pixels)."""
+    """The layer's scale as the TIFF's pixel size (None for unit pixels; a flipped axis' negative size
+    and unusable ones are ``pixel_size.ome_options``' to handle)."""
     if scale is None or len(scale) < ndim or ndim not in (2, 3):
         return None
-    size = tuple(abs(float(v)) for v in scale[-ndim:])  # a flipped axis has a negative scale
-    if all(v == 1.0 for v in size[-2:]) or not all(math.isfinite(v) and v > 0 for v in size):
-        return None
-    return size
+    size = tuple(float(v) for v in scale[-ndim:])  # ome_options drops sizes that are not numbers above 0
+    return None if all(abs(v) == 1.0 for v in size[-2:]) else size
 
 
 def write_labels(path: str, data, attributes: dict) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import NucleisegError
 from ..io.images import is_image_file
-from ..io.results import result_stem
+from ..io.results import result_of, result_stem
 from .fingerprint import options_fingerprint, weights_sha256
 from .options import MANIFEST_NAME, OUTPUT_SUFFIXES, STATE_DIR, BatchOptions
 
@@ -101,12 +101,12 @@ def _is_result_beside_image(path: Path, stems_in: dict) -> bool:
     """True for ``<stem>_labels.tif`` and the other result files (``OUTPUT_SUFFIXES``) of an image
     ``<stem>.*`` in the same folder: ``nucleiseg segment`` writes them next to its inputs.
     ``stems_in`` caches the image stems of each folder."""
-    suffix = next((x for x in OUTPUT_SUFFIXES if path.name.lower().endswith(x)), None)
-    if suffix is None:
+    base = result_of(path)
+    if base is None:
         return False
     if path.parent not in stems_in:
         stems_in[path.parent] = {result_stem(p) for p in path.parent.iterdir() if is_image_file(p)}
-    return path.name[: -len(suffix)] in stems_in[path.parent]
+    return base in stems_in[path.parent]
 
 
 def _stems(files: list[Path], root: Path) -> list[str]:

@@ -73,17 +73,11 @@ def _check_unique_outputs(paths: list[Path], out: Path | None) -> None:
 def _earlier_results(paths: list[Path]) -> list[Path]:
     """Inputs that are results ``segment`` wrote for another input (``a_labels.tif`` beside ``a.tif``
     and ``a_nuclei.csv``), as ``segment *.tif`` run twice in one folder takes them."""
-    from ..io.results import OUTPUT_SUFFIXES, result_stem
+    from ..io.results import result_of, result_stem
 
     stems = {(p.parent.absolute(), result_stem(p).casefold()) for p in paths}
-    found = []
-    for p in paths:
-        for suffix in OUTPUT_SUFFIXES:
-            base = p.name[:-len(suffix)] if p.name.casefold().endswith(suffix.casefold()) else None
-            if base and (p.parent.absolute(), base.casefold()) in stems and (p.parent / f"{base}_nuclei.csv").is_file():
-                found.append(p)
-                break
-    return found
+    return [p for p in paths if (base := result_of(p)) is not None
+            and (p.parent.absolute(), base.casefold()) in stems and (p.parent / f"{base}_nuclei.csv").is_file()]
 
 
 def run(args) -> int:

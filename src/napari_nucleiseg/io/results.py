@@ -21,6 +21,14 @@ def result_stem(path) -> str:
     return Path(path).stem.removesuffix(".ome")
 
 
+def result_of(path) -> str | None:
+    """The stem of the image a result file belongs to (``a_labels.tif`` -> ``a``: its name without a
+    ``OUTPUT_SUFFIXES`` ending, of any case), None for a file that is not named as a result."""
+    name = Path(path).name
+    suffix = next((x for x in OUTPUT_SUFFIXES if name.casefold().endswith(x.casefold())), None)
+    return name[: -len(suffix)] if suffix else None
+
+
 def label_dtype(labels: np.ndarray):
     """uint16, uint32 beyond 65535, uint64 beyond 4294967295 (a painted id): no id wraps."""
     top = int(labels.max())

@@ -75,12 +75,12 @@ def _level_size(path, level: int, size: tuple[float, float] | None) -> tuple[flo
         return size
     import tifffile
 
-    from ..io.images import quiet_tifffile, tiff_header
+    from ..io.images import quiet_tifffile
 
     try:
-        axes = tiff_header(path)[2]
         with quiet_tifffile(), tifffile.TiffFile(path) as tif:
-            full, this = tif.series[0].levels[0].shape, tif.series[0].levels[level].shape
+            series = tif.series[0]
+            axes, full, this = series.axes, series.levels[0].shape, series.levels[level].shape
     except (IndexError, OSError, ValueError):
         return size  # open_source says what is wrong with the file or the level
     y, x = axes.index("Y"), axes.index("X")

@@ -44,15 +44,22 @@ def _checked_arrays(image, labels, nm):
             f"{nm}: image shape {image.shape} does not match labels shape {labels.shape}; "
             "the labels must be drawn on the same image (same height and width)"
         )
-    try:
-        check_image(image)
-    except InvalidImageError as exc:
-        raise FinetuneError(f"{nm}: {exc}") from None
+    image = _checked_image(image, nm)
     try:
         labels = as_labels(labels, f"{nm}: labels")
     except InvalidImageError as exc:
         raise FinetuneError(str(exc)) from None
-    return within_float32(image)[0], labels
+    return image, labels
+
+
+def _checked_image(image, nm: str) -> np.ndarray:
+    """``image`` as ``segment()`` takes it (``checks.check_image``, within float32), or one line naming ``nm``."""
+    image = np.asarray(image)
+    try:
+        check_image(image)
+    except InvalidImageError as exc:
+        raise FinetuneError(f"{nm}: {exc}") from None
+    return within_float32(image)[0]
 
 
 def _prepare_one(image, labels, region, nm, invert, target, channels=1, stain_signal="darkest"):
@@ -99,12 +106,7 @@ def replay_input(image, nm: str, invert=None, channels: int = 1, stain_signal: s
     from ...inference.denoise import measured_smoothing, smooth
     from ...inference.preprocess import prepare_channels
 
-    image = np.asarray(image)
-    try:
-        check_image(image)
-    except InvalidImageError as exc:
-        raise FinetuneError(f"{nm}: {exc}") from None
-    image = within_float32(image)[0]
+    image = _checked_image(image, nm)
     kind = image_kind(image, invert)
     x = prepare_channels(image, channels=channels, kind=kind, stain_signal=stain_signal)
     return np.ascontiguousarray(smooth(x, measured_smoothing(x)[1]), np.float32), kind
