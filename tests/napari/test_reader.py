@@ -196,6 +196,8 @@ def test_saved_labels_open_as_labels_with_their_table(make_napari_viewer, tmp_pa
     assert main(["segment", str(tmp_path / "cells.tif")]) == 0  # cells_labels.tif + cells_nuclei.csv
     (data, kwargs, kind), = get_reader(str(tmp_path / "cells_labels.tif"))(str(tmp_path / "cells_labels.tif"))
     assert kind == "labels" and len(kwargs["features"]) == data.max() > 0
+    # napari finds label v's row by the index column: without it, label 1 showed label 2's row
+    assert list(kwargs["features"]["index"]) == list(kwargs["features"]["label"])
     viewer = make_napari_viewer()
     layer = viewer.add_labels(data, features=kwargs["features"], name="cells nuclei")
     layer.save(str(tmp_path / "again.tif"), plugin="napari-nucleiseg")

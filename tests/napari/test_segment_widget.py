@@ -1,6 +1,7 @@
 """Segment Nuclei widget: docking, a full run, replacement, scale, bad input, cancel, stacks."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_nucleiseg._napari.segment_widget import SegmentWidget
@@ -223,6 +224,13 @@ def test_stack_each_slice_and_current_slice(viewer, qtbot, notifications):
     assert nuclei.data[1].max() > before.max()  # the new plane's labels follow the kept ones
     assert set(nuclei.features["plane"]) == {0, 1} and nuclei.features["label"].is_unique
     assert set(nuclei.features["label"]) == set(np.unique(nuclei.data)) - {0}
+    assert (nuclei.features["index"] == nuclei.features["label"]).all()  # napari's row of each label
+
+    nuclei.features = pd.DataFrame()  # a stack result opened without its table (Batch widget)
+    _run_and_wait(qtbot, widget)
+    nuclei = viewer.layers["zs nuclei"]
+    assert set(nuclei.features["label"]) == set(np.unique(nuclei.data[1])) - {0}  # renumbered with the plane
+    assert (nuclei.features["index"] == nuclei.features["label"]).all()
 
     viewer.layers.remove(nuclei)
     _run_and_wait(qtbot, widget)  # no result shown yet: only the current plane

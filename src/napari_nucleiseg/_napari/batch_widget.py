@@ -45,6 +45,7 @@ from ._common import (
     start_worker,
     status_label,
 )
+from .features import label_features
 from .layer_output import put_layers
 from .segment_work import _spatial
 
@@ -381,4 +382,4 @@ def _read_features(path) -> pd.DataFrame | None:
         df = pd.read_csv(path)
     except (OSError, ValueError):
         return None
-    return df.assign(index=df["label"]) if "label" in df else None
+    return label_features(df) if "label" in df else None

@@ -91,9 +91,11 @@ def merge_plane(viewer, layer_data: list[tuple], z: int) -> list[tuple]:
             offset = int(others.max())
             merged[z] = np.where(data[z] > 0, data[z] + offset, 0)
             table, kept = kwargs.get("features"), old.features
-            if isinstance(table, pd.DataFrame) and "plane" in kept.columns and len(kept):
-                table = table.assign(label=table["label"] + offset)
-                kwargs = {**kwargs, "features": pd.concat([kept[kept["plane"] != z], table], ignore_index=True)}
+            if isinstance(table, pd.DataFrame):
+                table = table.assign(**{c: table[c] + offset for c in ("index", "label") if c in table})
+                if "plane" in kept.columns and len(kept):
+                    table = pd.concat([kept[kept["plane"] != z], table], ignore_index=True)
+                kwargs = {**kwargs, "features": table}
         else:
             merged[z] = data[z]
         out.append((merged, kwargs, layer_type))

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import NucleisegError
 from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image, tiff_header
 from ..io.pixel_size import pixel_size
+from .features import label_features
 
 
 def _image_layer(path: Path) -> tuple:
@@ -48,7 +49,7 @@ def _image_layer(path: Path) -> tuple:
     if table is not None and _same_labels(data, table):  # labels this plugin wrote: Labels again, measured
         kwargs.pop("rgb")
         if data.ndim == 2:
-            kwargs["features"] = table
+            kwargs["features"] = label_features(table)
         return data, kwargs, "labels"
     return data, kwargs, "image"
 

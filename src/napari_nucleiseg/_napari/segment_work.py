@@ -18,6 +18,7 @@ import pandas as pd
 from ..errors import InvalidImageError, NucleisegError
 from ..inference.measure import mean_confidence, unsure_note
 from ..options import SegmentOptions
+from .features import label_features
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,7 @@ def layer_tuples(name: str, labels, probability, uncertainty, table: pd.DataFram
     metadata : dict
         Settings of the run, stored in the Labels layer's metadata.
     """
-    features = table.copy()
-    features.insert(0, "index", features["label"].astype(np.int64).to_numpy())
+    features = label_features(table)
     common = {"scale": scale, "translate": translate}
     names = output_names(name)
     return [
