@@ -88,6 +88,27 @@ def test_imagej_units_are_converted_to_micrometres(tmp_path):
         assert pixel_size(tmp_path / "ij.tif") == (pytest.approx(expected) if expected else None), unit
 
 
+def test_imagej_resolution_unit_is_honoured_without_a_unit(tmp_path):
+    image = np.zeros((16, 16), np.uint8)  # 2.5 µm pixels as ImageJ reads them: per cm, per inch
+    for resolution, unit in ((4000, "CENTIMETER"), (10160, "INCH")):
+        tifffile.imwrite(tmp_path / "ij.tif", image, imagej=True, resolution=(resolution, resolution),
+                         resolutionunit=unit)
+        assert pixel_size(tmp_path / "ij.tif") == pytest.approx((2.5, 2.5)), unit
+
+
+def test_a_time_lapse_gets_no_z_spacing(tmp_path):
+    movie = np.zeros((3, 16, 16), np.uint8)
+    tifffile.imwrite(tmp_path / "t.ome.tif", movie, ome=True,
+                     metadata={"axes": "TYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "PhysicalSizeZ": 2.0})
+    tifffile.imwrite(tmp_path / "t.tif", movie, imagej=True, resolution=(2, 2),
+                     metadata={"axes": "TYX", "spacing": 2.0, "unit": "um"})
+    tifffile.imwrite(tmp_path / "z.tif", movie, imagej=True, resolution=(2, 2),
+                     metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"})
+    assert pixel_size(tmp_path / "t.ome.tif") == pytest.approx((0.5, 0.5))
+    assert pixel_size(tmp_path / "t.tif") == pytest.approx((0.5, 0.5))
+    assert pixel_size(tmp_path / "z.tif") == pytest.approx((2.0, 0.5, 0.5))
+
+
 def test_a_nan_pixel_size_does_not_stop_segment(tmp_path):
     image = synthetic_nuclei((96, 96), n_nuclei=5, seed=3)[0]
     tifffile.imwrite(tmp_path / "a.ome.tif", image, ome=True,

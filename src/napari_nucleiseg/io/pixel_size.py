@@ -37,12 +37,16 @@ def pixel_size(path) -> tuple[float, ...] | None:
     try:
         with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             if tif.is_ome and tif.ome_metadata:
-                return _ome_size(tif.ome_metadata)
-            if tif.is_imagej:
-                return _imagej_size(tif)
+                size = _ome_size(tif.ome_metadata)
+            elif tif.is_imagej:
+                size = _imagej_size(tif)
+            else:
+                return None
+            if size is not None and len(size) == 3 and "Z" not in tif.series[0].axes.upper():
+                size = size[1:]  # a Z spacing of an image without Z (a time-lapse) is no axis' size
+            return size
     except Exception:  # noqa: BLE001 - never fail a read because of its metadata
         return None
-    return None
 
 
 def _micrometres(value, unit) -> float | None:
@@ -71,6 +75,10 @@ def _ome_size(xml: str) -> tuple[float, ...] | None:
     return None
 
 
+#: TIFF ResolutionUnit values ImageJ honours when its description names no unit (1, none: µm).
+_RESOLUTION_UNITS = {2: "inch", 3: "cm"}
+
+
 def _imagej_size(tif) -> tuple[float, ...] | None:
     page = tif.pages[0]
     xr, yr = page.tags.get("XResolution"), page.tags.get("YResolution")
@@ -80,7 +88,7 @@ def _imagej_size(tif) -> tuple[float, ...] | None:
     if sx == 1 and sy == 1:  # no calibration
         return None
     meta = tif.imagej_metadata or {}
-    unit = meta.get("unit")
+    unit = meta.get("unit") or _RESOLUTION_UNITS.get(int(getattr(page.tags.get("ResolutionUnit"), "value", 1)))
     z = meta.get("spacing")
     return _size(_micrometres(sy, unit), _micrometres(sx, unit), _micrometres(z, unit) if z else None)
 
