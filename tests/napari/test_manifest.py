@@ -57,3 +57,17 @@ def test_importing_the_package_does_not_import_qt():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_packaged_manifest_is_a_real_file_and_the_root_one_is_the_same():
+    # a symlink inside the package becomes a text file on a Windows checkout, and so would the wheel's copy
+    from pathlib import Path
+
+    import napari_nucleiseg
+
+    packaged = Path(napari_nucleiseg.__file__).parent / "napari.yaml"
+    root = Path(__file__).resolve().parents[2] / "napari.yaml"
+    assert packaged.is_file() and not packaged.is_symlink()
+    assert npe2.PluginManifest.from_file(packaged).name == "napari-nucleiseg"
+    if root.exists():  # a source checkout: the manifest at the repository root is the packaged one
+        assert root.read_bytes() == packaged.read_bytes()
