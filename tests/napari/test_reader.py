@@ -208,3 +208,33 @@ def test_saved_labels_open_as_labels_with_their_table(make_napari_viewer, tmp_pa
     pd.DataFrame({"label": [1, 2], "area": [3, 4]}).to_csv(tmp_path / "cells.csv", index=False)
     (_, _, kind), = get_reader(str(tmp_path / "cells.tif"))(str(tmp_path / "cells.tif"))
     assert kind == "image"  # a table of the same name whose labels are not the image's values
+
+
+def test_labels_saved_without_a_table_open_as_labels_again(tmp_path):
+    from napari_nucleiseg._napari.writer import write_labels
+
+    labels = np.zeros((2, 40, 50), np.int32)
+    labels[0, 5:15, 5:15], labels[1, 20:30, 30:45] = 1, 2
+    for data in (labels[0], labels):  # a painted 2D layer, a stack
+        write_labels(str(tmp_path / "painted.tif"), data, {"features": None})
+        (back, _, kind), = get_reader(str(tmp_path / "painted.tif"))(str(tmp_path / "painted.tif"))
+        assert kind == "labels"
+        np.testing.assert_array_equal(back, data)
+    tifffile.imwrite(tmp_path / "counts.tif", labels[0])  # another program's integer image stays an image
+    (_, _, kind), = get_reader(str(tmp_path / "counts.tif"))(str(tmp_path / "counts.tif"))
+    assert kind == "image"
+
+
+def test_a_list_of_files_opens_as_one_stack_and_complex_files_are_left_to_napari(tmp_path):
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f"plane{i}.tif"))
+        tifffile.imwrite(paths[-1], np.full((32, 32), i, np.uint8), imagej=True, resolution=(2, 2),
+                         metadata={"unit": "um"})
+    (data, kwargs, kind), = get_reader(paths)(paths)  # File > Open Files as Stack
+    assert kind == "image" and data.shape == (3, 32, 32) and list(data[:, 0, 0]) == [0, 1, 2]
+    assert kwargs["scale"] == pytest.approx((1.0, 0.5, 0.5))
+    tifffile.imwrite(tmp_path / "other.tif", np.zeros((16, 16), np.uint8))
+    assert get_reader([paths[0], str(tmp_path / "other.tif")]) is None  # shapes differ: napari's reader
+    tifffile.imwrite(tmp_path / "c.tif", np.zeros((16, 16), np.complex64))
+    assert get_reader(str(tmp_path / "c.tif")) is None

@@ -1,8 +1,16 @@
-"""Per-nucleus tables as a Labels layer's ``features``."""
+"""Per-nucleus tables as a Labels layer's ``features``, and where the writer keeps them (import-light: the
+reader uses it for every TIFF napari opens)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+
+def table_path(path) -> Path:
+    """The CSV written beside labels ``path``: same name, ``.csv``."""
+    return Path(path).with_suffix(".csv")
 
 
 def label_features(table):

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import NucleisegError
 from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image, tiff_header
 from ..io.pixel_size import pixel_size
-from .features import label_features
+from .features import label_features, table_path
 
 
 def _image_layer(path: Path) -> tuple:
@@ -45,13 +45,30 @@ def _image_layer(path: Path) -> tuple:
     if split:  # one layer per channel: pick the nuclei
         kwargs.update(channel_axis=-1, name=[f"{path.stem} [channel {c}]" for c in range(data.shape[-1])])
         kwargs.pop("rgb")
-    table = _nuclei_table(path) if tiff and not (rgb or split) and np.issubdtype(data.dtype, np.integer) else None
-    if table is not None and _same_labels(data, table):  # labels this plugin wrote: Labels again, measured
+    if not tiff or rgb or split or not np.issubdtype(data.dtype, np.integer):
+        return data, kwargs, "image"
+    table = _nuclei_table(path)
+    measured = table is not None and _same_labels(data, table)
+    if measured or _marked_labels(path):  # labels this plugin wrote: Labels again, with their table
         kwargs.pop("rgb")
-        if data.ndim == 2:
+        if measured and data.ndim == 2:
             kwargs["features"] = label_features(table)
         return data, kwargs, "labels"
     return data, kwargs, "image"
+
+
+def _marked_labels(path: Path) -> bool:
+    """True for a TIFF this plugin wrote as labels (its Software tag, ``LABELS_SOFTWARE``)."""
+    import tifffile
+
+    from ..io.images import quiet_tifffile
+    from ..io.writers import LABELS_SOFTWARE
+
+    try:
+        with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            return tif.pages[0].software == LABELS_SOFTWARE
+    except Exception:  # noqa: BLE001 - a tag that cannot be read marks nothing
+        return False
 
 
 def _same_labels(data: np.ndarray, table) -> bool:
@@ -65,8 +82,6 @@ def _nuclei_table(path: Path):
     """The nuclei table written beside labels ``path`` (``<name>.csv`` by the Labels writer,
     ``<stem>_nuclei.csv`` beside ``<stem>_labels.tif`` by ``nucleiseg``), None when there is none."""
     import pandas as pd
-
-    from .writer import table_path
 
     candidates = [table_path(path)]
     if path.stem.endswith("_labels"):
@@ -109,7 +124,8 @@ def get_reader(path):
     ----------
     path : str or list of str
         A TIFF/OME-TIFF, PNG or JPEG file, a DSB sample folder (``<id>/images/<id>.png``
-        with optional ``masks/``), or a list of those.
+        with optional ``masks/``), or a list of image files of one shape, opened as one stack
+        (napari's *Open Files as Stack*).
 
     Returns
     -------
@@ -128,4 +144,22 @@ def get_reader(path):
             layers.extend(_layers_for(p))
         except (NucleisegError, OSError, ValueError):
             return None
+    if any(np.iscomplexobj(data) for data, _, _ in layers):
+        return None  # napari cannot show complex values
+    if len(paths) > 1:  # napari hands over a list only to open the files as one stack
+        stacked = _stacked(layers)
+        return None if stacked is None else functools.partial(_return_layers, [stacked])
     return functools.partial(_return_layers, layers)
+
+
+def _stacked(layers: list[tuple]) -> tuple | None:
+    """The images of ``layers`` as one stack (the first one's name and pixel size); None unless they are
+    single-channel images of one shape and type (napari's own reader may stack the rest)."""
+    data, kwargs, kind = layers[0]
+    if any(k != "image" or "channel_axis" in kw or d.shape != data.shape or d.dtype != data.dtype
+           for d, kw, k in layers):
+        return None
+    out = {key: kwargs[key] for key in ("name", "rgb") if key in kwargs}
+    if "scale" in kwargs:
+        out["scale"] = (1.0, *kwargs["scale"])
+    return np.stack([d for d, _, _ in layers]), out, "image"

@@ -14,11 +14,7 @@ import pandas as pd
 from ..errors import OutputWriteError
 from ..io.results import label_dtype
 from ..io.writers import csv_writer, tiff_writer, write_set
-
-
-def table_path(path) -> Path:
-    """The CSV written beside labels ``path``: same name, ``.csv``."""
-    return Path(path).with_suffix(".csv")
+from .features import table_path
 
 
 def _pixel_size(scale, ndim: int) -> tuple[float, ...] | None:
@@ -56,7 +52,7 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
     if labels.size and labels.min() < 0:
         raise ValueError(f"cannot write '{out.name}': the labels have negative values")
     files = [(out, tiff_writer(labels.astype(label_dtype(labels) if labels.size else np.uint16),
-                               pixel_size=_pixel_size(attributes.get("scale"), labels.ndim)))]
+                               pixel_size=_pixel_size(attributes.get("scale"), labels.ndim), labels=True))]
     features = attributes.get("features")
     if isinstance(features, pd.DataFrame) and len(features):
         files.append((table_path(out), csv_writer(features.drop(columns=["index"], errors="ignore"))))

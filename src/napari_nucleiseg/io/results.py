@@ -68,7 +68,8 @@ def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, un
     """
     base = Path(out_stem)
     labels = seg.labels
-    files = [(f"{base}_labels.tif", tiff_writer(labels.astype(label_dtype(labels)), pixel_size=pixel_size))]
+    files = [(f"{base}_labels.tif", tiff_writer(labels.astype(label_dtype(labels)),
+                                                     pixel_size=pixel_size, labels=True))]
     if probability:
         files.append((f"{base}_probability.tif", tiff_writer(seg.probability.astype(np.float32),
                                                              pixel_size=pixel_size)))

@@ -71,15 +71,22 @@ def _atomic_write(path: Path, write) -> None:
     write_set([(Path(path), write)])
 
 
-def tiff_writer(data: np.ndarray, compress: bool = True,
-                pixel_size: tuple[float, ...] | None = None) -> Callable[[str], None]:
+#: The TIFF Software tag of the label images this plugin writes: its reader opens them as Labels again.
+LABELS_SOFTWARE = "napari-nucleiseg labels"
+
+
+def tiff_writer(data: np.ndarray, compress: bool = True, pixel_size: tuple[float, ...] | None = None,
+                labels: bool = False) -> Callable[[str], None]:
     """``write(tmp)`` that stores an array as a (zlib-compressed) TIFF; with ``pixel_size``
-    (``(Y, X)`` or ``(Z, Y, X)``) an OME-TIFF that carries it (``pixel_size.ome_options``)."""
+    (``(Y, X)`` or ``(Z, Y, X)``) an OME-TIFF that carries it (``pixel_size.ome_options``); ``labels``
+    marks it as label image (``LABELS_SOFTWARE``)."""
     import tifffile
 
     from .pixel_size import ome_options
 
     extra = ome_options(pixel_size, data.ndim)
+    if labels:
+        extra["software"] = LABELS_SOFTWARE
     return lambda tmp: tifffile.imwrite(tmp, data, compression="zlib" if compress else None, **extra)
 
 
