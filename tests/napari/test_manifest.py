@@ -71,3 +71,29 @@ def test_packaged_manifest_is_a_real_file_and_the_root_one_is_the_same():
     assert npe2.PluginManifest.from_file(packaged).name == "napari-nucleiseg"
     if root.exists():  # a source checkout: the manifest at the repository root is the packaged one
         assert root.read_bytes() == packaged.read_bytes()
+
+
+def test_the_command_line_help_and_the_reader_check_load_no_torch(tmp_path):
+    # `nucleiseg --help` and napari asking the reader about a file should not wait seconds for torch
+    import subprocess
+    import sys
+
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 8), np.uint16))
+    code = ("import sys\nfrom napari_nucleiseg.cli import build_parser\n"
+            "from napari_nucleiseg._napari.reader import get_reader\n"
+            f"build_parser().format_help(); assert get_reader({str(tmp_path / 'a.tif')!r}) is not None\n"
+            "print([m for m in ('torch', 'skimage') if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
+
+
+def test_train_help_names_every_architecture():
+    from napari_nucleiseg.cli import build_parser
+    from napari_nucleiseg.models import ARCHITECTURES
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = " ".join(train.format_help().split())
+    assert all(name in text for name in ARCHITECTURES)

@@ -23,7 +23,7 @@ def _halo(text: str):
 
 def add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
     """``--out-of-core``, ``--block``, ``--halo``, ``--workers``, ``--processes``, ``--scheduler``, ``--level``."""
-    from ..outofcore.run import DEFAULT_BLOCK
+    from ..outofcore.blocks import DEFAULT_BLOCK
 
     g = parser.add_argument_group(
         "images larger than memory",

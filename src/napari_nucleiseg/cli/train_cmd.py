@@ -9,10 +9,10 @@ from .options import positive_int
 
 
 def register(sub) -> None:
-    from ..models import ARCHITECTURES
-
     p = sub.add_parser("train", help="train a zoo architecture (resumable)")
-    p.add_argument("--arch", default="unet", choices=sorted(ARCHITECTURES))
+    # checked when the command runs (a wrong name lists them): the choices would load torch for every --help
+    p.add_argument("--arch", default="unet", help="architecture: unet, residual_unet, resnet_unet, unet_plus, "
+                   "unet_plusplus or maskrcnn_lite (default: unet)")
     p.add_argument("--config", default="{}", help='architecture options as JSON, e.g. \'{"base": 16}\'')
     p.add_argument("--data", default=None, help="folder with train/ (images/, labels/) and val.txt; "
                    "default: ../shared/data/dsb2018")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Block (and output chunk) side in pixels when none is given.
+DEFAULT_BLOCK = 1024
+
 
 @dataclass(frozen=True)
 class Block:

@@ -17,7 +17,7 @@ from ..dask_client import dask_client
 from ..errors import Cancelled, NucleisegError, OptionError
 from ..inference.checks import checked_scale
 from ..options import SegmentOptions
-from .blocks import BlockGrid
+from .blocks import DEFAULT_BLOCK, BlockGrid
 from .execute import run_tasks
 from .plan import make_plan
 from .source import SPILL_NAME, ImageSource, describe_source, open_source, spilled
@@ -39,8 +39,6 @@ from .store import (
 )
 from .table import write_table
 from .worker import BlockJob, process_block, run_block
-
-DEFAULT_BLOCK = 1024
 
 
 @dataclass
