@@ -105,13 +105,15 @@ def test_foreign_torchscript_with_a_foreground_map_imports_and_splits(tmp_path, 
         fine_tune("foreign", pairs=[field], steps=1)
 
 
-def _rewritten(src, dst, drop=None, rdf_edit=(b"", b"")):
-    """A copy of package ``src`` without member ``drop`` and with one replacement in its rdf.yaml."""
+def _rewritten(src, dst, drop=None, rdf_edit=(b"", b""), rdf_name="rdf.yaml"):
+    """A copy of package ``src`` without member ``drop``, with one replacement in its rdf.yaml, which is
+    stored as ``rdf_name``."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for item in zin.infolist():
             data = zin.read(item.filename)
             if item.filename == "rdf.yaml":
                 data = data.replace(*rdf_edit)
+                item.filename = rdf_name
             if item.filename != drop:
                 zout.writestr(item, data)
     return dst
@@ -122,7 +124,8 @@ def _junk(path):
     return path
 
 
-@pytest.mark.parametrize("case", ["missing file", "3D input", "foreign architecture", "not a package", "remote file"])
+@pytest.mark.parametrize("case", ["missing file", "3D input", "foreign architecture", "not a package", "remote file",
+                                  "remote file, model.yaml", "alias loop", "setting of ours", "huge tiles"])
 def test_bad_packages_are_refused_in_one_line_and_leave_the_zoo_unchanged(case, package, tmp_path):
     from napari_nucleiseg.bioimageio.package_import import import_package
 
@@ -132,14 +135,25 @@ def test_bad_packages_are_refused_in_one_line_and_leave_the_zoo_unchanged(case, 
             "foreign architecture": lambda: foreign_package(tmp_path / "pkg", weights, "foreign_state_dict"),
             "not a package": lambda: _junk(tmp_path / "x.zip"),
             "remote file": lambda: _rewritten(package, tmp_path / "remote.zip", rdf_edit=(
-                b"source: weights_torchscript.pt", b"source: https://example.org/w.pt"))}[case]()
+                b"source: weights_torchscript.pt", b"source: https://example.org/w.pt")),
+            # the spec also reads a description named model.yaml: its URLs were not looked for, and fetched
+            "remote file, model.yaml": lambda: _rewritten(package, tmp_path / "remote2.zip", rdf_edit=(
+                b"source: test_input.npy", b"source: http://127.0.0.1:9/in.npy"), rdf_name="model.yaml"),
+            "alias loop": lambda: _rewritten(package, tmp_path / "loop.zip", rdf_edit=(
+                b"\nconfig:\n", b"\nloop: &a [*a, *a]\nconfig:\n")),
+            "setting of ours": lambda: _rewritten(package, tmp_path / "ours.zip", rdf_edit=(
+                b"      min_size: 16", b"      min_size: high")),
+            "huge tiles": lambda: _rewritten(package, tmp_path / "tiles.zip", rdf_edit=(
+                b"min: 16", b"min: 30000"))}[case]()
     before, models = _user_files(), [e.name for e in zoo.list_models()]
     with pytest.raises(PackageError) as err:
         import_package(path, "bad")
     message = str(err.value)
     assert "\n" not in message and str(path) in message
     assert {"missing file": "not a valid", "3D input": "axis 'z'", "foreign architecture": "never",
-            "not a package": "not a valid", "remote file": "nothing is downloaded"}[case] in message
+            "not a package": "not a valid", "remote file": "nothing is downloaded",
+            "remote file, model.yaml": "nothing is downloaded", "alias loop": "aliases",
+            "setting of ours": "not a number", "huge tiles": "at most 1024"}[case] in message
     assert _user_files() == before and [e.name for e in zoo.list_models()] == models
 
 

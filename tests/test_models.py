@@ -60,3 +60,8 @@ def test_every_resnet_depth_builds(depth):
 def test_unknown_architecture():
     with pytest.raises(ValueError, match="unknown architecture"):
         build("vgg")
+
+
+def test_a_network_too_large_for_a_nuclei_model_is_refused_before_it_is_allocated():
+    with pytest.raises(ValueError, match="1212 M weights, more than the 200 M"):
+        build("unet", base=400, depth=5)  # 4.8 GB of float32 weights, from a card or a package

@@ -75,12 +75,19 @@ def test_a_name_with_a_newline_is_refused():
             zoo.check_name(bad)
 
 
-@pytest.mark.parametrize("field, value", [("suggest_for", 5), ("outputs", 5), ("description", ["x"])])
+@pytest.mark.parametrize("field, value", [
+    ("suggest_for", 5), ("outputs", 5), ("description", ["x"]),
+    # values that broke segment() with a traceback, or silently found nothing
+    ("normalize", {"percentiles": [1, None]}), ("normalize", {"percentiles": "ab"}),
+    ("config", {"base": 16, "depth": 5, "in_channels": "x"}), ("sizing", {"target_diameter": -5}),
+    ("postprocess", {"threshold": 1e308, "border_threshold": 0.5, "min_size": 8, "min_mean_foreground": 0}),
+    ("stain_signal", "blue"), ("imported_net", {"size_min": 30000}), ("card", "[" * 200_000)])
 def test_a_card_field_of_the_wrong_kind_skips_that_model_only(capsys, field, value):
     entry = _save("odd")
     _save("fine")
     card = json.loads(entry.weights.with_suffix(".json").read_text())
-    entry.weights.with_suffix(".json").write_text(json.dumps({**card, field: value}))
+    text = value if field == "card" else json.dumps({**card, field: value})  # "card": JSON nested too deep
+    entry.weights.with_suffix(".json").write_text(text)
     with pytest.warns(UserWarning, match="odd.json: model skipped"):
         zoo.suggested_for("stained")  # it raised a TypeError, for every kind
     assert main(["zoo"]) == 0

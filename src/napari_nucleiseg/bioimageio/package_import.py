@@ -63,12 +63,17 @@ def load_description(path: Path):
 #: the largest file, all files together, and the largest test tensor a package may hold (bytes, unpacked):
 #: a zip of a few MB can unpack to gigabytes, and everything is read into memory
 MAX_MEMBER, MAX_TOTAL, MAX_TEST_TENSOR = 1 << 29, 1 << 30, 1 << 26
+#: the most values a test tensor may hold: the network is run on it whole
+MAX_TEST_VALUES = 2 * 1024 * 1024
 
 
 def check_sizes(path: Path) -> None:
     """Refuse a package whose files would unpack beyond ``MAX_MEMBER`` each or ``MAX_TOTAL`` together."""
     import zipfile
 
+    if path.stat().st_size > MAX_TOTAL:
+        raise PackageError(f"{path}: it is {path.stat().st_size / 2**20:.0f} MiB; a model package is refused "
+                           f"beyond {MAX_TOTAL >> 20} MiB")
     try:
         with zipfile.ZipFile(path) as z:
             sizes = [(i.filename, i.file_size) for i in z.infolist()]
@@ -81,6 +86,10 @@ def check_sizes(path: Path) -> None:
                            f"{MAX_MEMBER >> 20} MiB a file or {MAX_TOTAL >> 20} MiB in all")
 
 
+#: The most values a package's descriptions may hold, aliases expanded.
+MAX_YAML_NODES = 100_000
+
+
 def _sources(path: Path) -> tuple[list[str], list[str]]:
     """The ``source`` fields of every description (``rdf.yaml``, ``bioimageio.yaml``) in the package,
     read as plain YAML, and the names of the package's files (empty for what is not a zip)."""
@@ -91,13 +100,18 @@ def _sources(path: Path) -> tuple[list[str], list[str]]:
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
-            # every description in the package (the spec reads one of them; a decoy must not hide it)
-            rdfs = [yaml.safe_load(z.read(n)) for n in names if n.endswith(("rdf.yaml", "bioimageio.yaml"))]
+            # every YAML file: the spec reads its description from one of several names (rdf.yaml,
+            # bioimageio.yaml, model.yaml, *.model.yaml ...), and a decoy must not hide it
+            rdfs = [yaml.safe_load(z.read(n)) for n in names if n.lower().endswith((".yaml", ".yml"))]
     except Exception:  # not a zip, bad YAML: load_description says which
         return [], []
-    found, stack = [], list(rdfs)
+    found, stack, seen = [], list(rdfs), 0
     while stack:
         node = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES:  # YAML aliases can nest a description into itself, or a billion times
+            raise PackageError(f"{path}: its description holds more than {MAX_YAML_NODES} values (YAML "
+                               "aliases?); a model description is a few thousand")
         if isinstance(node, dict):
             src = node.get("source")
             if isinstance(src, str):
@@ -125,6 +139,10 @@ def missing_files(path: Path) -> list[str]:
 def _file_bytes(descr_file, path: Path, what: str) -> bytes:
     from bioimageio.spec.utils import get_reader
 
+    source = str(getattr(descr_file, "source", ""))
+    if source.lower().startswith(("http://", "https://")):
+        raise PackageError(f"{path}: its {what} is named by URL ({source}); only packages that hold all their "
+                           "files are imported (nothing is downloaded)")
     try:
         return get_reader(descr_file).read()
     except Exception as exc:
@@ -195,6 +213,9 @@ def _test_arrays(descr, path: Path) -> tuple[np.ndarray, np.ndarray]:
             arrays.append(np.load(io.BytesIO(data), allow_pickle=False))
         except ValueError as exc:
             raise PackageError(f"{path}: its {what} is not a .npy array ({exc})") from None
+        if arrays[-1].size > MAX_TEST_VALUES:  # the network runs on it whole
+            raise PackageError(f"{path}: its {what} holds {arrays[-1].size} values; test tensors over "
+                               f"{MAX_TEST_VALUES} (two channels of 1024 x 1024) are not run")
     return arrays[0], arrays[1]
 
 
@@ -279,6 +300,7 @@ def import_package(path, name: str | None = None):
     """
     from ..io.writers import write_set
     from ..zoo import check_name, get_entry, save_weights
+    from ..zoo.catalog import card_problem
     from ..zoo.user_models import card_writer, claimed
 
     path = Path(path)
@@ -286,7 +308,11 @@ def import_package(path, name: str | None = None):
     reading = read_description(descr, path)
     name = name or path.name.removesuffix(".zip").removesuffix(".bioimageio")
     check_name(name)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    sha = digest.hexdigest()
     with tempfile.TemporaryDirectory(prefix="nucleiseg-import-") as tmp:
         if reading.ours is not None:
             net, fmt = _our_network(descr, reading, path), "pytorch_state_dict"
@@ -298,6 +324,9 @@ def import_package(path, name: str | None = None):
             raise refuse_weights(descr, path)
         max_diff = check_reproduces(net, reading, descr, path)
         card = _card(descr, reading, path, name, net, fmt, sha, max_diff)
+        problem = card_problem(card)
+        if problem is not None:  # a setting of the package's own block that the zoo would skip
+            raise PackageError(f"{path}: its napari_nucleiseg settings cannot be used: {problem}")
         with claimed(name) as folder:  # checked again: another import may have taken the name meanwhile
             write_set([(folder / f"{name}.pt", lambda part: shutil.copyfile(weights, part)),
                        (folder / f"{name}.json", card_writer(card))])

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ..errors import PackageError
 from ..models import ARCHITECTURES
+from ..zoo.catalog import card_problem
+from ..zoo.foreign import MAX_SIZE_MIN, MAX_SIZE_STEP
 
 #: Channel names (lower case, any part of the name) read as the foreground and the border map.
 ROLE_WORDS = {
@@ -83,7 +85,11 @@ def _sizes(path: Path, axes) -> tuple[int, int]:
     if len(sizes) != 1 or not isinstance(next(iter(sizes)), tuple):
         raise PackageError(f"{path}: its input's y and x sizes are {sorted(map(str, sizes))}: we tile any image "
                            "size, so only a size 'min + n * step' shared by y and x can be fed")
-    return next(iter(sizes))
+    size_min, size_step = next(iter(sizes))
+    if not (0 < size_min <= MAX_SIZE_MIN and 0 < size_step <= MAX_SIZE_STEP):
+        raise PackageError(f"{path}: its input size is {size_min} + n * {size_step} pixels; we pad tiles to at most "
+                           f"{MAX_SIZE_MIN} + n * {MAX_SIZE_STEP}")
+    return size_min, size_step
 
 
 def _channel_names(axes) -> list[str]:
@@ -168,6 +174,10 @@ def read_description(descr, path) -> Reading:
     in_axes, out_axes = _letters(path, "input", inp.axes), _letters(path, "output", out.axes)
     in_channels = len(_channel_names(inp.axes)) if "c" in in_axes else 1
     ours = _our_card(descr)
+    problem = None if ours is None else card_problem(
+        {k: ours[k] for k in ("config", "outputs", "postprocess", "sizing", "postprocess_by_kind") if k in ours})
+    if problem is not None:
+        raise PackageError(f"{path}: its napari_nucleiseg settings cannot be used: {problem}")
     if in_channels > (ours or {}).get("config", {}).get("in_channels", 1):
         raise PackageError(f"{path}: its input takes {in_channels} channels; we feed one nucleus channel")
     size_min, size_step = _sizes(path, inp.axes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .detection import MaskRCNNLite
@@ -10,6 +11,9 @@ from .resnet_unet import ResNetUNet
 from .unet import UNet
 from .unet_plus import UNetPlus
 from .unet_plusplus import UNetPlusPlus
+
+#: The most weights an architecture may be built with (the zoo's largest has 6 M).
+MAX_PARAMETERS = 200_000_000
 
 ARCHITECTURES = {
     "unet": UNet,
@@ -36,6 +40,11 @@ def build(name: str, **cfg) -> nn.Module:
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; choose from {sorted(ARCHITECTURES)}") from None
     try:
+        with torch.device("meta"):  # sized before anything is allocated: a card may ask for gigabytes
+            n = sum(p.numel() for p in cls(**cfg).parameters())
+        if n > MAX_PARAMETERS:
+            raise ValueError(f"{n / 1e6:.0f} M weights, more than the {MAX_PARAMETERS / 1e6:.0f} M a nuclei model "
+                             "of this plugin may have")
         return cls(**cfg)
     except TypeError as exc:  # an option the architecture does not take
         raise ValueError(f"architecture {name!r}: {exc}") from None

@@ -134,12 +134,16 @@ def user_models_dir() -> Path:
     return Path(platformdirs.user_data_dir("napari-nucleiseg", appauthor=False)) / "models"
 
 
+#: Post-processing settings that are fractions (0-1); the others are sizes in pixels.
+FRACTIONS = ("threshold", "border_threshold", "min_mean_foreground")
+
+
 def is_number(v) -> bool:
     """True for an int or float that is not a bool (a card's scores and settings)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _card_problem(card) -> str | None:
+def card_problem(card) -> str | None:
     """Why a card cannot be used (None when it can): not an object, or fields of the wrong type."""
     if not isinstance(card, dict):
         return f"the card is a JSON {type(card).__name__}, not an object"
@@ -157,12 +161,41 @@ def _card_problem(card) -> str | None:
         return "a score or the nucleus size is not a number"
     if any(not (is_number(v) or (k == "seed" and isinstance(v, str))) for k, v in settings):
         return "a post-processing setting is not a number"
+    if any(is_number(v) and not (0 <= v <= (1 if k in FRACTIONS else 1e7)) for k, v in settings):
+        return f"a post-processing setting is out of range ({', '.join(FRACTIONS)} 0-1, sizes 0 or more)"
     for key in ("name", "description", "licence", "stain_signal"):
         if not isinstance(card.get(key, ""), str):
             return f"'{key}' is not text"
+    if card.get("stain_signal", "darkest") not in ("darkest", "red"):
+        return "'stain_signal' is neither 'darkest' nor 'red'"
     for key in ("suggest_for", "outputs"):
         if key in card and not (isinstance(card[key], list) and all(isinstance(v, str) for v in card[key])):
             return f"'{key}' is not a list of names"
+    return _sizes_problem(card)
+
+
+def _whole(v, low: int, high: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _sizes_problem(card: dict) -> str | None:
+    """Why a card's sizes cannot be used: network options, percentiles, nucleus size, tile padding."""
+    from .foreign import ADAPTER_KEY, MAX_SIZE_MIN, MAX_SIZE_STEP
+
+    config = card.get("config", {})
+    if not all(_whole(v, 0, 4096) for v in config.values()) or not _whole(config.get("in_channels", 1), 1, 4):
+        return "a network option in 'config' is not a whole number in range (in_channels 1-4)"
+    percentiles = card.get("normalize", {}).get("percentiles", [1, 99.8])
+    if not (isinstance(percentiles, list) and len(percentiles) == 2 and all(is_number(v) for v in percentiles)
+            and 0 <= percentiles[0] < percentiles[1] <= 100):
+        return "'normalize.percentiles' is not two numbers 0 <= low < high <= 100"
+    diameter = card.get("sizing", {}).get("target_diameter")
+    if diameter is not None and not 0 < diameter < 10_000:
+        return "the nucleus size 'sizing.target_diameter' is not a positive number of pixels"
+    adapter = card.get(ADAPTER_KEY)
+    if adapter is not None and not (isinstance(adapter, dict) and _whole(adapter.get("size_min", 1), 1, MAX_SIZE_MIN)
+                                    and _whole(adapter.get("size_step", 1), 1, MAX_SIZE_STEP)):
+        return f"'{ADAPTER_KEY}' is not an object with sizes up to {MAX_SIZE_MIN} + n * {MAX_SIZE_STEP}"
     return None
 
 
@@ -205,6 +238,10 @@ def _signature(folder: Path) -> tuple:
     return tuple(sorted(out))
 
 
+#: A model card is a few kilobytes; a larger file is not read.
+MAX_CARD_BYTES = 1 << 20
+
+
 def _read_entries(folder: Path, user: bool, taken: frozenset[str]) -> tuple[list[ModelEntry], list]:
     """The entries of ``folder`` and the ``(card path, reason)`` of each card skipped."""
     out, skipped = [], []
@@ -213,11 +250,16 @@ def _read_entries(folder: Path, user: bool, taken: frozenset[str]) -> tuple[list
         if not weights.exists():
             continue
         try:
+            if card_path.stat().st_size > MAX_CARD_BYTES:
+                raise ValueError(f"{card_path.stat().st_size >> 20} MiB, a card is at most {MAX_CARD_BYTES >> 20} MiB")
             card = json.loads(card_path.read_text())
+        except RecursionError:
+            skipped.append((card_path, "not readable as JSON (nested deeper than Python reads)"))
+            continue
         except (OSError, ValueError) as exc:
             skipped.append((card_path, f"not readable as JSON ({exc})"))
             continue
-        problem = _card_problem(card)
+        problem = card_problem(card)
         name = card.get("name", card_path.stem) if problem is None else None
         if problem is None and name in taken:
             problem = f"it is named like the shipped model {name!r}"

@@ -14,6 +14,8 @@ from torch import nn
 
 #: Card key of an imported network's adapter settings (written by ``bioimageio.package_import``).
 ADAPTER_KEY = "imported_net"
+#: The largest minimum input size and size step a graph may ask for: inputs are padded to them.
+MAX_SIZE_MIN, MAX_SIZE_STEP = 1024, 512
 #: Probabilities are clamped before the logit, so that our sigmoid gives them back.
 _EPS = 1e-6
 

@@ -13,7 +13,7 @@ import torch
 
 from ..errors import first_line
 from ..io.writers import write_set
-from .catalog import ModelEntry, _card_problem, get_entry, list_models, user_models_dir
+from .catalog import ModelEntry, card_problem, get_entry, list_models, user_models_dir
 from .foreign import ADAPTER_KEY
 from .weights_file import load_weights_file, read_blob, weights_writer
 
@@ -162,7 +162,7 @@ def import_model(path, name: str | None = None) -> ModelEntry:
     name = name or card.get("name") or Path(path).stem
     check_name(name)
     card = {**card, "name": name}
-    if (problem := _card_problem(card)) is not None:
+    if (problem := card_problem(card)) is not None:
         raise ValueError(f"{path}: its model card cannot be used: {problem}")
     with claimed(name) as folder:
         remove_stale_parts(folder)
