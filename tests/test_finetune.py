@@ -301,6 +301,12 @@ def test_cli_finetune_errors_are_one_line(tiny, field, tmp_path, capsys):
     # 0 is a value, not "not given" (it became the default 200 steps)
     assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--minutes", "0"]) == 1
     assert "time budget must be positive" in capsys.readouterr().err
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--minutes", "nan"]) == 1
+    assert "time budget must be positive" in capsys.readouterr().err  # NaN trained without end
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--lr", "nan"]) == 1
+    assert "learning rate must be a positive number" in capsys.readouterr().err
+    assert main(["finetune", "--model", "tiny", "--image", ip, "--labels", lp, "--channel", "-1"]) == 1
+    assert "numbered from 0" in capsys.readouterr().err  # it trained on the last channel
 
 
 def test_a_budget_spent_before_the_first_step_is_not_called_a_cancel(monkeypatch, tiny, field):

@@ -218,6 +218,8 @@ def test_resuming_a_run_of_another_architecture_is_one_clear_error(tmp_path):
     (["--config", '{"depth": 0}'], "architecture 'unet' with {'depth': 0} cannot be built"),
     (["--arch", "residual_unet", "--config", '{"base": 1}'], "cannot run"),
     (["--config", '{"out_channels": 1}'], "gives 1 output map(s)"),
+    (["--lr", "-1"], "positive number"),  # these two were found after the data was loaded
+    (["--device", "bogus"], "bogus"),
 ])
 def test_train_command_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, args, message):
     from napari_nucleiseg.cli import main

@@ -70,7 +70,7 @@ def test_rename_keeps_the_routes_of_models_that_name_it():
 
 
 def test_a_name_with_a_newline_is_refused():
-    for bad in ("mymodel\n", "a/b", "", None):
+    for bad in ("mymodel\n", "a/b", "", None, "default", "Default"):  # "default" always means the default
         with pytest.raises(ValueError, match="invalid model name"):
             zoo.check_name(bad)
 

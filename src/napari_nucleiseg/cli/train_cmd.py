@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .options import positive_int
@@ -29,6 +30,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..device import resolve_device
     from ..models import checked_build
     from ..training.dataset import default_data_dir, split_dsb
     from ..training.trainer import fit
@@ -41,6 +43,9 @@ def run(args) -> int:
         raise ValueError(f"--config must be a JSON object of architecture options, e.g. '{{\"base\": 16}}', "
                          f"not {args.config!r}")
     checked_build(args.arch, **config)  # before the data: a bad option costs no loading time
+    resolve_device(args.device)
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise ValueError(f"--lr {args.lr}: the learning rate must be a positive number")
     train, val = split_dsb(data, channels=int(config.get("in_channels", 1)))
     if not train:
         raise ValueError(f"{data}: no training images (images/ with label images of the same names in labels/)")

@@ -66,6 +66,8 @@ def checked_scale(scale) -> tuple[float, float] | None:
 def check_channel(channel: int, channels: int, name: str = "") -> None:
     """Raise InvalidImageError (one line, prefixed with ``name``) when an image of ``channels``
     channels has no ``channel``."""
+    if channel < 0:
+        raise InvalidImageError(f"{name + ': ' if name else ''}channel {channel}: channels are numbered from 0")
     if channel >= channels:
         have = f"{channels} channels (0-{channels - 1})" if channels > 1 else "one channel (0)"
         raise InvalidImageError(f"{name + ': ' if name else ''}channel {channel} asked for, but the image has {have}")

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights"
+#: The name that always means the default model (no model may take it).
+DEFAULT_ALIAS = "default"
+
 DEFAULT_POSTPROCESS = {"threshold": 0.5, "border_threshold": 0.5, "min_size": 8, "min_mean_foreground": 0.0}
 
 
@@ -263,6 +266,8 @@ def _read_entries(folder: Path, user: bool, taken: frozenset[str]) -> tuple[list
         name = card.get("name", card_path.stem) if problem is None else None
         if problem is None and name in taken:
             problem = f"it is named like the shipped model {name!r}"
+        elif problem is None and user and str(name).casefold() == DEFAULT_ALIAS:
+            problem = f"{name!r} names the default model"
         if problem is not None:
             skipped.append((card_path, problem))
             continue
@@ -292,10 +297,10 @@ def _default_of(models: list[ModelEntry]) -> str:
     return models[0].name
 
 
-def get_entry(name: str | None = "default") -> ModelEntry:
+def get_entry(name: str | None = DEFAULT_ALIAS) -> ModelEntry:
     """Look up a model by name (``"default"`` or None: the default model)."""
     models = list_models()
-    if name in (None, "default"):
+    if name in (None, DEFAULT_ALIAS):
         name = _default_of(models)
     for e in models:
         if e.name == name:

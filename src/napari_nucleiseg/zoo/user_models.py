@@ -13,7 +13,7 @@ import torch
 
 from ..errors import first_line
 from ..io.writers import write_set
-from .catalog import ModelEntry, card_problem, get_entry, list_models, user_models_dir
+from .catalog import DEFAULT_ALIAS, ModelEntry, card_problem, get_entry, list_models, user_models_dir
 from .foreign import ADAPTER_KEY
 from .weights_file import load_weights_file, read_blob, weights_writer
 
@@ -24,6 +24,8 @@ def check_name(name: str) -> None:
     """Raise ValueError unless ``name`` is a valid, unused model name."""
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' or '.' (max 64)")
+    if name.casefold() == DEFAULT_ALIAS:
+        raise ValueError(f"invalid model name {name!r}: it names the default model; choose another name")
     taken = next((e.name for e in list_models() if e.name.casefold() == name.casefold()), None)
     if taken is not None:  # ignoring case: on some disks the two names are one file
         raise ValueError(f"a model named {taken!r} exists already; choose another name")

@@ -127,7 +127,7 @@ def fine_tune(
     from ...zoo.foreign import ADAPTER_KEY
 
     say = log or (lambda _s: None)
-    steps = _checked_length(steps, time_budget_s, blend, replay, replay_labels)
+    steps = _checked_length(steps, time_budget_s, blend, replay, replay_labels, lr)
     entry = zoo.get_entry(base_model)
     if ADAPTER_KEY in entry.card:
         raise FinetuneError(f"model {entry.name!r} is a TorchScript graph imported from a bioimage.io package: "
@@ -167,9 +167,19 @@ def fine_tune(
     return result
 
 
-def _checked_length(steps, time_budget_s, blend, replay, replay_labels) -> int | None:
+def _positive(v) -> bool:
+    """A finite number above 0."""
+    try:
+        return math.isfinite(float(v)) and float(v) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _checked_length(steps, time_budget_s, blend, replay, replay_labels, lr) -> int | None:
     """Refuse settings that cannot work before anything is loaded; returns ``steps`` (the default
     when neither ``steps`` nor ``time_budget_s`` is given)."""
+    if not _positive(lr):
+        raise FinetuneError(f"the learning rate must be a positive number, got {lr}")
     if replay_labels not in ("base model", "truth"):
         raise FinetuneError(f"replay_labels must be 'base model' or 'truth', got {replay_labels!r}")
     if not 0 < blend <= 1:
@@ -178,7 +188,7 @@ def _checked_length(steps, time_budget_s, blend, replay, replay_labels) -> int |
         raise FinetuneError(f"replay must be in [0, 1), got {replay}")
     if steps is not None and steps < 1:
         raise FinetuneError(f"steps must be at least 1, got {steps}")
-    if time_budget_s is not None and time_budget_s <= 0:
+    if time_budget_s is not None and not _positive(time_budget_s):  # NaN was taken: a run without end
         raise FinetuneError(f"the time budget must be positive, got {time_budget_s}")
     if steps is None and time_budget_s is None:
         return DEFAULT_STEPS
