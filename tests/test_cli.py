@@ -173,3 +173,32 @@ def test_evaluate_refusals_name_the_files(tmp_path, capsys):
     assert main(["evaluate", "--data", str(tmp_path / "data")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(tmp_path / "data" / "images" / "b.tif") in err, err
+
+
+def test_a_folder_in_the_way_of_one_result_fails_that_image_only(tmp_path, capsys):
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    for name in ("a", "b"):
+        tifffile.imwrite(tmp_path / f"{name}.tif", synthetic_nuclei((96, 96), n_nuclei=5, seed=0)[0])
+    (tmp_path / "res" / "a_labels.tif").mkdir(parents=True)
+    assert main(["segment", str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), "--out", str(tmp_path / "res")]) == 1
+    err = capsys.readouterr().err
+    assert "a_labels.tif: a folder of that name is in the way" in err
+    assert (tmp_path / "res" / "b_labels.tif").is_file()  # the run went on (it stopped: "cannot write results")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "FILE"], "is a file, not a folder"),
+    (["--block", "10"], "block must be a whole number of at least 16"),
+    (["--level", "-1"], "numbered from 0"),
+    (["--scheduler", "foo"], "not a Dask scheduler address"),
+])
+def test_output_and_out_of_core_options_are_refused_before_any_image(tmp_path, capsys, args, message):
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    tifffile.imwrite(tmp_path / "a.tif", synthetic_nuclei((96, 96), n_nuclei=5, seed=0)[0])
+    (tmp_path / "FILE").write_text("")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    assert main(["segment", str(tmp_path / "a.tif"), *args]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "a_labels.tif").exists()  # the small image was segmented first

@@ -23,7 +23,7 @@ def dask_client(client, scheduler: str | None, timeout: float = CONNECT_TIMEOUT_
         return
     from distributed import Client
 
-    scheduler = _checked_address(scheduler)
+    scheduler = checked_address(scheduler)
     with quiet_dask_logging():
         try:
             own = Client(scheduler, timeout=timeout)
@@ -36,7 +36,7 @@ def dask_client(client, scheduler: str | None, timeout: float = CONNECT_TIMEOUT_
             own.close()
 
 
-def _checked_address(scheduler) -> str:
+def checked_address(scheduler) -> str:
     """The scheduler address, refused in one line when it is malformed (before a client is built:
     a half-built one complains again when Python exits)."""
     from distributed.comm.addressing import parse_address, parse_host_port

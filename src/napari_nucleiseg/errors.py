@@ -85,6 +85,11 @@ class OutputWriteError(StopsRun):
         super().__init__(f"cannot write results to {self.folder}: {reason}")
 
 
+class OutputBlockedError(NucleisegError):
+    """One image's result file cannot be written because something is in its way (a folder of its
+    name); the other images' results can, so a run goes on."""
+
+
 class ModelLoadError(StopsRun):
     """A model's weights file cannot be loaded; the message names the file."""
 

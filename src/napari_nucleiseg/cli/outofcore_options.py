@@ -40,6 +40,20 @@ def add_out_of_core_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--level", type=int, default=0, help="pyramid level of a multiscale image to segment")
 
 
+def check_out_of_core_options(args) -> None:
+    """Refuse the out-of-core flags before any image is segmented (they were checked only when a file
+    took the out-of-core route, after the others were done)."""
+    from ..dask_client import checked_address
+    from ..errors import OptionError
+    from ..outofcore.run import _check_block as check_block  # noqa: PLC2701
+
+    check_block(args.block, args.halo)
+    if args.level < 0:
+        raise OptionError(f"--level {args.level}: pyramid levels are numbered from 0 (full resolution)")
+    if args.scheduler is not None:
+        checked_address(args.scheduler)
+
+
 def wants_out_of_core(path: Path, args) -> bool:
     from ..outofcore.auto import needs_out_of_core
 

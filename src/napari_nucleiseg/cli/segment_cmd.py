@@ -7,7 +7,12 @@ from pathlib import Path
 
 from ..errors import InvalidImageError, NucleisegError, StopsRun
 from .options import add_output_options, add_segment_options, segment_options
-from .outofcore_options import add_out_of_core_options, segment_out_of_core_file, wants_out_of_core
+from .outofcore_options import (
+    add_out_of_core_options,
+    check_out_of_core_options,
+    segment_out_of_core_file,
+    wants_out_of_core,
+)
 
 
 def register(sub) -> None:
@@ -87,7 +92,10 @@ def run(args) -> int:
     from ..io.results import write_results
 
     out = None if args.out is None else Path(args.out)
+    if out is not None and out.exists() and not out.is_dir():
+        raise NucleisegError(f"--out {out} is a file, not a folder")
     options = segment_options(args)  # refuses bad values before any work
+    check_out_of_core_options(args)
     earlier = _earlier_results([Path(name) for name in args.inputs])
     for path in earlier:
         print(f"nucleiseg segment: warning: {path} is a result of an earlier run, not an image: skipped",
@@ -109,15 +117,14 @@ def run(args) -> int:
                 continue
             size = pixel_size(path)
             image, seg = _segment_file(path, options, plane_size(size))
+            write_results(seg, image, _out_stem(path, out), probability=not args.no_probability,
+                          uncertainty=not args.no_uncertainty, overlay=args.overlay, pixel_size=size)
         except StopsRun:
-            raise  # every other file would fail the same way (unloadable weights)
+            raise  # every other file would fail the same way (unloadable weights, a full disk)
         except NucleisegError as exc:
             print(f"nucleiseg segment: error: {exc}", file=sys.stderr)
             failures += 1
             continue
-        stem = _out_stem(path, out)
-        write_results(seg, image, stem, probability=not args.no_probability,
-                      uncertainty=not args.no_uncertainty, overlay=args.overlay, pixel_size=size)
         size = "large" if seg.zoom < 1 else "small"
         shrunk = f", {size} nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom != 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")

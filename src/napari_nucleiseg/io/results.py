@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputWriteError
+from ..errors import OutputBlockedError, OutputWriteError
 from ..inference.checks import nucleus_channel, within_float32
 from .overlay import overlay_png
 from .writers import csv_writer, png_writer, tiff_writer, write_set
@@ -90,6 +90,8 @@ def write_results(seg, image: np.ndarray, out_stem, probability: bool = True, un
             stale = Path(f"{base}{suffix}")
             if stale not in written:
                 stale.unlink(missing_ok=True)
+    except IsADirectoryError as exc:  # this image's file alone: a run goes on with the others
+        raise OutputBlockedError(f"cannot write {exc.filename or base}: a folder of that name is in the way") from None
     except OSError as exc:
         raise OutputWriteError(base.parent, exc) from None
     return written
