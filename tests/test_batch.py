@@ -401,3 +401,18 @@ def test_a_lost_connection_while_the_scheduler_goes_is_not_an_image_failure():
     assert _scheduler_going(Client(["running", "running", "connecting"]), CommClosedError("gone"), grace=1.0)
     assert not _scheduler_going(Client(["running"] * 1000), CommClosedError("gone"), grace=0.2)
     assert not _scheduler_going(Client(["connecting"]), ValueError("bad pixels"), grace=1.0)
+
+
+def test_hostile_file_names_reach_neither_a_spreadsheet_formula_nor_the_terminal_raw(tmp_path, capsys):
+    from napari_nucleiseg.cli import main
+
+    (tmp_path / "in").mkdir()
+    names = ['=HYPERLINK("http:__x","click").tif', "two\n[9 of 9] fake.tif"]
+    for name in names:
+        tifffile.imwrite(tmp_path / "in" / name, synthetic_nuclei((96, 96), n_nuclei=4, seed=1)[0])
+    assert main(["batch", str(tmp_path / "in"), str(tmp_path / "out"), "--threads", "1"]) == 0
+    raw = pd.read_csv(tmp_path / "out" / "summary.csv", keep_default_na=False)
+    assert "'" + names[0] in list(raw["file"])  # a spreadsheet shows it as text instead of running it
+    assert sorted(batch.read_summary(tmp_path / "out")["file"]) == sorted(names)
+    err = capsys.readouterr().err
+    assert "two\\n[9 of 9] fake.tif: 4 nuclei" in err and "\n[9 of 9] fake.tif" not in err  # no forged line

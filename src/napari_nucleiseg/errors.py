@@ -8,6 +8,12 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     return text.splitlines()[0][:limit] if text else ""
 
 
+def printable(text) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a file name shown on a terminal
+    can then neither forge a line nor send escape sequences."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
 class NucleisegError(Exception):
     """Base class for errors that are shown to the user as one line."""
 

@@ -47,8 +47,25 @@ def _summary_frame(tasks: list[ImageTask], rows: dict[str, dict]) -> pd.DataFram
 def write_summary(path: Path, tasks, rows) -> pd.DataFrame:
     """Write ``summary.csv`` (images not processed yet get status ``PENDING``); returns the table."""
     df = _summary_frame(tasks, rows)
-    write_csv(path, df)
+    write_csv(path, df.assign(**{c: df[c].map(_inert) for c in TEXT_COLUMNS}))
     return df
+
+
+#: Summary columns that hold names and messages (a file name may be ``=HYPERLINK(...).tif``).
+TEXT_COLUMNS = ("file", "error", "labels")
+#: What makes a spreadsheet take a cell for a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(text):
+    """``text`` that a spreadsheet shows as text (``'`` before a formula's first character)."""
+    return "'" + text if isinstance(text, str) and text.startswith(_FORMULA_START) else text
+
+
+def _as_written(text):
+    """``_inert`` undone."""
+    return text[1:] if isinstance(text, str) and text.startswith("'") and text[1:].startswith(_FORMULA_START) \
+        else text
 
 
 def finish_manifest(manifest: dict, status: str, summary: pd.DataFrame) -> dict:
@@ -111,5 +128,6 @@ def previous_runs(manifest_path: Path) -> list[dict]:
 
 def read_summary(output_dir) -> pd.DataFrame:
     """The summary table of a batch output folder."""
-    return pd.read_csv(Path(output_dir) / SUMMARY_NAME, keep_default_na=False,
-                       na_values={"mean_area": [""], "mean_confidence": [""]})
+    df = pd.read_csv(Path(output_dir) / SUMMARY_NAME, keep_default_na=False,
+                     na_values={"mean_area": [""], "mean_confidence": [""]})
+    return df.assign(**{c: df[c].map(_as_written) for c in TEXT_COLUMNS if c in df})

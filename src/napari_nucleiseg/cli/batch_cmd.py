@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import printable
 from .options import add_output_options, add_segment_options, positive_int, segment_options
 
 
@@ -37,9 +38,10 @@ def register(sub) -> None:
 
 def image_line(row) -> str:
     """What became of one image: ``"img01.tif: 8 nuclei"`` or ``"broken.tif: FAILED: ..."``."""
+    name = printable(row["file"])
     if row["status"] == "ok":
-        return f"{row['file']}: {row['nuclei']} nuclei" + (" (done earlier)" if row.get("from_previous_run") else "")
-    return f"{row['file']}: FAILED: {row['error']}"
+        return f"{name}: {row['nuclei']} nuclei" + (" (done earlier)" if row.get("from_previous_run") else "")
+    return f"{name}: FAILED: {printable(row['error'])}"
 
 
 def run(args) -> int:
@@ -67,9 +69,9 @@ def run(args) -> int:
     print(f"{outcome_line(res)}; summary: {res.summary_path}")
     if res.n_failed:
         for _, row in res.summary[res.summary["status"] == "error"].iterrows():
-            print(f"  failed: {row['file']}: {row['error']}", file=sys.stderr)
+            print(f"  failed: {printable(row['file'])}: {printable(row['error'])}", file=sys.stderr)
     if res.status == "stopped":
-        print(f"nucleiseg batch: error: stopped early, {res.n_pending} images not processed: {res.error}",
+        print(f"nucleiseg batch: error: stopped early, {res.n_pending} images not processed: {printable(res.error)}",
               file=sys.stderr)
         return 1
     return 2 if (args.strict and res.n_failed) else 0
