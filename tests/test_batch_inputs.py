@@ -37,6 +37,11 @@ def test_results_written_next_to_images_are_not_inputs(tmp_path):
         _image(tmp_path / f"a{suffix}")
     _image(tmp_path / "b_labels.tif")  # no image "b" beside it: an input like any other
     assert [p.name for p in find_images(tmp_path)] == ["a.tif", "b_labels.tif"]
+    # segment a.tif --out results, inside the input folder: recognised by the nuclei table beside them
+    for suffix in ("_labels.tif", "_probability.tif"):
+        _image(tmp_path / "results" / f"a{suffix}")
+    (tmp_path / "results" / "a_nuclei.csv").write_text("label\n")
+    assert [p.name for p in find_images(tmp_path, recursive=True)] == ["a.tif", "b_labels.tif"]
 
 
 def test_bad_options_are_refused_before_any_work(tmp_path):

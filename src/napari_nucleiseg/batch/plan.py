@@ -99,14 +99,15 @@ def find_images(input_dir, pattern: str = "*", recursive: bool = False, exclude_
 
 def _is_result_beside_image(path: Path, stems_in: dict) -> bool:
     """True for ``<stem>_labels.tif`` and the other result files (``OUTPUT_SUFFIXES``) of an image
-    ``<stem>.*`` in the same folder: ``nucleiseg segment`` writes them next to its inputs.
+    ``<stem>.*`` in the same folder, where ``nucleiseg segment`` writes them without ``--out``, or
+    beside their ``<stem>_nuclei.csv`` (an ``--out`` folder inside the input folder).
     ``stems_in`` caches the image stems of each folder."""
     base = result_of(path)
     if base is None:
         return False
     if path.parent not in stems_in:
         stems_in[path.parent] = {result_stem(p) for p in path.parent.iterdir() if is_image_file(p)}
-    return base in stems_in[path.parent]
+    return base in stems_in[path.parent] or (path.parent / f"{base}_nuclei.csv").is_file()
 
 
 def _stems(files: list[Path], root: Path) -> list[str]:
