@@ -318,6 +318,10 @@ def test_cli_segments_zarr_and_forced_tiffs_out_of_core(tmp_path, capsys):
     np.testing.assert_array_equal(a[:], b[:])
     assert main(["segment", str(tmp_path / "stack.zarr"), *args]) == 1
     assert "no such file or folder" in capsys.readouterr().err
+    # run again with another option: the result is replaced, as an in-memory one is (it was refused, naming
+    # an --overwrite that segment does not have)
+    assert main(["segment", str(tmp_path / "plate.zarr"), *args, "--threshold", "0.6"]) == 0
+    assert "out of core in 4 blocks" in capsys.readouterr().out
 
 
 def test_batch_segments_images_above_the_threshold_out_of_core(tmp_path, monkeypatch):

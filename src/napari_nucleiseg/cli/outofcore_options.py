@@ -69,7 +69,8 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     result, summary = segment_file(
         path, out / result_stem(path), options, probability=not args.no_probability,
         uncertainty=not args.no_uncertainty, block=args.block, halo=args.halo, level=args.level,
-        workers=args.workers, mode="processes" if args.processes else "threads", scheduler=args.scheduler)
+        workers=args.workers, mode="processes" if args.processes else "threads", scheduler=args.scheduler,
+        overwrite=True)  # as an in-memory result: the same run resumes, another one replaces it
     earlier = result.blocks - result.blocks_run
     again = f", {earlier} blocks from an earlier run" if earlier else ""
     note = unsure_note(summary["mean_confidence"])
