@@ -202,3 +202,22 @@ def test_output_and_out_of_core_options_are_refused_before_any_image(tmp_path, c
     assert main(["segment", str(tmp_path / "a.tif"), *args]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "a_labels.tif").exists()  # the small image was segmented first
+
+
+def test_evaluate_pairs_named_files_and_ome_names_and_refuses_options_it_would_ignore(tmp_path, capsys):
+    truth = np.zeros((32, 32), np.uint16)
+    truth[4:12, 4:12] = 1
+    tifffile.imwrite(tmp_path / "x_labels.tif", truth)
+    tifffile.imwrite(tmp_path / "mask_x.tif", truth)
+    assert main(["evaluate", str(tmp_path / "x_labels.tif"), str(tmp_path / "mask_x.tif")]) == 0  # two files
+    assert "images        1" in capsys.readouterr().out
+    for folder in ("gt", "pred"):
+        (tmp_path / folder).mkdir()
+    tifffile.imwrite(tmp_path / "gt" / "slide.ome.tif", truth)  # segment names its result slide_labels.tif
+    tifffile.imwrite(tmp_path / "pred" / "slide_labels.tif", truth)
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
+    assert "images        1" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--model", "nosuch", "--tile", "16"]) == 1
+    assert "--model, --tile apply to --data only" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--data", str(tmp_path)]) == 1
+    assert "not both" in capsys.readouterr().err

@@ -27,7 +27,10 @@ def register(sub) -> None:
 
 
 def _stem(p: Path) -> str:
-    s = p.stem
+    """The name two label files of one image share: ``slide.ome.tif`` and ``slide_labels.tif`` -> ``slide``."""
+    from ..io.results import result_stem
+
+    s = result_stem(p)
     return s[: -len("_labels")] if s.endswith("_labels") else s
 
 
@@ -47,6 +50,8 @@ def _files(path: Path) -> dict:
 def _score_folders(pred: Path, truth: Path) -> list[dict]:
     from ..io.images import read_labels
 
+    if pred.is_file() and truth.is_file():  # two files named: compared whatever their names
+        return [_scored(read_labels(truth), read_labels(pred), f"{pred} against {truth}")]
     pf, tf = _files(pred), _files(truth)
     common = sorted(set(pf) & set(tf))
     if not common:
@@ -76,8 +81,13 @@ def _score_model(args) -> list[dict]:
     from ..training.dataset import find_pairs, read_ids
 
     ids = set(read_ids(args.ids)) if args.ids else None
+    pairs = find_pairs(args.data)
+    if ids is not None and (absent := sorted(ids - {name for name, _, _ in pairs})):
+        names = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
+        print(f"nucleiseg evaluate: warning: {len(absent)} ids of {args.ids} are not in {args.data}, not scored: "
+              f"{names}", file=sys.stderr)
     rows = []
-    for name, ip, lp in find_pairs(args.data):
+    for name, ip, lp in pairs:
         if ids is not None and name not in ids:
             continue
         opts = segment_options(args)
@@ -92,12 +102,29 @@ def _score_model(args) -> list[dict]:
     return rows
 
 
+def _segmentation_options_given(args) -> list[str]:
+    """The flags of ``args`` that only segmenting uses (``--ids`` and ``add_segment_options``) given
+    another value than their default."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_segment_options(parser)
+    defaults = vars(parser.parse_args([]))
+    flags = {a.dest: a.option_strings[0] for a in reversed(parser._actions) if a.option_strings}
+    given = sorted(flags[dest] for dest, value in defaults.items() if getattr(args, dest, value) != value)
+    return (["--ids"] if args.ids else []) + given
+
+
 def run(args) -> int:
     from ..evaluation.metrics import summarize
 
     if args.data:
+        if args.pred or args.truth:
+            raise ValueError("give PRED and TRUTH, or --data (to segment and score a labelled set), not both")
         rows = _score_model(args)
     elif args.pred and args.truth:
+        if given := _segmentation_options_given(args):
+            raise ValueError(f"{', '.join(given)} apply to --data only: PRED and TRUTH are scored as they are")
         rows = _score_folders(Path(args.pred), Path(args.truth))
     else:
         raise ValueError("give PRED and TRUTH folders, or --data")
