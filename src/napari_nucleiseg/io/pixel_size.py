@@ -49,7 +49,7 @@ def pixel_size(path) -> tuple[float, ...] | None:
         return None
 
 
-def _micrometres(value, unit) -> float | None:
+def micrometres(value, unit) -> float | None:
     """``value`` in ``unit`` (None: µm) as micrometres; None when either is unusable."""
     try:
         um = float(value) * UNITS_UM[str(unit or "µm").strip().lower()]
@@ -70,7 +70,7 @@ def _ome_size(xml: str) -> tuple[float, ...] | None:
 
     for el in ET.fromstring(xml).iter():
         if el.tag.endswith("Pixels"):
-            y, x, z = (_micrometres(el.get(f"PhysicalSize{a}"), el.get(f"PhysicalSize{a}Unit")) for a in "YXZ")
+            y, x, z = (micrometres(el.get(f"PhysicalSize{a}"), el.get(f"PhysicalSize{a}Unit")) for a in "YXZ")
             return _size(y, x, z)
     return None
 
@@ -90,7 +90,7 @@ def _imagej_size(tif) -> tuple[float, ...] | None:
     meta = tif.imagej_metadata or {}
     unit = meta.get("unit") or _RESOLUTION_UNITS.get(int(getattr(page.tags.get("ResolutionUnit"), "value", 1)))
     z = meta.get("spacing")
-    return _size(_micrometres(sy, unit), _micrometres(sx, unit), _micrometres(z, unit) if z else None)
+    return _size(micrometres(sy, unit), micrometres(sx, unit), micrometres(z, unit) if z else None)
 
 
 def plane_size(size: tuple[float, ...] | None) -> tuple[float, float] | None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import NucleisegError
 from ..io.images import tiff_header
+from .ngff import zarr_pixel_size
 from .source import TIFF_SUFFIXES
 
 #: pixels above which ``nucleiseg segment`` and the batch engine segment out of core (6000 x 6000:
@@ -55,17 +56,41 @@ def segment_file(path, out_stem, options, probability: bool = True, uncertainty:
     """``segment_out_of_core`` of a file into ``result_folder(out_stem)``.
 
     Returns ``(result, summary)``: the ``OutOfCoreResult`` and a dict of ``nuclei``,
-    ``mean_area`` and ``mean_confidence`` (from the table, read in chunks). A TIFF's pixel size
-    (``io.pixel_size``) is the result's scale unless ``run`` gives one.
+    ``mean_area`` and ``mean_confidence`` (from the table, read in chunks). The pixel size of the
+    segmented level (``file_pixel_size``) is the result's scale unless ``run`` gives one.
     """
-    from ..io.pixel_size import pixel_size, plane_size
     from .run import segment_out_of_core
 
-    run.setdefault("scale", _level_size(path, int(run.get("level", 0)), plane_size(pixel_size(path))))
+    if "scale" not in run:
+        run["scale"] = file_pixel_size(path, int(run.get("level", 0)))
 
     result = segment_out_of_core(path, result_folder(out_stem), options, probability=probability,
                                  uncertainty=uncertainty, cancel=cancel, overwrite=overwrite, **run)
     return result, table_summary(result.table_path)
+
+
+def file_pixel_size(path, level: int = 0) -> tuple[float, float] | None:
+    """Pixel size ``(Y, X)`` in micrometres of pyramid ``level`` of an image file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF (OME or ImageJ metadata, ``io.pixel_size``) or a zarr / OME-Zarr folder (its
+        ``coordinateTransformations``, ``ngff.zarr_pixel_size``).
+    level : int
+        Pyramid level (0: full resolution).
+
+    Returns
+    -------
+    tuple of float or None
+        None where the file names no usable size.
+    """
+    from ..io.pixel_size import pixel_size, plane_size
+
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".zarr":
+        return zarr_pixel_size(path, level)
+    return _level_size(path, level, plane_size(pixel_size(path)))
 
 
 def _level_size(path, level: int, size: tuple[float, float] | None) -> tuple[float, float] | None:

@@ -1,13 +1,15 @@
 """Lazy input: a 2D image read region by region from a (Big)TIFF, a zarr / OME-Zarr array or a
 dask array, never whole.
 
-``open_source`` checks what it can before any work starts (the dimensions, and for TIFF files that
-every tile or strip lies inside the file), so that a bad input is one clear message.
+``open_source`` checks what it can before any work starts (the dimensions, the OME-Zarr metadata,
+that a chunk, tile or strip is small enough to decode, and for TIFF files that every tile or strip
+lies inside the file), so that a bad input is one clear message.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import mmap
 import os
 from pathlib import Path
@@ -17,10 +19,14 @@ import numpy as np
 from ..errors import ImageReadError, InvalidImageError, NucleisegError
 from ..inference.checks import check_channel, check_pixel_type
 from ..io.images import quiet_tifffile
+from .ngff import multiscale_level
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 #: axis letters of a spatial row / column and of colour samples (OME-NGFF / tifffile spellings)
 _COLOUR_AXES = ("c", "s")
+#: Most bytes of one zarr chunk or TIFF tile/strip: reading any window decodes the chunks it
+#: touches whole, so a larger one (a small store that declares one huge chunk) is refused.
+MAX_CHUNK_BYTES = 256 * 2**20
 
 
 class ImageSource:
@@ -181,11 +187,16 @@ def _tiff_source(path: Path, level: int, channel: int | None = None) -> ImageSou
     try:
         with quiet_tifffile(), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            if level >= len(series.levels):
+            if not 0 <= level < len(series.levels):
                 raise ImageReadError(path, f"has {len(series.levels)} pyramid level(s), level {level} asked for")
             chosen = series.levels[level]
             shape, axes, dtype = chosen.shape, chosen.axes.lower(), chosen.dtype
             _check_tiff_extent(path, chosen.pages)
+            # uncompressed contiguous pixels are memory-mapped: a window is read without the rest
+            mapped = chosen.dataoffset is not None and np.dtype(tif.byteorder + dtype.char).isnative
+            if not mapped:
+                _check_chunk(path, chosen.keyframe.chunks, dtype, "tile/strip",
+                             "save it tiled, e.g. tifffile.imwrite(..., tile=(512, 512))")
     except ImageReadError:
         raise
     except Exception as exc:
@@ -193,7 +204,18 @@ def _tiff_source(path: Path, level: int, channel: int | None = None) -> ImageSou
     index, colour, plane = _plane_index(shape, axes, str(path), channel)
     # the opener's path is absolute (the workers of a Dask cluster run in other directories); the name,
     # which identifies the run, is the one given, so a result made before resumes
-    return ImageSource(str(path), _TiffOpener(str(path.absolute()), level), index, colour, plane, dtype)
+    return ImageSource(str(path), _TiffOpener(str(path.absolute()), level, mapped), index, colour, plane, dtype)
+
+
+def _check_chunk(path: Path, chunks, dtype, what: str, remedy: str) -> None:
+    """Raise ImageReadError when one ``chunks``-shaped piece of ``dtype`` pixels, which reading any
+    window in it decodes whole, is larger than ``MAX_CHUNK_BYTES``."""
+    nbytes = math.prod(int(n) for n in chunks) * np.dtype(dtype).itemsize
+    if nbytes > MAX_CHUNK_BYTES:
+        size = "x".join(str(int(n)) for n in chunks)
+        raise ImageReadError(path, f"one {what} is {size} {np.dtype(dtype)} pixels ({nbytes / 2**20:,.0f} MiB "
+                             f"decoded), more than the {MAX_CHUNK_BYTES // 2**20} MiB out-of-core segmentation "
+                             f"decodes at a time; it must be re-chunked: {remedy}")
 
 
 def _check_tiff_extent(path: Path, pages) -> None:
@@ -212,15 +234,18 @@ def _check_tiff_extent(path: Path, pages) -> None:
 
 
 class _TiffOpener:
-    """Opens a TIFF's zarr view in the process that reads it (picklable)."""
+    """Opens a TIFF in the process that reads it (picklable): a memory map of uncompressed
+    contiguous pixels (``mapped``), else a zarr view of its tiles or strips."""
 
-    def __init__(self, path: str, level: int):
-        self.path, self.level = path, level
+    def __init__(self, path: str, level: int, mapped: bool = False):
+        self.path, self.level, self.mapped = path, level, mapped
 
     def __call__(self):
         import tifffile
         import zarr
 
+        if self.mapped:
+            return tifffile.memmap(self.path, level=self.level, mode="r")
         return zarr.open(tifffile.imread(self.path, aszarr=True, level=self.level), mode="r")
 
 
@@ -244,7 +269,7 @@ def _zarr_source(path: Path, level: int, channel: int | None = None) -> ImageSou
         raise ImageReadError(path, f"not a readable zarr store ({type(exc).__name__}: {exc})") from None
     key, axes = None, None
     if not hasattr(node, "shape"):  # a group: an OME-Zarr image (multiscales), else its one array
-        key, axes = _multiscale_level(path, dict(node.attrs), level)
+        key, axes = multiscale_level(path, dict(node.attrs), level)
         if key is None:
             arrays = sorted(name for name, _ in node.arrays())
             if len(arrays) != 1:
@@ -258,23 +283,9 @@ def _zarr_source(path: Path, level: int, channel: int | None = None) -> ImageSou
     shape = tuple(node.shape)
     axes = axes or _guess_axes(shape, channel)
     index, colour, plane = _plane_index(shape, axes, str(path), channel)
+    _check_chunk(path, node.chunks, node.dtype, "zarr chunk",
+                 "save the array with smaller chunks, e.g. 1024x1024")
     return ImageSource(str(path), _ZarrOpener(str(path.absolute()), key), index, colour, plane, node.dtype)
-
-
-def _multiscale_level(path: Path, attrs: dict, level: int) -> tuple[str | None, str | None]:
-    """The array path and axis letters of ``level`` in OME-NGFF ``multiscales`` metadata."""
-    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-    if not multiscales:
-        return None, None
-    ms = multiscales[0]
-    datasets = ms.get("datasets", [])
-    if level >= len(datasets):
-        raise ImageReadError(path, f"has {len(datasets)} pyramid level(s), level {level} asked for")
-    axes = ms.get("axes")
-    letters = None
-    if axes:
-        letters = "".join((a["name"] if isinstance(a, dict) else str(a))[0].lower() for a in axes)
-    return datasets[level]["path"], letters
 
 
 def _guess_axes(shape: tuple, channel: int | None = None) -> str:
