@@ -297,6 +297,7 @@ class BatchWidget(Container):
         if self.result is None or not 0 <= row < len(self.result.summary):
             return []
         from ..io.pixel_size import pixel_size
+        from ..outofcore.auto import file_pixel_size
 
         rec = self.result.summary.iloc[row]
         if rec["status"] != "ok":
@@ -304,7 +305,7 @@ class BatchWidget(Container):
             return []
         name = str(rec["file"])
         source = self._run_input / name
-        size = pixel_size(source)
+        size = file_pixel_size(source) if source.is_dir() else pixel_size(source)  # an OME-Zarr folder's own
         try:
             if str(rec["labels"]).endswith(".zarr"):  # segmented out of core: its result, lazily
                 outputs = self._out_of_core_layers(rec, name, _scaled(size, 2))

@@ -45,7 +45,7 @@ def check_out_of_core_options(args) -> None:
     took the out-of-core route, after the others were done)."""
     from ..dask_client import checked_address
     from ..errors import OptionError
-    from ..outofcore.run import _check_block as check_block  # noqa: PLC2701
+    from ..outofcore.run import check_block
 
     check_block(args.block, args.halo)
     if args.level < 0:

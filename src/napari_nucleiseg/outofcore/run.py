@@ -157,7 +157,7 @@ def segment_out_of_core(
     from .. import zoo
 
     opts = SegmentOptions.build(options, **changes).segment_options()
-    _check_block(block, halo)
+    check_block(block, halo)
     # plain numbers: the identity is compared with the one stored as JSON when a run resumes
     block, halo, level = int(block), (halo if halo == "auto" else int(halo)), int(level)
     scale = checked_scale(scale)  # as segment() takes it: (y, x) sizes above 0
@@ -208,7 +208,7 @@ def _shareable(job: BlockJob, folder: ResultFolder, other_processes: bool):
             (folder.root / SPILL_NAME).unlink(missing_ok=True)
 
 
-def _check_block(block, halo) -> None:
+def check_block(block, halo) -> None:
     """``block`` and ``halo`` refused before any file is written (``BlockGrid`` would refuse them
     only once the run had begun)."""
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 16:
