@@ -344,3 +344,41 @@ def non_utf8_name(tmp):
     rc, _, err = cli("batch", tmp / "in", tmp / "out", "-q")
     summary = (tmp / "out" / "summary.csv").read_text() if (tmp / "out" / "summary.csv").exists() else ""
     return f"exit {rc}, summary rows {summary.count('.tif,ok')}", rc == 0 and summary.count(".tif,ok") == 2
+
+
+@case("user card of 200,000 nested JSON lists", "skipped with a warning, shown as broken by zoo; the default "
+      "model segments (every command ended in a RecursionError)")
+def nested_card(tmp):
+    with user_dir(tmp / "user") as models:
+        models.mkdir(parents=True)
+        (models / "deep.json").write_text("[" * 200_000)
+        (models / "deep.pt").write_bytes(b"x")
+        rc1, out1, _ = cli("zoo")
+        tifffile.imwrite(tmp / "a.tif", nuclei_image())
+        rc2, out2, _ = cli("segment", tmp / "a.tif", "--out", tmp / "out")
+    return f"zoo exit {rc1} ({out1.count('broken: ')} broken), segment exit {rc2}", (
+        rc1 == 0 and rc2 == 0 and out1.count("broken: ") == 1)
+
+
+@case("zarr store declaring one 100000 x 100000 chunk", "exit 1, one line saying it must be re-chunked, "
+      "no 10 GB allocation (every window decoded the whole chunk)")
+def zarr_chunk_bomb(tmp):
+    import zarr
+
+    # metadata only (writing one pixel would decode the chunk here too)
+    zarr.create_array(str(tmp / "bomb.zarr"), shape=(100_000, 100_000), chunks=(100_000, 100_000),
+                      dtype="uint8", fill_value=0)
+    rc, _, err = cli("segment", tmp / "bomb.zarr", "--out", tmp / "out")
+    return f"exit {rc}: {short(err)}", rc == 1 and one_line(err) and "re-chunked" in err
+
+
+@case("batch of a file named =HYPERLINK(...).tif and one with a newline in its name",
+      "both segmented; summary.csv shows the formula as text ('=...); the terminal shows the newline as \\n")
+def hostile_names(tmp):
+    (tmp / "in").mkdir()
+    for name in ('=HYPERLINK("http:__x","y").tif', "two\n[9 of 9] fake.tif"):
+        tifffile.imwrite(tmp / "in" / name, nuclei_image())
+    rc, _, err = cli("batch", tmp / "in", tmp / "out")
+    summary = (tmp / "out" / "summary.csv").read_text() if (tmp / "out" / "summary.csv").exists() else ""
+    formula, newline = "\"'=HYPERLINK" in summary, "two\\n[9 of 9]" in err and "\n[9 of 9]" not in err
+    return f"exit {rc}; formula shown as text: {formula}; newline escaped: {newline}", rc == 0 and formula and newline

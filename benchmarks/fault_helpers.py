@@ -105,8 +105,8 @@ def failing_writer(errno_code: int, after: int = 0):
     real = results.tiff_writer
     count = {"n": 0}
 
-    def make(data, compress=True, pixel_size=None):
-        write = real(data, compress, pixel_size)
+    def make(data, compress=True, pixel_size=None, labels=False):
+        write = real(data, compress, pixel_size, labels)
 
         def maybe_fail(tmp):
             count["n"] += 1
