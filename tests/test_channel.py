@@ -101,6 +101,8 @@ def test_out_of_core_reads_the_channel_alone(tmp_path, composite):
     np.testing.assert_array_equal(open_source(path, channel=3).read(slice(0, 64), slice(0, 64)), many[:64, :64, 3])
     with pytest.raises(InvalidImageError, match="5 channels"):
         open_source(path, channel=5)
+    with pytest.raises(InvalidImageError, match="choose the nucleus channel"):  # as in memory, not "save it alone"
+        open_source(path)
 
 
 def test_a_grey_stack_with_a_channel_is_still_a_stack(tmp_path, composite):

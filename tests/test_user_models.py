@@ -121,3 +121,19 @@ def test_two_processes_saving_one_name_at_once_give_one_model(tmp_path):
     got = zoo.load_weights_file(entry.weights)[0].state_dict()
     key = next(k for k in expected if expected[k].is_floating_point())
     assert torch.allclose(expected[key].half().float(), got[key])  # the card's weights, not the other's
+
+
+def test_weights_holding_python_objects_are_refused_without_advice_to_run_them(capsys):
+    import fractions
+
+    entry = _save("pickled")
+    blob = torch.load(entry.weights, weights_only=True)
+    blob["extra"] = fractions.Fraction(1, 3)  # a Python object weights_only refuses (harmless here)
+    torch.save(blob, entry.weights)
+    from napari_nucleiseg.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError) as err:
+        zoo.load_model("pickled", "cpu")
+    message = str(err.value)
+    assert "\n" not in message and str(entry.weights) in message and "Python objects" in message
+    assert "weights_only" not in message  # torch's hint: load it with weights_only=False, i.e. run its code

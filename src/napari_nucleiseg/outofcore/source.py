@@ -325,10 +325,14 @@ def _plane_index(shape: tuple, axes: str, name: str, channel: int | None = None)
             kept += 1
         elif n == 1:
             index.append(0)
+        elif letter in _COLOUR_AXES:  # channels, and no channel chosen: as segment() in memory says
+            raise InvalidImageError(
+                f"{name}: {n} channels (axes {axes!r}): choose the nucleus channel (channel=N, --channel N, "
+                f"or the widgets' Nucleus channel; 0 = first)")
         else:
             raise InvalidImageError(
                 f"{name}: has shape {tuple(shape)} (axes {axes!r}); out-of-core segmentation takes one "
-                "2D plane (Y, X) or a colour image (Y, X, 3|4): save the plane or channel to segment alone")
+                "2D plane (Y, X) or a colour image (Y, X, 3|4): save the plane to segment alone")
     if min(plane) < 8:
         raise InvalidImageError(f"{name}: the image is too small ({plane[0]}x{plane[1]} pixels)")
     if colour is not None:

@@ -44,6 +44,14 @@ def load_model(name: str | ModelEntry | None = "default", device=None
                         json.dumps(adapter, sort_keys=True) if adapter is not None else None)
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ModelLoadError(f"{entry.weights}: cannot load the weights of model {entry.name!r} "
-                             f"({type(exc).__name__}: {first_line(exc) or 'no detail'})"
-                             ) from None
+                             f"({_why(exc)})") from None
     return model, entry, dev
+
+
+def _why(exc: BaseException) -> str:
+    """What is wrong with a weights file, in a few words (never torch's advice to load it with
+    ``weights_only=False``, which would run the code a hostile file holds)."""
+    text = first_line(exc) or "no detail"
+    if "weights_only" in text or "Weights only load failed" in text:
+        return "not a weights file this plugin reads: it holds Python objects beyond tensors, or is corrupt"
+    return f"{type(exc).__name__}: {text}"
