@@ -416,3 +416,11 @@ def test_hostile_file_names_reach_neither_a_spreadsheet_formula_nor_the_terminal
     assert sorted(batch.read_summary(tmp_path / "out")["file"]) == sorted(names)
     err = capsys.readouterr().err
     assert "two\\n[9 of 9] fake.tif: 4 nuclei" in err and "\n[9 of 9] fake.tif" not in err  # no forged line
+
+
+def test_summary_text_cells_come_back_as_written():
+    from napari_nucleiseg.batch.manifest import _as_written, _inert
+
+    for name in ("=x.tif", "'=x.tif", "'-1.tif", "-1.tif", "'quoted.tif", "plain.tif", ""):
+        assert _as_written(_inert(name)) == name
+    assert _inert("=x.tif") == "'=x.tif" and _inert("plain.tif") == "plain.tif"

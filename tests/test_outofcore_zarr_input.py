@@ -41,7 +41,7 @@ def test_an_ome_zarr_pixel_size_reaches_the_result_as_a_tiff_one(tmp_path):
 @pytest.mark.parametrize("unit, level, expected", [
     ("micrometer", 0, (0.5, 0.25)),
     ("nanometer", 0, (5e-4, 2.5e-4)),  # converted to micrometres
-    (None, 0, (0.5, 0.25)),  # no unit: micrometres, as ImageJ's default
+    (None, 0, None),  # no unit: the scale OME-NGFF asks of every writer, not a calibration
     ("micrometer", 1, (1.0, 0.5)),  # the chosen level's own scale
     ("parsec", 0, None),  # a unit not known: no size
     ("micrometer", 2, None),  # no such level: open_source says so
@@ -114,3 +114,9 @@ def test_a_tiff_strip_too_large_is_refused_unless_it_is_memory_mapped(tmp_path, 
         src = open_source(tmp_path / name)
         np.testing.assert_array_equal(src.read(slice(250, 266), slice(10, 26)), image[250:266, 10:26])
     assert isinstance(src.array, np.memmap)
+    wide = np.arange(300 * 400, dtype=np.uint16).reshape(300, 400)  # ImageJ's default: big-endian, one strip
+    tifffile.imwrite(tmp_path / "big_endian.tif", wide, byteorder=">", imagej=True)
+    src = open_source(tmp_path / "big_endian.tif")  # it was refused like a compressed strip
+    region = src.read(slice(250, 266), slice(10, 26))
+    assert region.dtype.isnative and src.dtype == np.uint16
+    np.testing.assert_array_equal(region, wide[250:266, 10:26])

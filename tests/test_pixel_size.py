@@ -107,6 +107,11 @@ def test_a_time_lapse_gets_no_z_spacing(tmp_path):
     assert pixel_size(tmp_path / "t.ome.tif") == pytest.approx((0.5, 0.5))
     assert pixel_size(tmp_path / "t.tif") == pytest.approx((0.5, 0.5))
     assert pixel_size(tmp_path / "z.tif") == pytest.approx((2.0, 0.5, 0.5))
+    with tifffile.TiffWriter(tmp_path / "i.tif") as tif:  # images= without slices=: tifffile's axis I
+        for i in range(4):
+            tif.write(movie[0], resolution=(2.0, 2.0), contiguous=True, metadata=None,
+                      description="ImageJ=1.54f\nimages=4\nunit=micron\nspacing=3.0\n" if i == 0 else None)
+    assert pixel_size(tmp_path / "i.tif") == pytest.approx((3.0, 0.5, 0.5))  # ImageJ opens it as a Z stack
 
 
 def test_a_nan_pixel_size_does_not_stop_segment(tmp_path):

@@ -70,6 +70,13 @@ def test_rename_keeps_the_routes_of_models_that_name_it():
 
 
 def test_a_name_with_a_newline_is_refused():
+    entry = _save("older")  # a model named "Default" by an older version: still listed and found
+    card = json.loads(entry.weights.with_suffix(".json").read_text())
+    entry.weights.with_suffix(".json").write_text(json.dumps({**card, "name": "Default"}))
+    for suffix in (".json", ".pt"):
+        entry.weights.with_suffix(suffix).rename(entry.weights.with_name("Default" + suffix))
+    assert zoo.get_entry("Default").name == "Default"
+    zoo.delete_user_model("Default")
     for bad in ("mymodel\n", "a/b", "", None, "default", "Default"):  # "default" always means the default
         with pytest.raises(ValueError, match="invalid model name"):
             zoo.check_name(bad)

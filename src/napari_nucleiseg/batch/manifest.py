@@ -58,14 +58,15 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _inert(text):
-    """``text`` that a spreadsheet shows as text (``'`` before a formula's first character)."""
-    return "'" + text if isinstance(text, str) and text.startswith(_FORMULA_START) else text
+    """``text`` that a spreadsheet shows as text (``'`` before a formula's first character, and before
+    an apostrophe, so that ``_as_written`` gives every name back)."""
+    return "'" + text if isinstance(text, str) and text.startswith((*_FORMULA_START, "'")) else text
 
 
 def _as_written(text):
     """``_inert`` undone."""
-    return text[1:] if isinstance(text, str) and text.startswith("'") and text[1:].startswith(_FORMULA_START) \
-        else text
+    escaped = isinstance(text, str) and text.startswith("'") and text[1:].startswith((*_FORMULA_START, "'"))
+    return text[1:] if escaped else text
 
 
 def finish_manifest(manifest: dict, status: str, summary: pd.DataFrame) -> dict:

@@ -42,8 +42,8 @@ def pixel_size(path) -> tuple[float, ...] | None:
                 size = _imagej_size(tif)
             else:
                 return None
-            if size is not None and len(size) == 3 and "Z" not in tif.series[0].axes.upper():
-                size = size[1:]  # a Z spacing of an image without Z (a time-lapse) is no axis' size
+            if size is not None and len(size) == 3 and not set(tif.series[0].axes.upper()) & set("ZIQ"):
+                size = size[1:]  # a Z spacing of an image without planes (a time-lapse) is no axis' size
             return size
     except Exception:  # noqa: BLE001 - never fail a read because of its metadata
         return None

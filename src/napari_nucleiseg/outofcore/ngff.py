@@ -63,7 +63,7 @@ def _shown(value, limit: int = 60) -> str:
 def zarr_pixel_size(path, level: int = 0) -> tuple[float, float] | None:
     """Pixel size ``(Y, X)`` in micrometres of ``level`` of an OME-Zarr image: the ``scale`` of its
     dataset's ``coordinateTransformations`` (times the multiscale's own, when it has one), in the
-    axes' units (none: µm).
+    axes' units (y and x without a unit: no size, as an uncalibrated TIFF has none).
 
     Parameters
     ----------
@@ -98,6 +98,8 @@ def zarr_pixel_size(path, level: int = 0) -> tuple[float, float] | None:
         return None
     units = [a.get("unit") if isinstance(a, dict) else None for a in ms["axes"]] if names else [None] * len(scale)
     y, x = letters.index("y"), letters.index("x")
+    if units[y] is None or units[x] is None:  # OME-NGFF 0.4 asks every level for a scale: 1.0 without a unit
+        return None                          # is the writer's placeholder, not a calibration
     size = (micrometres(scale[y] * overall[y], units[y]), micrometres(scale[x] * overall[x], units[x]))
     return None if None in size else size
 

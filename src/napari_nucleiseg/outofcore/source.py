@@ -81,6 +81,8 @@ class ImageSource:
             raise ImageReadError(self.name, f"pixels [{ys.start}:{ys.stop}, {xs.start}:{xs.stop}] could not "
                                  f"be read ({type(exc).__name__}: {exc}); the file may be truncated or "
                                  "corrupt") from None
+        if not region.dtype.isnative:  # a memory map of a big-endian TIFF (ImageJ's default)
+            region = region.astype(region.dtype.newbyteorder("="))
         if self._colour_axis is not None:
             region = np.moveaxis(region, self._colour_axis, -1)
         return region
@@ -192,8 +194,10 @@ def _tiff_source(path: Path, level: int, channel: int | None = None) -> ImageSou
             chosen = series.levels[level]
             shape, axes, dtype = chosen.shape, chosen.axes.lower(), chosen.dtype
             _check_tiff_extent(path, chosen.pages)
-            # uncompressed contiguous pixels are memory-mapped: a window is read without the rest
-            mapped = chosen.dataoffset is not None and np.dtype(tif.byteorder + dtype.char).isnative
+            # uncompressed contiguous pixels are memory-mapped (in the file's byte order, made native when
+            # read): a window is read without the rest
+            mapped = chosen.dataoffset is not None
+            dtype = np.dtype(dtype).newbyteorder("=")
             if not mapped:
                 _check_chunk(path, chosen.keyframe.chunks, dtype, "tile/strip",
                              "save it tiled, e.g. tifffile.imwrite(..., tile=(512, 512))")

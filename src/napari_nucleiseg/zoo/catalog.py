@@ -266,7 +266,7 @@ def _read_entries(folder: Path, user: bool, taken: frozenset[str]) -> tuple[list
         name = card.get("name", card_path.stem) if problem is None else None
         if problem is None and name in taken:
             problem = f"it is named like the shipped model {name!r}"
-        elif problem is None and user and str(name).casefold() == DEFAULT_ALIAS:
+        elif problem is None and user and name == DEFAULT_ALIAS:  # "Default" is reachable: only this is the alias
             problem = f"{name!r} names the default model"
         if problem is not None:
             skipped.append((card_path, problem))
