@@ -124,7 +124,8 @@ def run(args) -> int:
         rows = _score_model(args)
     elif args.pred and args.truth:
         if given := _segmentation_options_given(args):
-            raise ValueError(f"{', '.join(given)} apply to --data only: PRED and TRUTH are scored as they are")
+            print(f"nucleiseg evaluate: warning: {', '.join(given)} apply to --data only, ignored: PRED and TRUTH "
+                  "are scored as they are", file=sys.stderr)
         rows = _score_folders(Path(args.pred), Path(args.truth))
     else:
         raise ValueError("give PRED and TRUTH folders, or --data")
