@@ -169,8 +169,10 @@ def card_problem(card) -> str | None:
     for key in ("name", "description", "licence", "stain_signal"):
         if not isinstance(card.get(key, ""), str):
             return f"'{key}' is not text"
-    if card.get("stain_signal", "darkest") not in ("darkest", "red"):
-        return "'stain_signal' is neither 'darkest' nor 'red'"
+    from ..inference.preprocess import STAIN_SIGNALS
+
+    if card.get("stain_signal", STAIN_SIGNALS[0]) not in STAIN_SIGNALS:
+        return f"'stain_signal' is not one of {', '.join(STAIN_SIGNALS)}"
     for key in ("suggest_for", "outputs"):
         if key in card and not (isinstance(card[key], list) and all(isinstance(v, str) for v in card[key])):
             return f"'{key}' is not a list of names"
@@ -253,8 +255,8 @@ def _read_entries(folder: Path, user: bool, taken: frozenset[str]) -> tuple[list
         if not weights.exists():
             continue
         try:
-            if card_path.stat().st_size > MAX_CARD_BYTES:
-                raise ValueError(f"{card_path.stat().st_size >> 20} MiB, a card is at most {MAX_CARD_BYTES >> 20} MiB")
+            if (size := card_path.stat().st_size) > MAX_CARD_BYTES:
+                raise ValueError(f"{size >> 20} MiB, a card is at most {MAX_CARD_BYTES >> 20} MiB")
             card = json.loads(card_path.read_text())
         except RecursionError:
             skipped.append((card_path, "not readable as JSON (nested deeper than Python reads)"))

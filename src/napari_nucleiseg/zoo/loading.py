@@ -49,8 +49,8 @@ def load_model(name: str | ModelEntry | None = "default", device=None
 
 
 def _why(exc: BaseException) -> str:
-    """What is wrong with a weights file, in a few words (never torch's advice to load it with
-    ``weights_only=False``, which would run the code a hostile file holds)."""
+    """What is wrong with a weights file, in a few words (never torch's advice to turn its safe loading
+    off, which would run the code a hostile file holds)."""
     text = first_line(exc) or "no detail"
     if "weights_only" in text or "Weights only load failed" in text:
         return "not a weights file this plugin reads: it holds Python objects beyond tensors, or is corrupt"
