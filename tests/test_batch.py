@@ -424,3 +424,45 @@ def test_summary_text_cells_come_back_as_written():
     for name in ("=x.tif", "'=x.tif", "'-1.tif", "-1.tif", "'quoted.tif", "plain.tif", ""):
         assert _as_written(_inert(name)) == name
     assert _inert("=x.tif") == "'=x.tif" and _inert("plain.tif") == "plain.tif"
+
+
+def _interrupted_after_first(finish: int):
+    """A stand-in executor: ``finish`` images are written (as pool workers finish the images in hand
+    after Ctrl-C), only the first is handed back, then the run is interrupted."""
+    from napari_nucleiseg.batch.worker import process_image
+
+    def executor(tasks, options, cancel, threads=None):
+        done = [(task, process_image(task, options, cancel)) for task in tasks[:finish]]
+        yield done[0]
+        raise KeyboardInterrupt
+
+    return executor
+
+
+def test_images_finished_after_an_interrupt_are_recorded_as_done(tmp_path, monkeypatch):
+    import importlib
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 3)
+    monkeypatch.setattr(importlib.import_module("napari_nucleiseg.batch.run"), "run_local",
+                        _interrupted_after_first(2))
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(src, out)
+    summary = pd.read_csv(out / batch.SUMMARY_NAME)
+    assert list(summary["status"]) == ["ok", "ok", "not processed"]
+    assert not summary["from_previous_run"].any()
+    assert json.loads((out / batch.MANIFEST_NAME).read_text())["status"] == "interrupted"
+
+
+def test_a_redo_interrupted_does_not_count_the_earlier_runs_images(tmp_path, monkeypatch):
+    import importlib
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 3)
+    assert run_batch(src, out).status == "completed"
+    monkeypatch.setattr(importlib.import_module("napari_nucleiseg.batch.run"), "run_local",
+                        _interrupted_after_first(1))
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(src, out, redo=True)
+    summary = pd.read_csv(out / batch.SUMMARY_NAME)
+    assert list(summary["status"]) == ["ok", "not processed", "not processed"]

@@ -36,6 +36,22 @@ def finished_row(task: ImageTask) -> dict | None:
         return None
 
 
+def finished_since(tasks: list, rows: dict, since_ns: int) -> dict[str, dict]:
+    """Summary rows of the ``tasks`` missing from ``rows`` whose outputs were completed at or after
+    ``since_ns`` (``time.time_ns()``): images a run finished but did not record."""
+    found = {}
+    for task in tasks:
+        if task.rel in rows:
+            continue
+        row = finished_row(task)
+        try:
+            if row is not None and os.stat(task.marker).st_mtime_ns >= since_ns:
+                found[task.rel] = {**row, "from_previous_run": False}
+        except OSError:
+            continue
+    return found
+
+
 def remove_partial_files(output_dir) -> int:
     """Delete temporary ``.<name>.<random>.part`` files left by a killed run; returns how many."""
     n = 0

@@ -24,7 +24,7 @@ from .lock import FolderLock
 from .manifest import finish_manifest, new_manifest, write_summary
 from .options import ERROR, LOCK_NAME, MANIFEST_NAME, OK, PENDING, STATE_DIR, SUMMARY_NAME, BatchOptions
 from .plan import check_folders, plan_tasks
-from .resume import remove_partial_files, split_finished
+from .resume import finished_since, remove_partial_files, split_finished
 from .worker import STOP_KEY
 
 _SUMMARY_EVERY_S = 30.0
@@ -190,11 +190,14 @@ def run_batch(
         _write_record(manifest_path, manifest, output_dir)
         rows, todo = split_finished(tasks, redo)
         status, error = "interrupted", ""
+        started_ns = time.time_ns()
         try:
             run = functools.partial(_executor, todo, options, cancel, dask, workers, threads, threads_per_worker)
             status, error = _drive(tasks, rows, run, output_dir / SUMMARY_NAME, progress)
         finally:
             remove_partial_files(output_dir)
+            # pool workers finish the images in hand after Ctrl-C, unseen by the loop that stopped
+            rows.update(finished_since(todo, rows, started_ns))
             try:
                 summary = write_summary(output_dir / SUMMARY_NAME, tasks, rows)
             except OSError as exc:
