@@ -185,9 +185,18 @@ AGGREGATION = "scores are means over images; tp, fp and fn are summed"
 VALIDATION_KEYS = ("dsb_score", "ap50", "f1", "pq", "aji", "semantic_iou", "tp", "fp", "fn", "n_images")
 
 
-def update_cards(results: list[dict], threads: int, machine: str,
-                 command: str = "python benchmarks/benchmark.py --update-cards") -> None:
+def command_line() -> str:
+    """This run's command as it can be typed again (a user-model folder included)."""
+    env = f"NUCLEISEG_USER_DIR={os.environ['NUCLEISEG_USER_DIR']} " if os.environ.get("NUCLEISEG_USER_DIR") else ""
+    return env + "python benchmarks/" + " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
+
+
+def update_cards(results: list[dict], threads: int, machine: str) -> None:
+    """Record each shipped model's measured speed, test scores and validation scores in its card,
+    with this run's command."""
     import json
+
+    command = command_line()
 
     for e, r in ((e, r) for r in results for e in list_models() if e.name == r["name"] and not e.user):
         card_path = e.weights.with_suffix(".json")
@@ -229,7 +238,11 @@ def main():
                     help="record the measured s/MP and the test-split scores in the shipped models' cards")
     ap.add_argument("--float32", action="store_true",
                     help="no bf16 autocast even where the CPU computes it (figures comparable with float32 hosts)")
+    ap.add_argument("--pages-only", action="store_true",
+                    help="measure nothing: copy the hand-written pages (speed.md, ...) into docs/benchmarks.md again")
     args = ap.parse_args()
+    if args.pages_only:
+        return refresh_pages()
     if args.float32:
         use_float32()
     machine, sets = start(args.threads, args.limit)
@@ -273,13 +286,29 @@ def write_report(table: str, sets: dict, machine: str) -> None:
         f"per-nucleus table the models' time includes (about 0.05 s/MP more).\n\n"
         f"Reproduce: `python benchmarks/{' '.join(['benchmark.py'] + sys.argv[1:])}`\n\n{table}\n"
     )
-    # speed.md is written by hand: notes on the host and on this run stay there, not in the text above
-    for extra in ("speed.md", "zoo_comparison.md", "stain_input.md", "robustness.md", "batch_benchmark.md",
-                  "outofcore.md"):
-        report = DOCS.parent / extra
+    with DOCS.open("a") as f:
+        f.write(hand_written_pages())
+
+
+#: pages written by hand (notes on the host and on each run stay there) that the report carries
+PAGES = ("speed.md", "zoo_comparison.md", "stain_input.md", "robustness.md", "batch_benchmark.md", "outofcore.md")
+
+
+def hand_written_pages() -> str:
+    """The ``PAGES`` found in docs/, each one heading level down, as the report ends."""
+    text = ""
+    for name in PAGES:
+        report = DOCS.parent / name
         if report.exists():
-            with DOCS.open("a") as f:
-                f.write("\n" + re.sub(r"^(#+) ", r"#\1 ", report.read_text(), flags=re.M))  # one level down
+            text += "\n" + re.sub(r"^(#+) ", r"#\1 ", report.read_text(), flags=re.M)
+    return text
+
+
+def refresh_pages() -> None:
+    """Copy the hand-written pages into the report again, keeping its measured part."""
+    report = DOCS.read_text()
+    first = hand_written_pages().split("\n", 2)[1]
+    DOCS.write_text(report[:report.index("\n" + first + "\n")] + hand_written_pages())
 
 
 if __name__ == "__main__":

@@ -14,11 +14,9 @@ shipped weights were trained longer.
 """
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from benchmark import classical, model_row, run, start, update_cards
+from benchmark import classical, command_line, model_row, run, start, update_cards
 
 from napari_nucleiseg.zoo import get_entry
 
@@ -81,10 +79,9 @@ def main(argv=None):
     text = table(results, sets)
     print(text)
     if args.update_cards:
-        update_cards(results, args.threads, machine, "python benchmarks/zoo_comparison.py --update-cards")
+        update_cards(results, args.threads, machine)
     if not args.no_write:
-        env = f"NUCLEISEG_USER_DIR={os.environ['NUCLEISEG_USER_DIR']} " if os.environ.get("NUCLEISEG_USER_DIR") else ""
-        write(text, env + "python benchmarks/" + " ".join(["zoo_comparison.py"] + sys.argv[1:]), machine)
+        write(text, command_line(), machine)
 
 
 if __name__ == "__main__":
