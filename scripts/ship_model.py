@@ -73,6 +73,12 @@ def staged_training(previous: dict, training: dict, run: Path, hist: dict, lr) -
         "device": "CPU, 2 cores (see stages)",
         "stages": stages,
     })
+    if "steps" in training:  # steps add up only when every stage counted them
+        if "steps" in old:
+            training["steps"] += old["steps"]
+            training["steps_run"] += old.get("steps_run", old["steps"])
+        else:
+            del training["steps"], training["steps_run"]
     return training
 
 
@@ -224,6 +230,7 @@ def make_card(args, blob, model, train, val, hist, post, sizing, m, device, load
     data = args.training_data or ("DSB 2018 stage 1 train, corrected (BBBC038, CC0), ../shared/data/dsb2018"
                                   + (f", {args.specialist_for} images only" if args.specialist_for else ""))
     held_out = f"; the {len(read_ids(args.test_file))} ids of {args.test_file} held out" if args.test_file else ""
+    epochs = blob.get("epoch") or (hist["best"]["epoch"] if hist.get("best") else len(hist["history"]))
     return {
         "name": args.name,
         "description": args.description,
@@ -244,10 +251,11 @@ def make_card(args, blob, model, train, val, hist, post, sizing, m, device, load
                      + held_out,
             "command": args.command,
             # the weights file knows its epoch (best checkpoint, or latest averaged snapshot)
-            "epochs": blob.get("epoch") or (hist["best"]["epoch"] if hist.get("best") else len(hist["history"])),
+            "epochs": epochs,
             "epochs_run": len(hist["history"]),
             "seconds": hist["history"][-1]["seconds"],
-            **({"steps": len(hist["history"]) * args.steps_per_epoch}
+            # steps: those that made the weights kept; steps_run: the whole run
+            **({"steps": epochs * args.steps_per_epoch, "steps_run": len(hist["history"]) * args.steps_per_epoch}
                if args.steps_per_epoch else {}),
             "device": args.device_note,
             "history": f"docs/training_history/{args.name}.json (per-epoch loss and validation scores)",

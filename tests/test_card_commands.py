@@ -50,3 +50,18 @@ def test_every_command_a_card_records_can_run(card):
             assert f'"{option}"' in code, f"{card.name}: {script} has no option {option}"
         for required in re.findall(r'add_argument\("(--[\w-]+)"[^\n]*required=True', code):
             assert required in options, f"{card.name}: {script} needs {required}"
+
+
+
+def _one_stage_counts(card: Path) -> bool:
+    training = json.loads(card.read_text())["training"]
+    return ("steps" in training and "stages" not in training
+            and len(re.findall(r"--steps-per-epoch (\d+)", training["command"])) == 1)
+
+
+@pytest.mark.parametrize("card", [c for c in CARDS if _one_stage_counts(c)], ids=lambda p: p.stem)
+def test_a_cards_steps_are_those_behind_its_weights(card):
+    training = json.loads(card.read_text())["training"]
+    per_epoch = int(re.findall(r"--steps-per-epoch (\d+)", training["command"])[0])
+    assert training["steps"] == training["epochs"] * per_epoch
+    assert training["steps_run"] == training["epochs_run"] * per_epoch

@@ -75,3 +75,17 @@ def test_post_processing_is_never_tuned_on_the_held_out_test_split():
     train = [SimpleNamespace(name=n) for n in test + [f"train{i}" for i in range(100)]]
     picked = {s.name for s in tuning_images(train)}
     assert len(picked) == 60 and not picked & set(test)
+
+
+def test_a_warm_restart_card_counts_the_steps_behind_its_weights(tmp_path):
+    from ship_model import staged_training
+
+    recipe = {"name": "m", "training": {"command": "python scripts/train_model.py A", "epochs": 12,
+                                        "epochs_run": 24, "seconds": 100.0, "device": "CPU",
+                                        "steps": 300, "steps_run": 600}}
+    run = {"command": "python scripts/train_model.py B", "epochs": 60, "epochs_run": 60, "seconds": 50.0,
+           "device": "CPU", "steps": 1500, "steps_run": 1500}
+    training = staged_training(recipe, dict(run), tmp_path, {}, 5e-4)
+    assert (training["steps"], training["steps_run"], training["epochs"]) == (1800, 2100, 72)
+    uncounted = {"name": "m", "training": {k: v for k, v in recipe["training"].items() if "steps" not in k}}
+    assert "steps" not in staged_training(uncounted, dict(run), tmp_path, {}, 5e-4)
