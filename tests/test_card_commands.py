@@ -65,3 +65,12 @@ def test_a_cards_steps_are_those_behind_its_weights(card):
     per_epoch = int(re.findall(r"--steps-per-epoch (\d+)", training["command"])[0])
     assert training["steps"] == training["epochs"] * per_epoch
     assert training["steps_run"] == training["epochs_run"] * per_epoch
+
+
+@pytest.mark.parametrize("folder", ["scripts", "benchmarks", "experiments", "sample_data"])
+def test_every_runnable_script_parses_its_options_before_any_work(folder):
+    """``--help`` answers rather than runs: a script without a parser once rewrote the samples."""
+    for script in sorted((ROOT / folder).glob("*.py")):
+        code = script.read_text()
+        if '__name__ == "__main__"' in code:
+            assert "ArgumentParser(" in code, f"{script.relative_to(ROOT)} takes no options: --help would run it"
