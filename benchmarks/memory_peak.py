@@ -9,6 +9,7 @@ memory (``ru_maxrss``) is its own.
     python benchmarks/memory_peak.py
 """
 
+import argparse
 import json
 import resource
 import subprocess
@@ -38,14 +39,20 @@ def one(case: str) -> dict:
             "before_mb": round(before)}
 
 
+CASES = ("training-size nuclei", "large nuclei", "small nuclei")
+
+
 def main():
-    if len(sys.argv) > 1:
-        print(json.dumps(one(sys.argv[1])))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--case", choices=CASES, help="run one case in this process and print it as JSON")
+    args = ap.parse_args()
+    if args.case:
+        print(json.dumps(one(args.case)))
         return
     print("| case | image | zoom | nuclei | seconds | peak RSS (MB) | before segment() (MB) |\n"
           "|---|---|---|---|---|---|---|")
-    for case in ("training-size nuclei", "large nuclei", "small nuclei"):
-        out = subprocess.run([sys.executable, __file__, case], capture_output=True, text=True, check=True)
+    for case in CASES:
+        out = subprocess.run([sys.executable, __file__, "--case", case], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"| {r['case']} | {r['shape'][0]}x{r['shape'][1]} | {r['zoom']} | {r['nuclei']} | {r['seconds']} | "
               f"{r['peak_mb']} | {r['before_mb']} |")

@@ -5,6 +5,7 @@ baseline in the same run.
     python experiments/dsb_test_leak.py
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def leaked_ids(data: Path) -> set[str]:
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     torch.set_num_threads(2)
     data = default_data_dir()
     leaked = leaked_ids(data)

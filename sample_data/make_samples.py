@@ -3,6 +3,7 @@
     python sample_data/make_samples.py
 """
 
+import argparse
 from pathlib import Path
 
 import tifffile
@@ -18,6 +19,7 @@ SAMPLES = {
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     for name, kw in SAMPLES.items():
         image, labels = synthetic_nuclei(**kw)
         tifffile.imwrite(HERE / f"{name}.tif", image, compression="zlib")
