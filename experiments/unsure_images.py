@@ -19,9 +19,10 @@ from scipy.stats import spearmanr
 
 from napari_nucleiseg import segment
 from napari_nucleiseg.evaluation.metrics import evaluate_image
-from napari_nucleiseg.inference.measure import UNSURE_BELOW, is_unsure, mean_confidence
+from napari_nucleiseg.inference.measure import is_unsure, mean_confidence
 from napari_nucleiseg.io.images import read_image, read_labels
 from napari_nucleiseg.training.dataset import default_data_dir, find_pairs, read_ids
+from napari_nucleiseg.zoo import get_entry
 
 SPLITS = Path(__file__).resolve().parents[1] / "splits"
 
@@ -56,6 +57,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    below = get_entry(args.model).unsure_below()  # the model's cut (card confidence.unsure_below)
     rows = []
     for name, pairs in image_sets(args.sets).items():
         for ip, lp in pairs:
@@ -65,12 +67,12 @@ def main():
     score = np.array([s for _, _, s in rows])
     print(f"Spearman correlation of mean confidence and DSB score, {len(rows)} images: "
           f"{spearmanr(conf, score, nan_policy='omit').correlation:.3f}")
-    print(f"| set | images | mean confidence min / median | flagged (below {UNSURE_BELOW}) | DSB flagged "
+    print(f"| set | images | mean confidence min / median | flagged (below {below:g}) | DSB flagged "
           "| DSB not flagged |")
     print("|---|---|---|---|---|---|")
     for name in dict.fromkeys(n for n, _, _ in rows):
         pick = np.array([n == name for n, _, _ in rows])
-        flag = pick & np.array([is_unsure(c) for _, c, _ in rows])
+        flag = pick & np.array([is_unsure(c, below) for _, c, _ in rows])
         rest = pick & ~flag
         print(f"| {name} | {pick.sum()} | {np.nanmin(conf[pick]):.3f} / {np.nanmedian(conf[pick]):.3f} | "
               f"{flag.sum()} | {_mean(score[flag])} | {_mean(score[rest])} |")

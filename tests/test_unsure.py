@@ -22,7 +22,8 @@ def test_unsure_is_a_low_mean_confidence_and_never_an_empty_image():
 
 def test_batch_line_counts_the_images_the_model_is_unsure_of():
     summary = pd.DataFrame({"status": ["ok", "ok", "ok", "error"], "mean_confidence": [0.3, 0.8, np.nan, np.nan]})
-    result = types.SimpleNamespace(summary=summary, n_ok=3, n_skipped=0, n_failed=1, n_pending=0, status="complete")
+    result = types.SimpleNamespace(summary=summary, n_ok=3, n_skipped=0, n_failed=1, n_pending=0, status="complete",
+                                   unsure_below=None)
     line = outcome_line(result)
     assert line.startswith("3 of 4 images segmented, 1 failed") and "unsure of 1 " in line
     summary["mean_confidence"] = [0.7, 0.8, np.nan, np.nan]

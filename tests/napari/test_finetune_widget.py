@@ -321,3 +321,21 @@ def test_a_lazy_layer_is_read_in_the_worker_not_on_the_gui_thread(qtbot, setup, 
         _wait_done(qtbot, widget)
     assert widget.last_error is None and widget.last_result is not None
     assert threads and threading.main_thread() not in threads
+
+
+def test_segment_again_keeps_a_result_corrected_since_the_training(viewer, qtbot, small_field, tiny, messages):
+    img, _ = small_field
+    image = viewer.add_image(img, name="cells")
+    fresh = viewer.add_labels(np.zeros(img.shape, np.int32), name="cells nuclei")  # a later result, not a pair
+    fresh.paint((8, 8), 777)  # the user corrects it
+    painted = np.asarray(fresh.data).copy()
+    scratch = viewer.add_labels(np.zeros(img.shape, np.int32), name="scratch")
+    widget = FinetuneWidget(viewer)
+    widget._device.value = "cpu"
+    widget._labels_layer.value = scratch  # the layer trained on was renamed since, as Segment Nuclei does
+    widget.last_result = SimpleNamespace(name="tiny")
+    assert widget.segment_again(image) is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+    assert fresh.name == "cells nuclei (corrected)" and np.array_equal(fresh.data, painted)
+    assert viewer.layers["cells nuclei"] is not fresh
+    assert "cells nuclei (corrected)" in messages["info"][-1]

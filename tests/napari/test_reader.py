@@ -238,3 +238,25 @@ def test_a_list_of_files_opens_as_one_stack_and_complex_files_are_left_to_napari
     assert get_reader([paths[0], str(tmp_path / "other.tif")]) is None  # shapes differ: napari's reader
     tifffile.imwrite(tmp_path / "c.tif", np.zeros((16, 16), np.complex64))
     assert get_reader(str(tmp_path / "c.tif")) is None
+
+
+def test_labels_edited_in_napari_are_saved_with_a_table_that_matches_them(make_napari_viewer, tmp_path):
+    import pandas as pd
+
+    from napari_nucleiseg.inference.measure import measure
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    image, labels = synthetic_nuclei((96, 96), n_nuclei=6, touching=0.0, seed=4)
+    ones = np.ones(labels.shape, np.float32)
+    table = measure(labels, image, ones, ones * 0.2, scale=(0.5, 0.5))
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(labels, features=table, name="cells nuclei", scale=(0.5, 0.5))
+    first = int(table["label"].min())
+    layer.fill(tuple(np.argwhere(labels == first)[0]), 0)  # erase a nucleus
+    layer.paint((2, 2), 99)  # paint a new one (world coordinates)
+    layer.save(str(tmp_path / "edited.tif"), plugin="napari-nucleiseg")
+    saved = pd.read_csv(tmp_path / "edited.csv")
+    assert set(saved["label"]) == set(np.unique(layer.data)) - {0}
+    assert saved.set_index("label").loc[99, "edited"]
+    (_, kwargs, kind), = get_reader(str(tmp_path / "edited.tif"))(str(tmp_path / "edited.tif"))
+    assert kind == "labels" and len(kwargs["features"]) == len(saved)  # read back, not dropped

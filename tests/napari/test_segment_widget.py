@@ -395,3 +395,19 @@ def test_running_again_keeps_the_labels_the_user_corrected(viewer, qtbot, notifi
     _run_and_wait(qtbot, widget)  # no new painting: the result is simply replaced
     assert [layer.name for layer in viewer.layers].count("cells nuclei (corrected)") == 1
     assert "cells nuclei (corrected 2)" not in viewer.layers
+
+
+def test_current_slice_after_a_correction_keeps_the_other_planes(viewer, qtbot, notifications):
+    viewer.add_image(np.stack(_planes(2)), name="zs")
+    widget = SegmentWidget(viewer)
+    _run_and_wait(qtbot, widget)
+    labels = viewer.layers["zs nuclei"]
+    labels.paint((0, 10, 10), 777)  # a correction on plane 0
+    corrected = np.asarray(labels.data).copy()
+    viewer.dims.set_current_step(0, 1)
+    widget._stacks.value = CURRENT_SLICE
+    _run_and_wait(qtbot, widget)
+    assert np.array_equal(viewer.layers["zs nuclei (corrected)"].data, corrected)
+    nuclei = viewer.layers["zs nuclei"]
+    np.testing.assert_array_equal(nuclei.data[0], corrected[0])  # the plane not re-segmented stays
+    assert nuclei.data[1].max() > 0 and set(nuclei.features["plane"]) == {0, 1}

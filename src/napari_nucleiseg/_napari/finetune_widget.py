@@ -370,10 +370,11 @@ class FinetuneWidget(Container):
         """Segment ``image_layer`` (default: the first training image) with the new model, in a worker.
 
         The result goes to ``<image> nuclei``, unless that layer holds corrections used for
-        training: then to ``<image> nuclei (<model>)``, so no correction is ever overwritten.
+        training: then to ``<image> nuclei (<model>)``; a layer of that name painted in since is
+        first renamed ``... (corrected)`` (``keep_edited_labels``), so no correction is ever overwritten.
         Returns the worker, or None.
         """
-        from .layer_output import put_layers
+        from .layer_output import keep_edited_labels, put_layers
         from .segment_work import image_input_from_layer, segment_image
 
         if self.running:
@@ -400,8 +401,10 @@ class FinetuneWidget(Container):
                 if kind == "labels" and kw["name"] in protected:
                     kw = {**kw, "name": f"{kw['name']} ({model})"}
                 layers.append((data, kw, kind))
+            kept = keep_edited_labels(self.viewer, layers)  # a layer corrected since is not a training pair
             put_layers(self.viewer, layers)
-            self._notify(f"{outcome.n_nuclei} nuclei found with {model} in {outcome.seconds:.1f} s")
+            self._notify(f"{outcome.n_nuclei} nuclei found with {model} in {outcome.seconds:.1f} s"
+                         + (f"; your corrections were kept in {', '.join(repr(k) for k in kept)}" if kept else ""))
 
         self._cancel.clear()
         self._segmenting = True

@@ -94,6 +94,7 @@ def segment_large_image(
     from ..inference.measure import unsure_note
     from ..outofcore import segment_out_of_core
     from ..outofcore.auto import table_summary
+    from ..zoo import unsure_below_of
 
     t0 = time.perf_counter()
     try:
@@ -115,7 +116,8 @@ def segment_large_image(
                               float(result.settings.get("smoothing", 0.0)),
                               image_kind=result.settings.get("image_kind", ""),
                               evened=float(result.settings.get("evened", 0.0)),
-                              unsure=unsure_note(table_summary(result.table_path)["mean_confidence"]))
+                              unsure=unsure_note(table_summary(result.table_path)["mean_confidence"],
+                                                 unsure_below_of(result.settings["model"])))
     except Cancelled:
         return SegmentOutcome(cancelled=True)
     except NucleisegError as exc:

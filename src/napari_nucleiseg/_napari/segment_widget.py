@@ -272,10 +272,10 @@ class SegmentWidget(Container):
         elif outcome.error:
             self._on_error(outcome.error)
         else:
-            kept = keep_edited_labels(self.viewer, outcome.layers)
             layers = outcome.layers
             if outcome.plane is not None:  # one plane of a stack: the others of the result shown stay
                 layers = merge_plane(self.viewer, layers, outcome.plane)
+            kept = keep_edited_labels(self.viewer, layers)  # after the merge, which reads the edited layer
             put_layers(self.viewer, layers)
             self._progress.value = 100
             self._status.value = (f"Found {outcome.n_nuclei} nuclei in {outcome.seconds:.1f} s "

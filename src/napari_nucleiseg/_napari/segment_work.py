@@ -228,6 +228,7 @@ def segment_image(
     """
     from ..errors import Cancelled
     from ..inference.stack import segment_any
+    from ..zoo import unsure_below_of
 
     t0 = time.perf_counter()
     try:
@@ -248,7 +249,7 @@ def segment_image(
             progress(1.0, "done")
         return SegmentOutcome(layers, len(seg.table), seg.model, seg.device, time.perf_counter() - t0, seg.zoom,
                               seg.smoothing, image_kind=seg.settings.get("image_kind", ""), evened=seg.evened,
-                              unsure=unsure_note(mean_confidence(seg.table)),
+                              unsure=unsure_note(mean_confidence(seg.table), unsure_below_of(seg.settings["model"])),
                               plane=planes[0] if inp.is_stack and stacks == CURRENT_SLICE else None)
     except Cancelled:
         return SegmentOutcome(cancelled=True, seconds=time.perf_counter() - t0)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OutputWriteError
+from ..inference.edited import remeasured
 from ..io.results import label_dtype
 from ..io.writers import csv_writer, tiff_writer, write_set
 from .features import table_path
@@ -37,8 +38,9 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
         The layer's integer labels (2D, or a 3D stack).
     attributes : dict
         The layer's attributes; ``features`` (one row per label) is written to :func:`table_path`
-        without napari's ``index`` column when it has rows; ``scale`` becomes the TIFF's pixel size
-        (OME metadata, as the plugin's reader reads it back).
+        without napari's ``index`` column when it has rows, as the labels now are: rows of erased
+        nuclei dropped, painted or new ones measured again (``inference.edited.remeasured``);
+        ``scale`` becomes the TIFF's pixel size (OME metadata, as the plugin's reader reads it back).
 
     Returns
     -------
@@ -55,7 +57,10 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
                                pixel_size=_pixel_size(attributes.get("scale"), labels.ndim), labels=True))]
     features = attributes.get("features")
     if isinstance(features, pd.DataFrame) and len(features):
-        files.append((table_path(out), csv_writer(features.drop(columns=["index"], errors="ignore"))))
+        scale = attributes.get("scale")
+        pixel_area = abs(float(scale[-1]) * float(scale[-2])) if scale is not None and len(scale) >= 2 else None
+        table = remeasured(labels, features.drop(columns=["index"], errors="ignore"), pixel_area)
+        files.append((table_path(out), csv_writer(table)))
     try:
         written = [str(p) for p in write_set(files)]
         if len(files) == 1 and _is_our_table(table_path(out)):

@@ -69,19 +69,19 @@ def _as_written(text):
     return text[1:] if escaped else text
 
 
-def finish_manifest(manifest: dict, status: str, summary: pd.DataFrame) -> dict:
+def finish_manifest(manifest: dict, status: str, summary: pd.DataFrame, unsure_below: float | None = None) -> dict:
     """The manifest with the run's end: status, time and counts per outcome (``unsure``: segmented
-    images the model is unsure of, ``unsure_count``)."""
+    images the model is unsure of, ``unsure_count`` with the model's cut ``unsure_below``)."""
     return {**manifest, "status": status, "finished": now(), "images": len(summary),
             "ok": int((summary["status"] == OK).sum()), "failed": int((summary["status"] == ERROR).sum()),
             "from_previous_runs": int(summary["from_previous_run"].sum()),
-            "not_processed": int((summary["status"] == PENDING).sum()), "unsure": unsure_count(summary)}
+            "not_processed": int((summary["status"] == PENDING).sum()), "unsure": unsure_count(summary, unsure_below)}
 
 
-def unsure_count(summary: pd.DataFrame) -> int:
+def unsure_count(summary: pd.DataFrame, below: float | None = None) -> int:
     """Segmented images of ``summary`` whose mean nucleus confidence says the model is unsure of
-    them (``inference.measure.is_unsure``)."""
-    return int(sum(is_unsure(c) for c in summary.loc[summary["status"] == OK, "mean_confidence"]))
+    them (``inference.measure.is_unsure`` with the model's cut ``below``)."""
+    return int(sum(is_unsure(c, below) for c in summary.loc[summary["status"] == OK, "mean_confidence"]))
 
 
 def now() -> str:

@@ -28,8 +28,9 @@ def outcome_line(result) -> str:
         parts.append(f"{result.n_failed} failed")
     if result.n_pending:
         parts.append(f"{result.n_pending} not processed ({result.status})")
-    unsure = unsure_count(result.summary)
+    below = UNSURE_BELOW if result.unsure_below is None else result.unsure_below
+    unsure = unsure_count(result.summary, below)
     if unsure:
-        parts.append(f"the model is unsure of {unsure} (mean nucleus confidence below {UNSURE_BELOW}: check those "
+        parts.append(f"the model is unsure of {unsure} (mean nucleus confidence below {below:g}: check those "
                      "first, by the summary's mean_confidence)")
     return ", ".join(parts)

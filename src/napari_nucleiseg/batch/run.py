@@ -67,6 +67,8 @@ class BatchResult:
     error : str
         Why a ``"stopped"`` run stopped (a full or read-only output folder, unloadable weights,
         a lost Dask scheduler); empty otherwise.
+    unsure_below : float or None
+        The model's cut of an image's mean nucleus confidence (``ModelEntry.unsure_below``).
     """
 
     summary: pd.DataFrame
@@ -75,6 +77,7 @@ class BatchResult:
     status: str
     output_dir: Path = field(default=Path("."))
     error: str = ""
+    unsure_below: float | None = None
 
     @property
     def n_ok(self) -> int:
@@ -202,9 +205,10 @@ def run_batch(
                 summary = write_summary(output_dir / SUMMARY_NAME, tasks, rows)
             except OSError as exc:
                 raise OutputWriteError(output_dir, exc) from None
-            _write_record(manifest_path, {**finish_manifest(manifest, status, summary), "error": error or None},
-                          output_dir)
-        return BatchResult(summary, output_dir / SUMMARY_NAME, manifest_path, status, output_dir, error)
+            _write_record(manifest_path, {**finish_manifest(manifest, status, summary, entry.unsure_below()),
+                                          "error": error or None}, output_dir)
+        return BatchResult(summary, output_dir / SUMMARY_NAME, manifest_path, status, output_dir, error,
+                           entry.unsure_below())
 
 
 def _write_record(manifest_path: Path, manifest: dict, output_dir: Path) -> None:

@@ -65,6 +65,7 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
     from ..inference.measure import unsure_note
     from ..io.results import result_stem
     from ..outofcore.auto import result_folder, segment_file
+    from ..zoo import unsure_below_of
 
     result, summary = segment_file(
         path, out / result_stem(path), options, probability=not args.no_probability,
@@ -73,7 +74,7 @@ def segment_out_of_core_file(path: Path, out: Path, options, args) -> str:
         overwrite=True)  # as an in-memory result: the same run resumes, another one replaces it
     earlier = result.blocks - result.blocks_run
     again = f", {earlier} blocks from an earlier run" if earlier else ""
-    note = unsure_note(summary["mean_confidence"])
+    note = unsure_note(summary["mean_confidence"], unsure_below_of(result.settings["model"]))
     return (f"{path.name}: {summary['nuclei']} nuclei, out of core in {result.blocks} blocks{again} "
             f"({result.settings['weights']}) -> {result_folder(out / result_stem(path))}"
             + (f"\n    {note}" if note else ""))

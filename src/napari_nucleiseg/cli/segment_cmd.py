@@ -90,6 +90,7 @@ def run(args) -> int:
     from ..inference.measure import mean_confidence, unsure_note
     from ..io.pixel_size import pixel_size, plane_size
     from ..io.results import write_results
+    from ..zoo import unsure_below_of
 
     out = None if args.out is None else Path(args.out)
     if out is not None and out.exists() and not out.is_dir():
@@ -128,6 +129,6 @@ def run(args) -> int:
         size = "large" if seg.zoom < 1 else "small"
         shrunk = f", {size} nuclei: segmented at {seg.zoom:.2f}x" if seg.zoom != 1 else ""
         print(f"[{i}/{len(args.inputs)}] {path.name}: {seg.labels.max()} nuclei ({seg.model}, {seg.device}{shrunk})")
-        if note := unsure_note(mean_confidence(seg.table)):
+        if note := unsure_note(mean_confidence(seg.table), unsure_below_of(seg.settings["model"])):
             print(f"    {note}")
     return 1 if failures else 0

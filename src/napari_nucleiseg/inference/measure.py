@@ -38,10 +38,10 @@ def nucleus_confidence(labels: np.ndarray, uncertainty: np.ndarray, index: np.nd
     return np.clip(1.0 - label_means(labels, uncertainty, index), 0.0, 1.0).astype(np.float32)
 
 
-def is_unsure(mean: float | None) -> bool:
-    """True for an image whose nuclei's mean confidence ``mean`` is below ``UNSURE_BELOW`` (False
-    with no nuclei: NaN or None)."""
-    return mean is not None and bool(mean < UNSURE_BELOW)
+def is_unsure(mean: float | None, below: float | None = None) -> bool:
+    """True for an image whose nuclei's mean confidence ``mean`` is below ``below`` (the model's cut,
+    ``ModelEntry.unsure_below``; default ``UNSURE_BELOW``; False with no nuclei: NaN or None)."""
+    return mean is not None and bool(mean < (UNSURE_BELOW if below is None else below))
 
 
 def mean_confidence(table: pd.DataFrame) -> float | None:
@@ -49,12 +49,13 @@ def mean_confidence(table: pd.DataFrame) -> float | None:
     return float(table["confidence"].mean()) if len(table) else None
 
 
-def unsure_note(mean: float | None) -> str:
+def unsure_note(mean: float | None, below: float | None = None) -> str:
     """One sentence for an image whose nuclei's mean confidence is ``mean`` when the model is unsure
-    of it (``is_unsure``), else ``""``."""
-    if not is_unsure(mean):
+    of it (``is_unsure`` with the model's cut ``below``), else ``""``."""
+    if not is_unsure(mean, below):
         return ""
-    return (f"The model is unsure of this image (mean nucleus confidence {mean:.2f}, below {UNSURE_BELOW}): "
+    below = UNSURE_BELOW if below is None else below
+    return (f"The model is unsure of this image (mean nucleus confidence {mean:.2f}, below {below:g}): "
             "check the least certain nuclei first, or correct a few and fine-tune.")
 
 

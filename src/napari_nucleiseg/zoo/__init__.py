@@ -10,6 +10,7 @@ from .catalog import (
     get_entry,
     list_models,
     suggested_for,
+    unsure_below_of,
     user_models_dir,
 )
 from .loading import load_model
@@ -27,5 +28,5 @@ __all__ = [
     "DEFAULT_POSTPROCESS", "ModelEntry", "SHIPPED_DIR", "check_name", "default_model_name",
     "delete_user_model", "export_model", "get_entry", "import_model", "list_models", "load_model",
     "load_weights_file", "read_blob", "rename_user_model", "save_user_model", "save_weights",
-    "suggested_for", "user_models_dir",
+    "suggested_for", "unsure_below_of", "user_models_dir",
 ]

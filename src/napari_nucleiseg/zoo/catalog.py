@@ -60,6 +60,14 @@ class ModelEntry:
         value = self.card.get("sizing", {}).get("target_diameter")
         return float(value) if value else None
 
+    def unsure_below(self) -> float:
+        """The image-level cut of this model's mean nucleus confidence (card ``confidence.unsure_below``;
+        default ``inference.measure.UNSURE_BELOW``): below it, the model is unsure of the image."""
+        from ..inference.measure import UNSURE_BELOW
+
+        value = self.card.get("confidence", {}).get("unsure_below")
+        return float(value) if value is not None else UNSURE_BELOW
+
     def coarse_look(self) -> bool:
         """Whether nuclei many times the training size are measured on a coarse look
         (``sizing.coarse_diameter``; card ``sizing.coarse_look``).
@@ -146,12 +154,22 @@ def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def unsure_below_of(name: str) -> float:
+    """``ModelEntry.unsure_below`` of the model called ``name`` (``UNSURE_BELOW`` if it is gone)."""
+    from ..inference.measure import UNSURE_BELOW
+
+    try:
+        return get_entry(name).unsure_below()
+    except (KeyError, FileNotFoundError):
+        return UNSURE_BELOW
+
+
 def card_problem(card) -> str | None:
     """Why a card cannot be used (None when it can): not an object, or fields of the wrong type."""
     if not isinstance(card, dict):
         return f"the card is a JSON {type(card).__name__}, not an object"
     for key in ("validation", "postprocess", "sizing", "specialists", "config", "normalize", "imported",
-                "postprocess_by_kind"):
+                "postprocess_by_kind", "confidence"):
         if key in card and not isinstance(card[key], dict):
             return f"'{key}' is not an object"
     by_kind = card.get("postprocess_by_kind", {})
@@ -162,6 +180,9 @@ def card_problem(card) -> str | None:
     numbers += [card.get("sizing", {}).get("target_diameter")]
     if any(v is not None and not is_number(v) for v in numbers):
         return "a score or the nucleus size is not a number"
+    cut = card.get("confidence", {}).get("unsure_below")
+    if cut is not None and not (is_number(cut) and 0 <= cut <= 1):
+        return "'confidence.unsure_below' is not a number from 0 to 1"
     if any(not (is_number(v) or (k == "seed" and isinstance(v, str))) for k, v in settings):
         return "a post-processing setting is not a number"
     if any(is_number(v) and not (0 <= v <= (1 if k in FRACTIONS else 1e7)) for k, v in settings):

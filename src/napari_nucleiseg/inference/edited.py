@@ -1,0 +1,77 @@
+"""A nuclei table brought in line with labels the user has edited since it was measured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from skimage.segmentation import relabel_sequential
+
+from .shape import shape_table
+
+#: the columns a table's rows get again from the edited labels alone; the others (intensity,
+#: probability, confidence) need the image and the model's maps, and are left empty
+SHAPE_COLUMNS = ("area", "centroid_y", "centroid_x", "perimeter", "eccentricity", "solidity")
+
+
+def _shapes(labels: np.ndarray) -> pd.DataFrame:
+    """``shape_table`` of 2D labels, or of each plane of a stack (with a ``plane`` column)."""
+    if labels.ndim == 2:
+        if labels.size and labels.max() > labels.size:  # sparse ids: shape_table indexes arrays by id
+            dense, _, back = relabel_sequential(labels)
+            table = shape_table(dense)
+            table["label"] = np.asarray(back[table["label"].to_numpy().copy()], np.int64)
+            return table
+        return shape_table(labels)
+    planes = [_shapes(plane).assign(plane=z) for z, plane in enumerate(labels)]
+    return pd.concat(planes, ignore_index=True) if planes else shape_table(np.zeros((1, 1), np.int64))
+
+
+def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None = None) -> pd.DataFrame:
+    """``table`` as the edited ``labels`` now are.
+
+    Rows of nuclei the user erased or merged away are dropped. A nucleus that was painted on (its
+    pixel count changed) or is new gets its shape again (``SHAPE_COLUMNS``, ``area_physical`` from
+    ``pixel_area``) and empty values where the image or the model's maps would be needed, and
+    ``edited`` True. Untouched nuclei keep their rows. A table that matches its labels is returned
+    unchanged (no ``edited`` column).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer labels, ``(Y, X)`` or a stack ``(Z, Y, X)`` whose labels are unique across planes.
+    table : pandas.DataFrame
+        The per-nucleus table measured before the edits (a ``label`` and an ``area`` column).
+    pixel_area : float, optional
+        Physical area of one pixel, for the ``area_physical`` of edited nuclei.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    labels = np.asarray(labels)
+    if not len(table) or "label" not in table.columns or "area" not in table.columns or labels.ndim not in (2, 3):
+        return table
+    now = _shapes(labels)
+    if "plane" in now.columns:  # a nucleus painted into a second plane counts once, where it is largest
+        now = now.sort_values("area", ascending=False).drop_duplicates("label").sort_values("label")
+    old = table.set_index(table["label"].astype(np.int64))
+    now = now.set_index(now["label"].astype(np.int64))
+    areas = np.bincount(labels.ravel().astype(np.int64)) if labels.size and labels.max() <= labels.size else None
+    count = (lambda ids: areas[ids]) if areas is not None else (lambda ids: now.loc[ids, "area"].to_numpy())
+    kept = old.index[old.index.isin(now.index)]
+    same = kept[count(kept.to_numpy()) == old.loc[kept, "area"].to_numpy()]
+    if len(same) == len(old) == len(now):
+        return table
+    edited = now.drop(index=same)
+    rows = pd.DataFrame(index=edited.index, columns=old.columns, dtype=float)
+    for column in ("label", *SHAPE_COLUMNS, *(("plane",) if "plane" in old.columns else ())):
+        if column in old.columns and column in edited.columns:
+            rows[column] = edited[column]
+    if "area_physical" in old.columns and pixel_area is not None:
+        rows["area_physical"] = edited["area"] * float(pixel_area)
+    untouched = old.loc[same].assign(edited=old.loc[same, "edited"].astype(bool) if "edited" in old.columns else False)
+    out = pd.concat([untouched, rows.assign(edited=True)]).sort_index()
+    for column in ("label", "area", *(("plane",) if "plane" in out.columns else ())):
+        if column in out.columns:
+            out[column] = out[column].astype(np.int64)
+    return out.reset_index(drop=True)

@@ -1,0 +1,47 @@
+"""A nuclei table follows the labels the user edited: erased nuclei go, painted and new ones are measured again."""
+
+import numpy as np
+import pandas as pd
+
+from napari_nucleiseg.inference.edited import remeasured
+from napari_nucleiseg.inference.measure import measure
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+def _measured(scale=(0.5, 0.5)):
+    image, labels = synthetic_nuclei((96, 96), n_nuclei=6, touching=0.0, seed=4)
+    ones = np.ones(labels.shape, np.float32)
+    return labels, measure(labels, image, ones, ones * 0.2, scale=scale)
+
+
+def test_a_table_that_matches_its_labels_is_returned_as_it_is():
+    labels, table = _measured()
+    assert remeasured(labels, table, 0.25) is table
+
+
+def test_erased_merged_painted_and_new_nuclei():
+    labels, table = _measured()
+    ids = sorted(table["label"])
+    edited = labels.copy()
+    edited[edited == ids[0]] = 0  # erased
+    edited[edited == ids[2]] = ids[1]  # merged into another
+    edited[:4, :4] = 99  # a new nucleus
+    out = remeasured(edited, table, 0.25).set_index("label")
+    assert sorted(out.index) == sorted(set(np.unique(edited)) - {0})
+    assert out.loc[ids[1], "area"] == (edited == ids[1]).sum() and out.loc[ids[1], "edited"]
+    assert out.loc[99, "area"] == 16 and out.loc[99, "area_physical"] == 4.0 and out.loc[99, "edited"]
+    assert out.loc[99, "centroid_y"] == 1.5 and np.isnan(out.loc[99, "confidence"])
+    untouched = table.set_index("label").loc[ids[3]]
+    assert not out.loc[ids[3], "edited"] and out.loc[ids[3], "confidence"] == untouched["confidence"]
+    again = remeasured(edited, out.reset_index(), 0.25)
+    assert again.set_index("label").loc[99, "edited"]  # saved and opened again: still marked
+
+
+def test_a_stack_keeps_its_planes():
+    labels, table = _measured(None)
+    stack = np.stack([labels, np.zeros_like(labels)])
+    table = table.assign(plane=0)
+    stack[1, 10:14, 10:14] = 500
+    out = remeasured(stack, table).set_index("label")
+    assert out.loc[500, "plane"] == 1 and out.loc[500, "area"] == 16
+    assert pd.api.types.is_integer_dtype(out["plane"]) and len(out) == len(table) + 1
