@@ -64,3 +64,38 @@ def test_batch_manifest_and_line_count_unsure_images(tmp_path, monkeypatch):
     res = run_batch(folder, tmp_path / "out", BatchOptions(model="unet16"))
     assert json.loads(res.manifest_path.read_text())["unsure"] == 2 == res.n_ok
     assert "the model is unsure of 2 " in outcome_line(res)
+
+
+def test_a_model_card_sets_its_own_cut(tmp_path, monkeypatch):
+    from napari_nucleiseg import zoo
+    from napari_nucleiseg.zoo.catalog import card_problem
+
+    assert zoo.get_entry("maskrcnn-lite").unsure_below() == 0.85  # detection scores run higher
+    assert zoo.get_entry("resunet32").unsure_below() == UNSURE_BELOW
+    assert zoo.unsure_below_of("no such model") == UNSURE_BELOW
+    assert card_problem({"confidence": {"unsure_below": 1.5}}) and card_problem({"confidence": 0.8})
+    assert card_problem({"confidence": {"unsure_below": 0.7}}) is None
+    note = unsure_note(0.8, zoo.get_entry("maskrcnn-lite").unsure_below())
+    assert "below 0.85" in note and unsure_note(0.8) == ""
+
+
+def test_the_batch_line_and_manifest_use_the_models_cut(tmp_path):
+    import json
+
+    import tifffile
+
+    from napari_nucleiseg import zoo
+    from napari_nucleiseg.batch import BatchOptions, run_batch
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    entry = zoo.get_entry("unet16")
+    net, _ = zoo.load_weights_file(entry.weights)
+    zoo.save_user_model("doubtful", net, entry.card["architecture"], entry.card["config"],
+                        {"description": "unet16, unsure of everything", "confidence": {"unsure_below": 1.0}})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "field.tif", synthetic_nuclei((128, 128), n_nuclei=6, seed=1)[0])
+    res = run_batch(folder, tmp_path / "out", BatchOptions(model="doubtful"))
+    assert res.unsure_below == 1.0 and res.n_ok == 1
+    assert json.loads(res.manifest_path.read_text())["unsure"] == 1
+    assert "unsure of 1 (mean nucleus confidence below 1:" in outcome_line(res)
