@@ -339,3 +339,37 @@ def test_segment_again_keeps_a_result_corrected_since_the_training(viewer, qtbot
     assert fresh.name == "cells nuclei (corrected)" and np.array_equal(fresh.data, painted)
     assert viewer.layers["cells nuclei"] is not fresh
     assert "cells nuclei (corrected)" in messages["info"][-1]
+
+
+def test_closing_the_window_stops_fine_tuning_without_saving_a_model(qtbot, setup):
+    viewer, widget, *_ = setup
+    widget._steps.value = 100_000
+    before = {e.name for e in zoo.list_models()}
+    steps = []
+    widget._relay.progressed.connect(lambda p: steps.append(p.step))
+    assert widget.start() is not None
+    qtbot.waitUntil(lambda: any(steps), timeout=WAIT_MS)
+    viewer.window._task_status_manager.cancel_all()  # what closing the window does
+    _wait_done(qtbot, widget)
+    # Cancel keeps the best weights so far; a closed window leaves no model nobody saw
+    assert {e.name for e in zoo.list_models()} == before and widget.last_result is None
+
+
+def test_the_corrected_labels_come_first_and_the_whole_name_is_in_the_tooltip(viewer, small_field, tiny):
+    from qtpy.QtWidgets import QComboBox
+
+    img, lab = small_field
+    viewer.add_image(img, name="synthetic fluorescence")
+    viewer.add_labels(lab, name="synthetic fluorescence ground truth", visible=False)
+    viewer.add_labels(lab, name="synthetic fluorescence nuclei")
+    corrected = viewer.add_labels(lab.copy(), name="synthetic fluorescence nuclei (corrected)")
+    corrected.paint((5, 5), 9)
+    widget = FinetuneWidget(viewer)
+    names = [name for name, _ in widget._layer_choices(type(corrected))()]
+    assert names[0] == corrected.name and names[-1].endswith("ground truth")
+    assert widget._labels_layer.value is corrected
+    combo = widget._labels_layer.native
+    combo = combo if isinstance(combo, QComboBox) else combo.findChild(QComboBox)
+    assert combo.toolTip().startswith("synthetic fluorescence nuclei (corrected)")
+    widget._labels_layer.value = viewer.layers["synthetic fluorescence nuclei"]
+    assert combo.toolTip().startswith("synthetic fluorescence nuclei") and "(corrected)" not in combo.toolTip()

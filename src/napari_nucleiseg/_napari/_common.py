@@ -127,6 +127,17 @@ class _FittingScroll(QScrollArea):
                      hint.height() + 2)
 
 
+def _name_in_tooltip(combo) -> None:
+    """Keep the whole text ``combo`` shows in its tooltip, above the hint it had."""
+    hint = combo.toolTip()
+
+    def show(text: str) -> None:
+        combo.setToolTip(f"{text}\n\n{hint}" if hint and text else text or hint)
+
+    show(combo.currentText())
+    combo.currentTextChanged.connect(show)
+
+
 def make_scrollable(container: Container, width: int = DOCK_WIDTH) -> None:
     """Move everything ``container`` shows into a vertical scroll area (call it once, after building).
 
@@ -135,11 +146,16 @@ def make_scrollable(container: Container, width: int = DOCK_WIDTH) -> None:
     widget then fits a small screen (its minimum height is a few rows) and the dock asks for
     at most ``width`` pixels.
     """
+    from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QComboBox, QFrame, QVBoxLayout, QWidget
 
     for combo in container.native.findChildren(QComboBox):  # long layer names elide, never widen the dock
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(10)
+        # 'cells nuclei' and 'cells nuclei (corrected)' differ at the end: the list keeps both ends of a
+        # name, and the tooltip gives the whole name chosen
+        combo.view().setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        _name_in_tooltip(combo)
     outer = container.native.layout()
     body = QWidget()
     inner = QVBoxLayout(body)

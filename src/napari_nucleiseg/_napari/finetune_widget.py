@@ -22,10 +22,11 @@ from magicgui.widgets import (
 from napari.utils.notifications import show_error, show_info
 
 from ..device import describe, resolve_device
-from ..errors import FinetuneError
+from ..errors import FinetuneCancelled, FinetuneError
 from ..training.finetune import DEFAULT_BLEND, DEFAULT_LR, FinetuneProgress, default_name
 from ._common import (
     ProgressRelay,
+    _while_alive,
     form,
     hint,
     keep_chosen,
@@ -73,8 +74,9 @@ class FinetuneWidget(Container):
         self._trained_labels: list = []  # the Labels layers of the last run: never overwritten
         self._segmenting = False  # the worker is Segment again's, not a fine-tuning run
         self._cancel = threading.Event()
+        self._abandoned = threading.Event()  # the window closed: stop and save nothing
         self._relay = ProgressRelay()
-        self._relay.progressed.connect(self._on_progress)
+        self._relay.progressed.connect(_while_alive(self._on_progress))
         self._build()
         self._connect()
         self._on_base_changed()
@@ -163,6 +165,8 @@ class FinetuneWidget(Container):
         def choices(_widget=None):
             found = [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, kind)
                      and not layer.name.endswith((" probability", " uncertainty"))]
+            # layers the user painted in first, hidden ones (a sample's ground truth) last
+            found.sort(key=lambda item: (not getattr(item[1], "_undo_history", None), not item[1].visible))
             return ([(_NONE, None)] if optional else []) + found
         return choices
 
@@ -294,16 +298,17 @@ class FinetuneWidget(Container):
             replay_images=replay,
         )
         self._cancel.clear()
+        self._abandoned.clear()
         self.last_error = None
         self.plot.clear()
         self._progress.value = 0
         self._set_busy(True)
         self._status.value = f"Fine-tuning {self._base.value} on {len(train)} image(s): starting..."
         self.worker = start_worker(run_finetune, self._base.value, train, val,
-                                   progress=self._relay.progressed.emit, cancel=self._cancel.is_set,
+                                   progress=self._relay.progressed.emit, cancel=self._should_stop,
                                    what="Fine-tuning not done", on_returned=self._on_returned,
                                    on_error=self._on_error, on_finished=self._on_finished, viewer=self.viewer,
-                                   stop=self.cancel, task=f"fine-tuning {self._base.value}", **kwargs)
+                                   stop=self._abandon, task=f"fine-tuning {self._base.value}", **kwargs)
         return self.worker
 
     def _on_error(self, message: str) -> None:
@@ -319,6 +324,18 @@ class FinetuneWidget(Container):
             self._status.value = ("Cancelling the segmentation..." if self._segmenting
                                   else "Cancelling: saving the best weights so far...")
 
+    def _should_stop(self) -> bool:
+        """The run's ``cancel``: True after Cancel (the best weights so far are saved); raises once the
+        window closed, so that no model nobody saw is added to the zoo."""
+        if self._abandoned.is_set():
+            raise FinetuneCancelled("napari was closed during fine-tuning: no model was saved")
+        return self._cancel.is_set()
+
+    def _abandon(self) -> None:
+        """Closing the window: stop the run without saving a model."""
+        self._abandoned.set()
+        self._cancel.set()
+
     def _set_busy(self, busy: bool) -> None:
         self._start_btn.enabled = not busy
         self._cancel_btn.enabled = busy
@@ -329,6 +346,8 @@ class FinetuneWidget(Container):
             w.enabled = not busy
 
     def _on_progress(self, p: FinetuneProgress) -> None:
+        if self._abandoned.is_set():
+            return
         if p.loss is None:  # the base model's validation score, before training
             self.plot.add_validation(p.step, p.val_score)
             self._status.value = f"base model: validation DSB {p.val_score:.3f}; training..."
