@@ -365,8 +365,10 @@ def test_the_corrected_labels_come_first_and_the_whole_name_is_in_the_tooltip(vi
     corrected = viewer.add_labels(lab.copy(), name="synthetic fluorescence nuclei (corrected)")
     corrected.paint((5, 5), 9)
     widget = FinetuneWidget(viewer)
-    names = [name for name, _ in widget._layer_choices(type(corrected))()]
-    assert names[0] == corrected.name and names[-1].endswith("ground truth")
+    choices = widget._layer_choices(type(corrected))()
+    assert choices[0][1] is corrected and choices[-1][0].endswith("ground truth")
+    shown = [name for name, _ in choices]
+    assert shown[0].endswith("(corrected)") and len(set(shown)) == 3 and max(map(len, shown)) <= 25
     assert widget._labels_layer.value is corrected
     combo = widget._labels_layer.native
     combo = combo if isinstance(combo, QComboBox) else combo.findChild(QComboBox)

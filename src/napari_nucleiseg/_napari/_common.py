@@ -127,14 +127,32 @@ class _FittingScroll(QScrollArea):
                      hint.height() + 2)
 
 
+#: layer names longer than this are shown shortened in the middle in a docked list (``short_names``)
+SHOWN_NAME = 25
+
+
+def short_names(layers) -> list[tuple[str, object]]:
+    """``(shown name, layer)`` choices whose names keep both ends within ``SHOWN_NAME`` characters, as
+    napari's layer list does: 'cells nuclei' and 'cells nuclei (corrected)' differ at the end, which a
+    narrow box would cut off. Full names where two shortened ones would be the same."""
+    def short(name: str) -> str:
+        return name if len(name) <= SHOWN_NAME else f"{name[:8]}\u2026{name[-(SHOWN_NAME - 9):]}"
+
+    shown = [short(layer.name) for layer in layers]
+    if len(set(shown)) < len(shown):
+        shown = [layer.name for layer in layers]
+    return list(zip(shown, layers))
+
+
 def _name_in_tooltip(combo) -> None:
-    """Keep the whole text ``combo`` shows in its tooltip, above the hint it had."""
+    """Keep the whole name of what ``combo`` shows (a layer's name) in its tooltip, above its hint."""
     hint = combo.toolTip()
 
-    def show(text: str) -> None:
+    def show(_text: str = "") -> None:
+        text = getattr(combo.currentData(), "name", None) or combo.currentText()
         combo.setToolTip(f"{text}\n\n{hint}" if hint and text else text or hint)
 
-    show(combo.currentText())
+    show()
     combo.currentTextChanged.connect(show)
 
 

@@ -34,6 +34,7 @@ from ._common import (
     model_choices,
     row,
     section,
+    short_names,
     shown_slice,
     start_worker,
     status_label,
@@ -163,11 +164,11 @@ class FinetuneWidget(Container):
     # ----- choices -------------------------------------------------------------------------------
     def _layer_choices(self, kind, optional: bool = False):
         def choices(_widget=None):
-            found = [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, kind)
+            found = [layer for layer in self.viewer.layers if isinstance(layer, kind)
                      and not layer.name.endswith((" probability", " uncertainty"))]
             # layers the user painted in first, hidden ones (a sample's ground truth) last
-            found.sort(key=lambda item: (not getattr(item[1], "_undo_history", None), not item[1].visible))
-            return ([(_NONE, None)] if optional else []) + found
+            found.sort(key=lambda layer: (not getattr(layer, "_undo_history", None), not layer.visible))
+            return ([(_NONE, None)] if optional else []) + short_names(found)
         return choices
 
     def _shapes_choices(self, _widget=None):

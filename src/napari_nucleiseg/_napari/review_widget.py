@@ -9,7 +9,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, Select
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QAbstractItemView
 
-from ._common import form, hint, make_scrollable, row, status_label
+from ._common import form, hint, make_scrollable, row, short_names, status_label
 
 MAX_ROWS = 1000
 TOOLS = [("Paint (repaint it)", "paint"), ("Erase", "erase"), ("Fill", "fill"), ("Keep the current tool", None)]
@@ -112,7 +112,7 @@ class ReviewWidget(Container):
     def _labels_choices(self, _widget=None):
         layers = [la for la in self.viewer.layers if isinstance(la, napari.layers.Labels)]
         layers.sort(key=lambda la: "confidence" not in la.features.columns)  # segmentations first
-        return [(la.name, la) for la in layers]
+        return short_names(layers)
 
     def _row_choices(self, _widget=None):
         return [(describe_row(r), i) for i, r in self.rows.head(MAX_ROWS).iterrows()]
