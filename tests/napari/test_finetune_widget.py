@@ -375,3 +375,12 @@ def test_the_corrected_labels_come_first_and_the_whole_name_is_in_the_tooltip(vi
     assert combo.toolTip().startswith("synthetic fluorescence nuclei (corrected)")
     widget._labels_layer.value = viewer.layers["synthetic fluorescence nuclei"]
     assert combo.toolTip().startswith("synthetic fluorescence nuclei") and "(corrected)" not in combo.toolTip()
+
+
+def test_cancel_before_the_first_step_is_a_message_not_an_error(qtbot, setup, messages):
+    viewer, widget, *_ = setup
+    assert widget.start() is not None
+    widget.cancel()  # while the base model is still being prepared
+    _wait_done(qtbot, widget)
+    assert widget.last_result is None and not messages["error"]
+    assert "cancelled before the first step" in messages["info"][-1]

@@ -363,6 +363,9 @@ class FinetuneWidget(Container):
             self._status.value = f"step {p.step}: loss {p.smoothed_loss:.3f}{val}{left}"
 
     def _on_returned(self, outcome: FinetuneOutcome) -> None:
+        if outcome.cancelled:  # the user's own Cancel, before any step: a message, not an error
+            self._notify(outcome.error)
+            return
         if not outcome.ok:
             self._on_error(outcome.error)
             return

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FinetuneError, NucleisegError, ShapeMismatchError
+from ..errors import FinetuneCancelled, FinetuneError, NucleisegError, ShapeMismatchError
 from ..training import finetune as _finetune
 from ..training.finetune import FinetuneResult
 
@@ -40,6 +40,7 @@ class FinetuneOutcome:
 
     result: FinetuneResult | None = None
     error: str | None = None
+    cancelled: bool = False  # stopped before the first step: nothing went wrong, nothing was saved
 
     @property
     def ok(self) -> bool:
@@ -170,6 +171,8 @@ def run_finetune(base_model: str, train: TrainingSet, validation: TrainingSet | 
             validation_regions=validation.regions if validation else None,
             validation_names=validation.names if validation else None, **kwargs)
         return FinetuneOutcome(result=res)
+    except FinetuneCancelled as exc:
+        return FinetuneOutcome(error=f"Fine-tuning not done: {exc}", cancelled=True)
     except (NucleisegError, ValueError, KeyError, FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return FinetuneOutcome(error=f"Fine-tuning not done: {msg}")
