@@ -294,9 +294,13 @@ def write_report(table: str, sets: dict, machine: str) -> None:
 PAGES = ("speed.md", "zoo_comparison.md", "stain_input.md", "robustness.md", "batch_benchmark.md", "outofcore.md")
 
 
+#: where the report's measured part ends and the copies of the hand-written pages begin
+PAGES_MARK = "<!-- the hand-written pages below: python benchmarks/benchmark.py --pages-only copies them again -->"
+
+
 def hand_written_pages() -> str:
-    """The ``PAGES`` found in docs/, each one heading level down, as the report ends."""
-    text = ""
+    """The ``PAGES`` found in docs/, each one heading level down, after ``PAGES_MARK``, as the report ends."""
+    text = "\n" + PAGES_MARK + "\n"
     for name in PAGES:
         report = DOCS.parent / name
         if report.exists():
@@ -305,10 +309,17 @@ def hand_written_pages() -> str:
 
 
 def refresh_pages() -> None:
-    """Copy the hand-written pages into the report again, keeping its measured part."""
+    """Copy the hand-written pages into the report again, keeping its measured part (up to
+    ``PAGES_MARK``, or in a report written before the mark, up to the first page's heading)."""
     report = DOCS.read_text()
-    first = hand_written_pages().split("\n", 2)[1]
-    DOCS.write_text(report[:report.index("\n" + first + "\n")] + hand_written_pages())
+    end = report.find("\n" + PAGES_MARK)
+    if end < 0:
+        headings = [line for line in hand_written_pages().splitlines() if line.startswith("## ")]
+        found = [i for i in (report.find("\n" + h + "\n") for h in headings) if i >= 0]
+        end = min(found, default=-1)
+    if end < 0:
+        raise SystemExit(f"{DOCS}: no '{PAGES_MARK}' to copy the pages after; run the benchmark again")
+    DOCS.write_text(report[:end] + hand_written_pages())
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Does an image's mean nucleus confidence tell how well it was segmented?
 
 Per image, a model's mean nucleus confidence (``measure.mean_confidence``) against its DSB score,
-and what its cut flags (``ModelEntry.unsure_below``: card ``confidence.unsure_below``, else ``UNSURE_BELOW``). The cut was chosen on the ``choice`` sets (DSB
-val, and the MoNuSeg and DeepLIIF tiles outside their test splits: the permissive default never
-trained on those); the ``test`` sets (DSB test, MoNuSeg test, DeepLIIF test) only report.
+and what its cut flags (``ModelEntry.unsure_below``: card ``confidence.unsure_below``, else
+``UNSURE_BELOW``). The cut was chosen on the ``choice`` sets (DSB val, and the MoNuSeg and DeepLIIF
+tiles outside their test splits: the permissive default never trained on those); the ``test`` sets
+(DSB test, MoNuSeg test, DeepLIIF test) only report.
 
     python experiments/unsure_images.py [--sets choice|test] [--model NAME] [--threads 2]
 

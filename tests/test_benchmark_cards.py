@@ -41,10 +41,12 @@ def test_refreshing_the_pages_keeps_the_measured_part(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, "DOCS", tmp_path / "benchmarks.md")
     (tmp_path / "speed.md").write_text("# Speed\n\nOLD PAGE\n")
     benchmark.write_report("| table |", {}, "CPU")
-    (tmp_path / "speed.md").write_text("# Speed\n\nNEW PAGE\n")
+    (tmp_path / "speed.md").write_text("# Speed, renamed\n\nNEW PAGE\n")
+    (tmp_path / "batch_benchmark.md").write_text("# Batch\n\nA NEW PAGE\n")
     benchmark.refresh_pages()
     page = (tmp_path / "benchmarks.md").read_text()
-    assert "| table |" in page and page.endswith("\n## Speed\n\nNEW PAGE\n") and "OLD PAGE" not in page
+    assert "| table |" in page and page.endswith("\n## Speed, renamed\n\nNEW PAGE\n\n## Batch\n\nA NEW PAGE\n")
+    assert "OLD PAGE" not in page
 
 
 def test_update_cards_says_where_and_how_the_validation_figures_were_measured(tmp_path, monkeypatch):

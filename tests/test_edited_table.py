@@ -45,3 +45,22 @@ def test_a_stack_keeps_its_planes():
     out = remeasured(stack, table).set_index("label")
     assert out.loc[500, "plane"] == 1 and out.loc[500, "area"] == 16
     assert pd.api.types.is_integer_dtype(out["plane"]) and len(out) == len(table) + 1
+
+
+def test_tables_of_other_tools_are_left_as_they_are():
+    labels, table = _measured()
+    physical = table[["label", "area"]].assign(area=table["area"] * 0.25)  # regionprops with spacing: µm²
+    assert remeasured(labels, physical, 0.25) is physical
+    per_frame = pd.concat([table, table])  # labels restart in each frame
+    assert remeasured(np.stack([labels, labels]), per_frame) is per_frame
+
+
+def test_untouched_rows_keep_their_values_and_types():
+    labels, table = _measured()
+    edited = labels.copy()
+    edited[edited == int(table["label"].min())] = 0
+    out = remeasured(edited, table, 0.25)
+    kept = table[table["label"] != table["label"].min()].reset_index(drop=True)
+    for column in table.columns:
+        assert out[column].dtype == table[column].dtype, column
+        np.testing.assert_array_equal(out[column].to_numpy(), kept[column].to_numpy())

@@ -355,26 +355,35 @@ def test_closing_the_window_stops_fine_tuning_without_saving_a_model(qtbot, setu
     assert {e.name for e in zoo.list_models()} == before and widget.last_result is None
 
 
-def test_the_corrected_labels_come_first_and_the_whole_name_is_in_the_tooltip(viewer, small_field, tiny):
+def test_long_names_stay_apart_and_the_whole_name_is_in_the_tooltip(viewer, small_field, tiny):
     from qtpy.QtWidgets import QComboBox
 
     img, lab = small_field
-    viewer.add_image(img, name="synthetic fluorescence")
+    image = viewer.add_image(img, name="synthetic fluorescence")
     viewer.add_labels(lab, name="synthetic fluorescence ground truth", visible=False)
-    viewer.add_labels(lab, name="synthetic fluorescence nuclei")
-    corrected = viewer.add_labels(lab.copy(), name="synthetic fluorescence nuclei (corrected)")
-    corrected.paint((5, 5), 9)
+    corrected = viewer.add_labels(lab.copy(), name="synthetic fluorescence nuclei (corrected)")  # kept by Segment
+    viewer.add_labels(lab, name="synthetic fluorescence nuclei")  # its new result
     widget = FinetuneWidget(viewer)
     choices = widget._layer_choices(type(corrected))()
-    assert choices[0][1] is corrected and choices[-1][0].endswith("ground truth")
     shown = [name for name, _ in choices]
+    assert choices[0][1] is corrected and shown[-1].endswith("ground truth")  # hidden last
     assert shown[0].endswith("(corrected)") and len(set(shown)) == 3 and max(map(len, shown)) <= 25
-    assert widget._labels_layer.value is corrected
+    assert widget._labels_layer.value is corrected and widget._image.value is image
     combo = widget._labels_layer.native
     combo = combo if isinstance(combo, QComboBox) else combo.findChild(QComboBox)
     assert combo.toolTip().startswith("synthetic fluorescence nuclei (corrected)")
     widget._labels_layer.value = viewer.layers["synthetic fluorescence nuclei"]
     assert combo.toolTip().startswith("synthetic fluorescence nuclei") and "(corrected)" not in combo.toolTip()
+
+
+def test_the_first_image_and_labels_stay_a_pair(viewer, small_field, tiny):
+    img, lab = small_field
+    a = viewer.add_image(img, name="A")
+    a_labels = viewer.add_labels(lab, name="A nuclei")
+    viewer.add_image(img, name="B")
+    viewer.add_labels(lab.copy(), name="B nuclei").paint((5, 5), 9)  # painted in: still not A's labels
+    widget = FinetuneWidget(viewer)
+    assert widget._image.value is a and widget._labels_layer.value is a_labels
 
 
 def test_cancel_before_the_first_step_is_a_message_not_an_error(qtbot, setup, messages):

@@ -411,3 +411,12 @@ def test_current_slice_after_a_correction_keeps_the_other_planes(viewer, qtbot, 
     nuclei = viewer.layers["zs nuclei"]
     np.testing.assert_array_equal(nuclei.data[0], corrected[0])  # the plane not re-segmented stays
     assert nuclei.data[1].max() > 0 and set(nuclei.features["plane"]) == {0, 1}
+
+
+def test_the_model_box_tooltip_describes_the_chosen_model(viewer):
+    from napari_nucleiseg import zoo
+
+    widget = SegmentWidget(viewer)
+    other = next(name for name in widget._model.choices if name != widget._model.value)
+    widget._model.value = other
+    assert zoo.get_entry(other).description in widget._model.native.toolTip()

@@ -145,12 +145,14 @@ def short_names(layers) -> list[tuple[str, object]]:
 
 
 def _name_in_tooltip(combo) -> None:
-    """Keep the whole name of what ``combo`` shows (a layer's name) in its tooltip, above its hint."""
+    """Keep the whole name of the layer ``combo`` shows in its tooltip, above its hint (a combo of
+    other values keeps the tooltip its widget gives it)."""
     hint = combo.toolTip()
 
     def show(_text: str = "") -> None:
-        text = getattr(combo.currentData(), "name", None) or combo.currentText()
-        combo.setToolTip(f"{text}\n\n{hint}" if hint and text else text or hint)
+        name = getattr(combo.currentData(), "name", None)
+        if isinstance(name, str):
+            combo.setToolTip(f"{name}\n\n{hint}" if hint else name)
 
     show()
     combo.currentTextChanged.connect(show)

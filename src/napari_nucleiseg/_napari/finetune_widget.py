@@ -166,8 +166,9 @@ class FinetuneWidget(Container):
         def choices(_widget=None):
             found = [layer for layer in self.viewer.layers if isinstance(layer, kind)
                      and not layer.name.endswith((" probability", " uncertainty"))]
-            # layers the user painted in first, hidden ones (a sample's ground truth) last
-            found.sort(key=lambda layer: (not getattr(layer, "_undo_history", None), not layer.visible))
+            # hidden layers (a sample's ground truth) last; otherwise the layer list's order, so that the
+            # first image and the first labels stay a pair (Segment Nuclei keeps corrections ahead of the new result)
+            found.sort(key=lambda layer: not layer.visible)
             return ([(_NONE, None)] if optional else []) + short_names(found)
         return choices
 

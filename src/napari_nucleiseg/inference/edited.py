@@ -32,8 +32,9 @@ def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None
     Rows of nuclei the user erased or merged away are dropped. A nucleus that was painted on (its
     pixel count changed) or is new gets its shape again (``SHAPE_COLUMNS``, ``area_physical`` from
     ``pixel_area``) and empty values where the image or the model's maps would be needed, and
-    ``edited`` True. Untouched nuclei keep their rows. A table that matches its labels is returned
-    unchanged (no ``edited`` column).
+    ``edited`` True. Untouched nuclei keep their rows. A table that matches its labels, or that this
+    plugin did not measure (``_ours``: another tool's area may be in µm², its labels repeat per
+    frame), is returned unchanged.
 
     Parameters
     ----------
@@ -49,7 +50,7 @@ def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None
     pandas.DataFrame
     """
     labels = np.asarray(labels)
-    if not len(table) or "label" not in table.columns or "area" not in table.columns or labels.ndim not in (2, 3):
+    if not _ours(table, labels):
         return table
     now = _shapes(labels)
     if "plane" in now.columns:  # a nucleus painted into a second plane counts once, where it is largest
@@ -71,7 +72,22 @@ def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None
         rows["area_physical"] = edited["area"] * float(pixel_area)
     untouched = old.loc[same].assign(edited=old.loc[same, "edited"].astype(bool) if "edited" in old.columns else False)
     out = pd.concat([untouched, rows.assign(edited=True)]).sort_index()
-    for column in ("label", "area", *(("plane",) if "plane" in out.columns else ())):
-        if column in out.columns:
-            out[column] = out[column].astype(np.int64)
+    for column in out.columns.drop("edited"):  # as measured (float32 stays float32, as written before)
+        dtype = table[column].dtype
+        if pd.api.types.is_integer_dtype(dtype):
+            out[column] = out[column].astype(dtype if out[column].notna().all() else "Int64")
+        elif pd.api.types.is_float_dtype(dtype):
+            out[column] = out[column].astype(dtype)
     return out.reset_index(drop=True)
+
+
+def _ours(table: pd.DataFrame, labels: np.ndarray) -> bool:
+    """A table this plugin measured for ``labels``: every column of ``measure.COLUMNS`` (``area`` in
+    pixels), one row per label, a ``plane`` column only for a stack. Tables of other tools are left
+    as they are."""
+    from .measure import COLUMNS
+
+    if not len(table) or labels.ndim not in (2, 3) or not set(COLUMNS) <= set(table.columns):
+        return False
+    ids = pd.to_numeric(table["label"], errors="coerce")
+    return bool(ids.notna().all() and ids.is_unique and ("plane" in table.columns) == (labels.ndim == 3))
