@@ -43,12 +43,14 @@ def finished_since(tasks: list, rows: dict, since_ns: int) -> dict[str, dict]:
     for task in tasks:
         if task.rel in rows:
             continue
-        row = finished_row(task)
         try:
-            if row is not None and os.stat(task.marker).st_mtime_ns >= since_ns:
-                found[task.rel] = {**row, "from_previous_run": False}
-        except OSError:
+            if os.stat(task.marker).st_mtime_ns < since_ns:
+                continue
+        except OSError:  # no marker: not finished
             continue
+        row = finished_row(task)  # the outputs checked as a resume checks them
+        if row is not None:
+            found[task.rel] = {**row, "from_previous_run": False}
     return found
 
 

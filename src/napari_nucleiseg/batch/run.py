@@ -194,6 +194,7 @@ def run_batch(
         rows, todo = split_finished(tasks, redo)
         status, error = "interrupted", ""
         started_ns = time.time_ns()
+        unsure_below = entry.unsure_below()
         try:
             run = functools.partial(_executor, todo, options, cancel, dask, workers, threads, threads_per_worker)
             status, error = _drive(tasks, rows, run, output_dir / SUMMARY_NAME, progress)
@@ -205,10 +206,10 @@ def run_batch(
                 summary = write_summary(output_dir / SUMMARY_NAME, tasks, rows)
             except OSError as exc:
                 raise OutputWriteError(output_dir, exc) from None
-            _write_record(manifest_path, {**finish_manifest(manifest, status, summary, entry.unsure_below()),
+            _write_record(manifest_path, {**finish_manifest(manifest, status, summary, unsure_below),
                                           "error": error or None}, output_dir)
         return BatchResult(summary, output_dir / SUMMARY_NAME, manifest_path, status, output_dir, error,
-                           entry.unsure_below())
+                           unsure_below)
 
 
 def _write_record(manifest_path: Path, manifest: dict, output_dir: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from skimage.segmentation import relabel_sequential
 
 from .shape import shape_table
 
@@ -16,13 +15,8 @@ SHAPE_COLUMNS = ("area", "centroid_y", "centroid_x", "perimeter", "eccentricity"
 def _shapes(labels: np.ndarray) -> pd.DataFrame:
     """``shape_table`` of 2D labels, or of each plane of a stack (with a ``plane`` column)."""
     if labels.ndim == 2:
-        if labels.size and labels.max() > labels.size:  # sparse ids: shape_table indexes arrays by id
-            dense, _, back = relabel_sequential(labels)
-            table = shape_table(dense)
-            table["label"] = np.asarray(back[table["label"].to_numpy().copy()], np.int64)
-            return table
         return shape_table(labels)
-    planes = [_shapes(plane).assign(plane=z) for z, plane in enumerate(labels)]
+    planes = [shape_table(plane).assign(plane=z) for z, plane in enumerate(labels)]
     return pd.concat(planes, ignore_index=True) if planes else shape_table(np.zeros((1, 1), np.int64))
 
 
@@ -53,14 +47,13 @@ def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None
     if not _ours(table, labels):
         return table
     now = _shapes(labels)
-    if "plane" in now.columns:  # a nucleus painted into a second plane counts once, where it is largest
+    pixels = now.groupby("label")["area"].sum()  # a nucleus painted into a second plane: all its pixels
+    if "plane" in now.columns:  # ... and one row, where it is largest
         now = now.sort_values("area", ascending=False).drop_duplicates("label").sort_values("label")
     old = table.set_index(table["label"].astype(np.int64))
     now = now.set_index(now["label"].astype(np.int64))
-    areas = np.bincount(labels.ravel().astype(np.int64)) if labels.size and labels.max() <= labels.size else None
-    count = (lambda ids: areas[ids]) if areas is not None else (lambda ids: now.loc[ids, "area"].to_numpy())
     kept = old.index[old.index.isin(now.index)]
-    same = kept[count(kept.to_numpy()) == old.loc[kept, "area"].to_numpy()]
+    same = kept[pixels.loc[kept].to_numpy() == old.loc[kept, "area"].to_numpy()]
     if len(same) == len(old) == len(now):
         return table
     edited = now.drop(index=same)

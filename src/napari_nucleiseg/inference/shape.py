@@ -13,6 +13,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+from skimage.segmentation import relabel_sequential
 
 # skimage.measure.perimeter (4-neighbourhood) weights, indexed by 1 for a border pixel + 2 per
 # 4-neighbour and 10 per diagonal neighbour that is a border pixel of the same nucleus
@@ -124,8 +125,8 @@ def shape_table(labels: np.ndarray) -> pd.DataFrame:
     Parameters
     ----------
     labels : numpy.ndarray
-        ``(Y, X)`` non-negative integer labels, 0 = background, ids up to about the number of
-        pixels (use ``skimage.segmentation.relabel_sequential`` for sparse ids).
+        ``(Y, X)`` non-negative integer labels, 0 = background (sparse ids, larger than the number
+        of pixels, are numbered densely for the measuring and given back).
 
     Returns
     -------
@@ -133,6 +134,11 @@ def shape_table(labels: np.ndarray) -> pd.DataFrame:
         One row per label present, in increasing label order, with ``regionprops``' values.
     """
     labels = np.asarray(labels)
+    if labels.size and labels.max() > labels.size:  # the arrays below are indexed by id
+        dense, _, back = relabel_sequential(labels)
+        table = shape_table(dense)
+        table["label"] = np.asarray(back[table["label"].to_numpy().copy()], np.int64)
+        return table
     n = int(labels.max()) if labels.size else 0
     fg = np.flatnonzero(labels)
     lab = labels.ravel()[fg].astype(np.int64)
