@@ -64,3 +64,27 @@ def test_untouched_rows_keep_their_values_and_types():
     for column in table.columns:
         assert out[column].dtype == table[column].dtype, column
         np.testing.assert_array_equal(out[column].to_numpy(), kept[column].to_numpy())
+
+
+def test_only_the_labels_named_are_measured_again():
+    labels, table = _measured()
+    ids = sorted(table["label"])
+    edited = labels.copy()
+    edited[edited == ids[0]] = 0  # erased
+    edited[edited == ids[2]] = ids[1]  # merged into another
+    edited[:4, :4] = 99  # a new nucleus
+    whole = remeasured(edited, table, 0.25)
+    pd.testing.assert_frame_equal(remeasured(edited, table, 0.25, ids=[ids[0], ids[1], ids[2], 99, 0]), whole)
+    partial = remeasured(edited, table, 0.25, ids=[99]).set_index("label")  # the others not looked at
+    assert ids[0] in partial.index and partial.loc[99, "area"] == 16 and partial.loc[99, "centroid_x"] == 1.5
+    assert remeasured(labels, table, 0.25, ids=ids[:2]) is table
+
+
+def test_named_labels_of_a_stack():
+    labels, table = _measured(None)
+    stack = np.stack([labels, np.zeros_like(labels)])
+    table = table.assign(plane=0)
+    stack[1, 30:34, 40:46] = 500
+    out = remeasured(stack, table, ids=[500]).set_index("label")
+    assert out.loc[500, ["plane", "area", "centroid_y", "centroid_x"]].tolist() == [1, 24, 31.5, 42.5]
+    pd.testing.assert_frame_equal(out.reset_index(), remeasured(stack, table).set_index("label").reset_index())

@@ -30,3 +30,10 @@ def label_features(table):
     features = table.drop(columns="index", errors="ignore")
     features.insert(0, "index", features["label"].astype(np.int64).to_numpy())
     return features
+
+
+def pixel_area(scale) -> float | None:
+    """The area of one pixel from a layer's ``scale`` (its last two axes), or None without one."""
+    if scale is None or len(scale) < 2:
+        return None
+    return abs(float(scale[-1]) * float(scale[-2]))

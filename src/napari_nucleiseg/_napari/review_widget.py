@@ -10,6 +10,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QAbstractItemView
 
 from ._common import form, hint, make_scrollable, row, short_names, status_label
+from .live_table import follow_edits, up_to_date
 
 MAX_ROWS = 1000
 TOOLS = [("Paint (repaint it)", "paint"), ("Erase", "erase"), ("Fill", "fill"), ("Keep the current tool", None)]
@@ -44,8 +45,9 @@ def review_order(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_row(row) -> str:
-    """One list entry, e.g. ``"#17  confidence 0.41  area 230 px  (plane 3)"``."""
-    text = f"#{int(row['label'])}  confidence {float(row['confidence']):.2f}"
+    """One list entry, e.g. ``"#17  confidence 0.41  area 230 px  (plane 3)"`` (``edited`` in place of
+    the confidence of a nucleus the user painted)."""
+    text = f"#{int(row['label'])}  {_confidence(row)}"
     if "area" in row:
         text += f"  area {int(row['area'])} px"
     if "plane" in row and not pd.isna(row["plane"]):
@@ -106,6 +108,7 @@ class ReviewWidget(Container):
             self._watched.events.features.disconnect(self.refresh)
         self._watched = self._layer.value
         if self._watched is not None:
+            follow_edits(self._watched)
             self._watched.events.features.connect(self.refresh)
         self.refresh()
 
@@ -128,12 +131,14 @@ class ReviewWidget(Container):
         if layer is None:
             self._info.value = "No Labels layer: segment an image first."
             return
+        current = up_to_date(layer)  # erased and repainted nuclei leave the list as they are edited
         try:
             rows = review_order(layer.features)
         except ValueError as exc:
             self._info.value = f"'{layer.name}': {exc}"
             return
-        rows = _still_present(rows, layer)
+        if not current:
+            rows = _still_present(rows, layer)
         self.rows = rows
         self._nuclei_list.reset_choices()
         more = f" (showing the {MAX_ROWS} least confident)" if len(rows) > MAX_ROWS else ""
@@ -176,12 +181,18 @@ class ReviewWidget(Container):
         layer.show_selected_label = bool(self._highlight.value)
         if self._tool.value is not None:
             layer.mode = self._tool.value
-        self._info.value = f"Nucleus #{int(r['label'])}: confidence {float(r['confidence']):.2f}"
+        self._info.value = f"Nucleus #{int(r['label'])}: {_confidence(r)}"
 
     def _on_highlight(self, value: bool) -> None:
         layer = self._layer.value
         if layer is not None and self._nuclei_list.value:
             layer.show_selected_label = bool(value)
+
+
+def _confidence(row) -> str:
+    if pd.isna(row["confidence"]):
+        return "edited"  # painted since it was measured: the model's confidence is gone with its outline
+    return f"confidence {float(row['confidence']):.2f}"
 
 
 def _still_present(rows: pd.DataFrame, layer) -> pd.DataFrame:

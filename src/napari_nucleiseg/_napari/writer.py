@@ -15,7 +15,7 @@ from ..errors import OutputWriteError
 from ..inference.edited import remeasured
 from ..io.results import label_dtype
 from ..io.writers import csv_writer, tiff_writer, write_set
-from .features import table_path
+from .features import pixel_area, table_path
 
 
 def _pixel_size(scale, ndim: int) -> tuple[float, ...] | None:
@@ -57,9 +57,8 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
                                pixel_size=_pixel_size(attributes.get("scale"), labels.ndim), labels=True))]
     features = attributes.get("features")
     if isinstance(features, pd.DataFrame) and len(features):
-        scale = attributes.get("scale")
-        pixel_area = abs(float(scale[-1]) * float(scale[-2])) if scale is not None and len(scale) >= 2 else None
-        table = remeasured(labels, features.drop(columns=["index"], errors="ignore"), pixel_area)
+        table = remeasured(labels, features.drop(columns=["index"], errors="ignore"),
+                           pixel_area(attributes.get("scale")))
         files.append((table_path(out), csv_writer(table)))
     try:
         written = [str(p) for p in write_set(files)]

@@ -1,0 +1,97 @@
+"""A nuclei layer's table follows the user's edits: painted nuclei are measured again, erased ones
+leave it, an undo brings a nucleus' first row back, and the Review list follows."""
+
+import numpy as np
+import pytest
+
+from napari_nucleiseg._napari import live_table
+from napari_nucleiseg._napari.features import label_features
+from napari_nucleiseg._napari.layer_output import put_layers
+from napari_nucleiseg._napari.review_widget import ReviewWidget, describe_row
+from napari_nucleiseg.inference.measure import measure
+from napari_nucleiseg.synthetic import synthetic_nuclei
+
+
+@pytest.fixture
+def result(viewer):
+    image, labels = synthetic_nuclei((96, 96), n_nuclei=6, touching=0.0, seed=4)
+    ones = np.ones(labels.shape, np.float32)
+    table = measure(labels, image, ones, ones * 0.2, scale=(0.5, 0.5))
+    [layer] = put_layers(viewer, [(labels.astype(np.int32), {"name": "cells nuclei", "scale": (0.5, 0.5),
+                                                             "features": label_features(table)}, "labels")])
+    return layer, table.set_index("label")
+
+
+def _rows(layer):
+    return layer.features.set_index("label")
+
+
+def test_painting_erasing_and_a_new_nucleus_update_the_table(result, qtbot):
+    layer, table = result
+    ids = sorted(table.index)
+    y, x = (int(v) for v in table.loc[ids[0], ["centroid_y", "centroid_x"]])
+    layer.paint((y, x + 12), ids[0])  # a brush stroke grows one nucleus
+    layer.fill((y, x), 0)  # ... then the fill tool erases it whole
+    layer.paint((4, 4), 99)  # a new one
+    qtbot.waitUntil(lambda: 99 in _rows(layer).index, timeout=3000)
+    rows = _rows(layer)
+    assert ids[0] not in rows.index and len(rows) == len(table)
+    assert rows.loc[99, "area"] == (layer.data == 99).sum() and rows.loc[99, "edited"]
+    assert rows.loc[99, "area_physical"] == pytest.approx(rows.loc[99, "area"] * 0.25)
+    assert np.isnan(rows.loc[99, "confidence"])
+    assert not rows.loc[ids[1], "edited"] and rows.loc[ids[1], "confidence"] == table.loc[ids[1], "confidence"]
+    assert (layer.features["index"] == layer.features["label"]).all()
+
+
+def test_an_undo_brings_back_the_first_row(result, qtbot):
+    layer, table = result
+    label = int(table.index[2])
+    y, x = (int(v) for v in table.loc[label, ["centroid_y", "centroid_x"]])
+    layer.fill((y, x), 0)
+    qtbot.waitUntil(lambda: label not in _rows(layer).index, timeout=3000)
+    layer.undo()  # napari tells of no paint: the refresh that follows is enough
+    qtbot.waitUntil(lambda: label in _rows(layer).index, timeout=3000)
+    row = _rows(layer).loc[label]
+    assert not row["edited"] and row["confidence"] == table.loc[label, "confidence"]
+    assert row["area"] == table.loc[label, "area"]
+
+
+def test_a_new_result_brings_its_own_table(viewer, result):
+    layer, table = result
+    labels = np.zeros(layer.data.shape, np.int32)
+    labels[:5, :5] = table.index[0]
+    new = table.head(1).assign(area=25).reset_index()
+    put_layers(viewer, [(labels, {"name": "cells nuclei", "features": label_features(new)}, "labels")])
+    assert live_table.up_to_date(layer)  # taken as it came, not measured against the old labels
+    assert _rows(layer)["area"].tolist() == [25] and "edited" not in layer.features.columns
+
+
+def test_the_review_list_follows_the_edits(viewer, result, qtbot):
+    layer, table = result
+    widget = ReviewWidget(viewer)
+    widget._layer.value = layer
+    first = int(widget.rows.iloc[0]["label"])
+    y, x = (int(v) for v in table.loc[first, ["centroid_y", "centroid_x"]])
+    layer.paint((y, x + 10), first)  # repainted: no longer the least confident, and said so
+    qtbot.waitUntil(lambda: widget.rows.iloc[-1]["label"] == first, timeout=3000)
+    assert describe_row(widget.rows.iloc[-1]).startswith(f"#{first}  edited")
+    assert int(widget.rows.iloc[0]["label"]) != first
+
+
+def test_lazy_or_huge_labels_are_left_to_the_writer(viewer, monkeypatch):
+    import dask.array as da
+
+    lazy = viewer.add_labels(da.zeros((64, 64), dtype=np.int32), name="lazy")
+    assert not live_table.follow_edits(lazy)
+    monkeypatch.setattr(live_table, "MAX_PIXELS", 100)
+    big = viewer.add_labels(np.zeros((64, 64), np.int32), name="big")
+    assert not live_table.follow_edits(big) and not live_table.up_to_date(big)
+
+
+def test_changed_labels_by_pixel_count():
+    before = live_table._pixel_counts(np.array([[0, 1, 1], [2, 2, 5]]))
+    after = live_table._pixel_counts(np.array([[0, 1, 1], [2, 7, 7]]))
+    assert live_table._changed(before, after).tolist() == [2, 5, 7]
+    huge = live_table._pixel_counts(np.array([[0, 2**40]], np.int64))
+    assert huge[0].tolist() == [2**40] and huge[1].tolist() == [1]
+    assert live_table._pixel_counts(np.array([[-1, 2]])) is None
