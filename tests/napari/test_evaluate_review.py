@@ -170,3 +170,19 @@ def test_a_prediction_removed_while_scored_gets_no_error_layer(make_napari_viewe
     qtbot.waitUntil(lambda: widget.worker is None, timeout=30000)
     assert [layer.name for layer in viewer.layers] == ["cells ground truth"]
     assert "was removed" in widget._result.value
+
+
+def test_next_keeps_the_picked_row_in_sight(viewer):
+    labels = np.zeros((64, 640), np.int32)
+    for k in range(60):
+        labels[10:15, 10 * k + 2: 10 * k + 7] = k + 1
+    features = pd.DataFrame({"label": np.arange(1, 61), "confidence": np.linspace(0.1, 0.9, 60),
+                             "centroid_y": 12.0, "centroid_x": 10.0 * np.arange(60) + 4, "area": 25})
+    viewer.add_labels(labels, name="cells nuclei", features=features)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-nucleiseg", "Review Least Certain Nuclei")
+    native = widget._nuclei_list.native
+    native.setFixedHeight(160)
+    for _ in range(45):
+        widget.next()
+    item = native.item(44)
+    assert native.viewport().rect().intersects(native.visualItemRect(item)) and native.verticalScrollBar().value() > 0

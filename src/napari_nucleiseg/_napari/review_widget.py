@@ -156,6 +156,8 @@ class ReviewWidget(Container):
         i = (int(current[0]) + 1) if current else 0
         i = min(i, min(len(self.rows), MAX_ROWS) - 1)
         self._nuclei_list.value = [i]
+        native = self._nuclei_list.native
+        native.scrollToItem(native.item(i))  # Next deep in the list keeps the picked row in sight
 
     def go_to(self, row: int) -> None:
         """Centre the view on the nucleus in list position ``row`` and make it the selected label."""
