@@ -95,3 +95,17 @@ def test_changed_labels_by_pixel_count():
     huge = live_table._pixel_counts(np.array([[0, 2**40]], np.int64))
     assert huge[0].tolist() == [2**40] and huge[1].tolist() == [1]
     assert live_table._pixel_counts(np.array([[-1, 2]])) is None
+
+
+def test_a_result_opened_from_a_file_follows_edits_once_a_widget_is_docked(viewer, qtbot):
+    image, labels = synthetic_nuclei((96, 96), n_nuclei=6, touching=0.0, seed=4)
+    ones = np.ones(labels.shape, np.float32)
+    features = label_features(measure(labels, image, ones, ones * 0.2))
+    before = viewer.add_labels(labels.astype(np.int32), name="before", features=features)
+    viewer.window.add_plugin_dock_widget("napari-nucleiseg", "Segment Nuclei")
+    after = viewer.add_labels(labels.astype(np.int32), name="after", features=features)
+    other = viewer.add_labels(labels.astype(np.int32), name="another tool's", features=features[["label", "area"]])
+    for layer in (before, after, other):
+        layer.paint((4, 4), 99)
+    qtbot.waitUntil(lambda: 99 in _rows(before).index and 99 in _rows(after).index, timeout=3000)
+    assert 99 not in _rows(other).index and not live_table.up_to_date(other)

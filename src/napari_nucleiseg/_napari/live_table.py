@@ -48,6 +48,25 @@ def follow_edits(layer) -> bool:
     return True
 
 
+def follow_viewer(viewer) -> None:
+    """``follow_edits`` every Labels layer of ``viewer`` with this plugin's table, now and as they are
+    added (a labels file saved with its table and opened again); connecting twice changes nothing."""
+    viewer.layers.events.inserted.connect(_follow_inserted)
+    for layer in viewer.layers:
+        _follow_ours(layer)
+
+
+def _follow_inserted(event) -> None:
+    _follow_ours(event.value)
+
+
+def _follow_ours(layer) -> None:
+    from napari.layers import Labels
+
+    if isinstance(layer, Labels) and ours(_table(layer), layer.data):
+        follow_edits(layer)
+
+
 def up_to_date(layer) -> bool:
     """Bring a followed layer's table in line with its labels now, without waiting for the edits to
     pause. Returns whether it is (False for a layer ``follow_edits`` does not follow, or whose table

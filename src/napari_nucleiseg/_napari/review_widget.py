@@ -10,7 +10,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QAbstractItemView
 
 from ._common import form, hint, make_scrollable, row, short_names, status_label
-from .live_table import follow_edits, up_to_date
+from .live_table import follow_viewer, up_to_date
 
 MAX_ROWS = 1000
 TOOLS = [("Paint (repaint it)", "paint"), ("Erase", "erase"), ("Fill", "fill"), ("Keep the current tool", None)]
@@ -98,6 +98,7 @@ class ReviewWidget(Container):
         self._next.changed.connect(self.next)
         self._highlight.changed.connect(self._on_highlight)
         events = self.viewer.layers.events
+        follow_viewer(self.viewer)  # tables of results opened from files follow edits too
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset)
         self._watch()
@@ -108,7 +109,6 @@ class ReviewWidget(Container):
             self._watched.events.features.disconnect(self.refresh)
         self._watched = self._layer.value
         if self._watched is not None:
-            follow_edits(self._watched)
             self._watched.events.features.connect(self.refresh)
         self.refresh()
 

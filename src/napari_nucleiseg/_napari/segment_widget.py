@@ -38,6 +38,7 @@ from ._common import (
     status_label,
 )
 from .layer_output import keep_edited_labels, merge_plane, put_layers
+from .live_table import follow_viewer
 from .outofcore_work import segment_large_image, wants_out_of_core
 from .segment_work import CURRENT_SLICE, EACH_SLICE, SegmentOutcome, image_input_from_layer, segment_image
 
@@ -136,6 +137,7 @@ class SegmentWidget(Container):
         self._run_btn.changed.connect(lambda: self.run())
         self._cancel_btn.changed.connect(self.cancel)
         events = self.viewer.layers.events
+        follow_viewer(self.viewer)  # tables of results opened from files follow edits too
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset_image_choices)
         self._on_model_changed()
