@@ -2,6 +2,7 @@
 leave it, an undo brings a nucleus' first row back, and the Review list follows."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_nucleiseg._napari import live_table
@@ -109,3 +110,91 @@ def test_a_result_opened_from_a_file_follows_edits_once_a_widget_is_docked(viewe
         layer.paint((4, 4), 99)
     qtbot.waitUntil(lambda: 99 in _rows(before).index and 99 in _rows(after).index, timeout=3000)
     assert 99 not in _rows(other).index and not live_table.up_to_date(other)
+
+
+def test_a_nucleus_reshaped_to_its_old_pixel_count_is_measured_again(result, qtbot):
+    layer, table = result
+    label = int(table.index[1])
+    ys, xs = np.nonzero(layer.data == label)
+    layer.brush_size = 3
+    layer.paint((int(ys.min()) + 1, int(xs.mean())), 0)  # a bite out of its top...
+    bitten = int(table.loc[label, "area"] - (layer.data == label).sum())
+    for y in range(int(ys.max()) + 1, int(ys.max()) + 12):  # ... and as many pixels added below, in one pause
+        for x in range(int(xs.min()), int(xs.max()) + 1):
+            if bitten and layer.data[y, x] == 0:
+                layer.data_setitem((np.array([y]), np.array([x])), label)
+                bitten -= 1
+    assert (layer.data == label).sum() == table.loc[label, "area"]
+    qtbot.waitUntil(lambda: "edited" in layer.features.columns, timeout=3000)
+    row = _rows(layer).loc[label]
+    assert row["edited"] and np.isnan(row["confidence"])
+    assert row["centroid_y"] == pytest.approx(np.nonzero(layer.data == label)[0].mean())
+
+
+def test_the_users_own_columns_stay_on_a_repainted_nucleus(result, qtbot):
+    layer, table = result
+    layer.features = layer.features.assign(cell_type="tumour", checked=True)
+    label = int(table.index[0])
+    y, x = (int(v) for v in table.loc[label, ["centroid_y", "centroid_x"]])
+    layer.paint((y, x + 12), label)
+    qtbot.waitUntil(lambda: "edited" in layer.features.columns, timeout=3000)
+    row = _rows(layer).loc[label]
+    assert row["cell_type"] == "tumour" and row["checked"] and row["edited"] and np.isnan(row["confidence"])
+    assert layer.features["checked"].dtype == bool
+
+
+def test_an_empty_result_gets_rows_for_painted_nuclei(viewer, qtbot):
+    labels = np.zeros((64, 64), np.int32)
+    table = measure(labels, labels.astype(np.float32), labels.astype(np.float32), labels.astype(np.float32))
+    [layer] = put_layers(viewer, [(labels, {"name": "empty nuclei", "features": label_features(table)}, "labels")])
+    layer.paint((10, 10), 1)
+    layer.paint((40, 40), 2)
+    qtbot.waitUntil(lambda: len(layer.features) == 2, timeout=3000)
+    assert _rows(layer)["edited"].all()
+
+
+def test_a_table_edited_before_it_was_followed_is_brought_in_line(viewer, qtbot):
+    image, labels = synthetic_nuclei((96, 96), n_nuclei=6, touching=0.0, seed=4)
+    ones = np.ones(labels.shape, np.float32)
+    table = measure(labels, image, ones, ones * 0.2)
+    gone = int(table["label"].iloc[0])
+    layer = viewer.add_labels(np.where(labels == gone, 0, labels).astype(np.int32), features=label_features(table))
+    assert live_table.follow_edits(layer) and live_table.up_to_date(layer)
+    assert gone not in _rows(layer).index and len(layer.features) == len(table) - 1
+
+
+def test_another_tools_table_is_left_as_it_is(viewer, qtbot):
+    labels = np.zeros((64, 64), np.int32)
+    labels[5:15, 5:15], labels[30:40, 30:40] = 2, 1
+    table = pd.DataFrame({"label": [2, 1], "area": [100, 100], "cell_type": ["a", "b"]})
+    [layer] = put_layers(viewer, [(labels, {"name": "theirs", "features": table}, "labels")])
+    before = layer.features.copy()
+    layer.paint((50, 50), 3)
+    qtbot.wait(2 * live_table.DELAY_MS)
+    assert not live_table.up_to_date(layer)
+    pd.testing.assert_frame_equal(layer.features, before)
+
+
+def test_next_goes_on_after_the_nucleus_just_erased(viewer, result, qtbot):
+    layer, table = result
+    widget = ReviewWidget(viewer)
+    widget._layer.value = layer
+    order = widget.rows["label"].astype(int).tolist()
+    for _ in range(3):
+        widget.next()
+    layer.fill(tuple(np.argwhere(layer.data == order[2])[0]), 0)  # the third one was debris
+    qtbot.waitUntil(lambda: order[2] not in widget.rows["label"].tolist(), timeout=3000)
+    widget.next()
+    assert layer.selected_label == order[3]
+
+
+def test_the_review_list_watches_the_new_result_beside_a_corrected_one(viewer, result, qtbot):
+    from napari_nucleiseg._napari.layer_output import keep_edited_labels
+
+    layer, table = result
+    widget = ReviewWidget(viewer)
+    layer.paint((4, 4), 99)
+    new = [(np.asarray(layer.data).copy(), {"name": "cells nuclei", "features": layer.features}, "labels")]
+    assert keep_edited_labels(viewer, new) == ["cells nuclei (corrected)"]
+    [fresh] = put_layers(viewer, new)
+    assert widget._layer.value is fresh and widget._watched is fresh

@@ -1,10 +1,12 @@
 """A nuclei layer's table (its ``features``) kept in line with its labels while the user paints.
 
-After each stroke, fill, erase, undo or redo (once the edits pause for ``DELAY_MS``), the labels'
-pixel counts are compared with those of the last look; only the nuclei whose count changed are
-measured again (``inference.edited.remeasured``), so the table, napari's features table widget and
-the Review list show the labels as they are. A layer too large to count on every stroke, or held
-lazily, is left to the writer, which brings its table in line when it is saved.
+Once edits pause for ``DELAY_MS`` after a stroke, fill, erase, undo, redo or new labels, the table
+is compared with the labels: the nuclei whose pixel count differs from their row's area, those
+without a row, and those the edits touched (read from napari's edit history) are measured again
+(``inference.edited.remeasured``); rows of erased nuclei go. A nucleus an undo gave back its outline
+gets the row the model first measured. So the table, napari's features table widget and the Review
+list show the labels as they are. A layer too large to count on every stroke, held lazily, or whose
+table another tool made, is left alone (the writer brings this plugin's tables in line when saved).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .features import label_features, pixel_area
 #: edits are measured once they pause this long (a brush stroke emits an event per mouse move)
 DELAY_MS = 250
 #: larger labels (a long stack) are not counted on every stroke; the writer measures them when saved
-MAX_PIXELS = 2**26
+MAX_PIXELS = 2**24
 
 _FOLLOWED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -33,7 +35,7 @@ def follow_edits(layer) -> bool:
     ----------
     layer : napari.layers.Labels
         A layer whose labels are a NumPy array of at most ``MAX_PIXELS`` pixels; its table is
-        changed only where this plugin measured it (``remeasured`` leaves other tools' tables alone).
+        changed only where this plugin measured it (``edited.ours``).
 
     Returns
     -------
@@ -69,115 +71,126 @@ def _follow_ours(layer) -> None:
 
 def up_to_date(layer) -> bool:
     """Bring a followed layer's table in line with its labels now, without waiting for the edits to
-    pause. Returns whether it is (False for a layer ``follow_edits`` does not follow, or whose table
-    another tool made)."""
+    pause. Returns whether it is (False for a layer ``follow_edits`` does not follow, one too large or
+    lazy, or one whose table another tool made)."""
     live = _FOLLOWED.get(layer)
-    if live is None or live.counts is None:
+    if live is None:
         return False
     live.sync()
-    return live.counts is not None and ours(_table(layer), layer.data)
+    return ours(_table(layer), layer.data) and _pixel_counts(layer.data, count=False) is not None
 
 
 class _LiveTable:
-    """The pixel counts of one layer at the last look, and the timer that waits for edits to pause."""
+    """What one layer's table needs to follow its labels: the nuclei the edits touched since the last
+    look, the table as first measured, and the timer that waits for edits to pause."""
 
     def __init__(self, layer):
         self._layer = weakref.ref(layer)
-        self.counts = _pixel_counts(layer.data)
-        self._measured = _table(layer)  # as the model measured it: what an undo brings back
+        self._first = self._seen = layer.features
+        self._touched: list[np.ndarray] = []
+        self._dirty = True  # the labels may have been edited before they were followed
+        self._writing = False
         self._history = _history(layer)
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(DELAY_MS)
         self._timer.timeout.connect(self.sync)
-        self._new_table = self._writing = False
-        layer.events.paint.connect(self._schedule)
+        layer.events.paint.connect(self._painted)
         layer.events.thumbnail.connect(self._after_refresh)  # undo and redo emit no paint event
         layer.events.data.connect(self._schedule)
-        layer.events.features.connect(self._table_replaced)
+        layer.events.features.connect(self._table_set)
+        self._timer.start()
 
     def _schedule(self, _event=None):
+        self._dirty = True
         self._timer.start()
+
+    def _painted(self, event):
+        layer = self._layer()
+        self._history = _history(layer) if layer is not None else None
+        self._touched.append(_atom_ids(getattr(event, "value", None)))
+        self._schedule()
 
     def _after_refresh(self, _event=None):
         layer = self._layer()
-        history = _history(layer) if layer is not None else None
-        if history != self._history:
-            self._history = history
-            self._timer.start()
-
-    def _table_replaced(self, _event=None):
-        """A table set by someone else (a new result with its labels) is taken as matching the labels."""
-        if not self._writing:
-            self._new_table = True
-            self._timer.start()
-
-    def sync(self) -> None:
-        """Measure the nuclei whose pixel count changed since the last look and update the table."""
-        self._timer.stop()
-        layer = self._layer()
         if layer is None:
             return
-        counts, before = _pixel_counts(layer.data), self.counts
-        self.counts = counts
-        if counts is None or before is None or self._new_table:
-            self._new_table = False
-            self._measured = _table(layer)
+        history = _history(layer)
+        if history != self._history:
+            self._touched.append(_undone_ids(layer, self._history, history))
+            self._history = history
+            self._schedule()
+
+    def _table_set(self, _event=None):
+        """A table set by someone else (a new result) is what later undos go back to; napari also
+        tells of new labels this way, with the same table."""
+        layer = self._layer()
+        if self._writing or layer is None:
             return
-        changed = _changed(before, counts)
+        if layer.features is not self._seen:
+            self._first = self._seen = layer.features
+        self._schedule()
+
+    def sync(self) -> None:
+        """Measure the nuclei that changed since the table was written and update it."""
+        self._timer.stop()
+        layer = self._layer()
+        if layer is None or not self._dirty:
+            return
+        self._dirty = False
+        touched = np.concatenate([np.zeros(0, np.int64), *self._touched])
+        self._touched = []
+        table = _table(layer)
+        counts = _pixel_counts(layer.data)
+        if counts is None or not ours(table, layer.data):
+            return
+        rows = (table["label"].to_numpy(np.int64), pd.to_numeric(table["area"]).to_numpy(np.int64))
+        changed = np.union1d(_changed(rows, counts), touched)
         if not changed.size:
             return
-        table = _table(layer)
-        new = remeasured(layer.data, _with_rows_of(table, self._measured, changed), pixel_area(layer.scale),
-                         ids=changed)
+        first = _table(layer, self._first)
+        new = remeasured(layer.data, table, pixel_area(layer.scale), ids=changed, first=first)
         if new is not table:
             self._writing = True
             try:
                 layer.features = label_features(new)
             finally:
                 self._writing = False
+            self._seen = layer.features
 
 
-def _table(layer) -> pd.DataFrame:
-    return layer.features.drop(columns="index", errors="ignore")
+def _table(layer, features=None) -> pd.DataFrame:
+    features = layer.features if features is None else features
+    return features.drop(columns="index", errors="ignore")
 
 
-def _with_rows_of(table: pd.DataFrame, measured: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    """``table`` with the rows of ``ids`` as first measured: a nucleus an undo gave back its pixels
-    matches its first row again and gets back its confidence."""
-    if not {"label"} <= set(measured.columns) or not {"label"} <= set(table.columns):
-        return table
-    first = measured[measured["label"].isin(ids)]
-    if first.empty:
-        return table
-    if "edited" in table.columns and "edited" not in first.columns:
-        first = first.assign(edited=False)
-    rows = pd.concat([table[~table["label"].isin(first["label"])], first], ignore_index=True)
-    return rows.sort_values("label", kind="stable").reset_index(drop=True)
-
-
-def _pixel_counts(data) -> tuple[np.ndarray, np.ndarray] | None:
+def _pixel_counts(data, count: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
     """``(labels, pixels)`` of the non-zero labels of ``data``; None for labels that are not an
-    in-memory integer array of at most ``MAX_PIXELS`` non-negative values."""
+    in-memory integer array of at most ``MAX_PIXELS`` non-negative values (``count`` False: only
+    that check)."""
     if not isinstance(data, np.ndarray) or data.dtype.kind not in "iu" or data.size > MAX_PIXELS:
         return None
-    if not data.size:
+    if not count:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    top = int(data.max())
-    if int(data.min()) < 0:
+    flat = data.ravel()
+    if not flat.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if data.dtype.kind == "i" and int(flat.min()) < 0:
         return None
-    if top <= 4 * data.size:
-        pixels = np.bincount(data.ravel().astype(np.intp, copy=False))
-        ids = np.flatnonzero(pixels)
-        pixels = pixels[ids]
-    else:  # a few huge ids: a bincount would be mostly empty
-        ids, pixels = np.unique(data, return_counts=True)
+    dense = 4 * flat.size  # ids above it (typed by hand) are counted apart: a bincount would be mostly empty
+    large = flat > dense
+    pixels = np.bincount((np.where(large, 0, flat) if large.any() else flat).astype(np.intp, copy=False))
+    ids = np.flatnonzero(pixels)
+    pixels = pixels[ids]
+    if large.any():
+        big, big_pixels = np.unique(flat[large], return_counts=True)
+        ids, pixels = np.concatenate([ids, big]), np.concatenate([pixels, big_pixels])
     keep = ids > 0
     return ids[keep].astype(np.int64), pixels[keep].astype(np.int64)
 
 
 def _changed(before: tuple[np.ndarray, np.ndarray], after: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The labels whose pixel count differs between two ``_pixel_counts`` (new and erased ones too)."""
+    """The labels whose pixel count differs between two ``(labels, pixels)`` (new and erased ones too)."""
     ids = np.union1d(before[0], after[0])
     old, new = np.zeros(len(ids), np.int64), np.zeros(len(ids), np.int64)
     old[np.searchsorted(ids, before[0])] = before[1]
@@ -192,3 +205,31 @@ def _history(layer):
     if undo is None or redo is None:
         return object()
     return len(undo), len(redo)
+
+
+def _undone_ids(layer, before, after) -> np.ndarray:
+    """The labels of the edit one undo or redo replayed (the last item it moved between napari's
+    histories); none when the step is not one undo or redo (the pixel counts still tell most)."""
+    if not (isinstance(before, tuple) and isinstance(after, tuple)):
+        return np.zeros(0, np.int64)
+    (u0, r0), (u1, r1) = before, after
+    if (u1, r1) == (u0 - 1, r0 + 1) and r1:
+        return _atom_ids(layer._redo_history[-1])
+    if (u1, r1) == (u0 + 1, r0 - 1) and u1:
+        return _atom_ids(layer._undo_history[-1])
+    return np.zeros(0, np.int64)
+
+
+def _atom_ids(item) -> np.ndarray:
+    """The labels before and after the edits of one napari history item (its atoms: masked paint
+    atoms with ``old_values`` and ``new_value``, or ``(indices, old, new)`` tuples)."""
+    values = []
+    for atom in item or ():
+        if hasattr(atom, "old_values") and hasattr(atom, "new_value"):
+            values += [np.ravel(atom.old_values), np.ravel(atom.new_value)]
+        elif isinstance(atom, tuple) and len(atom) == 3:
+            values += [np.ravel(atom[1]), np.ravel(atom[2])]
+    if not values:
+        return np.zeros(0, np.int64)
+    ids = np.unique(np.concatenate([v.astype(np.int64, copy=False) for v in values]))
+    return ids[ids > 0]

@@ -72,6 +72,7 @@ class ReviewWidget(Container):
         self.viewer = napari_viewer
         self.rows = pd.DataFrame()
         self._watched = None  # the layer whose features changes refresh the list
+        self._resume = None  # the label Next goes to after the list was rebuilt under a picked row
         intro = hint("Nuclei the model is least sure about come first. Click one to jump to it: its layer "
                      "becomes the active one with the nucleus as the selected label and the chosen tool "
                      "on, ready to erase or repaint.")
@@ -122,10 +123,15 @@ class ReviewWidget(Container):
 
     def _reset(self, event=None):
         self._layer.reset_choices()
+        if self._layer.value is not self._watched:  # a renamed layer's item can keep its text: no changed signal
+            self._watch()
 
     def refresh(self, _value=None) -> None:
         """Re-read the chosen layer's features and rebuild the list (least confident first)."""
         layer = self._layer.value
+        picked = self._nuclei_list.value
+        if picked and int(picked[0]) + 1 < len(self.rows):  # after an edit, Next goes on from here
+            self._resume = int(self.rows.iloc[int(picked[0]) + 1]["label"])
         self.rows = pd.DataFrame()
         self._nuclei_list.reset_choices()
         if layer is None:
@@ -153,11 +159,17 @@ class ReviewWidget(Container):
         if self.rows.empty:
             return
         current = self._nuclei_list.value
-        i = (int(current[0]) + 1) if current else 0
+        i = (int(current[0]) + 1) if current else self._resumed_row()
         i = min(i, min(len(self.rows), MAX_ROWS) - 1)
         self._nuclei_list.value = [i]
         native = self._nuclei_list.native
         native.scrollToItem(native.item(i))  # Next deep in the list keeps the picked row in sight
+
+    def _resumed_row(self) -> int:
+        """The row of the nucleus that followed the one picked before the list was rebuilt (0 if gone)."""
+        label, self._resume = self._resume, None
+        hits = np.flatnonzero(self.rows["label"].to_numpy() == label) if label is not None else []
+        return int(hits[0]) if len(hits) else 0
 
     def go_to(self, row: int) -> None:
         """Centre the view on the nucleus in list position ``row`` and make it the selected label."""
