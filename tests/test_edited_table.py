@@ -88,3 +88,34 @@ def test_named_labels_of_a_stack():
     out = remeasured(stack, table, ids=[500]).set_index("label")
     assert out.loc[500, ["plane", "area", "centroid_y", "centroid_x"]].tolist() == [1, 24, 31.5, 42.5]
     pd.testing.assert_frame_equal(out.reset_index(), remeasured(stack, table).set_index("label").reset_index())
+
+
+def test_a_reshape_that_keeps_area_and_centroid_is_seen_by_its_perimeter():
+    labels = np.zeros((40, 40), np.int32)
+    labels[10:20, 10:20] = 1
+    table = measure(labels, labels.astype(np.float32), np.ones((40, 40), np.float32), np.zeros((40, 40), np.float32))
+    edited = labels.copy()
+    edited[14:16, 10] = edited[14:16, 19] = 0  # two pixels off the left and right...
+    edited[9, 14:16] = edited[20, 14:16] = 1  # ... two onto the top and bottom: same area and centroid
+    out = remeasured(edited, table).set_index("label")
+    assert out.loc[1, "edited"] and out.loc[1, "perimeter"] != table["perimeter"].iloc[0]
+
+
+def test_an_undone_nucleus_gets_its_first_row_with_the_users_columns_of_now():
+    labels, table = _measured()
+    label = int(table["label"].iloc[0])
+    first = table.assign(cell_type="unknown", edited=[True] + [False] * (len(table) - 1))
+    now = first.assign(cell_type="tumour")  # repainted, then classified by the user
+    now.loc[0, ["area", "confidence"]] = [now.loc[0, "area"] + 5, np.nan]
+    out = remeasured(labels, now, 0.25, ids=[label], first=first).set_index("label")  # ... then undone
+    assert out.loc[label, "confidence"] == table.set_index("label").loc[label, "confidence"]
+    assert out.loc[label, "cell_type"] == "tumour" and out.loc[label, "edited"]  # its own edited flag
+
+
+def test_a_users_categorical_column_stays_categorical():
+    labels, table = _measured()
+    table = table.assign(kind=pd.Categorical(["a"] * len(table), categories=["a", "b"]))
+    edited = labels.copy()
+    edited[:4, :4] = 99
+    out = remeasured(edited, table)
+    assert isinstance(out["kind"].dtype, pd.CategoricalDtype) and out["kind"].isna().sum() == 1

@@ -198,3 +198,28 @@ def test_the_review_list_watches_the_new_result_beside_a_corrected_one(viewer, r
     assert keep_edited_labels(viewer, new) == ["cells nuclei (corrected)"]
     [fresh] = put_layers(viewer, new)
     assert widget._layer.value is fresh and widget._watched is fresh
+
+
+def test_next_starts_from_the_top_of_another_layers_list(viewer, result):
+    layer, table = result
+    other = viewer.add_labels(np.asarray(layer.data).copy(), name="other nuclei", features=layer.features.copy())
+    widget = ReviewWidget(viewer)
+    widget._layer.value = layer
+    for _ in range(3):
+        widget.next()
+    widget._layer.value = other
+    widget.next()
+    assert other.selected_label == int(widget.rows.iloc[0]["label"])
+
+
+def test_an_undo_after_the_user_set_a_column_still_gives_the_models_row(result, qtbot):
+    layer, table = result
+    label = int(table.index[0])
+    y, x = (int(v) for v in table.loc[label, ["centroid_y", "centroid_x"]])
+    layer.paint((y, x + 12), label)
+    qtbot.waitUntil(lambda: "edited" in layer.features.columns, timeout=3000)
+    layer.features = layer.features.assign(cell_class="tumour")  # typed in by the user
+    layer.undo()
+    row = _rows(layer).loc[label]  # at once: Ctrl+Z then Ctrl+S saves this
+    assert row["confidence"] == table.loc[label, "confidence"] and not row["edited"]
+    assert row["cell_class"] == "tumour"

@@ -89,7 +89,7 @@ class _LiveTable:
         self._first = self._seen = layer.features
         self._touched: list[np.ndarray] = []
         self._dirty = True  # the labels may have been edited before they were followed
-        self._writing = False
+        self._writing = self._labels_replaced = False
         self._history = _history(layer)
         self._timer = QTimer()
         self._timer.setSingleShot(True)
@@ -97,7 +97,7 @@ class _LiveTable:
         self._timer.timeout.connect(self.sync)
         layer.events.paint.connect(self._painted)
         layer.events.thumbnail.connect(self._after_refresh)  # undo and redo emit no paint event
-        layer.events.data.connect(self._schedule)
+        layer.events.data.connect(self._new_labels)
         layer.events.features.connect(self._table_set)
         self._timer.start()
 
@@ -119,16 +119,23 @@ class _LiveTable:
         if history != self._history:
             self._touched.append(_undone_ids(layer, self._history, history))
             self._history = history
-            self._schedule()
+            self._dirty = True
+            self.sync()  # at once: an undo is one key press, and may be followed by a save
+
+    def _new_labels(self, _event=None):
+        self._labels_replaced = True
+        self._schedule()
 
     def _table_set(self, _event=None):
-        """A table set by someone else (a new result) is what later undos go back to; napari also
-        tells of new labels this way, with the same table."""
+        """A table that comes with new labels (a new result) is what later undos go back to; one set
+        alone (the user's own column) keeps the first rows. napari also tells of new labels this way."""
         layer = self._layer()
         if self._writing or layer is None:
             return
         if layer.features is not self._seen:
-            self._first = self._seen = layer.features
+            self._seen = layer.features
+            if self._labels_replaced:
+                self._first = layer.features
         self._schedule()
 
     def sync(self) -> None:
@@ -137,7 +144,7 @@ class _LiveTable:
         layer = self._layer()
         if layer is None or not self._dirty:
             return
-        self._dirty = False
+        self._dirty = self._labels_replaced = False
         touched = np.concatenate([np.zeros(0, np.int64), *self._touched])
         self._touched = []
         table = _table(layer)

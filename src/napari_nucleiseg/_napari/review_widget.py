@@ -72,7 +72,8 @@ class ReviewWidget(Container):
         self.viewer = napari_viewer
         self.rows = pd.DataFrame()
         self._watched = None  # the layer whose features changes refresh the list
-        self._resume = None  # the label Next goes to after the list was rebuilt under a picked row
+        self._resume = None  # the label Next goes to after the picked nucleus was edited
+        self._rows_of = None  # the layer the list was made from
         intro = hint("Nuclei the model is least sure about come first. Click one to jump to it: its layer "
                      "becomes the active one with the nucleus as the selected label and the chosen tool "
                      "on, ready to erase or repaint.")
@@ -129,9 +130,7 @@ class ReviewWidget(Container):
     def refresh(self, _value=None) -> None:
         """Re-read the chosen layer's features and rebuild the list (least confident first)."""
         layer = self._layer.value
-        picked = self._nuclei_list.value
-        if picked and int(picked[0]) + 1 < len(self.rows):  # after an edit, Next goes on from here
-            self._resume = int(self.rows.iloc[int(picked[0]) + 1]["label"])
+        picked, before, self._resume = self._nuclei_list.value, self.rows, None
         self.rows = pd.DataFrame()
         self._nuclei_list.reset_choices()
         if layer is None:
@@ -145,7 +144,9 @@ class ReviewWidget(Container):
             return
         if not current:
             rows = _still_present(rows, layer)
-        self.rows = rows
+        if picked and layer is self._rows_of and int(picked[0]) + 1 < len(before):
+            self._resume = _after_edit(before, int(picked[0]), rows)
+        self.rows, self._rows_of = rows, layer
         self._nuclei_list.reset_choices()
         more = f" (showing the {MAX_ROWS} least confident)" if len(rows) > MAX_ROWS else ""
         self._info.value = f"{len(rows)} nuclei{more}."
@@ -201,6 +202,16 @@ class ReviewWidget(Container):
         layer = self._layer.value
         if layer is not None and self._nuclei_list.value:
             layer.show_selected_label = bool(value)
+
+
+def _after_edit(before: pd.DataFrame, picked: int, rows: pd.DataFrame) -> int | None:
+    """The label after the picked row of the list ``before``, when the picked nucleus was erased or
+    repainted (gone from ``rows``, or without a confidence now); else None (Next starts from the top)."""
+    label = before.iloc[picked]["label"]
+    now = rows[rows["label"] == label]
+    if len(now) and not now["confidence"].isna().all():
+        return None
+    return int(before.iloc[picked + 1]["label"])
 
 
 def _confidence(row) -> str:

@@ -12,8 +12,10 @@ SHAPE_COLUMNS = ("area", "centroid_y", "centroid_x", "perimeter", "eccentricity"
 #: the columns that need the image or the model's maps: emptied for an edited nucleus, whose
 #: outline is no longer the model's (any other column, such as the user's own, is kept)
 MODEL_COLUMNS = ("mean_intensity", "mean_probability", "confidence")
-#: how far (pixels) a centroid may lie from the one measured for a nucleus still taken as it was
-CENTROID_TOLERANCE = 1e-3
+#: a nucleus is taken as it was measured while its pixel count is the same and these are within
+#: the tolerance (pixels; a perimeter too, which catches a reshape around a fixed centroid)
+SAME_SHAPE = ("centroid_y", "centroid_x", "perimeter")
+SHAPE_TOLERANCE = 1e-3
 
 
 def _shapes(labels: np.ndarray, ids: np.ndarray | None = None) -> pd.DataFrame:
@@ -38,7 +40,7 @@ def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None
                ids=None, first: pd.DataFrame | None = None) -> pd.DataFrame:
     """``table`` as the edited ``labels`` now are.
 
-    A nucleus is taken as it was measured while its pixel count and centroid are. Rows of nuclei the
+    A nucleus is taken as it was measured while its pixel count, centroid and perimeter are. Rows of nuclei the
     user erased or merged away are dropped. A nucleus that was painted on or is new gets its shape
     again (``SHAPE_COLUMNS``, ``area_physical`` from ``pixel_area``), empty ``MODEL_COLUMNS`` (they
     need the image and the model's maps) and ``edited`` True; its other columns (the user's own) are
@@ -60,7 +62,8 @@ def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None
         kept as they are without measuring anything. Default: every label is checked.
     first : pandas.DataFrame, optional
         The table as the model first measured it: a nucleus an undo gave back its outline gets its
-        first row again (with its confidence).
+        first row again (its confidence, and its own ``edited``; the user's columns are the
+        current row's).
 
     Returns
     -------
@@ -89,7 +92,7 @@ def remeasured(labels: np.ndarray, table: pd.DataFrame, pixel_area: float | None
         return table
     edited = now.index.difference(same).difference(back)
     parts = [_flagged(old.loc[old.index.difference(checked).union(same)], None),
-             _flagged(first.loc[back], False) if len(back) else None,
+             _flagged(_restored_rows(first.loc[back], old), None) if len(back) else None,
              _flagged(_edited_rows(old, now.loc[edited], pixel_area), True)]
     out = pd.concat([p for p in parts if p is not None and len(p)] or [old.iloc[:0]]).sort_index()
     if "edited" not in out.columns:
@@ -104,13 +107,24 @@ def _by_label(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _as_measured(rows: pd.DataFrame, now: pd.DataFrame) -> pd.Index:
-    """The labels of ``rows`` whose nucleus in ``now`` has the pixel count and centroid of the row."""
+    """The labels of ``rows`` whose nucleus in ``now`` has the pixel count and ``SAME_SHAPE`` of the row."""
     common = rows.index[rows.index.isin(now.index)]
     a, b = rows.loc[common], now.loc[common]
     same = pd.to_numeric(a["area"]).to_numpy(float) == b["area"].to_numpy(float)
-    for column in ("centroid_y", "centroid_x"):
-        same &= np.abs(pd.to_numeric(a[column]).to_numpy(float) - b[column].to_numpy(float)) <= CENTROID_TOLERANCE
+    for column in SAME_SHAPE:
+        same &= np.abs(pd.to_numeric(a[column]).to_numpy(float) - b[column].to_numpy(float)) <= SHAPE_TOLERANCE
     return common[same]
+
+
+def _restored_rows(first: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """First-measured rows of nuclei an undo gave back, with the user's columns of their current rows."""
+    measured = {"label", "edited", "plane", "area_physical", *SHAPE_COLUMNS, *MODEL_COLUMNS}
+    rows = first.copy()
+    present = rows.index[rows.index.isin(old.index)]
+    for column in old.columns.difference(list(measured)):
+        rows[column] = rows[column].astype(object)
+        rows.loc[present, column] = old.loc[present, column]
+    return rows
 
 
 def _edited_rows(old: pd.DataFrame, now: pd.DataFrame, pixel_area: float | None) -> pd.DataFrame:
@@ -146,7 +160,10 @@ def _typed(column: pd.Series, dtype) -> pd.Series:
         return column.astype(dtype if column.notna().all() else "Int64")
     if pd.api.types.is_float_dtype(dtype):
         return column.astype(dtype)
-    return column
+    try:  # a user's categorical or string column stays one
+        return column.astype(dtype)
+    except (TypeError, ValueError):
+        return column
 
 
 def ours(table: pd.DataFrame, labels: np.ndarray) -> bool:
