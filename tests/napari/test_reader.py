@@ -210,6 +210,21 @@ def test_saved_labels_open_as_labels_with_their_table(make_napari_viewer, tmp_pa
     assert kind == "image"  # a table of the same name whose labels are not the image's values
 
 
+
+def test_a_segmented_stack_opens_with_its_table_and_saving_it_over_itself_keeps_it(make_napari_viewer, tmp_path):
+    from napari_nucleiseg.cli import main
+    from napari_nucleiseg.synthetic import synthetic_nuclei
+
+    stack = np.stack([synthetic_nuclei((96, 96), n_nuclei=4, seed=s)[0] for s in (0, 1)])
+    tifffile.imwrite(tmp_path / "cells.tif", stack)
+    assert main(["segment", str(tmp_path / "cells.tif")]) == 0
+    path = str(tmp_path / "cells_labels.tif")
+    (data, kwargs, kind), = get_reader(path)(path)
+    assert kind == "labels" and data.ndim == 3 and set(kwargs["features"]["plane"]) == {0, 1}
+    layer = make_napari_viewer().add_labels(data, **kwargs)
+    layer.save(path, plugin="napari-nucleiseg")  # over itself: its table stays beside it
+    (_, again, _), = get_reader(path)(path)
+    assert len(again["features"]) == len(kwargs["features"]) == len(np.unique(data)) - 1
 def test_labels_saved_without_a_table_open_as_labels_again(tmp_path):
     from napari_nucleiseg._napari.writer import write_labels
 

@@ -51,7 +51,7 @@ def _image_layer(path: Path) -> tuple:
     measured = table is not None and _same_labels(data, table)
     if measured or _marked_labels(path):  # labels this plugin wrote: Labels again, with their table
         kwargs.pop("rgb")
-        if measured and data.ndim == 2:
+        if measured and (data.ndim == 2 or table["label"].is_unique):  # a stack's labels are unique across planes
             kwargs["features"] = label_features(table)
         return data, kwargs, "labels"
     return data, kwargs, "image"
