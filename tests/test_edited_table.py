@@ -19,13 +19,19 @@ def test_a_table_that_matches_its_labels_is_returned_as_it_is():
     assert remeasured(labels, table, 0.25) is table
 
 
-def test_erased_merged_painted_and_new_nuclei():
+def _edited():
+    """A table, its labels, and the labels edited: one nucleus erased, one merged into another, one new (99)."""
     labels, table = _measured()
     ids = sorted(table["label"])
     edited = labels.copy()
     edited[edited == ids[0]] = 0  # erased
     edited[edited == ids[2]] = ids[1]  # merged into another
     edited[:4, :4] = 99  # a new nucleus
+    return labels, table, ids, edited
+
+
+def test_erased_merged_painted_and_new_nuclei():
+    labels, table, ids, edited = _edited()
     out = remeasured(edited, table, 0.25).set_index("label")
     assert sorted(out.index) == sorted(set(np.unique(edited)) - {0})
     assert out.loc[ids[1], "area"] == (edited == ids[1]).sum() and out.loc[ids[1], "edited"]
@@ -67,12 +73,7 @@ def test_untouched_rows_keep_their_values_and_types():
 
 
 def test_only_the_labels_named_are_measured_again():
-    labels, table = _measured()
-    ids = sorted(table["label"])
-    edited = labels.copy()
-    edited[edited == ids[0]] = 0  # erased
-    edited[edited == ids[2]] = ids[1]  # merged into another
-    edited[:4, :4] = 99  # a new nucleus
+    labels, table, ids, edited = _edited()
     whole = remeasured(edited, table, 0.25)
     pd.testing.assert_frame_equal(remeasured(edited, table, 0.25, ids=[ids[0], ids[1], ids[2], 99, 0]), whole)
     partial = remeasured(edited, table, 0.25, ids=[99]).set_index("label")  # the others not looked at
