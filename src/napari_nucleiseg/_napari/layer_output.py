@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from napari.layers import Labels, Layer
+from napari.layers import Layer
 
-from .live_table import follow_edits
+from .live_table import follow_if_ours
 
 _UPDATABLE = ("scale", "translate", "features", "metadata", "contrast_limits")
 
@@ -18,7 +18,7 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
     (so the user's colours, opacity and visibility are kept; its undo history, which belongs to the
     old data, is cleared); any other same-named layer is removed and the new one takes its place in
     the layer list. A Labels layer with this plugin's nuclei table keeps that table in line with
-    the user's edits (``live_table.follow_edits``).
+    the user's edits (``live_table.follow_if_ours``).
 
     Parameters
     ----------
@@ -47,7 +47,7 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
                 old._reset_history()
             if hasattr(old, "show_selected_label"):  # a label picked in the old result means nothing now
                 old.show_selected_label = False
-            out.append(_followed(old))
+            out.append(follow_if_ours(old))
             continue
         if old is not None:
             index = viewer.layers.index(old)
@@ -55,14 +55,8 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
             viewer.layers.insert(index, new)
         else:
             viewer.layers.append(new)
-        out.append(_followed(new))
+        out.append(follow_if_ours(new))
     return out
-
-
-def _followed(layer: Layer) -> Layer:
-    if isinstance(layer, Labels):
-        follow_edits(layer)
-    return layer
 
 
 def keep_edited_labels(viewer, layer_data: list[tuple]) -> list[str]:

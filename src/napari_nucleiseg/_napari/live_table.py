@@ -55,18 +55,21 @@ def follow_viewer(viewer) -> None:
     added (a labels file saved with its table and opened again); connecting twice changes nothing."""
     viewer.layers.events.inserted.connect(_follow_inserted)
     for layer in viewer.layers:
-        _follow_ours(layer)
+        follow_if_ours(layer)
 
 
 def _follow_inserted(event) -> None:
-    _follow_ours(event.value)
+    follow_if_ours(event.value)
 
 
-def _follow_ours(layer) -> None:
+def follow_if_ours(layer):
+    """``follow_edits`` a Labels layer whose table this plugin measured; any other layer is left
+    alone. Returns the layer."""
     from napari.layers import Labels
 
     if isinstance(layer, Labels) and ours(_table(layer), layer.data):
         follow_edits(layer)
+    return layer
 
 
 def up_to_date(layer) -> bool:
