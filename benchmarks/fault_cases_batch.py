@@ -192,6 +192,19 @@ _DASK_WORKER = "from distributed.cli.dask_worker import main; main()"
 _DASK_SCHEDULER = "from distributed.cli.dask_scheduler import main; main()"
 
 
+def _scheduler_address(path, timeout: float = 120.0) -> str:
+    """The address a starting scheduler writes to ``path``, once the file is whole (it is created
+    before it is written: on a loaded machine it was read empty)."""
+    end = time.time() + timeout
+    while True:
+        try:
+            return json.loads(path.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+
+
 @case("Dask scheduler killed in the middle of a run", "the run ends within the timeout (10 s here, 30 s by "
       "default) with a clear line, summary.csv and manifest written, exit 1")
 def dask_lost(tmp):
@@ -201,9 +214,7 @@ def dask_lost(tmp):
                               "--scheduler-file", str(tmp / "s.json")], env=env, stderr=subprocess.DEVNULL)
     worker = None
     try:
-        while not (tmp / "s.json").exists():
-            time.sleep(0.1)
-        address = json.loads((tmp / "s.json").read_text())["address"]
+        address = _scheduler_address(tmp / "s.json")
         worker = subprocess.Popen([sys.executable, "-c", _DASK_WORKER, address, "--nthreads", "1", "--no-dashboard"],
                                   env=env, stderr=subprocess.DEVNULL)
         (tmp / "out").mkdir()
