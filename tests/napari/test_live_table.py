@@ -223,3 +223,15 @@ def test_an_undo_after_the_user_set_a_column_still_gives_the_models_row(result, 
     row = _rows(layer).loc[label]  # at once: Ctrl+Z then Ctrl+S saves this
     assert row["confidence"] == table.loc[label, "confidence"] and not row["edited"]
     assert row["cell_class"] == "tumour"
+
+
+def test_without_napari_histories_an_undo_is_caught_after_the_pause(result, qtbot, monkeypatch):
+    layer, table = result
+    monkeypatch.setattr(live_table, "_history", lambda layer: object())  # a napari that keeps them elsewhere
+    label = int(table.index[2])
+    layer.fill(tuple(np.argwhere(layer.data == label)[0]), 0)
+    qtbot.waitUntil(lambda: label not in _rows(layer).index, timeout=3000)
+    layer.undo()
+    assert label not in _rows(layer).index  # not at once: every refresh would count the labels
+    qtbot.waitUntil(lambda: label in _rows(layer).index, timeout=3000)
+    assert _rows(layer).loc[label, "confidence"] == table.loc[label, "confidence"]

@@ -122,6 +122,9 @@ class _LiveTable:
         if history != self._history:
             self._touched.append(_undone_ids(layer, self._history, history))
             self._history = history
+            if not isinstance(history, tuple):  # napari keeps no histories we can read: wait for a pause
+                self._schedule()
+                return
             self._dirty = True
             self.sync()  # at once: an undo is one key press, and may be followed by a save
 
