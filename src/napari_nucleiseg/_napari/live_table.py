@@ -44,7 +44,7 @@ def follow_edits(layer) -> bool:
     """
     if layer in _FOLLOWED:
         return True
-    if getattr(layer, "multiscale", False) or _pixel_counts(layer.data) is None:
+    if getattr(layer, "multiscale", False) or not _countable(layer.data):
         return False
     _FOLLOWED[layer] = _LiveTable(layer)
     return True
@@ -80,7 +80,7 @@ def up_to_date(layer) -> bool:
     if live is None:
         return False
     live.sync()
-    return ours(_table(layer), layer.data) and _pixel_counts(layer.data, count=False) is not None
+    return ours(_table(layer), layer.data) and _countable(layer.data)
 
 
 class _LiveTable:
@@ -177,14 +177,16 @@ def _table(layer, features=None) -> pd.DataFrame:
     return features.drop(columns="index", errors="ignore")
 
 
-def _pixel_counts(data, count: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(labels, pixels)`` of the non-zero labels of ``data``; None for labels that are not an
-    in-memory integer array of at most ``MAX_PIXELS`` non-negative values (``count`` False: only
-    that check)."""
-    if not isinstance(data, np.ndarray) or data.dtype.kind not in "iu" or data.size > MAX_PIXELS:
+def _countable(data) -> bool:
+    """Labels cheap enough to count on every look: an in-memory integer array of at most ``MAX_PIXELS``."""
+    return isinstance(data, np.ndarray) and data.dtype.kind in "iu" and data.size <= MAX_PIXELS
+
+
+def _pixel_counts(data) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(labels, pixels)`` of the non-zero labels of ``data``; None for labels that are not
+    ``_countable`` or hold negative values."""
+    if not _countable(data):
         return None
-    if not count:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     flat = data.ravel()
     if not flat.size:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -192,10 +194,11 @@ def _pixel_counts(data, count: bool = True) -> tuple[np.ndarray, np.ndarray] | N
         return None
     dense = 4 * flat.size  # ids above it (typed by hand) are counted apart: a bincount would be mostly empty
     large = flat > dense
-    pixels = np.bincount((np.where(large, 0, flat) if large.any() else flat).astype(np.intp, copy=False))
+    some_large = bool(large.any())
+    pixels = np.bincount((np.where(large, 0, flat) if some_large else flat).astype(np.intp, copy=False))
     ids = np.flatnonzero(pixels)
     pixels = pixels[ids]
-    if large.any():
+    if some_large:
         big, big_pixels = np.unique(flat[large], return_counts=True)
         ids, pixels = np.concatenate([ids, big]), np.concatenate([pixels, big_pixels])
     keep = ids > 0
