@@ -12,11 +12,11 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .blocks import ResBlock
+from .blocks import ResBlock, StridedPointwise
 
 
 def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
-    return (type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d and bn.track_running_stats
+    return (type(conv) in (nn.Conv2d, StridedPointwise) and type(bn) is nn.BatchNorm2d and bn.track_running_stats
             and bn.num_features == conv.out_channels)
 
 
