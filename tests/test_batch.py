@@ -466,3 +466,50 @@ def test_a_redo_interrupted_does_not_count_the_earlier_runs_images(tmp_path, mon
         run_batch(src, out, redo=True)
     summary = pd.read_csv(out / batch.SUMMARY_NAME)
     assert list(summary["status"]) == ["ok", "not processed", "not processed"]
+
+
+def test_results_of_an_older_file_go_when_the_new_one_fails_and_a_failed_redo_keeps_current_ones(tmp_path, monkeypatch):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _write_images(src, 2)
+    run_batch(src, out)
+    earlier = sorted(p.name for p in out.glob("img1_*"))
+    assert "img1_labels.tif" in earlier and (out / ".nucleiseg_batch" / "img1.json").exists()
+
+    (src / "img1.tif").write_text("replaced by a file that is not an image\n")
+    res = run_batch(src, out)
+    s = res.summary.set_index("file")
+    assert s.loc["img0.tif", "from_previous_run"] and s.loc["img1.tif", "status"] == "error"
+    assert batch.run.STALE_REMOVED in s.loc["img1.tif", "error"]
+    assert not list(out.glob("img1_*")) and not (out / ".nucleiseg_batch" / "img1.json").exists()
+    assert (out / "img0_labels.tif").exists()
+
+    # the same file and options, redone, failing for a reason of its own: its results still describe it
+    def fails(*args, **kwargs):
+        raise RuntimeError("a passing failure")
+
+    monkeypatch.setattr(batch.worker, "segment_any", fails)
+    res = run_batch(src, out, redo=True)
+    s = res.summary.set_index("file")
+    assert s.loc["img0.tif", "error"] == "RuntimeError: a passing failure"
+    assert (out / "img0_labels.tif").exists() and (out / ".nucleiseg_batch" / "img0.json").exists()
+
+
+def test_withdrawing_stale_results_removes_an_out_of_core_folder_and_never_leaves_the_output_folder(tmp_path):
+    from napari_nucleiseg.batch.plan import ImageTask
+    from napari_nucleiseg.batch.resume import withdraw_stale
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (out / ".nucleiseg_batch").mkdir(parents=True)
+    (src / "big.tif").write_bytes(b"new version")
+    (out / "big_outofcore" / "labels.zarr").mkdir(parents=True)
+    (out / "big_outofcore" / "nuclei.csv").write_text("label\n")
+    (tmp_path / "outside.txt").write_text("not ours\n")
+    marker = out / ".nucleiseg_batch" / "big.json"
+    marker.write_text(json.dumps({"fingerprint": "old", "source": {"size": 1, "mtime_ns": 1},
+                                  "outputs": {"big_outofcore/nuclei.csv": {}, "../outside.txt": {}}}))
+    task = ImageTask(str(src / "big.tif"), "big.tif", "big", str(out / "big"), str(marker), "new", "")
+    assert withdraw_stale(task)
+    assert not (out / "big_outofcore").exists() and not marker.exists()
+    assert (tmp_path / "outside.txt").exists()
+    assert not withdraw_stale(task)  # nothing left to withdraw

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 
+from ..outofcore.auto import result_folder
 from .fingerprint import sha256_of, source_stamp
 from .plan import ImageTask
 
@@ -34,6 +36,37 @@ def finished_row(task: ImageTask) -> dict | None:
         return {**marker["row"], "from_previous_run": True}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def withdraw_stale(task: ImageTask) -> bool:
+    """Remove what an earlier run wrote for ``task`` when it no longer describes it (the input file
+    changed, or the options or weights did), after ``task`` failed this time: the folder then agrees
+    with the summary's error row. Results that still describe the image (a failed ``--redo`` of the same
+    file and options) are kept. The done marker goes first, so a killed removal leaves nothing that
+    looks finished. Returns True when something was removed.
+    """
+    try:
+        marker = json.loads(Path(task.marker).read_text())
+        names = [PurePosixPath(n) for n in marker["outputs"]]
+        try:
+            current = source_stamp(task.source)
+        except OSError:
+            current = None
+        if marker.get("fingerprint") in {task.fingerprint, task.legacy_fingerprint} - {""} \
+                and marker.get("source") == current:
+            return False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    folder = Path(task.out_stem).parent
+    outofcore = result_folder(task.out_stem)
+    os.unlink(task.marker)
+    for name in names:
+        if name.is_absolute() or ".." in name.parts:  # a marker is never trusted to point elsewhere
+            continue
+        (folder / name).unlink(missing_ok=True)
+        if (folder / name).parent == outofcore and outofcore.is_dir():
+            shutil.rmtree(outofcore, ignore_errors=True)
+    return True
 
 
 def finished_since(tasks: list, rows: dict, since_ns: int) -> dict[str, dict]:

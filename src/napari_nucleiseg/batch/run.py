@@ -24,10 +24,12 @@ from .lock import FolderLock
 from .manifest import finish_manifest, new_manifest, write_summary
 from .options import ERROR, LOCK_NAME, MANIFEST_NAME, OK, PENDING, STATE_DIR, SUMMARY_NAME, BatchOptions
 from .plan import check_folders, plan_tasks
-from .resume import finished_since, remove_partial_files, split_finished
+from .resume import finished_since, remove_partial_files, split_finished, withdraw_stale
 from .worker import STOP_KEY
 
 _SUMMARY_EVERY_S = 30.0
+#: Added to the error of an image whose results from an earlier run were removed (``resume.withdraw_stale``).
+STALE_REMOVED = "its results from an earlier run (of another version of the file, or other options) were removed"
 
 @dataclass
 class BatchProgress:
@@ -265,6 +267,8 @@ def _drive(tasks, rows: dict, executor, summary_path: Path, progress) -> tuple[s
     with contextlib.closing(results):
         try:
             for task, row in results:
+                if row["status"] == ERROR and not row.get(STOP_KEY) and withdraw_stale(task):
+                    row["error"] += f"; {STALE_REMOVED}"
                 rows[task.rel] = row
                 processed += 1
                 report(row)
