@@ -70,6 +70,19 @@ def stale_optional(tmp):
     return f"exit {rc}, probability files left: {left}", rc == 0 and not left
 
 
+@case("an image replaced by a broken file, then the batch run again",
+      "its error row, and its results of the old file removed")
+def stale_after_failure(tmp):
+    write_images(tmp / "in", 2)
+    cli("batch", tmp / "in", tmp / "out", "-q")
+    (tmp / "in" / "img1.tif").write_text("not an image any more\n")
+    rc, _, _ = cli("batch", tmp / "in", tmp / "out", "-q")
+    status = pd.read_csv(tmp / "out" / "summary.csv").set_index("file")["status"].to_dict()
+    left = [f for f in files_in(tmp / "out") if f.startswith("img1_")]
+    return f"exit {rc}, statuses {status}, img1 files left: {left}", status == {"img0.tif": "ok", "img1.tif": "error"} \
+        and not left
+
+
 @case("--out inside the input folder, recursive, then a second output sub-folder",
       "only the 2 real images are inputs in both runs")
 def outputs_as_inputs(tmp):

@@ -29,7 +29,7 @@ def test_the_suite_covers_every_kind_of_fault():
     names = " ".join(c.name for c in fault_suite.CASES).lower()
     for word in ("tile", "device", "channels-first", "float64", "fractional", "evaluate", "disk full",
                  "read-only", "umask", "60000", "pickle", "user-models", ".part", "corruption",
-                 "no-probability", "--out inside", "lock", "worker is killed", "relative", "scheduler"):
+                 "no-probability", "broken file", "--out inside", "lock", "worker is killed", "relative", "scheduler"):
         assert word in names, word
 
 
