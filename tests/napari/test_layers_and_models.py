@@ -93,3 +93,39 @@ def test_exporting_damaged_weights_is_one_line(tiny, tmp_path):
     with pytest.raises(ValueError, match="cannot be read") as err:
         zoo.export_model("tiny", tmp_path / "m.pt")
     assert "\n" not in str(err.value) and not (tmp_path / "m.pt").exists()
+
+
+def test_a_docked_widgets_proxied_viewer_updates_results_in_place_without_private_access_warnings(viewer, recwarn):
+    from napari.utils._proxies import PublicOnlyProxy
+
+    from napari_nucleiseg._napari.layer_output import keep_edited_labels, painted
+
+    proxied = PublicOnlyProxy(viewer)  # what napari hands a docked widget
+    labels = np.zeros((64, 64), np.int32)
+    labels[10:20, 10:20] = 1
+    put_layers(proxied, [(labels, {"name": "a nuclei"}, "labels")])
+    layer = viewer.layers["a nuclei"]
+    layer.opacity = 0.3  # the user's display setting
+    [again] = put_layers(proxied, [(labels * 2, {"name": "a nuclei"}, "labels")])
+    assert viewer.layers["a nuclei"] is layer and layer.opacity == 0.3 and layer.data.max() == 2
+    assert again is layer
+
+    assert not painted(proxied.layers["a nuclei"])
+    layer.mode, layer.brush_size = "paint", 5
+    layer.paint((40, 40), 9)
+    layer._reset_history()  # a napari that keeps no undo history we can read: the paint event still tells
+    assert painted(proxied.layers["a nuclei"])
+    assert keep_edited_labels(proxied, [(labels, {"name": "a nuclei"}, "labels")]) == ["a nuclei (corrected)"]
+    assert not [w for w in recwarn.list if "Private attribute access" in str(w.message)]
+
+
+def test_a_job_is_listed_in_napari_task_status_through_a_proxied_viewer_without_warnings(viewer, recwarn):
+    from napari.utils._proxies import PublicOnlyProxy
+
+    from napari_nucleiseg._napari._common import _running_task
+
+    stopped = []
+    done = _running_task(PublicOnlyProxy(viewer), lambda: stopped.append(True), "segmenting")
+    assert done is not None
+    done()
+    assert not [w for w in recwarn.list if "Private attribute access" in str(w.message)]

@@ -64,3 +64,34 @@ def test_a_run_with_other_settings_never_touches_the_result_on_screen(tmp_path, 
     kept = list(outofcore_work.default_folder(inp).parent.iterdir())
     assert len(kept) == outofcore_work.KEPT_RESULTS
     np.testing.assert_array_equal(np.asarray(first.layers[0][0][0]), shown)
+
+
+def test_a_one_block_result_can_be_corrected_and_a_multiscale_one_is_reviewed_read_only(viewer, tmp_path):
+    import napari
+
+    from napari_nucleiseg._napari.review_widget import ReviewWidget
+
+    image, _ = synthetic_mosaic((200, 180))
+    small = segment_large_image(ImageInput(da.from_array(image, chunks=128), "one"), out=tmp_path / "one",
+                                model="unet16", diameter=15, block=256)
+    assert small.ok and small.n_nuclei > 5, small.error
+    for data, kwargs, kind in small.layers:
+        viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+    nuclei = viewer.layers["one nuclei"]
+    assert isinstance(nuclei.data, np.ndarray) and nuclei.editable
+    nuclei.mode, nuclei.brush_size = "erase", 9
+    y, x = (int(round(v)) for v in nuclei.features[["centroid_y", "centroid_x"]].iloc[0])
+    nuclei.paint((y, x), 0)  # no read-only store underneath
+    assert nuclei.data[y, x] == 0 and (tmp_path / "one").exists()
+
+    big = segment_large_image(ImageInput(da.from_array(image, chunks=128), "many"), out=tmp_path / "many",
+                              model="unet16", diameter=15, block=128)
+    for data, kwargs, kind in big.layers:
+        viewer.add_layer(napari.layers.Layer.create(data, kwargs, kind))
+    pyramid = viewer.layers["many nuclei"]
+    assert pyramid.multiscale and not pyramid.editable
+    review = ReviewWidget(viewer)
+    review._layer.value = pyramid
+    review.refresh()
+    review._nuclei_list.value = [0]
+    assert pyramid.mode == "pan_zoom" and "read-only" in review._info.value

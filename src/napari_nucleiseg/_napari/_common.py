@@ -11,6 +11,7 @@ from qtpy.QtCore import QEvent, QObject, QSize, Qt, Signal
 from qtpy.QtWidgets import QScrollArea, QSizePolicy
 
 from ..errors import NucleisegError
+from .proxy import unproxied
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +378,7 @@ def _while_alive(callback: Callable) -> Callable:
 def _running_task(viewer, stop: Callable | None, description: str) -> Callable | None:
     """Register a job with ``viewer``'s window as a running task whose cancel calls ``stop``; returns
     what marks it done (None where napari has no such list: the private API is looked up, not assumed)."""
-    window = getattr(viewer, "window", None)
+    window = unproxied(getattr(viewer, "window", None))
     register = getattr(window, "_register_task_status", None)
     update = getattr(window, "_update_task_status", None)
     if stop is None or register is None or update is None:

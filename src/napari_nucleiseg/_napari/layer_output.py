@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 from napari.layers import Layer
 
 from .live_table import follow_if_ours
+from .proxy import unproxied
 
 _UPDATABLE = ("scale", "translate", "features", "metadata", "contrast_limits")
+#: Labels layers put here whose ``paint`` event is watched, and those painted in since their data was put
+_WATCHED: weakref.WeakSet = weakref.WeakSet()
+_PAINTED: weakref.WeakSet = weakref.WeakSet()
 
 
 def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
@@ -35,7 +41,7 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
     for data, kwargs, layer_type in layer_data:
         name = kwargs["name"]
         new = Layer.create(data, kwargs, layer_type)
-        old = viewer.layers[name] if name in viewer.layers else None
+        old = unproxied(viewer.layers[name]) if name in viewer.layers else None
         if (old is not None and type(old) is type(new) and old.ndim == new.ndim
                 and getattr(old, "multiscale", False) == getattr(new, "multiscale", False)):
             # keep the user's display settings; replace data and what describes it
@@ -47,7 +53,8 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
                 old._reset_history()
             if hasattr(old, "show_selected_label"):  # a label picked in the old result means nothing now
                 old.show_selected_label = False
-            out.append(follow_if_ours(old))
+            _PAINTED.discard(old)
+            out.append(_watched(follow_if_ours(old)))
             continue
         if old is not None:
             index = viewer.layers.index(old)
@@ -55,8 +62,24 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
             viewer.layers.insert(index, new)
         else:
             viewer.layers.append(new)
-        out.append(follow_if_ours(new))
+        out.append(_watched(follow_if_ours(new)))
     return out
+
+
+def _watched(layer: Layer) -> Layer:
+    """``layer``, its paint strokes, fills and erasures noted (``painted``) if it is a Labels layer."""
+    if hasattr(layer.events, "paint") and layer not in _WATCHED:
+        _WATCHED.add(layer)
+        ref = weakref.ref(layer)
+        layer.events.paint.connect(lambda _event: _PAINTED.add(ref()) if ref() is not None else None)
+    return layer
+
+
+def painted(layer) -> bool:
+    """True when the user has painted in a Labels layer: since ``put_layers`` put its data (napari's
+    public ``paint`` event), or by its undo history (layers from elsewhere, where napari keeps one)."""
+    layer = unproxied(layer)
+    return layer in _PAINTED or bool(getattr(layer, "_undo_history", None))
 
 
 def keep_edited_labels(viewer, layer_data: list[tuple]) -> list[str]:
@@ -67,7 +90,7 @@ def keep_edited_labels(viewer, layer_data: list[tuple]) -> list[str]:
     for _, kwargs, layer_type in layer_data:
         name = kwargs["name"]
         old = viewer.layers[name] if layer_type == "labels" and name in viewer.layers else None
-        if old is None or not getattr(old, "_undo_history", None):
+        if old is None or not painted(old):
             continue
         new, n = f"{name} (corrected)", 2
         while new in viewer.layers:

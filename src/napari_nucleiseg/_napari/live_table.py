@@ -19,6 +19,7 @@ from qtpy.QtCore import QTimer
 
 from ..inference.edited import ours, remeasured
 from .features import label_features, pixel_area
+from .proxy import unproxied
 
 #: edits are measured once they pause this long (a brush stroke emits an event per mouse move)
 DELAY_MS = 250
@@ -42,6 +43,7 @@ def follow_edits(layer) -> bool:
     bool
         Whether the layer is followed (it may already have been).
     """
+    layer = unproxied(layer)
     if layer in _FOLLOWED:
         return True
     if getattr(layer, "multiscale", False) or not _countable(layer.data):
@@ -67,6 +69,7 @@ def follow_if_ours(layer):
     alone. Returns the layer."""
     from napari.layers import Labels
 
+    layer = unproxied(layer)
     if isinstance(layer, Labels) and ours(_table(layer), layer.data):
         follow_edits(layer)
     return layer
@@ -76,6 +79,7 @@ def up_to_date(layer) -> bool:
     """Bring a followed layer's table in line with its labels now, without waiting for the edits to
     pause. Returns whether it is (False for a layer ``follow_edits`` does not follow, one too large or
     lazy, or one whose table another tool made)."""
+    layer = unproxied(layer)
     live = _FOLLOWED.get(layer)
     if live is None:
         return False

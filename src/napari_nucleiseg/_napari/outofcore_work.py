@@ -150,11 +150,16 @@ def result_layers(folder, name: str, scale, translate, settings: dict) -> list[t
     table = pd.read_csv(Path(folder) / "nuclei.csv")
     layers = layer_tuples(name, labels, maps[0], maps[1], table, scale, translate,
                           {**settings, "folder": str(folder), "out_of_core": True})
-    # napari cannot make a Labels layer of a one-level pyramid: such results are plain (lazy) arrays
+    # napari cannot make a Labels layer of a one-level pyramid: such results are plain arrays, the labels
+    # read into memory (one block at most) so that they can be corrected like any result
     one_level = len(labels) == 1
-    layers = [(data[0] if one_level else data, {**kwargs, "multiscale": not one_level}, kind)
+    layers = [(_one_level(data[0], kind) if one_level else data, {**kwargs, "multiscale": not one_level}, kind)
               for data, kwargs, kind in layers]
     return layers
+
+
+def _one_level(level, kind: str):
+    return np.asarray(level) if kind == "labels" else level
 
 
 def _zeros_like(levels: list) -> list:

@@ -194,9 +194,11 @@ class ReviewWidget(Container):
         self.viewer.layers.selection.active = layer
         layer.selected_label = int(r["label"])
         layer.show_selected_label = bool(self._highlight.value)
-        if self._tool.value is not None:
+        read_only = not layer.editable  # a multiscale (out-of-core) result: napari paints no pyramid
+        if self._tool.value is not None and not read_only:
             layer.mode = self._tool.value
-        self._info.value = f"Nucleus #{int(r['label'])}: {_confidence(r)}"
+        self._info.value = f"Nucleus #{int(r['label'])}: {_confidence(r)}" + (
+            " (this result is read-only: a multiscale out-of-core result)" if read_only else "")
 
     def _on_highlight(self, value: bool) -> None:
         layer = self._layer.value
