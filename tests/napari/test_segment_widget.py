@@ -182,10 +182,11 @@ def test_cancel_leaves_no_partial_layer(viewer, qtbot, notifications):
     widget._tta.value = True  # slower, so the run is surely still going when cancelled
     widget.run()
     assert widget.running
+    qtbot.waitUntil(lambda: widget._progress.value > 0, timeout=60000)
     widget.cancel()
     qtbot.waitUntil(lambda: not widget.running, timeout=60000)
     assert [lyr.name for lyr in viewer.layers] == ["stack"]
-    assert "Cancelled" in widget._status.value
+    assert "Cancelled" in widget._status.value and widget._progress.value == 0  # no half-full bar left
     assert notifications["info"] and not notifications["error"]
     assert widget._run_btn.enabled and not widget._cancel_btn.enabled
 

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy
 
 from .. import zoo
 from ..batch import BatchOptions, BatchProgress, BatchResult, run_batch
+from ..batch.options import ERROR
 from ..batch.report import outcome_line
 from ..errors import ImageTooLargeError, NucleisegError
 from ._common import (
@@ -54,6 +55,16 @@ TABLE_COLUMNS = ["file", "status", "nuclei", "mean_area", "mean_confidence", "er
 #: Column headers people read (summary.csv keeps the machine names).
 TABLE_HEADERS = {"file": "File", "status": "Status", "nuclei": "Nuclei", "mean_area": "Mean area",
                  "mean_confidence": "Confidence", "error": "Error"}
+
+
+def _first_failure(summary: pd.DataFrame) -> str:
+    """`` First failure: <file>: <error>.`` for a run with failed images (the table's Error column is
+    its last, often out of sight), else ``""``."""
+    failed = summary[summary["status"] == ERROR]
+    if not len(failed):
+        return ""
+    error = str(failed.iloc[0]["error"])
+    return f" First failure: {failed.iloc[0]['file']}: {error if len(error) <= 160 else error[:157] + '...'}."
 
 
 def _clock(seconds: float | None) -> str:
@@ -270,7 +281,7 @@ class BatchWidget(Container):
         self._progress.max = max(1, len(outcome.summary))
         self._progress.value = len(outcome.summary) - outcome.n_pending
         stopped = f"; stopped early: {outcome.error}" if outcome.status == "stopped" else ""
-        text = f"{outcome_line(outcome)}{stopped}. Summary: {outcome.summary_path}"
+        text = f"{outcome_line(outcome)}{stopped}.{_first_failure(outcome.summary)} Summary: {outcome.summary_path}"
         self._status.value = text
         self._table.value = self._table_data(outcome.summary)
         _fit_table(self._table.native)

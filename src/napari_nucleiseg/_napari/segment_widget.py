@@ -270,6 +270,7 @@ class SegmentWidget(Container):
     def _on_returned(self, outcome: SegmentOutcome) -> None:
         if outcome.cancelled:
             self._status.value = "Cancelled: no layers were changed."
+            self._progress.value = 0
             show_info("Segmentation cancelled.")
         elif outcome.error:
             self._on_error(outcome.error)
