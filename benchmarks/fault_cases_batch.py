@@ -175,8 +175,9 @@ def dead_worker(tmp):
         res = run_batch(tmp / "in", tmp / "out", workers=2, threads_per_worker=1)
     status = dict(zip(res.summary["file"], res.summary["status"]))
     parts = [f for f in files_in(tmp / "out") if f.endswith(".part")]
+    error = res.summary.set_index("file").loc["a-poison0.tif", "error"]
     ok = status == {"a-poison0.tif": "error", "img0.tif": "ok", "img1.tif": "ok", "img2.tif": "ok",
-                    "img3.tif": "ok"} and not parts
+                    "img3.tif": "ok"} and not parts and "worker process died" in error and "__main__" in error
     return f"statuses {status}, .part files {parts}", ok
 
 

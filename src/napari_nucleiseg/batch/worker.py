@@ -127,7 +127,9 @@ def jsonable(row: dict) -> dict:
 
 def crash_row(task: ImageTask, exc: BaseException) -> dict:
     return {"file": task.rel, "status": ERROR, "nuclei": 0, "mean_area": np.nan, "mean_confidence": np.nan,
-            "error": f"the worker process died while processing this image ({type(exc).__name__}; "
-                     "out of memory?)", "seconds": 0.0, "from_previous_run": False, "labels": ""}
+            "error": f"the worker process died while processing this image ({type(exc).__name__}): out of "
+                     "memory? (A Python script that runs a batch with several workers needs "
+                     "'if __name__ == \"__main__\":' around it: each worker starts by importing the script.)",
+            "seconds": 0.0, "from_previous_run": False, "labels": ""}
 
 
