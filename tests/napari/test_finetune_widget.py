@@ -393,3 +393,26 @@ def test_cancel_before_the_first_step_is_a_message_not_an_error(qtbot, setup, me
     _wait_done(qtbot, widget)
     assert widget.last_result is None and not messages["error"]
     assert "cancelled before the first step" in messages["info"][-1]
+
+
+def test_training_on_a_result_nobody_corrected_says_so_and_a_painted_one_does_not(viewer, qtbot, small_field, tiny,
+                                                                               messages):
+    from napari_nucleiseg._napari.layer_output import put_layers
+
+    img, lab = small_field
+    image = viewer.add_image(img, name="cells")
+    [result] = put_layers(viewer, [(lab.copy(), {"name": "cells nuclei"}, "labels")])  # as Segment puts it
+    widget = FinetuneWidget(viewer)
+    widget._base.value, widget._device.value, widget._steps.value = "tiny", "cpu", 2
+    widget._image.value, widget._labels_layer.value = image, result
+    assert widget.start() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+    assert any("'cells nuclei' is the model's result, not corrected since" in m for m in messages["info"])
+
+    messages["info"].clear()
+    result.mode, result.brush_size = "paint", 5
+    result.paint((5, 5), int(lab.max()) + 1)  # a correction
+    widget._name.value = "tiny-corrected"
+    assert widget.start() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+    assert not any("not corrected since" in m for m in messages["info"])

@@ -306,6 +306,13 @@ class FinetuneWidget(Container):
         self._progress.value = 0
         self._set_busy(True)
         self._status.value = f"Fine-tuning {self._base.value} on {len(train)} image(s): starting..."
+        from .layer_output import untouched_result
+
+        uncorrected = [layer.name for layer in self._trained_labels if untouched_result(layer)]
+        if uncorrected:
+            self._notify(f"{self._status.value} Note: {', '.join(repr(n) for n in uncorrected)} "
+                         f"{'is' if len(uncorrected) == 1 else 'are'} the model's result, not corrected since: "
+                         "training on it teaches the model what it already does. Paint the corrections first.")
         self.worker = start_worker(run_finetune, self._base.value, train, val,
                                    progress=self._relay.progressed.emit, cancel=self._should_stop,
                                    what="Fine-tuning not done", on_returned=self._on_returned,

@@ -67,19 +67,32 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
 
 
 def _watched(layer: Layer) -> Layer:
-    """``layer``, its paint strokes, fills and erasures noted (``painted``) if it is a Labels layer."""
+    """``layer``, its paint strokes, fills, erasures and new data noted (``painted``) if it is a Labels layer."""
     if hasattr(layer.events, "paint") and layer not in _WATCHED:
         _WATCHED.add(layer)
         ref = weakref.ref(layer)
-        layer.events.paint.connect(lambda _event: _PAINTED.add(ref()) if ref() is not None else None)
+
+        def note(_event):
+            if ref() is not None:
+                _PAINTED.add(ref())
+
+        layer.events.paint.connect(note)
+        layer.events.data.connect(note)
     return layer
 
 
 def painted(layer) -> bool:
-    """True when the user has painted in a Labels layer: since ``put_layers`` put its data (napari's
-    public ``paint`` event), or by its undo history (layers from elsewhere, where napari keeps one)."""
+    """True when the user has changed a Labels layer's labels: since ``put_layers`` put them (napari's
+    public ``paint`` and ``data`` events), or by its undo history (layers from elsewhere, where napari
+    keeps one)."""
     layer = unproxied(layer)
     return layer in _PAINTED or bool(getattr(layer, "_undo_history", None))
+
+
+def untouched_result(layer) -> bool:
+    """True for a Labels layer that ``put_layers`` put and nobody has changed since: the model's own
+    result, not a correction."""
+    return unproxied(layer) in _WATCHED and not painted(layer)
 
 
 def keep_edited_labels(viewer, layer_data: list[tuple]) -> list[str]:
