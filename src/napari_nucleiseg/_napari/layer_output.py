@@ -96,8 +96,8 @@ def untouched_result(layer) -> bool:
 
 
 def keep_edited_labels(viewer, layer_data: list[tuple]) -> list[str]:
-    """Rename each Labels layer that new results would replace and that the user has painted in
-    (it has undo history) to ``<name> (corrected)``, so ``put_layers`` adds the new result beside it
+    """Rename each Labels layer that new results would replace and that the user has changed
+    (``painted``) to ``<name> (corrected)``, so ``put_layers`` adds the new result beside it
     instead of over the corrections. Returns the new names."""
     kept = []
     for _, kwargs, layer_type in layer_data:

@@ -59,13 +59,20 @@ def withdraw_stale(task: ImageTask) -> bool:
         return False
     folder = Path(task.out_stem).parent
     outofcore = result_folder(task.out_stem)
-    os.unlink(task.marker)
-    for name in names:
-        if name.is_absolute() or ".." in name.parts:  # a marker is never trusted to point elsewhere
-            continue
-        (folder / name).unlink(missing_ok=True)
-        if (folder / name).parent == outofcore and outofcore.is_dir():
-            shutil.rmtree(outofcore, ignore_errors=True)
+    try:
+        os.unlink(task.marker)
+    except OSError:  # a read-only folder: the results stay, and the error row says nothing of them
+        return False
+    try:
+        for name in names:
+            if name.is_absolute() or ".." in name.parts:  # a marker is never trusted to point elsewhere
+                continue
+            if (folder / name).parent == outofcore:
+                shutil.rmtree(outofcore, ignore_errors=True)
+            elif (folder / name).is_file():
+                (folder / name).unlink()
+    except OSError:  # nothing looks finished any more: a later run redoes the image
+        pass
     return True
 
 
