@@ -103,6 +103,13 @@ def test_out_of_core_reads_the_channel_alone(tmp_path, composite):
         open_source(path, channel=5)
     with pytest.raises(InvalidImageError, match="choose the nucleus channel"):  # as in memory, not "save it alone"
         open_source(path)
+    four = tmp_path / "four.tif"  # fluorescence channels, not colour
+    tifffile.imwrite(four, np.moveaxis(many[..., :4], -1, 0), photometric="minisblack", metadata={"axes": "CYX"})
+    with pytest.raises(InvalidImageError, match="4 channels"):
+        open_source(four)
+    np.testing.assert_array_equal(open_source(four, channel=1).read(slice(0, 64), slice(0, 64)), many[:64, :64, 1])
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    assert open_source(tmp_path / "rgb.tif").read(slice(0, 8), slice(0, 8)).shape == (8, 8, 3)
 
 
 def test_a_grey_stack_with_a_channel_is_still_a_stack(tmp_path, composite):
@@ -141,3 +148,22 @@ def test_channel_of_a_grey_stack_is_refused_not_misread():
     many = np.zeros((96, 96, 12), np.uint16)  # a real channel axis of twelve
     assert segment_any(many, SegmentOptions(channel=11)).labels.shape == (96, 96)
 
+
+
+def test_three_and_four_fluorescence_channels_are_channels_not_colour(tmp_path, composite):
+    rgb, truth = composite
+    four = np.stack([rgb[..., 2], rgb[..., 0], rgb[..., 0] // 2, rgb[..., 0] // 3])  # DAPI, GFP, RFP, Cy5
+    tifffile.imwrite(tmp_path / "four.ome.tif", four, photometric="minisblack", metadata={"axes": "CYX"})
+    tifffile.imwrite(tmp_path / "three.tif", four[:3], photometric="minisblack", metadata={"axes": "CYX"})
+    tifffile.imwrite(tmp_path / "colour.tif", rgb, photometric="rgb")  # an RGB image: colour samples
+    for name, n in (("four.ome.tif", 4), ("three.tif", 3)):
+        with pytest.raises(InvalidImageError, match=f"{n} channels .*choose the nucleus channel"):
+            read_image(tmp_path / name, for_segmentation=True)
+        assert read_image(tmp_path / name, for_segmentation=True, channels=True).shape == (256, 256, n)
+    assert read_image(tmp_path / "colour.tif", for_segmentation=True).shape == (256, 256, 3)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "four.ome.tif"), "--out", str(out), "--model", "unet16"]) == 1
+    assert not out.exists() or not list(out.glob("four*"))
+    assert main(["segment", str(tmp_path / "four.ome.tif"), "--out", str(out), "--model", "unet16",
+                 "--channel", "0"]) == 0
+    assert evaluate_image(truth, read_labels(next(out.glob("four*_labels.tif"))))["ap50"] >= 0.8

@@ -275,3 +275,16 @@ def test_labels_edited_in_napari_are_saved_with_a_table_that_matches_them(make_n
     assert saved.set_index("label").loc[99, "edited"]
     (_, kwargs, kind), = get_reader(str(tmp_path / "edited.tif"))(str(tmp_path / "edited.tif"))
     assert kind == "labels" and len(kwargs["features"]) == len(saved)  # read back, not dropped
+
+
+def test_three_and_four_fluorescence_channels_are_layers_and_rgb_stays_colour(tmp_path):
+    data4 = np.arange(4 * 40 * 50, dtype=np.uint16).reshape(4, 40, 50)
+    tifffile.imwrite(tmp_path / "four.ome.tif", data4, photometric="minisblack", metadata={"axes": "CYX"})
+    (data, kw, _), = get_reader(str(tmp_path / "four.ome.tif"))(str(tmp_path / "four.ome.tif"))
+    assert data.shape == (40, 50, 4) and kw["channel_axis"] == -1 and "rgb" not in kw and len(kw["name"]) == 4
+    tifffile.imwrite(tmp_path / "three.tif", data4[:3], photometric="minisblack", metadata={"axes": "CYX"})
+    (data, kw, _), = get_reader(str(tmp_path / "three.tif"))(str(tmp_path / "three.tif"))
+    assert data.shape == (40, 50, 3) and kw["channel_axis"] == -1 and "rgb" not in kw
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((40, 50, 3), np.uint8), photometric="rgb")
+    (data, kw, _), = get_reader(str(tmp_path / "rgb.tif"))(str(tmp_path / "rgb.tif"))
+    assert data.shape == (40, 50, 3) and kw["rgb"] and "channel_axis" not in kw

@@ -1,8 +1,8 @@
 """npe2 reader: TIFF / OME-TIFF (pixel size, stacks, channels) and DSB 2018 sample folders.
 
 The manifest offers it for ``*.tif``/``*.tiff`` and folders only: what it reads better than
-napari's own reader (pixel sizes as the layer scale, two-channel files and files of five or more
-channels as one layer per channel, labels this plugin wrote as Labels with their nuclei table, a DSB
+napari's own reader (pixel sizes as the layer scale, files of channels as one layer per channel
+(an RGB TIFF's colour samples stay one colour layer), labels this plugin wrote as Labels with their nuclei table, a DSB
 folder as image + ground truth). PNG and JPEG are left to napari; asked directly, it reads them too.
 ``get_reader`` reads the file(s) straight away so that a file it cannot decode gets no
 reader (napari then tries other plugins) instead of an error later on.
@@ -23,13 +23,14 @@ from .features import label_features, table_path
 
 def _image_layer(path: Path) -> tuple:
     """One ``(data, kwargs, "image")`` tuple for an image file (with ``channel_axis``, which napari
-    splits into a layer per channel, for two channels or a TIFF channel axis of five or more)."""
+    splits into a layer per channel, for two channels or any TIFF channel axis that is not an RGB
+    image's colour samples)."""
     tiff = path.suffix.lower() in (".tif", ".tiff")
     try:
         shape, _, axes = tiff_header(path) if tiff else ((), None, "")
     except Exception:  # noqa: BLE001 - a broken file: read_image below says what is wrong with it
         shape, axes = (), ""
-    many = any(a == "C" and n > 4 for a, n in zip(axes, shape))
+    many = any(a == "C" and n > 2 for a, n in zip(axes, shape))  # channels, not an RGB TIFF's samples
     data = read_image(path, channels=many)
     kwargs: dict = {"name": path.stem}
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4)

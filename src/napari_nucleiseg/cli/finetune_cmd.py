@@ -66,7 +66,7 @@ def _read(path, channel: int | None):
     from ..io.images import read_image
 
     try:
-        return nucleus_channel(read_image(path, channels=channel is not None), channel)
+        return nucleus_channel(read_image(path, for_segmentation=True, channels=channel is not None), channel)
     except InvalidImageError as exc:
         raise InvalidImageError(f"{path}: {exc}") from None
 

@@ -45,7 +45,7 @@ def add_segment_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--channel", type=int, default=None, metavar="N",
                    help="the nucleus channel of a multichannel image, 0 = first (e.g. 2 for DAPI in the blue "
                         "of an RGB composite; a TIFF's channel axis of any length; default: all channels of an RGB "
-                        "image; a two-channel image, or a TIFF of five or more channels, needs one chosen)")
+                        "image; a two-channel image, or a TIFF of channels that are not RGB colour, needs one chosen)")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps")
     g.add_argument("--threshold", type=float, default=None,
                    help="0-1: a pixel is nucleus when the model's probability is above this; lower it when "

@@ -129,9 +129,10 @@ def _tiff_has_channels(path: Path) -> bool:
 
 
 def _refuse_many_channels(path: Path, shape: tuple[int, ...], axes: str) -> None:
-    """A TIFF channel axis of five or more is not a stack of planes: to be segmented, one of its
-    channels must be chosen."""
-    n = next((n for a, n in zip(axes, shape) if a == "C" and n > 4), None)
+    """A TIFF channel axis (``C``, not the colour samples ``S`` of an RGB TIFF) of three or more holds
+    separate channels, neither a colour image nor a stack of planes: to be segmented, one of them must
+    be chosen (two channels are refused later, as for any two-channel array)."""
+    n = next((n for a, n in zip(axes, shape) if a == "C" and n > 2), None)
     if n is not None:
         raise InvalidImageError(f"{path}: {n} channels (axes {axes}): choose the nucleus channel "
                                 f"(channel=0 to {n - 1}; --channel N on the command line)")
@@ -163,8 +164,8 @@ def read_image(path, for_segmentation: bool = False, channels: bool = False) -> 
     ImageReadError
         If the file is missing, empty, of an unsupported type or corrupt.
     errors.InvalidImageError
-        With ``for_segmentation`` and not ``channels``: a TIFF of five or more channels (one
-        must be chosen).
+        With ``for_segmentation`` and not ``channels``: a TIFF of three or more channels that are
+        not an RGB image's colour samples (one must be chosen).
     errors.ImageTooLargeError
         If it cannot fit in memory (the message points to out-of-core segmentation).
     """

@@ -205,7 +205,7 @@ def _tiff_source(path: Path, level: int, channel: int | None = None) -> ImageSou
         raise
     except Exception as exc:
         raise ImageReadError(path, f"not a readable TIFF ({type(exc).__name__}: {exc})") from None
-    index, colour, plane = _plane_index(shape, axes, str(path), channel)
+    index, colour, plane = _plane_index(shape, axes, str(path), channel, colour_axes=("s",))
     # the opener's path is absolute (the workers of a Dask cluster run in other directories); the name,
     # which identifies the run, is the one given, so a result made before resumes
     return ImageSource(str(path), _TiffOpener(str(path.absolute()), level, mapped), index, colour, plane, dtype)
@@ -300,10 +300,13 @@ def _guess_axes(shape: tuple, channel: int | None = None) -> str:
     return "q" * max(0, len(shape) - 2) + "yx"[-min(len(shape), 2):]
 
 
-def _plane_index(shape: tuple, axes: str, name: str, channel: int | None = None) -> tuple[tuple, int | None, tuple]:
+def _plane_index(shape: tuple, axes: str, name: str, channel: int | None = None,
+                 colour_axes: tuple[str, ...] = _COLOUR_AXES) -> tuple[tuple, int | None, tuple]:
     """The index template reading one 2D (colour) plane: ``"y"``/``"x"`` for the spatial axes,
     0 for single planes, ``slice(None)`` for colour (the nucleus ``channel`` when one is chosen:
-    the plane is then grey); the colour axis of a read region; its shape.
+    the plane is then grey); the colour axis of a read region; its shape. Of the channel axes, those of
+    ``colour_axes`` with 3 or 4 planes may be colour (a TIFF's are its samples ``s`` alone: its ``c``
+    axis holds separate channels).
 
     Raises InvalidImageError for anything else than one (colour) plane, or a channel the image
     does not have.
@@ -323,7 +326,7 @@ def _plane_index(shape: tuple, axes: str, name: str, channel: int | None = None)
             index.append(letter)
             plane.append(n)
             kept += 1
-        elif letter in _COLOUR_AXES and n in (3, 4) and colour is None:
+        elif letter in colour_axes and n in (3, 4) and colour is None:
             index.append(slice(None))
             colour = kept
             kept += 1
