@@ -68,8 +68,28 @@ def test_evaluate_folders(tmp_path, sample_dir, capsys):
     s = json.loads(capsys.readouterr().out)
     truth = read_labels(sample_dir / "ground_truth" / "touching_nuclei.tif")
     labels = segment(tifffile.imread(sample_dir / "touching_nuclei.tif")).labels
-    assert s == pytest.approx(summarize([evaluate_image(truth, labels)]))
+    assert s == pytest.approx({**summarize([evaluate_image(truth, labels)]), "n_files": 1})
     assert s["n_images"] == 1 and s["n_true"] == 45 and s["dsb_score"] > 0.75  # measured 0.815
+
+
+def test_evaluate_scores_a_stack_slice_by_slice_as_the_widget_does(tmp_path, sample_dir, capsys):
+    from napari_nucleiseg.evaluation.metrics import evaluate_labels
+
+    truth = read_labels(sample_dir / "ground_truth" / "touching_nuclei.tif")
+    pred = segment(tifffile.imread(sample_dir / "touching_nuclei.tif")).labels
+    gt_stack = np.stack([truth, truth[::-1], np.zeros_like(truth)])  # ids restart on each slice
+    pred_stack = np.stack([pred, pred[::-1], np.zeros_like(pred)])
+    (tmp_path / "p").mkdir()
+    (tmp_path / "t").mkdir()
+    tifffile.imwrite(tmp_path / "p" / "z.tif", pred_stack.astype(np.int32), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "t" / "z.tif", gt_stack.astype(np.int32), photometric="minisblack")
+    assert main(["evaluate", str(tmp_path / "p"), str(tmp_path / "t"), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    widget, _ = evaluate_labels(gt_stack, pred_stack)
+    assert s == pytest.approx({**widget, "n_files": 1})
+    assert s["n_images"] == 2 and s["n_true"] == 2 * 45 and s["dsb_score"] > 0.75
+    assert main(["evaluate", str(tmp_path / "p"), str(tmp_path / "t")]) == 0
+    assert "images        1 (2 scored: stacks slice by slice)" in capsys.readouterr().out
 
 
 def test_stack_is_segmented_per_plane(tmp_path, sample_dir):

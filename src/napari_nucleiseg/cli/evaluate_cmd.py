@@ -47,7 +47,7 @@ def _files(path: Path) -> dict:
     return {_stem(p): p for p in sorted(path.iterdir()) if is_image_file(p) and not p.name.endswith(maps)}
 
 
-def _score_folders(pred: Path, truth: Path) -> list[dict]:
+def _score_folders(pred: Path, truth: Path) -> list[list[dict]]:
     from ..io.images import read_labels
 
     if pred.is_file() and truth.is_file():  # two files named: compared whatever their names
@@ -64,17 +64,18 @@ def _score_folders(pred: Path, truth: Path) -> list[dict]:
     return [_scored(read_labels(tf[k]), read_labels(pf[k]), f"{pf[k]} against {tf[k]}") for k in common]
 
 
-def _scored(truth, pred, what: str) -> dict:
-    """``evaluate_image``, its refusal naming the files (``what``)."""
-    from ..evaluation.metrics import evaluate_image
+def _scored(truth, pred, what: str) -> list[dict]:
+    """``evaluate_planes`` (a stack slice by slice, as the Evaluate widget scores it), its refusal
+    naming the files (``what``)."""
+    from ..evaluation.metrics import evaluate_planes
 
     try:
-        return evaluate_image(truth, pred)
+        return evaluate_planes(truth, pred)
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
 
 
-def _score_model(args) -> list[dict]:
+def _score_model(args) -> list[list[dict]]:
     from ..errors import InvalidImageError
     from ..inference.pipeline import segment
     from ..io.images import read_image, read_labels
@@ -129,13 +130,15 @@ def run(args) -> int:
         rows = _score_folders(Path(args.pred), Path(args.truth))
     else:
         raise ValueError("give PRED and TRUTH folders, or --data")
-    s = summarize(rows)
+    s = {**summarize([row for image in rows for row in image]), "n_files": len(rows)}
     if args.json:
         print(json.dumps(s, indent=1))
     else:
-        print(f"images        {s['n_images']}")
+        slices = f" ({s['n_images']} scored: stacks slice by slice)" if s["n_images"] != len(rows) else ""
+        print(f"images        {len(rows)}{slices}")
         for k, label in (("dsb_score", "DSB score"), ("ap50", "AP@0.5"), ("f1", "F1"),
                          ("pq", "PQ"), ("semantic_iou", "semantic IoU")):
             print(f"{label:<13} {s[k]:.4f}")
         print(f"TP/FP/FN      {s['tp']}/{s['fp']}/{s['fn']}  (true {s['n_true']}, predicted {s['n_pred']})")
+        print("(scores: means over the images scored, the DSB convention; counts: summed, at IoU > 0.5)")
     return 0

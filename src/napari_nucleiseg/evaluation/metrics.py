@@ -217,10 +217,33 @@ def evaluate_labels(gt: np.ndarray, pred: np.ndarray, cancel=None) -> tuple[dict
                 raise Cancelled()
             per.append(evaluate_image(g, p))
             maps.append(error_map(g, p))
-        # slices empty in both score 1.0 and would lift the means of a stack with few nuclei
-        scored = [r for r in per if r["n_true"] or r["n_pred"]] or per
-        return summarize(scored), np.stack(maps)
+        return summarize(_with_nuclei(per)), np.stack(maps)
     raise ValueError(f"expected 2D or 3D label images, got {gt.ndim} dimensions")
+
+
+def evaluate_planes(gt: np.ndarray, pred: np.ndarray) -> list[dict]:
+    """``evaluate_image`` rows of a 2D image (one), or of a ``(Z, Y, X)`` stack slice by slice, as
+    ``evaluate_labels`` scores stacks: the slices with a nucleus in either (all when none has one).
+    A stack's labels are never matched across slices (ids may restart on each).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or the data is not 2D or 3D.
+    """
+    if np.shape(gt) != np.shape(pred):
+        raise ValueError(f"different shapes: ground truth {np.shape(gt)}, prediction {np.shape(pred)}")
+    if np.ndim(gt) == 2:
+        return [evaluate_image(gt, pred)]
+    if np.ndim(gt) == 3:
+        return _with_nuclei([evaluate_image(g, p) for g, p in zip(gt, pred)])
+    raise ValueError(f"expected 2D or 3D label images, got {np.ndim(gt)} dimensions")
+
+
+def _with_nuclei(per: list[dict]) -> list[dict]:
+    """The slices' rows with a nucleus in either: slices empty in both score 1.0 and would lift the
+    means of a stack with few nuclei (all rows when no slice has one)."""
+    return [r for r in per if r["n_true"] or r["n_pred"]] or per
 
 
 def auroc(scores, positive) -> float:
