@@ -43,6 +43,7 @@ def test_evaluate_widget_shows_scores_and_adds_error_layer(make_napari_viewer):
     m = widget.evaluate()
     assert m["fp"] == 1 and m["fn"] == 1
     assert "DSB score" in widget._result.value and "False positives: 1" in widget._result.value
+    assert widget._result.value.startswith("'cells nuclei' against 'cells ground truth':")
     errors = viewer.layers["cells nuclei errors"]
     assert errors.data[35, 35] == MISSED
     np.testing.assert_allclose(errors.scale, (0.5, 0.5))

@@ -146,9 +146,12 @@ def test_evaluate_defaults_pair_layers_of_the_same_image(window):
     _, widget = window.window.add_plugin_dock_widget("napari-nucleiseg", "Evaluate Against Ground Truth")
     assert widget._pred.value is pred and widget._gt.value is truth
     other = window.add_labels(np.zeros((256, 256), np.int32), name="synthetic fluorescence nuclei")
-    assert widget._pred.value is pred and widget._gt.value is truth  # a valid choice is kept
-    widget._pred.value = other
-    assert widget._gt.value is window.layers["synthetic fluorescence ground truth"]
+    # the pair the widget picked gives way to the newer prediction and the ground truth of its image
+    assert widget._pred.value is other and widget._gt.value is window.layers["synthetic fluorescence ground truth"]
+    widget._pred.value = pred  # the user's choice
+    assert widget._gt.value is truth
+    window.add_labels(np.zeros((256, 256), np.int32), name="synthetic fluorescence labels")
+    assert widget._pred.value is pred and widget._gt.value is truth  # is kept
     assert default_pair([truth]) == (None, None)  # ground truth is never offered as the prediction
 
 

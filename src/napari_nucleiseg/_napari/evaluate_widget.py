@@ -65,6 +65,8 @@ class EvaluateWidget(Container):
         self.metrics: dict | None = None
         self.worker = None
         self._cancel_requested = False
+        self._auto = True  # the pair shown was picked by the widget, not by the user: a newer one replaces it
+        self._picking = False
         intro = hint("Scores a segmentation against hand-made ground truth. A nucleus counts as "
                      "found when its outlines overlap by more than half (IoU > 0.5).")
         self._pred = ComboBox(label="Prediction", choices=self._labels_choices,
@@ -87,6 +89,8 @@ class EvaluateWidget(Container):
         self._button.changed.connect(lambda: self.start())
         self._cancel_btn.changed.connect(self.cancel)
         self._pred.changed.connect(self._on_pred_changed)
+        self._pred.changed.connect(self._chosen_by_user)
+        self._gt.changed.connect(self._chosen_by_user)
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self._reset)
@@ -97,19 +101,33 @@ class EvaluateWidget(Container):
                 if isinstance(layer, napari.layers.Labels) and not layer.name.endswith(" errors")]
 
     def _reset(self, event=None):
-        self.reset_choices()
+        self._picking = True
+        try:
+            self.reset_choices()
+        finally:
+            self._picking = False
         self._pick_defaults()
 
+    def _chosen_by_user(self, _value=None):
+        if not self._picking:
+            self._auto = False
+
     def _pick_defaults(self):
-        """Keep a valid pair the user chose; otherwise pick a prediction and the ground truth of its image."""
+        """Keep a valid pair the user chose; otherwise pick the newest prediction that has the ground
+        truth of its image (a pair the widget picked gives way to a newer one)."""
         pred, gt = self._pred.value, self._gt.value
-        if pred is not None and gt is not None and pred is not gt and np.shape(pred.data) == np.shape(gt.data):
+        if (not self._auto and pred is not None and gt is not None and pred is not gt
+                and np.shape(pred.data) == np.shape(gt.data)):
             return
         new_pred, new_gt = default_pair([layer for _, layer in self._labels_choices()])
-        if new_pred is not None:
-            self._pred.value = new_pred
-        if new_gt is not None:
-            self._gt.value = new_gt
+        self._picking = True
+        try:
+            if new_pred is not None:
+                self._pred.value = new_pred
+            if new_gt is not None:
+                self._gt.value = new_gt
+        finally:
+            self._picking = False
 
     def _on_pred_changed(self, pred=None):
         """A new prediction takes the ground truth of its own image, when there is one."""
@@ -154,7 +172,7 @@ class EvaluateWidget(Container):
         except ValueError as exc:
             self._on_error(f"Cannot evaluate: {exc}")
             return None
-        return self._show(result, pred)
+        return self._show(result, pred, gt)
 
     def start(self, prediction=None, ground_truth=None):
         """Score in a background thread (large stacks take a while); Cancel stops it.
@@ -172,7 +190,7 @@ class EvaluateWidget(Container):
         self._result.value = "Evaluating..."
         self.worker = start_worker(_score, _full(gt), _full(pred),
                                    lambda: self._cancel_requested, what="Cannot evaluate",
-                                   on_returned=lambda result: self._done(result, pred), on_error=self._on_error,
+                                   on_returned=lambda result: self._done(result, pred, gt), on_error=self._on_error,
                                    on_finished=self._idle, viewer=self.viewer, stop=self.cancel,
                                    task=f"evaluating '{pred.name}'")
         return self.worker
@@ -197,21 +215,21 @@ class EvaluateWidget(Container):
         self._result.value = message
         show_error(message)
 
-    def _done(self, result, pred) -> None:
+    def _done(self, result, pred, gt) -> None:
         if result is None or self._cancel_requested:
             self._result.value = "Cancelled: nothing was added."
             return
         if pred not in self.viewer.layers:
             self._result.value = f"'{pred.name}' was removed while it was scored: nothing was added."
             return
-        self._show(result, pred)
+        self._show(result, pred, gt)
 
-    def _show(self, result, pred) -> dict:
+    def _show(self, result, pred, gt) -> dict:
         from .layer_output import put_layers
 
         metrics, errors = result
         self.metrics = metrics
-        self._result.value = format_metrics(metrics)
+        self._result.value = f"'{pred.name}' against '{gt.name}':\n{format_metrics(metrics)}"
         features = pd.DataFrame({"index": list(ERROR_NAMES), "status": list(ERROR_NAMES.values())})
         put_layers(self.viewer, [(errors, {
             "name": f"{pred.name} errors", "colormap": DirectLabelColormap(color_dict=ERROR_COLOURS),

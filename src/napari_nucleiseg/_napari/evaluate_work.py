@@ -39,7 +39,7 @@ def partner(layer, candidates: list):
 def default_pair(layers: list) -> tuple:
     """``(prediction, ground truth)`` of the same image, newest prediction first; Nones when none pair."""
     truths = [la for la in layers if TRUTH_MARK in la.name]
-    preds = [la for la in layers if TRUTH_MARK not in la.name]
+    preds = [la for la in reversed(layers) if TRUTH_MARK not in la.name]  # the newest first
     preds.sort(key=lambda la: not (la.name.endswith(PREDICTION_ENDS) or "confidence" in la.features.columns))
     for pred in preds:
         gt = partner(pred, truths)
