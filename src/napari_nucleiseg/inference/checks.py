@@ -81,6 +81,11 @@ def check_pixel_type(dtype, name: str = "") -> None:
         raise InvalidImageError(f"{name + ': ' if name else ''}unsupported pixel type {dtype}")
 
 
+#: The refusal of an image with NaN or infinite pixels, and what to do about it.
+NOT_FINITE = ("the image contains NaN or infinite values (the padding of a stitched or registered image?): "
+              "give those pixels the background's value first, e.g. numpy.nan_to_num(image, nan=background)")
+
+
 def check_float_region(region: np.ndarray, name: str = "") -> None:
     """Raise InvalidImageError for a part of an image read block by block whose float values are
     not finite or lie beyond float32's range (``segment()`` rescales a whole image of those,
@@ -89,7 +94,7 @@ def check_float_region(region: np.ndarray, name: str = "") -> None:
         return
     prefix = name + ": " if name else ""
     if not np.all(np.isfinite(region)):
-        raise InvalidImageError(f"{prefix}the image contains NaN or infinite values")
+        raise InvalidImageError(f"{prefix}{NOT_FINITE}")
     top = float(np.max(np.abs(region))) if region.dtype.itemsize > 4 else 0.0
     if top > _FLOAT32_SAFE[1]:
         raise InvalidImageError(f"{prefix}float values beyond float32's range (up to {top:.3g}): divide the "
@@ -103,7 +108,7 @@ def check_image(image: np.ndarray) -> None:
         raise InvalidImageError("the image is empty")
     check_pixel_type(img.dtype)
     if np.issubdtype(img.dtype, np.floating) and not np.all(np.isfinite(img)):
-        raise InvalidImageError("the image contains NaN or infinite values")
+        raise InvalidImageError(NOT_FINITE)
     if img.ndim == 3 and img.shape[-1] == 2:
         raise InvalidImageError(
             f"got two channels (shape {img.shape}): choose the nucleus channel (channel=0 or 1; "
