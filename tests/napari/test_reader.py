@@ -288,3 +288,18 @@ def test_three_and_four_fluorescence_channels_are_layers_and_rgb_stays_colour(tm
     tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((40, 50, 3), np.uint8), photometric="rgb")
     (data, kw, _), = get_reader(str(tmp_path / "rgb.tif"))(str(tmp_path / "rgb.tif"))
     assert data.shape == (40, 50, 3) and kw["rgb"] and "channel_axis" not in kw
+
+
+def test_label_images_of_other_tools_open_as_labels_by_their_names(tmp_path):
+    labels = np.zeros((40, 50), np.uint16)
+    labels[5:15, 5:15] = 3
+    (tmp_path / "labels").mkdir()
+    for rel in ("cells_masks.tif", "cells_gt.tif", "labels/cells.tif"):
+        tifffile.imwrite(tmp_path / rel, labels)
+        (data, _, kind), = get_reader(str(tmp_path / rel))(str(tmp_path / rel))
+        assert kind == "labels" and data.max() == 3, rel
+    tifffile.imwrite(tmp_path / "cells.tif", labels)  # an image's name: an image
+    tifffile.imwrite(tmp_path / "float_mask.tif", labels.astype(np.float32))  # not whole numbers: an image
+    for rel in ("cells.tif", "float_mask.tif"):
+        (_, _, kind), = get_reader(str(tmp_path / rel))(str(tmp_path / rel))
+        assert kind == "image", rel

@@ -2,7 +2,8 @@
 
 The manifest offers it for ``*.tif``/``*.tiff`` and folders only: what it reads better than
 napari's own reader (pixel sizes as the layer scale, files of channels as one layer per channel
-(an RGB TIFF's colour samples stay one colour layer), labels this plugin wrote as Labels with their nuclei table, a DSB
+(an RGB TIFF's colour samples stay one colour layer), labels this plugin wrote as Labels with their nuclei table
+(and integer TIFFs named or filed as labels, as Labels), a DSB
 folder as image + ground truth). PNG and JPEG are left to napari; asked directly, it reads them too.
 ``get_reader`` reads the file(s) straight away so that a file it cannot decode gets no
 reader (napari then tries other plugins) instead of an error later on.
@@ -50,12 +51,24 @@ def _image_layer(path: Path) -> tuple:
         return data, kwargs, "image"
     table = _nuclei_table(path)
     measured = table is not None and _same_labels(data, table)
-    if measured or _marked_labels(path):  # labels this plugin wrote: Labels again, with their table
+    if measured or _marked_labels(path) or _named_labels(path):  # Labels (this plugin's again with their table)
         kwargs.pop("rgb")
         if measured and (data.ndim == 2 or table["label"].is_unique):  # a stack's labels are unique across planes
             kwargs["features"] = label_features(table)
         return data, kwargs, "labels"
     return data, kwargs, "image"
+
+
+#: Name endings and folder names of label images other tools write (cellpose's ``_masks``, DSB-style
+#: ``labels/`` folders, ground truth): an integer TIFF named so opens as Labels.
+LABEL_NAME_ENDS = ("_labels", "_label", "_masks", "_mask", "_gt", "_ground_truth", " ground truth")
+LABEL_FOLDERS = ("labels", "masks", "ground_truth", "gt")
+
+
+def _named_labels(path: Path) -> bool:
+    """True for a TIFF whose name or folder says it holds labels (``LABEL_NAME_ENDS``, ``LABEL_FOLDERS``)."""
+    stem = path.name.lower().removesuffix(".tiff").removesuffix(".tif").removesuffix(".ome")
+    return stem.endswith(LABEL_NAME_ENDS) or path.parent.name.lower() in LABEL_FOLDERS
 
 
 def _marked_labels(path: Path) -> bool:
