@@ -22,12 +22,14 @@ def nucleus_channel(image: np.ndarray, channel: int | None) -> np.ndarray:
         return image
     img = np.asarray(image)
     if img.ndim > 3:
-        raise InvalidImageError(f"channel {channel} asked for an array of shape {img.shape}: one image "
-                                "(Y, X, C) is segmented here; give a stack (Z, Y, X, C) to segment_any")
+        raise InvalidImageError(f"channel {channel} asked for an array of shape {img.shape}: expected one "
+                                "image (Y, X, C), or a stack of them (Z, Y, X, C) segmented plane by plane")
     if img.ndim == 3 and img.shape[-1] > 4 and img.shape[-1] >= min(img.shape[:2]):
         raise InvalidImageError(
             f"channel {channel} asked for, but an array of shape {img.shape} looks like a stack of grey planes "
-            "(Z, Y, X), not channels (Y, X, C): leave the channel unset, or give (Z, Y, X, C)")
+            "(Z, Y, X), not channels (Y, X, C): leave the channel unset, or give (Z, Y, X, C). If its first "
+            "axis holds the channels (napari's own reader opens a channels-first file so), split them "
+            "(right-click the layer > Split Stack) or open the file with the napari-nucleiseg reader")
     check_channel(channel, img.shape[-1] if img.ndim == 3 else 1)
     return img if img.ndim != 3 else np.ascontiguousarray(img[..., channel])
 
