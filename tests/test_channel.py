@@ -53,6 +53,29 @@ def test_the_nucleus_channel_of_a_composite_is_segmented_alone(composite):
     # measured on the nucleus channel: the mean intensity is the blue one
     k = int(chosen.table["label"].iloc[0])
     assert chosen.table["mean_intensity"].iloc[0] == pytest.approx(rgb[..., 2][chosen.labels == k].mean(), rel=1e-4)
+    # and every channel beside it, a marker's too
+    columns = list(chosen.table.columns)
+    assert columns[columns.index("mean_intensity") + 1:][:3] == ["mean_intensity_c0", "mean_intensity_c1",
+                                                                 "mean_intensity_c2"]
+    for c in range(3):
+        assert chosen.table[f"mean_intensity_c{c}"].iloc[0] == pytest.approx(rgb[..., c][chosen.labels == k].mean())
+    assert "mean_intensity_c0" not in every.table.columns  # no channel chosen: one image, one intensity
+
+
+def test_a_repainted_nucleus_loses_its_channel_intensities_like_its_other_image_measures(composite):
+    from napari_nucleiseg.inference.edited import remeasured
+
+    rgb, _ = composite
+    seg = segment(rgb, model="unet16", channel=2)
+    labels = seg.labels.copy()
+    k = int(seg.table["label"].iloc[0])
+    rows = np.nonzero(seg.labels == k)
+    labels[rows[0][: len(rows[0]) // 2], rows[1][: len(rows[1]) // 2]] = 0  # half of it erased
+    table = remeasured(labels, seg.table).set_index("label")
+    assert table.loc[k, "edited"] and np.isnan(table.loc[k, "mean_intensity_c0"])
+    other = int(seg.table["label"].iloc[1])
+    assert table.loc[other, "mean_intensity_c1"] == pytest.approx(seg.table.set_index("label").loc[other,
+                                                                                             "mean_intensity_c1"])
 
 
 def test_two_and_five_channel_tiffs_from_the_command_line(tmp_path, composite):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -12,6 +14,14 @@ SHAPE_COLUMNS = ("area", "centroid_y", "centroid_x", "perimeter", "eccentricity"
 #: the columns that need the image or the model's maps: emptied for an edited nucleus, whose
 #: outline is no longer the model's (any other column, such as the user's own, is kept)
 MODEL_COLUMNS = ("mean_intensity", "mean_probability", "confidence")
+#: the mean intensity of each channel of a multichannel image (``measure.channel_means``): measured on the
+#: image, emptied like ``MODEL_COLUMNS`` when a nucleus is repainted
+CHANNEL_COLUMN = re.compile(r"mean_intensity_c\d+")
+
+
+def model_columns(columns) -> list[str]:
+    """The columns of ``columns`` that need the image or the model's maps (``MODEL_COLUMNS``, ``CHANNEL_COLUMN``)."""
+    return [c for c in columns if c in MODEL_COLUMNS or CHANNEL_COLUMN.fullmatch(str(c))]
 #: a nucleus is taken as it was measured while its pixel count is the same and these are within
 #: the tolerance (pixels; a perimeter too, which catches a reshape around a fixed centroid)
 SAME_SHAPE = ("centroid_y", "centroid_x", "perimeter")
@@ -118,7 +128,7 @@ def _as_measured(rows: pd.DataFrame, now: pd.DataFrame) -> pd.Index:
 
 def _restored_rows(first: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
     """First-measured rows of nuclei an undo gave back, with the user's columns of their current rows."""
-    measured = {"label", "edited", "plane", "area_physical", *SHAPE_COLUMNS, *MODEL_COLUMNS}
+    measured = {"label", "edited", "plane", "area_physical", *SHAPE_COLUMNS, *model_columns(first.columns)}
     rows = first.copy()
     present = rows.index[rows.index.isin(old.index)]
     for column in old.columns.difference(list(measured)):
@@ -131,9 +141,8 @@ def _edited_rows(old: pd.DataFrame, now: pd.DataFrame, pixel_area: float | None)
     """Rows for nuclei measured again: their earlier row (the user's columns), new shape, empty model columns."""
     rows = old.reindex(now.index).astype(object)
     rows["label"] = now.index
-    for column in MODEL_COLUMNS:
-        if column in rows.columns:
-            rows[column] = np.nan
+    for column in model_columns(rows.columns):
+        rows[column] = np.nan
     for column in (*SHAPE_COLUMNS, *(("plane",) if "plane" in old.columns else ())):
         if column in old.columns and column in now.columns:
             rows[column] = now[column]

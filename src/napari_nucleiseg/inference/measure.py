@@ -59,6 +59,16 @@ def unsure_note(mean: float | None, below: float | None = None) -> str:
             "check the least certain nuclei first, or correct a few and fine-tune.")
 
 
+def channel_means(table: pd.DataFrame, labels: np.ndarray, channels: np.ndarray) -> pd.DataFrame:
+    """``table`` with ``mean_intensity_c<k>``, each nucleus' mean in channel ``k`` of ``channels``
+    ``(Y, X, C)`` (a marker beside the nucleus stain, in its own units), after ``mean_intensity``."""
+    at = list(table.columns).index("mean_intensity") + 1
+    index = table["label"].to_numpy()
+    for k in range(channels.shape[-1]):
+        table.insert(at + k, f"mean_intensity_c{k}", label_means(labels, channels[..., k], index))
+    return table
+
+
 def measure(labels: np.ndarray, intensity: np.ndarray, probability: np.ndarray,
             uncertainty: np.ndarray, scale: tuple[float, float] | None = None) -> pd.DataFrame:
     """One row per nucleus: label, area, centroid, mean intensity, shape, probability, confidence.

@@ -15,7 +15,7 @@ from .denoise import measured_smoothing, smooth, smoothed
 from .detect import detect, instance_maps, sized_detection
 from .illumination import Illumination
 from .kinds import illumination_of, image_kind
-from .measure import measure
+from .measure import channel_means, measure
 from .predict import predict_maps, uncertainty_map
 from .preprocess import to_grey
 from .sizing import AUTO, SHARPER_KINDS, coarse_diameter, sized_prediction, texture_look, trusted_look
@@ -139,6 +139,7 @@ def segment(
 
     opts = SegmentOptions.build(options, **changes)
     scale = checked_scale(scale)
+    channels = image if opts.channel is not None and np.ndim(image) == 3 else None  # each measured too
     image = nucleus_channel(single_channel_dropped(image) if opts.channel is None else image, opts.channel)
     check_image(image)
     check_fits(np.shape(image), np.asarray(image).dtype, loaded=True)
@@ -168,6 +169,8 @@ def segment(
     say(STAGES["measure"])
     unc = uncertainty_map(maps["foreground"], maps["variance"])
     table = measure(labels, to_grey(image), maps["foreground"], unc, scale=scale)
+    if channels is not None:
+        table = channel_means(table, labels, np.asarray(channels))
     if scores is not None:  # a detector's confidence in a nucleus is its detection score
         table["confidence"] = scores[table["label"].to_numpy().astype(np.int64)]
     count.finish()
