@@ -303,3 +303,15 @@ def test_label_images_of_other_tools_open_as_labels_by_their_names(tmp_path):
     for rel in ("cells.tif", "float_mask.tif"):
         (_, _, kind), = get_reader(str(tmp_path / rel))(str(tmp_path / rel))
         assert kind == "image", rel
+
+
+def test_labels_with_64_bit_ids_and_a_pixel_size_are_refused_in_one_line(tmp_path):
+    from napari_nucleiseg._napari.writer import write_labels
+
+    labels = np.zeros((20, 20), np.int64)
+    labels[2:5, 2:5] = 2**33
+    with pytest.raises(ValueError, match="label ids above 4294967295; renumber"):
+        write_labels(str(tmp_path / "big.tif"), labels, {"scale": (0.5, 0.5), "features": None})
+    assert not list(tmp_path.iterdir())
+    write_labels(str(tmp_path / "big.tif"), labels, {"scale": (1.0, 1.0), "features": None})  # no size: 64-bit ids
+    assert tifffile.imread(tmp_path / "big.tif").max() == 2**33

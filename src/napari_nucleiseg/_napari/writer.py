@@ -53,8 +53,12 @@ def write_labels(path: str, data, attributes: dict) -> list[str]:
     labels = np.asarray(data[0] if attributes.get("multiscale") else data)
     if labels.size and labels.min() < 0:
         raise ValueError(f"cannot write '{out.name}': the labels have negative values")
-    files = [(out, tiff_writer(labels.astype(label_dtype(labels) if labels.size else np.uint16),
-                               pixel_size=_pixel_size(attributes.get("scale"), labels.ndim), labels=True))]
+    dtype = label_dtype(labels) if labels.size else np.uint16
+    size = _pixel_size(attributes.get("scale"), labels.ndim)
+    if dtype == np.uint64 and size is not None:  # OME metadata, which carries the pixel size, has no 64-bit ids
+        raise ValueError(f"cannot write '{out.name}' with its pixel size: label ids above 4294967295; renumber "
+                         "them first (skimage.segmentation.relabel_sequential)")
+    files = [(out, tiff_writer(labels.astype(dtype), pixel_size=size, labels=True))]
     features = attributes.get("features")
     if isinstance(features, pd.DataFrame) and len(features):
         table = remeasured(labels, features.drop(columns=["index"], errors="ignore"),
