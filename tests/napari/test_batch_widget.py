@@ -50,7 +50,8 @@ def test_widget_runs_a_folder_and_opens_a_result(viewer, qtbot, folder, tmp_path
     assert res is not None and res.status == "completed"
     assert (res.n_ok, res.n_failed) == (3, 1)
     assert seen[-1] == (4, 4) and widget._progress.value == 4 and widget._progress.max == 4
-    assert "2 of 4 images done" in statuses[1] and "left" in statuses[-1]
+    assert "2 of 4 images done" in statuses[1] and "left" in statuses[-2]
+    assert statuses[-1].startswith("4 of 4 images done (") and "left" not in statuses[-1]  # nothing is left
     assert "3 of 4 images segmented" in widget._status.value and "1 failed" in widget._status.value
     assert "First failure: broken.tif: " in widget._status.value  # the table's Error column is out of sight
     assert widget._run_btn.enabled and not widget._cancel_btn.enabled

@@ -270,7 +270,8 @@ class BatchWidget(Container):
             return
         self._progress.max = ev.total
         self._progress.value = ev.done
-        self._status.value = f"{ev.done} of {ev.total} images done, {_clock(ev.eta)} ({ev.row['file']})"
+        left = f", {_clock(ev.eta)}" if ev.done < ev.total else ""
+        self._status.value = f"{ev.done} of {ev.total} images done{left} ({ev.row['file']})"
 
     def _on_returned(self, outcome) -> None:
         if isinstance(outcome, str):
