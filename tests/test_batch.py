@@ -513,3 +513,21 @@ def test_withdrawing_stale_results_removes_an_out_of_core_folder_and_never_leave
     assert not (out / "big_outofcore").exists() and not marker.exists()
     assert (tmp_path / "outside.txt").exists()
     assert not withdraw_stale(task)  # nothing left to withdraw
+
+
+def test_results_are_kept_when_the_input_cannot_be_reached_and_nothing_proves_them_stale(tmp_path):
+    from napari_nucleiseg.batch.plan import ImageTask
+    from napari_nucleiseg.batch.resume import withdraw_stale
+
+    out = tmp_path / "out"
+    (out / ".nucleiseg_batch").mkdir(parents=True)
+    (out / "a_labels.tif").write_bytes(b"result")
+    marker = out / ".nucleiseg_batch" / "a.json"
+    marker.write_text(json.dumps({"fingerprint": "same", "source": {"size": 1, "mtime_ns": 1},
+                                  "outputs": {"a_labels.tif": {}}}))
+    gone = ImageTask(str(tmp_path / "share" / "a.tif"), "a.tif", "a", str(out / "a"), str(marker), "same", "")
+    assert not withdraw_stale(gone)  # a share that dropped out: the results may still describe the image
+    assert (out / "a_labels.tif").exists() and marker.exists()
+    other = ImageTask(gone.source, "a.tif", "a", str(out / "a"), str(marker), "other options", "")
+    assert withdraw_stale(other)  # other options: stale whatever the input
+    assert not (out / "a_labels.tif").exists() and not marker.exists()

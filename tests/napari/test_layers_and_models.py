@@ -95,7 +95,8 @@ def test_exporting_damaged_weights_is_one_line(tiny, tmp_path):
     assert "\n" not in str(err.value) and not (tmp_path / "m.pt").exists()
 
 
-def test_a_docked_widgets_proxied_viewer_updates_results_in_place_without_private_access_warnings(viewer, recwarn):
+def test_a_docked_widgets_proxied_viewer_updates_results_in_place_without_private_access_warnings(viewer, recwarn,
+                                                                                                   monkeypatch):
     from napari.utils._proxies import PublicOnlyProxy
 
     from napari_nucleiseg._napari.layer_output import keep_edited_labels, painted
@@ -113,10 +114,27 @@ def test_a_docked_widgets_proxied_viewer_updates_results_in_place_without_privat
     assert not painted(proxied.layers["a nuclei"])
     layer.mode, layer.brush_size = "paint", 5
     layer.paint((40, 40), 9)
-    layer._reset_history()  # a napari that keeps no undo history we can read: the paint event still tells
     assert painted(proxied.layers["a nuclei"])
+    layer.undo()  # every stroke undone: the labels are the result again
+    assert not painted(proxied.layers["a nuclei"])
+    layer.paint((40, 40), 9)
+    monkeypatch.delattr(layer, "_undo_history")  # a napari without a history we can read: the paint event tells
+    assert painted(proxied.layers["a nuclei"])
+    monkeypatch.undo()
     assert keep_edited_labels(proxied, [(labels, {"name": "a nuclei"}, "labels")]) == ["a nuclei (corrected)"]
     assert not [w for w in recwarn.list if "Private attribute access" in str(w.message)]
+
+
+def test_labels_given_other_data_count_as_changed(viewer):
+    from napari_nucleiseg._napari.layer_output import painted, untouched_result
+
+    labels = np.zeros((32, 32), np.int32)
+    [layer] = put_layers(viewer, [(labels, {"name": "b nuclei"}, "labels")])
+    assert untouched_result(layer) and not painted(layer)
+    layer.data = np.ones((32, 32), np.int32)  # a script's own labels
+    assert painted(layer) and not untouched_result(layer)
+    put_layers(viewer, [(labels, {"name": "b nuclei"}, "labels")])  # a new result: unchanged again
+    assert untouched_result(layer)
 
 
 def test_a_job_is_listed_in_napari_task_status_through_a_proxied_viewer_without_warnings(viewer, recwarn):

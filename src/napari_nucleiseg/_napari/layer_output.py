@@ -12,9 +12,11 @@ from .live_table import follow_if_ours
 from .proxy import unproxied
 
 _UPDATABLE = ("scale", "translate", "features", "metadata", "contrast_limits")
-#: Labels layers put here whose ``paint`` event is watched, and those painted in since their data was put
+#: Labels layers put here whose ``paint`` and ``data`` events are watched; those painted in, and those given
+#: other data, since their data was put
 _WATCHED: weakref.WeakSet = weakref.WeakSet()
 _PAINTED: weakref.WeakSet = weakref.WeakSet()
+_REPLACED: weakref.WeakSet = weakref.WeakSet()
 
 
 def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
@@ -54,6 +56,7 @@ def put_layers(viewer, layer_data: list[tuple]) -> list[Layer]:
             if hasattr(old, "show_selected_label"):  # a label picked in the old result means nothing now
                 old.show_selected_label = False
             _PAINTED.discard(old)
+            _REPLACED.discard(old)
             out.append(_watched(follow_if_ours(old)))
             continue
         if old is not None:
@@ -72,21 +75,25 @@ def _watched(layer: Layer) -> Layer:
         _WATCHED.add(layer)
         ref = weakref.ref(layer)
 
-        def note(_event):
-            if ref() is not None:
-                _PAINTED.add(ref())
+        def note(into: weakref.WeakSet):
+            def add(_event):
+                if ref() is not None:
+                    into.add(ref())
+            return add
 
-        layer.events.paint.connect(note)
-        layer.events.data.connect(note)
+        layer.events.paint.connect(note(_PAINTED))
+        layer.events.data.connect(note(_REPLACED))
     return layer
 
 
 def painted(layer) -> bool:
-    """True when the user has changed a Labels layer's labels: since ``put_layers`` put them (napari's
-    public ``paint`` and ``data`` events), or by its undo history (layers from elsewhere, where napari
-    keeps one)."""
+    """True when the user has changed a Labels layer's labels: given it other data since ``put_layers``
+    put them, or painted strokes that its undo history still holds (all undone: unchanged); where napari
+    keeps no history this plugin can read, any stroke since they were put (its public ``paint`` event)."""
     layer = unproxied(layer)
-    return layer in _PAINTED or bool(getattr(layer, "_undo_history", None))
+    history = getattr(layer, "_undo_history", None)
+    strokes = bool(history) if history is not None else layer in _PAINTED
+    return layer in _REPLACED or strokes
 
 
 def untouched_result(layer) -> bool:

@@ -48,12 +48,9 @@ def withdraw_stale(task: ImageTask) -> bool:
     try:
         marker = json.loads(Path(task.marker).read_text())
         names = [PurePosixPath(n) for n in marker["outputs"]]
-        try:
-            current = source_stamp(task.source)
-        except OSError:
-            current = None
+        # an input that cannot be reached now (a share gone, a file moved away) proves nothing stale
         if marker.get("fingerprint") in {task.fingerprint, task.legacy_fingerprint} - {""} \
-                and marker.get("source") == current:
+                and marker.get("source") == source_stamp(task.source):
             return False
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
@@ -63,17 +60,21 @@ def withdraw_stale(task: ImageTask) -> bool:
         os.unlink(task.marker)
     except OSError:  # a read-only folder: the results stay, and the error row says nothing of them
         return False
-    try:
-        for name in names:
-            if name.is_absolute() or ".." in name.parts:  # a marker is never trusted to point elsewhere
-                continue
-            if (folder / name).parent == outofcore:
-                shutil.rmtree(outofcore, ignore_errors=True)
-            elif (folder / name).is_file():
-                (folder / name).unlink()
-    except OSError:  # nothing looks finished any more: a later run redoes the image
-        pass
-    return True
+    removed = False
+    for name in names:
+        if name.is_absolute() or ".." in name.parts:  # a marker is never trusted to point elsewhere
+            continue
+        path = folder / name
+        try:
+            if path.parent == outofcore and outofcore.is_dir() and not outofcore.is_symlink():
+                shutil.rmtree(outofcore)
+                removed = True
+            elif path.is_file() or path.is_symlink():
+                path.unlink()
+                removed = True
+        except OSError:  # what stays no longer looks finished: a later run redoes the image
+            continue
+    return removed
 
 
 def finished_since(tasks: list, rows: dict, since_ns: int) -> dict[str, dict]:
