@@ -190,3 +190,25 @@ def test_three_and_four_fluorescence_channels_are_channels_not_colour(tmp_path, 
     assert main(["segment", str(tmp_path / "four.ome.tif"), "--out", str(out), "--model", "unet16",
                  "--channel", "0"]) == 0
     assert evaluate_image(truth, read_labels(next(out.glob("four*_labels.tif"))))["ap50"] >= 0.8
+
+
+def test_an_rgb_image_stored_as_three_grey_planes_with_ome_red_green_blue_channels_stays_colour(tmp_path):
+    from napari_nucleiseg.outofcore import open_source
+
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 64, 80), dtype=np.uint8)
+    for name, attrs in (("coloured.ome.tif", ('Color="-16776961"', 'Color="16711935"', 'Color="65535"')),
+                        ("named.ome.tif", ('Name="Red"', 'Name="Green"', 'Name="Blue"')),
+                        ("stains.ome.tif", ('Name="DAPI"', 'Name="GFP"', 'Name="RFP"'))):
+        channels = "".join(f'<Channel ID="Channel:0:{i}" SamplesPerPixel="1" {a}/>' for i, a in enumerate(attrs))
+        xml = ('<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+               '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" SizeX="80" SizeY="64" '
+               f'SizeC="3" SizeZ="1" SizeT="1">{channels}<TiffData IFD="0" PlaneCount="3"/></Pixels></Image></OME>')
+        with tifffile.TiffWriter(tmp_path / name) as tif:  # as Bio-Formats' bfconvert -separate writes RGB
+            for i in range(3):
+                tif.write(rgb[i], photometric="minisblack", description=xml if i == 0 else None, metadata=None)
+        if name == "stains.ome.tif":  # fluorescence channels: one must be chosen
+            with pytest.raises(InvalidImageError, match="3 channels"):
+                read_image(tmp_path / name, for_segmentation=True)
+            continue
+        np.testing.assert_array_equal(read_image(tmp_path / name, for_segmentation=True), np.moveaxis(rgb, 0, -1))
+        assert open_source(tmp_path / name).read(slice(0, 8), slice(0, 8)).shape == (8, 8, 3)

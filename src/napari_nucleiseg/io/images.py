@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,27 @@ def tiff_header(path) -> tuple[tuple[int, ...], np.dtype, str]:
 
     with quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        return tuple(series.shape), np.dtype(series.dtype), series.axes
+        return tuple(series.shape), np.dtype(series.dtype), colour_axes(tif, series.axes)
+
+
+#: OME's colours (signed RGBA integers) and channel names of an RGB image stored as three grey planes
+_RGB_COLOURS = ("-16776961", "16711935", "65535")
+_RGB_NAMES = (("red", "green", "blue"), ("r", "g", "b"))
+
+
+def colour_axes(tif, axes: str) -> str:
+    """``axes`` of a TIFF's first series, its channel axis ``C`` spelt ``S`` (colour, as an RGB TIFF's
+    samples) when the OME metadata names or colours its three channels red, green and blue (an RGB
+    image stored as three grey planes, as Bio-Formats' ``bfconvert -separate`` writes it)."""
+    if "C" not in axes or not tif.is_ome:
+        return axes
+    xml = tif.ome_metadata or ""
+    channels = [dict(re.findall(r'(\w+)="([^"]*)"', c)) for c in re.findall(r"<(?:\w+:)?Channel\b([^>]*)>", xml)]
+    if len(channels) != 3:
+        return axes
+    names = tuple(c.get("Name", "").strip().lower() for c in channels)
+    colours = tuple(c.get("Color", "").strip() for c in channels)
+    return axes.replace("C", "S") if colours == _RGB_COLOURS or names in _RGB_NAMES else axes
 
 
 def image_header(path) -> tuple[tuple[int, ...], np.dtype]:

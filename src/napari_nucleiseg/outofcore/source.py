@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ImageReadError, InvalidImageError, NucleisegError
 from ..inference.checks import check_channel, check_pixel_type
-from ..io.images import quiet_tifffile
+from ..io.images import colour_axes, quiet_tifffile
 from .ngff import multiscale_level
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
@@ -192,7 +192,7 @@ def _tiff_source(path: Path, level: int, channel: int | None = None) -> ImageSou
             if not 0 <= level < len(series.levels):
                 raise ImageReadError(path, f"has {len(series.levels)} pyramid level(s), level {level} asked for")
             chosen = series.levels[level]
-            shape, axes, dtype = chosen.shape, chosen.axes.lower(), chosen.dtype
+            shape, axes, dtype = chosen.shape, colour_axes(tif, chosen.axes).lower(), chosen.dtype
             _check_tiff_extent(path, chosen.pages)
             # uncompressed contiguous pixels are memory-mapped (in the file's byte order, made native when
             # read): a window is read without the rest
