@@ -528,6 +528,13 @@ def test_results_are_kept_when_the_input_cannot_be_reached_and_nothing_proves_th
     gone = ImageTask(str(tmp_path / "share" / "a.tif"), "a.tif", "a", str(out / "a"), str(marker), "same", "")
     assert not withdraw_stale(gone)  # a share that dropped out: the results may still describe the image
     assert (out / "a_labels.tif").exists() and marker.exists()
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "a.tif").write_bytes(b"x")  # the same size and time as marked: the same file
+    import os
+
+    os.utime(tmp_path / "share" / "a.tif", ns=(1, 1))
     other = ImageTask(gone.source, "a.tif", "a", str(out / "a"), str(marker), "other options", "")
-    assert withdraw_stale(other)  # other options: stale whatever the input
+    assert not withdraw_stale(other)  # other options, same file: kept (a failure may pass)
+    os.utime(tmp_path / "share" / "a.tif", ns=(2, 2))  # the file changed since
+    assert withdraw_stale(other)
     assert not (out / "a_labels.tif").exists() and not marker.exists()

@@ -39,18 +39,18 @@ def finished_row(task: ImageTask) -> dict | None:
 
 
 def withdraw_stale(task: ImageTask) -> bool:
-    """Remove what an earlier run wrote for ``task`` when it no longer describes it (the input file
-    changed, or the options or weights did), after ``task`` failed this time: the folder then agrees
-    with the summary's error row. Results that still describe the image (a failed ``--redo`` of the same
-    file and options) are kept. The done marker goes first, so a killed removal leaves nothing that
-    looks finished. Returns True when something was removed.
+    """Remove what an earlier run wrote for ``task`` when it describes another version of the input
+    file (its size or time changed since), after ``task`` failed this time: the folder then agrees with
+    the summary's error row. Results of the same file are kept, whatever the options: they still
+    describe the image, and a failure may pass (memory, another machine, a failed ``--redo``). The done
+    marker goes first, so a killed removal leaves nothing that looks finished. Returns True when
+    something was removed.
     """
     try:
         marker = json.loads(Path(task.marker).read_text())
         names = [PurePosixPath(n) for n in marker["outputs"]]
         # an input that cannot be reached now (a share gone, a file moved away) proves nothing stale
-        if marker.get("fingerprint") in {task.fingerprint, task.legacy_fingerprint} - {""} \
-                and marker.get("source") == source_stamp(task.source):
+        if marker.get("source") == source_stamp(task.source):
             return False
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False

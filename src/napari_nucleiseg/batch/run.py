@@ -29,7 +29,7 @@ from .worker import STOP_KEY
 
 _SUMMARY_EVERY_S = 30.0
 #: Added to the error of an image whose results from an earlier run were removed (``resume.withdraw_stale``).
-STALE_REMOVED = "its results from an earlier run (of another version of the file, or other options) were removed"
+STALE_REMOVED = "its results from an earlier run, of another version of the file, were removed"
 
 @dataclass
 class BatchProgress:
