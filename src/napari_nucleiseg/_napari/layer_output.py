@@ -73,17 +73,19 @@ def _watched(layer: Layer) -> Layer:
     """``layer``, its paint strokes, fills, erasures and new data noted (``painted``) if it is a Labels layer."""
     if hasattr(layer.events, "paint") and layer not in _WATCHED:
         _WATCHED.add(layer)
-        ref = weakref.ref(layer)
-
-        def note(into: weakref.WeakSet):
-            def add(_event):
-                if ref() is not None:
-                    into.add(ref())
-            return add
-
-        layer.events.paint.connect(note(_PAINTED))
-        layer.events.data.connect(note(_REPLACED))
+        layer.events.paint.connect(_noting(layer, _PAINTED))
+        layer.events.data.connect(_noting(layer, _REPLACED))
     return layer
+
+
+def _noting(layer: Layer, into: weakref.WeakSet):
+    """An event callback that adds ``layer`` to ``into`` (holding the layer weakly)."""
+    ref = weakref.ref(layer)
+
+    def add(_event):
+        if ref() is not None:
+            into.add(ref())
+    return add
 
 
 def painted(layer) -> bool:

@@ -1,12 +1,12 @@
 """npe2 reader: TIFF / OME-TIFF (pixel size, stacks, channels) and DSB 2018 sample folders.
 
 The manifest offers it for ``*.tif``/``*.tiff`` and folders only: what it reads better than
-napari's own reader (pixel sizes as the layer scale, files of channels as one layer per channel
-(an RGB TIFF's colour samples stay one colour layer), labels this plugin wrote as Labels with their nuclei table
-(and integer TIFFs named or filed as labels, as Labels), a DSB
-folder as image + ground truth). PNG and JPEG are left to napari; asked directly, it reads them too.
-``get_reader`` reads the file(s) straight away so that a file it cannot decode gets no
-reader (napari then tries other plugins) instead of an error later on.
+napari's own reader (pixel sizes as the layer scale, files of channels as one layer per channel (an
+RGB TIFF's colour samples stay one colour layer), labels this plugin wrote as Labels with their
+nuclei table, integer TIFFs named or filed as labels as Labels, a DSB folder as image + ground
+truth). PNG and JPEG are left to napari; asked directly, it reads them too. ``get_reader`` reads the
+file(s) straight away so that a file it cannot decode gets no reader (napari then tries other
+plugins) instead of an error later on.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NucleisegError
-from ..io.images import is_dsb_folder, is_image_file, read_dsb_folder, read_image, tiff_header
+from ..io.images import is_dsb_folder, is_image_file, many_channels, read_dsb_folder, read_image, tiff_header
 from ..io.pixel_size import pixel_size
 from .features import label_features, table_path
 
@@ -31,7 +31,7 @@ def _image_layer(path: Path) -> tuple:
         shape, _, axes = tiff_header(path) if tiff else ((), None, "")
     except Exception:  # noqa: BLE001 - a broken file: read_image below says what is wrong with it
         shape, axes = (), ""
-    many = any(a == "C" and n > 2 for a, n in zip(axes, shape))  # channels, not an RGB TIFF's samples
+    many = many_channels(shape, axes) is not None
     data = read_image(path, channels=many)
     kwargs: dict = {"name": path.stem}
     rgb = data.ndim >= 3 and data.shape[-1] in (3, 4)

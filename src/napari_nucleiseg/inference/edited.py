@@ -17,15 +17,15 @@ MODEL_COLUMNS = ("mean_intensity", "mean_probability", "confidence")
 #: the mean intensity of each channel of a multichannel image (``measure.channel_means``): measured on the
 #: image, emptied like ``MODEL_COLUMNS`` when a nucleus is repainted
 CHANNEL_COLUMN = re.compile(r"mean_intensity_c\d+")
+#: a nucleus is taken as it was measured while its pixel count is the same and these are within
+#: the tolerance (pixels; a perimeter too, which catches a reshape around a fixed centroid)
+SAME_SHAPE = ("centroid_y", "centroid_x", "perimeter")
+SHAPE_TOLERANCE = 1e-3
 
 
 def model_columns(columns) -> list[str]:
     """The columns of ``columns`` that need the image or the model's maps (``MODEL_COLUMNS``, ``CHANNEL_COLUMN``)."""
     return [c for c in columns if c in MODEL_COLUMNS or CHANNEL_COLUMN.fullmatch(str(c))]
-#: a nucleus is taken as it was measured while its pixel count is the same and these are within
-#: the tolerance (pixels; a perimeter too, which catches a reshape around a fixed centroid)
-SAME_SHAPE = ("centroid_y", "centroid_x", "perimeter")
-SHAPE_TOLERANCE = 1e-3
 
 
 def _shapes(labels: np.ndarray, ids: np.ndarray | None = None) -> pd.DataFrame:

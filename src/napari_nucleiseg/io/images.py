@@ -149,11 +149,16 @@ def _tiff_has_channels(path: Path) -> bool:
     return any(a in "CS" and n > 1 for a, n in zip(axes, shape))
 
 
+def many_channels(shape: tuple[int, ...], axes: str) -> int | None:
+    """The length of a TIFF's channel axis (``C``, not the colour samples ``S`` of an RGB TIFF) of three
+    or more, which holds separate channels (neither a colour image nor a stack of planes); else None."""
+    return next((n for a, n in zip(axes, shape) if a == "C" and n > 2), None)
+
+
 def _refuse_many_channels(path: Path, shape: tuple[int, ...], axes: str) -> None:
-    """A TIFF channel axis (``C``, not the colour samples ``S`` of an RGB TIFF) of three or more holds
-    separate channels, neither a colour image nor a stack of planes: to be segmented, one of them must
-    be chosen (two channels are refused later, as for any two-channel array)."""
-    n = next((n for a, n in zip(axes, shape) if a == "C" and n > 2), None)
+    """To be segmented, one of ``many_channels`` must be chosen (two channels are refused later, as for
+    any two-channel array)."""
+    n = many_channels(shape, axes)
     if n is not None:
         raise InvalidImageError(f"{path}: {n} channels (axes {axes}): choose the nucleus channel "
                                 f"(channel=0 to {n - 1}; --channel N on the command line)")
